@@ -1,0 +1,324 @@
+//! One Hadoop IPC connection: a writer task fed by a channel, a reader task completing
+//! waiting calls by call id, and a call table shared by the two.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+use rand::RngCore;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use super::frame::{
+    decode_body, encode_packet, preamble, read_packet, request_header, response_call_id,
+    split_response, AUTH_NONE, AUTH_SASL,
+};
+use super::handshake;
+use crate::credentials::Token;
+use crate::proto::common::{
+    rpc_response_header_proto::RpcStatusProto, RequestHeaderProto, RpcResponseHeaderProto,
+};
+use crate::sasl::DigestMd5;
+use crate::{Error, RemoteException, Result};
+
+/// Packets queued for the writer before `call` waits; backpressure, not a limit on calls.
+const WRITE_QUEUE: usize = 64;
+
+/// How the connection authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No SASL: the server trusts the user named in the connection context.
+    Simple { user: String },
+    /// SASL DIGEST-MD5 with a token. `fallback_user` is claimed only if the server
+    /// answers that it wants SIMPLE after all.
+    Token { token: Token, fallback_user: String },
+}
+
+/// Everything needed to open a connection besides the address.
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// Protocol named in the connection context (e.g.
+    /// `org.apache.hadoop.yarn.api.ApplicationClientProtocolPB`).
+    pub protocol: String,
+    pub auth: Auth,
+    /// Limit for TCP connect plus authentication.
+    pub connect_timeout: Duration,
+}
+
+struct Waiting {
+    method: String,
+    reply: oneshot::Sender<Result<Bytes>>,
+}
+
+/// Calls in flight, and why the connection closed once it has.
+#[derive(Default)]
+struct CallTable {
+    waiting: HashMap<i32, Waiting>,
+    closed: Option<String>,
+}
+
+struct Shared {
+    addr: String,
+    table: Mutex<CallTable>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallTable> {
+        // A panic while holding this lock cannot leave the table inconsistent.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn closed_error(&self, reason: &str) -> Error {
+        Error::ConnectionClosed {
+            addr: self.addr.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Marks the connection closed and fails every waiting call with `make_err`.
+    fn close(&self, reason: String, make_err: impl Fn() -> Error) {
+        let waiting = {
+            let mut t = self.lock();
+            if t.closed.is_none() {
+                t.closed = Some(reason.clone());
+            }
+            std::mem::take(&mut t.waiting)
+        };
+        if !waiting.is_empty() {
+            debug!(addr = %self.addr, calls = waiting.len(), %reason, "failing calls in flight");
+        }
+        for (_, w) in waiting {
+            let _ = w.reply.send(Err(make_err()));
+        }
+    }
+}
+
+/// An authenticated connection to one Hadoop server. Calls may be issued concurrently;
+/// dropping the connection closes the socket.
+pub struct Connection {
+    shared: Arc<Shared>,
+    client_id: [u8; 16],
+    next_call_id: AtomicI32,
+    outgoing: mpsc::Sender<Bytes>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+impl Connection {
+    /// Connects, authenticates and sends the connection context.
+    pub async fn connect(addr: &str, opts: ConnectionOptions) -> Result<Self> {
+        let setup = Self::setup(addr, &opts);
+        let stream = tokio::time::timeout(opts.connect_timeout, setup)
+            .await
+            .map_err(|_| Error::Io {
+                addr: addr.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "connection setup took longer than {:?}",
+                        opts.connect_timeout
+                    ),
+                ),
+            })??;
+        let (client_id, stream) = stream;
+        let (rd, wr) = stream.into_split();
+        let shared = Arc::new(Shared {
+            addr: addr.to_string(),
+            table: Mutex::new(CallTable::default()),
+        });
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let reader = tokio::spawn(read_loop(rd, shared.clone()));
+        let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));
+        debug!(addr, protocol = %opts.protocol, "connected");
+        Ok(Self {
+            shared,
+            client_id,
+            next_call_id: AtomicI32::new(0),
+            outgoing: tx,
+            reader,
+            writer,
+        })
+    }
+
+    async fn setup(addr: &str, opts: &ConnectionOptions) -> Result<([u8; 16], TcpStream)> {
+        let io_err = |source| Error::Io {
+            addr: addr.to_string(),
+            source,
+        };
+        let mut stream = TcpStream::connect(addr).await.map_err(io_err)?;
+        stream.set_nodelay(true).map_err(io_err)?;
+        let mut client_id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut client_id);
+        let context_user = match &opts.auth {
+            Auth::Simple { user } => {
+                stream
+                    .write_all(&preamble(AUTH_NONE))
+                    .await
+                    .map_err(io_err)?;
+                Some(user.clone())
+            }
+            Auth::Token {
+                token,
+                fallback_user,
+            } => {
+                stream
+                    .write_all(&preamble(AUTH_SASL))
+                    .await
+                    .map_err(io_err)?;
+                let mut mech = DigestMd5::new(token);
+                let used_sasl = handshake::sasl(&mut stream, addr, &mut mech).await?;
+                // Under TOKEN the server takes the user from the token.
+                (!used_sasl).then(|| fallback_user.clone())
+            }
+        };
+        handshake::connection_context(
+            &mut stream,
+            addr,
+            &client_id,
+            &opts.protocol,
+            context_user.as_deref(),
+        )
+        .await?;
+        Ok((client_id, stream))
+    }
+
+    /// The server address this connection talks to.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+
+    /// True once the connection can take no more calls; open a new one.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed.is_some()
+    }
+
+    /// Calls `method` of `protocol` with `req` and decodes the response as `Res`.
+    /// A server-side exception comes back as [`Error::Remote`].
+    pub async fn call<Req, Res>(&self, protocol: &str, method: &str, req: &Req) -> Result<Res>
+    where
+        Req: Message,
+        Res: Message + Default,
+    {
+        let id = self.next_call_id.fetch_add(1, Ordering::Relaxed);
+        let header = request_header(id, &self.client_id, 0);
+        let request_header = RequestHeaderProto {
+            method_name: method.to_string(),
+            declaring_class_protocol_name: protocol.to_string(),
+            client_protocol_version: 1,
+        };
+        let packet = encode_packet(&[&header, &request_header, req]);
+        let (reply, wait) = oneshot::channel();
+        {
+            let mut t = self.shared.lock();
+            if let Some(reason) = &t.closed {
+                return Err(self.shared.closed_error(reason));
+            }
+            t.waiting.insert(
+                id,
+                Waiting {
+                    method: method.to_string(),
+                    reply,
+                },
+            );
+        }
+        if self.outgoing.send(packet).await.is_err() {
+            self.shared.lock().waiting.remove(&id);
+            return Err(self.shared.closed_error("writer stopped"));
+        }
+        let body = wait
+            .await
+            .map_err(|_| self.shared.closed_error("reader stopped"))??;
+        decode_body::<Res>(body).map_err(|source| Error::Decode {
+            what: "response message",
+            source,
+        })
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.reader.abort();
+        self.writer.abort();
+        self.shared.close("connection dropped".into(), || {
+            self.shared.closed_error("connection dropped")
+        });
+    }
+}
+
+fn remote_exception(header: &RpcResponseHeaderProto) -> RemoteException {
+    RemoteException {
+        class: header.exception_class_name.clone().unwrap_or_default(),
+        message: header.error_msg.clone().unwrap_or_default(),
+        error_code: header.error_detail,
+    }
+}
+
+/// Writes queued packets, flushing whenever the queue runs dry.
+async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>, shared: Arc<Shared>) {
+    let mut wr = BufWriter::new(wr);
+    while let Some(packet) = rx.recv().await {
+        let mut result = wr.write_all(&packet).await;
+        while result.is_ok() {
+            match rx.try_recv() {
+                Ok(more) => result = wr.write_all(&more).await,
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = result.and(wr.flush().await) {
+            let reason = format!("write failed: {e}");
+            shared.close(reason.clone(), || shared.closed_error(&reason));
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Reads responses and hands each to its waiting call until the connection ends.
+async fn read_loop(mut rd: OwnedReadHalf, shared: Arc<Shared>) {
+    let reason = loop {
+        let packet = match read_packet(&mut rd).await {
+            Ok(Some(p)) => p,
+            Ok(None) => break "server closed the connection".to_string(),
+            Err(e) => break format!("read failed: {e}"),
+        };
+        let (header, rest) = match split_response(packet) {
+            Ok(parts) => parts,
+            Err(e) => break format!("undecodable response header: {e}"),
+        };
+        let id = response_call_id(&header);
+        if header.status == RpcStatusProto::Fatal as i32 {
+            let exception = remote_exception(&header);
+            warn!(addr = %shared.addr, call = id, %exception, "fatal error from server");
+            let reason = format!("fatal: {exception}");
+            shared.close(reason, || Error::Fatal {
+                addr: shared.addr.clone(),
+                exception: exception.clone(),
+            });
+            return;
+        }
+        let Some(waiting) = shared.lock().waiting.remove(&id) else {
+            warn!(addr = %shared.addr, call = id, "response for no waiting call");
+            continue;
+        };
+        let result = if header.status == RpcStatusProto::Success as i32 {
+            Ok(rest)
+        } else {
+            Err(Error::Remote {
+                addr: shared.addr.clone(),
+                method: waiting.method,
+                exception: remote_exception(&header),
+            })
+        };
+        // The caller may have given up waiting; nothing to do then.
+        let _ = waiting.reply.send(result);
+    };
+    debug!(addr = %shared.addr, %reason, "connection closed");
+    shared.close(reason.clone(), || shared.closed_error(&reason));
+}

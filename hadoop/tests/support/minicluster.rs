@@ -1,0 +1,156 @@
+//! RAII guard around `scripts/minicluster.sh`: a real MiniDFSCluster + MiniYARNCluster
+//! for integration tests. Start-up failures panic with the launcher's stderr: these
+//! tests never skip.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use spindle_hadoop::config::Configuration;
+
+/// Long enough for a first run that downloads Hadoop from Maven Central and builds the
+/// launcher; override with `SPINDLE_MINICLUSTER_TIMEOUT_SECS`.
+const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// A running minicluster; dropping it stops every daemon.
+pub struct MiniCluster {
+    child: Child,
+    /// Held open: the launcher also stops when its stdin closes, so even a test process
+    /// killed without running `Drop` takes the cluster down.
+    _stdin: ChildStdin,
+    pub conf_dir: PathBuf,
+    stderr_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl MiniCluster {
+    /// Starts a cluster with `hosts` NodeManagers and DataNodes and waits for READY.
+    pub fn start(hosts: u32) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/minicluster.sh");
+        let dir = tempfile::Builder::new()
+            .prefix("spindle-mini-")
+            .tempdir()
+            .expect("create a temp dir for the minicluster");
+        let conf_dir = dir.path().join("conf");
+        let stderr_path = dir.path().join("launcher.stderr");
+        let stderr = std::fs::File::create(&stderr_path).expect("create launcher stderr file");
+        let timeout = std::env::var("SPINDLE_MINICLUSTER_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_START_TIMEOUT);
+
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script)
+            .arg("--conf-dir")
+            .arg(&conf_dir)
+            .arg("--hosts")
+            .arg(hosts.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        // Own process group, so Drop can signal the script, Maven and the JVM at once.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+
+        let mut guard = Self {
+            child,
+            _stdin: stdin,
+            conf_dir,
+            stderr_path,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = guard.child.try_wait() {
+                guard.fail(&format!("launcher exited with {status} before READY"));
+            }
+            if Instant::now() > deadline {
+                guard.fail(&format!("no READY line within {timeout:?}"));
+            }
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) if line.starts_with("READY ") => {
+                    let reported = PathBuf::from(line["READY ".len()..].trim());
+                    assert_eq!(
+                        reported, guard.conf_dir,
+                        "launcher reported another conf dir"
+                    );
+                    return guard;
+                }
+                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    /// The cluster's client configuration.
+    pub fn configuration(&self) -> Configuration {
+        Configuration::load(std::slice::from_ref(&self.conf_dir))
+            .expect("load the minicluster conf dir")
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        self.stop();
+        panic!(
+            "minicluster did not start: {why}\n--- launcher stderr (tail) ---\n{}",
+            self.stderr_tail()
+        );
+    }
+
+    fn signal_group(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg("--")
+            .arg(format!("-{}", self.child.id()))
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// SIGTERM to the group (the JVM's shutdown hooks stop the daemons), then SIGKILL
+    /// after a grace period.
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        self.signal_group("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.signal_group("KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MiniCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

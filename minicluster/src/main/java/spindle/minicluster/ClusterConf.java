@@ -1,0 +1,136 @@
+package spindle.minicluster;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+
+/** Configuration the launcher gives the daemons, and the client files it writes out. */
+final class ClusterConf {
+  /** Addresses a client or AM needs; none may be left with port 0 in the written files. */
+  static final List<String> RM_ADDRESS_KEYS =
+      List.of(
+          "yarn.resourcemanager.address",
+          "yarn.resourcemanager.scheduler.address",
+          "yarn.resourcemanager.resource-tracker.address",
+          "yarn.resourcemanager.admin.address",
+          "yarn.resourcemanager.webapp.address");
+
+  private static final long PORT_WAIT_MS = 10_000;
+
+  private ClusterConf() {}
+
+  /** Settings for both clusters: HDFS data under the work dir, small blocks. */
+  static Configuration base(Path workDir) {
+    Configuration c = new Configuration();
+    c.set("hdfs.minidfs.basedir", workDir.resolve("dfs").toAbsolutePath().toString());
+    c.setLong("dfs.blocksize", 16L * 1024 * 1024);
+    c.set("hadoop.security.authentication", "simple");
+    // Let tests impersonate any user through SIMPLE auth.
+    c.set("hadoop.proxyuser." + System.getProperty("user.name") + ".hosts", "*");
+    c.set("hadoop.proxyuser." + System.getProperty("user.name") + ".groups", "*");
+    return c;
+  }
+
+  /**
+   * YARN settings. MiniYARNCluster would rewrite every address to {@code <hostname>:0};
+   * with fixed ports it keeps ours, so all daemons bind 127.0.0.1 whatever the machine's
+   * hostname resolves to. RM ports are picked free up front; NodeManagers take ephemeral
+   * ports because clients learn them from the RM.
+   */
+  static void applyYarn(Configuration c) throws IOException {
+    c.setBoolean("yarn.minicluster.fixed.ports", true);
+    c.set("yarn.resourcemanager.hostname", "127.0.0.1");
+    for (String key : RM_ADDRESS_KEYS) {
+      c.set(key, "127.0.0.1:" + freePort());
+    }
+    c.set("yarn.resourcemanager.webapp.https.address", "127.0.0.1:" + freePort());
+    c.set("yarn.nodemanager.hostname", "127.0.0.1");
+    c.set("yarn.nodemanager.address", "127.0.0.1:0");
+    c.set("yarn.nodemanager.localizer.address", "127.0.0.1:0");
+    c.set("yarn.nodemanager.webapp.address", "127.0.0.1:0");
+    c.set("yarn.nodemanager.collector-service.address", "127.0.0.1:0");
+    c.set("yarn.nodemanager.amrmproxy.address", "127.0.0.1:0");
+
+    c.setInt("yarn.scheduler.minimum-allocation-mb", 128);
+    c.setFloat("yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage", 100f);
+    c.setBoolean("yarn.nodemanager.vmem-check-enabled", false);
+    c.setBoolean("yarn.nodemanager.pmem-check-enabled", false);
+    // The capacity scheduler's queue layout, in case no capacity-scheduler.xml is on the
+    // class path (the shaded minicluster lacks it).
+    c.set("yarn.scheduler.capacity.root.queues", "default");
+    c.set("yarn.scheduler.capacity.root.default.capacity", "100");
+    c.set("yarn.scheduler.capacity.root.default.maximum-capacity", "100");
+    c.set("yarn.scheduler.capacity.root.default.user-limit-factor", "1");
+    c.set("yarn.scheduler.capacity.root.default.state", "RUNNING");
+    c.set("yarn.scheduler.capacity.root.default.acl_submit_applications", "*");
+    c.set("yarn.scheduler.capacity.root.default.acl_administer_queue", "*");
+  }
+
+  /** Polls the live configuration until every RM address carries a real port. */
+  static void waitForRealPorts(Configuration live) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + PORT_WAIT_MS;
+    while (true) {
+      String missing = null;
+      for (String key : RM_ADDRESS_KEYS) {
+        String v = live.get(key, "");
+        if (v.isEmpty() || v.endsWith(":0")) {
+          missing = key + "=" + v;
+        }
+      }
+      if (missing == null) {
+        return;
+      }
+      if (System.currentTimeMillis() > deadline) {
+        throw new IllegalStateException("resource manager address not bound: " + missing);
+      }
+      Thread.sleep(100);
+    }
+  }
+
+  /**
+   * Writes core-site.xml (fs.defaultFS and auth), hdfs-site.xml (the NameNode's
+   * configuration) and yarn-site.xml (the running RM's configuration). Each file is
+   * written to a temporary name and renamed so a reader never sees half a file.
+   */
+  static void write(Configuration dfsConf, Configuration yarnConf, Path dir) throws IOException {
+    Configuration core = new Configuration(false);
+    core.set("fs.defaultFS", dfsConf.get("fs.defaultFS"));
+    core.set("hadoop.security.authentication", "simple");
+    writeXml(core, dir.resolve("core-site.xml"));
+    writeXml(dfsConf, dir.resolve("hdfs-site.xml"));
+    writeXml(yarnConf, dir.resolve("yarn-site.xml"));
+  }
+
+  /**
+   * Writes {@code c} without the properties that resolve to port 0: those are daemon bind
+   * settings (NodeManager, balancer, mover) that mean nothing to a client, and leaving
+   * them would make the files look like they hold unbound addresses.
+   */
+  private static void writeXml(Configuration all, Path target) throws IOException {
+    Configuration c = new Configuration(false);
+    for (Map.Entry<String, String> e : all) {
+      String resolved = all.get(e.getKey(), "");
+      if (!resolved.endsWith(":0")) {
+        c.set(e.getKey(), e.getValue());
+      }
+    }
+    Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+    try (OutputStream out = Files.newOutputStream(tmp)) {
+      c.writeXml(out);
+    }
+    Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      return s.getLocalPort();
+    }
+  }
+}

@@ -1,0 +1,173 @@
+package spindle.minicluster;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.yarn.conf.YarnConfiguration;
+import org.apache.hadoop.yarn.server.MiniYARNCluster;
+
+/**
+ * Starts a MiniDFSCluster and a MiniYARNCluster in this JVM, writes their client
+ * configuration into a conf dir and prints {@code READY <conf-dir>} on stdout once both
+ * accept work. Stops every daemon on SIGINT/SIGTERM (JVM shutdown hook) or when stdin
+ * closes, so a test harness that dies without cleaning up still takes the cluster down.
+ *
+ * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N]}. Everything
+ * listens on 127.0.0.1 only.
+ */
+public final class Launcher {
+  private static final long NM_WAIT_MS = 120_000;
+
+  private Launcher() {}
+
+  public static void main(String[] args) {
+    try {
+      run(args);
+    } catch (Throwable t) {
+      // Daemon threads of a half-started cluster would keep the JVM alive: exit so the
+      // shutdown hooks stop whatever did start.
+      System.err.println("minicluster failed to start: " + t);
+      t.printStackTrace();
+      System.exit(1);
+    }
+    System.exit(0);
+  }
+
+  private static void run(String[] args) throws Exception {
+    Options opts = Options.parse(args);
+    // Hadoop and its dependencies occasionally print to System.out; keep stdout for the
+    // one READY line that callers parse.
+    PrintStream ready = System.out;
+    System.setOut(System.err);
+    quietJulLogging();
+
+    Files.createDirectories(opts.confDir);
+    Files.createDirectories(opts.workDir);
+
+    Configuration base = ClusterConf.base(opts.workDir);
+    MiniDFSCluster dfs =
+        new MiniDFSCluster.Builder(base).numDataNodes(opts.hosts).format(true).build();
+    Runtime.getRuntime().addShutdownHook(new Thread(dfs::shutdown, "stop-dfs"));
+    dfs.waitActive();
+    probeHdfs(dfs);
+
+    YarnConfiguration yconf = new YarnConfiguration(dfs.getConfiguration(0));
+    ClusterConf.applyYarn(yconf);
+    MiniYARNCluster yarn = new MiniYARNCluster("spindle-minicluster", 1, opts.hosts, 1, 1);
+    // Registered after DFS's hook; hooks run concurrently, and YARN stopping while HDFS
+    // goes down only costs log noise.
+    Runtime.getRuntime().addShutdownHook(new Thread(yarn::stop, "stop-yarn"));
+    yarn.init(yconf);
+    yarn.start();
+    if (!yarn.waitForNodeManagersToConnect(NM_WAIT_MS)) {
+      throw new IllegalStateException(
+          "NodeManagers did not register within " + NM_WAIT_MS + " ms");
+    }
+    Configuration live = yarn.getConfig();
+    ClusterConf.waitForRealPorts(live);
+
+    ClusterConf.write(dfs.getConfiguration(0), live, opts.confDir);
+    ready.println("READY " + opts.confDir.toAbsolutePath());
+    ready.flush();
+
+    waitForStop();
+  }
+
+  /** Jersey and Guice log through java.util.logging at INFO; keep only warnings. */
+  private static void quietJulLogging() {
+    java.util.logging.Logger root = java.util.logging.Logger.getLogger("");
+    root.setLevel(java.util.logging.Level.WARNING);
+    for (java.util.logging.Handler h : root.getHandlers()) {
+      h.setLevel(java.util.logging.Level.WARNING);
+    }
+  }
+
+  /** Writes and deletes a small file: the NameNode is out of safe mode and a DataNode takes blocks. */
+  private static void probeHdfs(MiniDFSCluster dfs) throws IOException {
+    FileSystem fs = dfs.getFileSystem();
+    org.apache.hadoop.fs.Path probe = new org.apache.hadoop.fs.Path("/tmp/.spindle-probe");
+    try (FSDataOutputStream out = fs.create(probe, true)) {
+      out.writeBytes("ok");
+    }
+    fs.delete(probe, false);
+  }
+
+  /**
+   * Blocks until stdin reaches end of file. When stdin is /dev/null (CI, nohup) EOF
+   * means nothing, so only a signal stops the cluster.
+   */
+  private static void waitForStop() throws InterruptedException {
+    if (stdinIsDevNull()) {
+      new CountDownLatch(1).await();
+      return;
+    }
+    InputStream in = System.in;
+    byte[] buf = new byte[256];
+    try {
+      while (in.read(buf) >= 0) {
+        // Input is ignored: only its end matters.
+      }
+    } catch (IOException e) {
+      // No usable stdin at all (closed descriptor): behave as with /dev/null.
+      System.err.println("stdin unreadable (" + e + "), stopping only on a signal");
+      new CountDownLatch(1).await();
+    }
+    System.err.println("stdin closed, stopping the minicluster");
+  }
+
+  private static boolean stdinIsDevNull() {
+    try {
+      return Files.isSameFile(Path.of("/proc/self/fd/0"), Path.of("/dev/null"));
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Command line options. */
+  private static final class Options {
+    Path confDir;
+    Path workDir;
+    int hosts = 1;
+
+    static Options parse(String[] args) {
+      Options o = new Options();
+      for (int i = 0; i < args.length; i++) {
+        String a = args[i];
+        if (i + 1 >= args.length) {
+          throw new IllegalArgumentException("missing value after " + a);
+        }
+        switch (a) {
+          case "--conf-dir":
+            o.confDir = Path.of(args[++i]);
+            break;
+          case "--work-dir":
+            o.workDir = Path.of(args[++i]);
+            break;
+          case "--hosts":
+            o.hosts = Integer.parseInt(args[++i]);
+            break;
+          default:
+            throw new IllegalArgumentException("unknown option " + a);
+        }
+      }
+      if (o.confDir == null) {
+        throw new IllegalArgumentException("--conf-dir DIR is required");
+      }
+      if (o.workDir == null) {
+        o.workDir = new File(System.getProperty("user.dir")).toPath().resolve("work");
+      }
+      if (o.hosts < 1) {
+        throw new IllegalArgumentException("--hosts must be at least 1");
+      }
+      return o;
+    }
+  }
+}
