@@ -1,0 +1,110 @@
+//! A job as the driver runs it: the task graph built from a plan and the input splits,
+//! and what each task reads.
+
+use crate::scheduler::TaskGraph;
+use spindle_io::codec::encode_schema;
+use spindle_io::read::infer_schema;
+use spindle_io::splits::{local_host, plan_splits};
+use spindle_io::{IoError, Location};
+use spindle_job::wire::{Compression, JobSetup, Split};
+use spindle_job::{JobSpec, PhaseSource, Plan};
+
+/// What one task reads.
+#[derive(Debug, Clone)]
+pub enum TaskKind {
+    Scan(Split),
+    /// Fetch `bucket` of every dependency's result.
+    Fetch { bucket: u32 },
+    Noop,
+}
+
+pub struct JobDef {
+    pub name: String,
+    pub graph: TaskGraph,
+    /// Per task: its phase and what it reads.
+    pub tasks: Vec<(u32, TaskKind)>,
+    /// Sent to every worker; `None` for runtime benchmarks that move no data.
+    pub setup: Option<JobSetup>,
+    pub input_files: usize,
+}
+
+impl JobDef {
+    /// Lists and splits the input, infers its schema, and lays out one task per split and
+    /// per downstream partition.
+    pub async fn from_spec(
+        spec: &JobSpec,
+        output_staging: &Location,
+        compression: Compression,
+    ) -> Result<JobDef, IoError> {
+        let files = Location::expand(&spec.input.path).await?;
+        let schema = infer_schema(&files, spec.input.format, &spec.input.csv).await?;
+        let splits = plan_splits(
+            &files,
+            spec.input.format,
+            spec.input.split_size.bytes(),
+            &local_host(),
+        )
+        .await?;
+        let plan = Plan::from_spec(spec);
+        let mut graph = TaskGraph::default();
+        let mut tasks = vec![];
+        let mut previous: Vec<u32> = vec![];
+        for (phase_no, phase) in plan.phases.iter().enumerate() {
+            let phase_no = phase_no as u32;
+            let mut current = vec![];
+            match phase.source {
+                PhaseSource::Scan => {
+                    for split in &splits {
+                        current.push(graph.add(vec![], split.hosts.clone()));
+                        tasks.push((phase_no, TaskKind::Scan(split.clone())));
+                    }
+                }
+                PhaseSource::Shuffle { partitions } => {
+                    for bucket in 0..partitions {
+                        current.push(graph.add(previous.clone(), vec![]));
+                        tasks.push((phase_no, TaskKind::Fetch { bucket }));
+                    }
+                }
+                PhaseSource::Coalesce { n } => {
+                    let groups = (n as usize).min(previous.len()).max(1);
+                    for g in 0..groups {
+                        let from = g * previous.len() / groups;
+                        let to = (g + 1) * previous.len() / groups;
+                        current.push(graph.add(previous[from..to].to_vec(), vec![]));
+                        tasks.push((phase_no, TaskKind::Fetch { bucket: 0 }));
+                    }
+                }
+            }
+            previous = current;
+        }
+        Ok(JobDef {
+            name: spec.name.clone(),
+            graph,
+            tasks,
+            setup: Some(JobSetup {
+                job_name: spec.name.clone(),
+                plan,
+                format: spec.input.format,
+                csv_header: spec.input.csv.header,
+                csv_delimiter: spec.input.csv.delimiter as u8,
+                schema_ipc: encode_schema(&schema)?,
+                output: spec.output.clone(),
+                output_staging: output_staging.url(),
+                compression,
+            }),
+            input_files: files.len(),
+        })
+    }
+
+    /// A job of tasks that do nothing, to measure the runtime's own cost per task.
+    pub fn noop(name: &str, graph: TaskGraph) -> JobDef {
+        let tasks = (0..graph.len()).map(|_| (0, TaskKind::Noop)).collect();
+        JobDef {
+            name: name.to_string(),
+            graph,
+            tasks,
+            setup: None,
+            input_files: 0,
+        }
+    }
+}

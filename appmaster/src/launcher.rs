@@ -1,0 +1,25 @@
+//! The seam between the master and wherever workers run. Local mode starts processes;
+//! YARN mode asks the ResourceManager for containers and starts them on NodeManagers.
+//! Both report through [`LauncherEvent`]s so the driver has one code path.
+
+use spindle_job::wire::WorkerId;
+
+/// What a launcher tells the driver about its workers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LauncherEvent {
+    /// The worker's process or container ended.
+    Exited {
+        worker: WorkerId,
+        success: bool,
+        diagnostics: String,
+    },
+}
+
+/// Starts and stops worker processes. Workers connect back to the master on their own,
+/// carrying their id, so launching is fire-and-forget.
+pub trait ContainerLauncher: Send {
+    fn launch(&mut self, worker: WorkerId) -> Result<(), String>;
+    fn kill(&mut self, worker: WorkerId);
+    /// Where people can read a worker's log.
+    fn log_hint(&self, worker: WorkerId) -> String;
+}

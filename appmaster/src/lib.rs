@@ -1,0 +1,18 @@
+//! The application master: the scheduler core, the task graph built from a job plan, the
+//! container launcher seam (local processes now, YARN next), the server workers connect
+//! to, and the output commit.
+
+pub mod commit;
+pub mod driver;
+pub mod job;
+pub mod launcher;
+pub mod local;
+pub mod progress;
+pub mod scheduler;
+mod server;
+
+pub use driver::{run_job, DriverOptions};
+pub use job::{JobDef, TaskKind};
+pub use launcher::{ContainerLauncher, LauncherEvent};
+pub use local::LocalLauncher;
+pub use progress::{Progress, Summary};

@@ -1,0 +1,103 @@
+//! What the driver reports while it runs and when it ends, for people and for scripts.
+
+use serde::Serialize;
+
+/// A snapshot for progress bars.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub tasks_done: u64,
+    pub tasks_total: u64,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub bytes_read: u64,
+    pub workers: u32,
+    pub retries: u64,
+}
+
+/// How scans were placed relative to their data.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LocalityCounts {
+    pub data_local: u64,
+    pub rack_local: u64,
+    pub off_switch: u64,
+    /// Scans of stores without host information (S3).
+    pub no_preference: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Succeeded,
+    Failed,
+    Killed,
+}
+
+/// The end of a job, as printed and as written by `--summary-json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub job: String,
+    pub status: Status,
+    pub error: Option<String>,
+    pub input_files: u64,
+    pub rows_in: u64,
+    pub bytes_read: u64,
+    pub rows_out: u64,
+    pub bytes_written: u64,
+    pub output: Option<String>,
+    pub output_files: u64,
+    pub tasks: u64,
+    pub task_attempts: u64,
+    pub retries: u64,
+    pub workers: u32,
+    pub workers_lost: u32,
+    pub locality: LocalityCounts,
+    pub wall_time_s: f64,
+    pub logs: Option<String>,
+}
+
+impl Summary {
+    /// Lines for the terminal.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let status = match self.status {
+            Status::Succeeded => "succeeded",
+            Status::Failed => "FAILED",
+            Status::Killed => "KILLED",
+        };
+        s.push_str(&format!("job {} {status} in {:.2}s\n", self.job, self.wall_time_s));
+        if let Some(e) = &self.error {
+            s.push_str(&format!("  error:    {e}\n"));
+        }
+        s.push_str(&format!(
+            "  input:    {} rows, {} from {} files\n",
+            self.rows_in,
+            human_bytes(self.bytes_read),
+            self.input_files
+        ));
+        if let Some(out) = &self.output {
+            s.push_str(&format!(
+                "  output:   {} rows, {} in {} files at {out}\n",
+                self.rows_out,
+                human_bytes(self.bytes_written),
+                self.output_files
+            ));
+        }
+        s.push_str(&format!(
+            "  tasks:    {} ({} attempts, {} retries) on {} workers ({} lost)\n",
+            self.tasks, self.task_attempts, self.retries, self.workers, self.workers_lost
+        ));
+        let l = &self.locality;
+        s.push_str(&format!(
+            "  locality: {} data-local, {} rack-local, {} off-switch, {} no preference\n",
+            l.data_local, l.rack_local, l.off_switch, l.no_preference
+        ));
+        if let Some(logs) = &self.logs {
+            s.push_str(&format!("  logs:     {logs}\n"));
+        }
+        s
+    }
+}
+
+pub fn human_bytes(b: u64) -> String {
+    spindle_job::ByteSize(b).to_string()
+}

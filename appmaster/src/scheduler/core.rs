@@ -1,0 +1,584 @@
+//! The scheduler's state and transitions (see the module docs for the policy).
+
+use super::graph::TaskGraph;
+use super::{FailureKind, Output, TaskId, WorkerId};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// How a task's placement relates to where its input lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Locality {
+    /// No preference (not a scan, or a store without hosts).
+    Any,
+    DataLocal,
+    RackLocal,
+    OffSwitch,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub max_attempts: u32,
+    /// How long a scan waits for a slot on one of its hosts before going elsewhere.
+    pub locality_wait: Duration,
+    /// Tasks sent to a worker beyond its slots, so it never idles between messages.
+    pub prefetch_per_slot: u32,
+    /// Bytes whose transfer costs about as much as one queued task's wait.
+    pub queued_task_cost_bytes: u64,
+    /// Host to rack, where known (YARN's topology).
+    pub racks: HashMap<String, String>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            max_attempts: 4,
+            locality_wait: Duration::from_millis(500),
+            prefetch_per_slot: 2,
+            queued_task_cost_bytes: 16 << 20,
+            racks: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Some inputs are not available yet.
+    Waiting,
+    /// In some queue, not yet sent.
+    Ready,
+    Running(WorkerId),
+    /// Result available on this worker.
+    Done(WorkerId),
+    /// Done, and its result was dropped (released or lost) because nothing needs it.
+    Released,
+}
+
+struct Task {
+    state: State,
+    deps: Vec<TaskId>,
+    dependents: Vec<TaskId>,
+    hosts: Vec<String>,
+    /// Inputs not available yet.
+    missing: u32,
+    /// Dependents that still need this task's result.
+    pending: u32,
+    attempts: u32,
+    bytes: u64,
+    ready_at: Instant,
+}
+
+struct Worker {
+    host: String,
+    slots: u32,
+    running: u32,
+    queue: VecDeque<TaskId>,
+    /// Results this worker holds that someone still needs.
+    results: Vec<TaskId>,
+    alive: bool,
+}
+
+pub struct Scheduler {
+    cfg: SchedulerConfig,
+    tasks: Vec<Task>,
+    workers: HashMap<WorkerId, Worker>,
+    /// Ready scans by preferred host.
+    by_host: HashMap<String, VecDeque<TaskId>>,
+    /// Ready tasks with no preference.
+    anywhere: VecDeque<TaskId>,
+    sinks_total: usize,
+    sinks_done: usize,
+    retries: u64,
+    halted: bool,
+}
+
+impl Scheduler {
+    pub fn new(graph: TaskGraph, cfg: SchedulerConfig, now: Instant) -> Scheduler {
+        let mut tasks: Vec<Task> = graph
+            .tasks
+            .into_iter()
+            .map(|n| Task {
+                state: State::Waiting,
+                missing: n.deps.len() as u32,
+                deps: n.deps,
+                dependents: vec![],
+                hosts: n.hosts,
+                pending: 0,
+                attempts: 0,
+                bytes: 0,
+                ready_at: now,
+            })
+            .collect();
+        for id in 0..tasks.len() {
+            for d in tasks[id].deps.clone() {
+                tasks[d as usize].dependents.push(id as TaskId);
+                tasks[d as usize].pending += 1;
+            }
+        }
+        let sinks_total = tasks.iter().filter(|t| t.dependents.is_empty()).count();
+        let mut s = Scheduler {
+            cfg,
+            tasks,
+            workers: HashMap::new(),
+            by_host: HashMap::new(),
+            anywhere: VecDeque::new(),
+            sinks_total,
+            sinks_done: 0,
+            retries: 0,
+            halted: false,
+        };
+        for id in 0..s.tasks.len() as TaskId {
+            if s.tasks[id as usize].missing == 0 {
+                s.make_ready(id, false, now);
+            }
+        }
+        s
+    }
+
+    /// Reports completion at once for an empty graph; otherwise a no-op.
+    pub fn start(&mut self, out: &mut impl Output) {
+        if self.sinks_total == 0 && !self.halted {
+            out.finished();
+        }
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The worker holding `task`'s result, if it is available.
+    pub fn result_location(&self, task: TaskId) -> Option<WorkerId> {
+        match self.tasks[task as usize].state {
+            State::Done(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn deps(&self, task: TaskId) -> &[TaskId] {
+        &self.tasks[task as usize].deps
+    }
+
+    pub fn attempts(&self, task: TaskId) -> u32 {
+        self.tasks[task as usize].attempts
+    }
+
+    pub fn add_worker(
+        &mut self,
+        id: WorkerId,
+        host: &str,
+        slots: u32,
+        now: Instant,
+        out: &mut impl Output,
+    ) {
+        self.workers.insert(
+            id,
+            Worker {
+                host: host.to_string(),
+                slots: slots.max(1),
+                running: 0,
+                queue: VecDeque::new(),
+                results: vec![],
+                alive: true,
+            },
+        );
+        self.fill(id, now, out);
+    }
+
+    pub fn task_finished(
+        &mut self,
+        task: TaskId,
+        worker: WorkerId,
+        bytes: u64,
+        now: Instant,
+        out: &mut impl Output,
+    ) {
+        if self.tasks[task as usize].state != State::Running(worker) {
+            return; // a late report from an attempt we already gave up on
+        }
+        self.worker_mut(worker).running -= 1;
+        let t = &mut self.tasks[task as usize];
+        t.bytes = bytes;
+        if t.dependents.is_empty() {
+            t.state = State::Released;
+            self.sinks_done += 1;
+        } else {
+            t.state = State::Done(worker);
+            self.worker_mut(worker).results.push(task);
+        }
+        for d in self.tasks[task as usize].deps.clone() {
+            let p = &mut self.tasks[d as usize].pending;
+            *p = p.saturating_sub(1);
+            if self.tasks[d as usize].pending == 0 {
+                self.release(d, out);
+            }
+        }
+        let dependents = self.tasks[task as usize].dependents.clone();
+        for &c in dependents.iter().rev() {
+            let child = &mut self.tasks[c as usize];
+            child.missing = child.missing.saturating_sub(1);
+            if child.state == State::Waiting && child.missing == 0 {
+                self.make_ready(c, true, now);
+            }
+        }
+        if self.sinks_done == self.sinks_total && !self.halted {
+            self.halted = true;
+            out.finished();
+            return;
+        }
+        self.fill(worker, now, out);
+    }
+
+    pub fn task_failed(
+        &mut self,
+        task: TaskId,
+        worker: WorkerId,
+        kind: FailureKind,
+        error: &str,
+        now: Instant,
+        out: &mut impl Output,
+    ) {
+        if self.tasks[task as usize].state != State::Running(worker) {
+            return;
+        }
+        self.worker_mut(worker).running -= 1;
+        match kind {
+            FailureKind::Deterministic => {
+                self.tasks[task as usize].state = State::Waiting;
+                self.fail(task, error, out);
+                return;
+            }
+            FailureKind::Retryable => {
+                self.tasks[task as usize].state = State::Waiting;
+                if !self.count_attempt(task, error, out) {
+                    return;
+                }
+                self.retries += 1;
+                self.requeue(task, now);
+            }
+            FailureKind::InputLost { worker: lost } => {
+                self.tasks[task as usize].state = State::Waiting;
+                if self.workers.get(&lost).is_some_and(|w| w.alive) {
+                    self.remove_worker(lost, now, out);
+                }
+                self.requeue(task, now);
+            }
+        }
+        self.fill_all(now, out);
+    }
+
+    /// A worker is gone: retry what it ran, recompute what it held that is still needed.
+    pub fn remove_worker(&mut self, id: WorkerId, now: Instant, out: &mut impl Output) {
+        let Some(w) = self.workers.get_mut(&id) else {
+            return;
+        };
+        if !w.alive {
+            return;
+        }
+        w.alive = false;
+        let queued: Vec<TaskId> = w.queue.drain(..).collect();
+        let held = std::mem::take(&mut w.results);
+        let running: Vec<TaskId> = (0..self.tasks.len() as TaskId)
+            .filter(|&t| self.tasks[t as usize].state == State::Running(id))
+            .collect();
+        for r in held {
+            if self.tasks[r as usize].state != State::Done(id) {
+                continue;
+            }
+            self.tasks[r as usize].state = State::Released;
+            for c in self.tasks[r as usize].dependents.clone() {
+                let child = &mut self.tasks[c as usize];
+                match child.state {
+                    State::Waiting => child.missing += 1,
+                    State::Ready => {
+                        child.state = State::Waiting;
+                        child.missing = 1;
+                    }
+                    _ => {}
+                }
+            }
+            if self.tasks[r as usize].pending > 0 {
+                self.resurrect(r, now);
+            }
+        }
+        for t in running {
+            self.tasks[t as usize].state = State::Waiting;
+            let error = format!("worker {id} was lost while running task {t}");
+            if !self.count_attempt(t, &error, out) {
+                return;
+            }
+            self.retries += 1;
+            self.requeue(t, now);
+        }
+        for t in queued {
+            if self.tasks[t as usize].state == State::Ready {
+                self.tasks[t as usize].state = State::Waiting;
+                self.requeue(t, now);
+            }
+        }
+        // Children of lost results may have been Ready elsewhere: recount them.
+        for t in 0..self.tasks.len() as TaskId {
+            if self.tasks[t as usize].state == State::Waiting {
+                let missing = self.count_missing(t);
+                self.tasks[t as usize].missing = missing;
+                if missing == 0 {
+                    self.make_ready(t, true, now);
+                }
+            }
+        }
+        self.fill_all(now, out);
+    }
+
+    /// Gives idle workers a chance to take scans whose locality wait has run out.
+    pub fn tick(&mut self, now: Instant, out: &mut impl Output) {
+        self.fill_all(now, out);
+    }
+
+    fn count_missing(&self, t: TaskId) -> u32 {
+        self.tasks[t as usize]
+            .deps
+            .iter()
+            .filter(|&&d| !matches!(self.tasks[d as usize].state, State::Done(_)))
+            .count() as u32
+    }
+
+    /// Puts a task that must run again back in line (or waiting for its inputs).
+    fn requeue(&mut self, t: TaskId, now: Instant) {
+        let missing = self.count_missing(t);
+        self.tasks[t as usize].missing = missing;
+        if missing == 0 {
+            self.make_ready(t, true, now);
+        } else {
+            for d in self.tasks[t as usize].deps.clone() {
+                if self.tasks[d as usize].state == State::Released {
+                    self.resurrect_dep(d, now);
+                }
+            }
+        }
+    }
+
+    /// A lost result is needed again: recompute it, and whatever of its inputs is gone.
+    fn resurrect(&mut self, r: TaskId, now: Instant) {
+        for d in self.tasks[r as usize].deps.clone() {
+            self.tasks[d as usize].pending += 1;
+            if self.tasks[d as usize].state == State::Released {
+                self.resurrect(d, now);
+            }
+        }
+        self.tasks[r as usize].state = State::Waiting;
+        let missing = self.count_missing(r);
+        self.tasks[r as usize].missing = missing;
+        if missing == 0 {
+            self.make_ready(r, true, now);
+        }
+    }
+
+    fn resurrect_dep(&mut self, d: TaskId, now: Instant) {
+        if self.tasks[d as usize].state == State::Released {
+            self.resurrect(d, now);
+        }
+    }
+
+    fn count_attempt(&mut self, t: TaskId, error: &str, out: &mut impl Output) -> bool {
+        let task = &mut self.tasks[t as usize];
+        task.attempts += 1;
+        if task.attempts >= self.cfg.max_attempts {
+            let attempts = task.attempts;
+            self.fail(t, &format!("{error} (failed {attempts} attempts)"), out);
+            return false;
+        }
+        true
+    }
+
+    fn fail(&mut self, t: TaskId, error: &str, out: &mut impl Output) {
+        if !self.halted {
+            self.halted = true;
+            out.failed(t, error);
+        }
+    }
+
+    fn release(&mut self, d: TaskId, out: &mut impl Output) {
+        if let State::Done(w) = self.tasks[d as usize].state {
+            self.tasks[d as usize].state = State::Released;
+            let worker = self.worker_mut(w);
+            if let Some(p) = worker.results.iter().rposition(|&x| x == d) {
+                worker.results.swap_remove(p);
+            }
+            if worker.alive {
+                out.release(d, w);
+            }
+        }
+    }
+
+    fn worker_mut(&mut self, w: WorkerId) -> &mut Worker {
+        self.workers.get_mut(&w).expect("known worker")
+    }
+
+    fn load(w: &Worker) -> u64 {
+        (w.running as u64 + w.queue.len() as u64) * 1000 / w.slots as u64
+    }
+
+    /// Queues a task whose inputs are all available.
+    fn make_ready(&mut self, t: TaskId, front: bool, now: Instant) {
+        let task = &mut self.tasks[t as usize];
+        task.state = State::Ready;
+        task.ready_at = now;
+        let push = |q: &mut VecDeque<TaskId>| {
+            if front {
+                q.push_front(t)
+            } else {
+                q.push_back(t)
+            }
+        };
+        if !task.deps.is_empty() {
+            if let Some(w) = self.best_worker_for_inputs(t) {
+                push(&mut self.worker_mut(w).queue);
+                return;
+            }
+        } else if !task.hosts.is_empty() {
+            for h in task.hosts.clone() {
+                push(self.by_host.entry(h).or_default());
+            }
+            return;
+        }
+        push(&mut self.anywhere);
+    }
+
+    /// The worker where running `t` costs least: input bytes to move plus queued work.
+    fn best_worker_for_inputs(&self, t: TaskId) -> Option<WorkerId> {
+        let mut held: Vec<(WorkerId, u64)> = vec![];
+        let mut total = 0u64;
+        for &d in &self.tasks[t as usize].deps {
+            if let State::Done(w) = self.tasks[d as usize].state {
+                let b = self.tasks[d as usize].bytes.max(1);
+                total += b;
+                match held.iter_mut().find(|(x, _)| *x == w) {
+                    Some((_, sum)) => *sum += b,
+                    None => held.push((w, b)),
+                }
+            }
+        }
+        let least_loaded = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.alive)
+            .min_by_key(|(id, w)| (Self::load(w), **id))
+            .map(|(id, _)| *id)?;
+        if !held.iter().any(|(w, _)| *w == least_loaded) {
+            held.push((least_loaded, 0));
+        }
+        let per_task = self.cfg.queued_task_cost_bytes;
+        held.into_iter()
+            .filter(|(w, _)| self.workers.get(w).is_some_and(|w| w.alive))
+            .min_by_key(|(w, local)| {
+                let queued = Self::load(&self.workers[w]) * per_task / 1000;
+                (queued + (total - local), *w)
+            })
+            .map(|(w, _)| w)
+    }
+
+    fn fill_all(&mut self, now: Instant, out: &mut impl Output) {
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        for w in ids {
+            if self.halted {
+                return;
+            }
+            self.fill(w, now, out);
+        }
+    }
+
+    /// Sends tasks to `w` until its slots and prefetch are used.
+    fn fill(&mut self, w: WorkerId, now: Instant, out: &mut impl Output) {
+        loop {
+            if self.halted {
+                return;
+            }
+            let worker = &self.workers[&w];
+            if !worker.alive || worker.running >= worker.slots * (1 + self.cfg.prefetch_per_slot) {
+                return;
+            }
+            let Some(t) = self.next_task_for(w, now) else {
+                return;
+            };
+            let locality = self.locality(t, w);
+            self.tasks[t as usize].state = State::Running(w);
+            self.worker_mut(w).running += 1;
+            out.assign(t, w, locality);
+        }
+    }
+
+    fn pop_ready(tasks: &[Task], q: &mut VecDeque<TaskId>) -> Option<TaskId> {
+        while let Some(t) = q.pop_front() {
+            if tasks[t as usize].state == State::Ready {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    fn next_task_for(&mut self, w: WorkerId, now: Instant) -> Option<TaskId> {
+        let host = self.workers[&w].host.clone();
+        let tasks = &self.tasks;
+        if let Some(t) = Self::pop_ready(tasks, &mut self.workers.get_mut(&w)?.queue) {
+            return Some(t);
+        }
+        if let Some(t) = self.by_host.get_mut(&host).and_then(|q| Self::pop_ready(tasks, q)) {
+            return Some(t);
+        }
+        if let Some(t) = Self::pop_ready(tasks, &mut self.anywhere) {
+            return Some(t);
+        }
+        // Scans preferring other hosts: at once if no live worker is there, else after
+        // they have waited `locality_wait` for one.
+        let wait = self.cfg.locality_wait;
+        let workers = &self.workers;
+        for (h, q) in self.by_host.iter_mut() {
+            while q.front().is_some_and(|&t| tasks[t as usize].state != State::Ready) {
+                q.pop_front();
+            }
+            let Some(&t) = q.front() else { continue };
+            let nobody_there = !workers.values().any(|x| x.alive && &x.host == h);
+            if nobody_there || now.duration_since(tasks[t as usize].ready_at) >= wait {
+                q.pop_front();
+                return Some(t);
+            }
+        }
+        self.steal_for(w)
+    }
+
+    /// Takes the newest queued task of the busiest other worker.
+    fn steal_for(&mut self, w: WorkerId) -> Option<TaskId> {
+        let victim = self
+            .workers
+            .iter()
+            .filter(|(id, x)| **id != w && x.alive && !x.queue.is_empty())
+            .max_by_key(|(id, x)| (x.queue.len(), **id))
+            .map(|(id, _)| *id)?;
+        let tasks = &self.tasks;
+        let q = &mut self.workers.get_mut(&victim)?.queue;
+        while let Some(t) = q.pop_back() {
+            if tasks[t as usize].state == State::Ready {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    fn locality(&self, t: TaskId, w: WorkerId) -> Locality {
+        let hosts = &self.tasks[t as usize].hosts;
+        if hosts.is_empty() {
+            return Locality::Any;
+        }
+        let host = &self.workers[&w].host;
+        if hosts.contains(host) {
+            return Locality::DataLocal;
+        }
+        let rack = self.cfg.racks.get(host);
+        if rack.is_some() && hosts.iter().any(|h| self.cfg.racks.get(h) == rack) {
+            return Locality::RackLocal;
+        }
+        Locality::OffSwitch
+    }
+}

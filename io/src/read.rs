@@ -1,0 +1,310 @@
+//! Parsing input splits into Arrow record batches, and inferring the one schema every
+//! split of a job is parsed with.
+
+// ParquetObjectReader is deprecated in favour of hand-written readers; it still does
+// exactly what we need (ranged reads through object_store), so we keep it for now.
+#![allow(deprecated)]
+
+use crate::align::{offset_of_line, records_in};
+use crate::error::IoError;
+use crate::storage::{FileInfo, Location};
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+use parquet::file::metadata::ParquetMetaData;
+use spindle_job::wire::Split;
+use spindle_job::{CsvOptions, InputFormat};
+use std::io::Cursor;
+use std::sync::Arc;
+
+/// Rows per record batch produced by the readers.
+pub const BATCH_ROWS: usize = 8192;
+/// Bytes read past a split's end to find the end of its last record.
+const LOOKAHEAD: u64 = 64 * 1024;
+/// Bytes of the first file sampled for schema inference.
+const INFER_BYTES: u64 = 1 << 20;
+const INFER_RECORDS: usize = 10_000;
+
+/// The rows of one split and what reading them cost.
+pub struct ScanResult {
+    pub batches: Vec<RecordBatch>,
+    pub bytes_read: u64,
+    pub rows: u64,
+}
+
+/// The schema all splits are parsed with, inferred from the start of the first non-empty
+/// file (csv, jsonl), read from its footer (parquet), or one `line` column (text).
+pub async fn infer_schema(
+    files: &[FileInfo],
+    format: InputFormat,
+    csv: &CsvOptions,
+) -> Result<SchemaRef, IoError> {
+    if format == InputFormat::Text {
+        return Ok(text_schema());
+    }
+    let Some(file) = files.iter().find(|f| f.size > 0) else {
+        return Ok(Arc::new(Schema::empty()));
+    };
+    let loc = Location::parse(&file.url)?;
+    if format == InputFormat::Parquet {
+        let builder = parquet_builder(&loc, file.size).await?;
+        return Ok(builder.schema().clone());
+    }
+    let mut sample = loc.get_range(0..file.size.min(INFER_BYTES)).await?.to_vec();
+    if file.size > INFER_BYTES {
+        let cut = sample.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        sample.truncate(cut);
+    }
+    let malformed = |message: String| IoError::Malformed {
+        url: file.url.clone(),
+        offset: 0,
+        message: format!("cannot infer a schema: {message}"),
+    };
+    let schema = match format {
+        InputFormat::Csv => arrow::csv::reader::Format::default()
+            .with_header(csv.header)
+            .with_delimiter(csv.delimiter as u8)
+            .infer_schema(Cursor::new(&sample), Some(INFER_RECORDS))
+            .map_err(|e| malformed(e.to_string()))?
+            .0,
+        _ => arrow::json::reader::infer_json_schema(Cursor::new(&sample), Some(INFER_RECORDS))
+            .map_err(|e| malformed(e.to_string()))?
+            .0,
+    };
+    Ok(Arc::new(nulls_as_strings(&schema)))
+}
+
+/// A column that is empty throughout the sample may hold anything later: read it as text.
+fn nulls_as_strings(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Null => Field::new(f.name(), DataType::Utf8, true),
+                _ => f.as_ref().clone().with_nullable(true),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub fn text_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("line", DataType::Utf8, false)]))
+}
+
+/// Reads one split into batches of `schema`.
+pub async fn read_split(
+    split: &Split,
+    format: InputFormat,
+    csv: &CsvOptions,
+    schema: SchemaRef,
+) -> Result<ScanResult, IoError> {
+    let loc = Location::parse(&split.url)?;
+    if format == InputFormat::Parquet {
+        return read_parquet(&loc, split, schema).await;
+    }
+    let (data, offset) = fetch_records(&loc, split).await?;
+    let batches = tokio::task::spawn_blocking({
+        let url = split.url.clone();
+        let csv = csv.clone();
+        let header = csv.header && split.start == 0;
+        move || match format {
+            InputFormat::Csv => parse_csv(&data, offset, &url, &csv, header, schema),
+            InputFormat::Jsonl => parse_jsonl(&data, offset, &url, schema),
+            _ => parse_text(&data, offset, &url),
+        }
+    })
+    .await
+    .map_err(|e| IoError::Protocol(format!("parser task failed: {e}")))??;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    Ok(ScanResult {
+        batches,
+        bytes_read: split.end - split.start,
+        rows,
+    })
+}
+
+/// The bytes of the records that start inside the split, and their file offset.
+async fn fetch_records(loc: &Location, split: &Split) -> Result<(bytes::Bytes, u64), IoError> {
+    let base = split.start.saturating_sub(1);
+    let mut want = (split.end + LOOKAHEAD).min(split.file_size);
+    loop {
+        let buf = loc.get_range(base..want).await?;
+        let at_eof = want >= split.file_size;
+        if let Some(r) = records_in(&buf, base, split.start, split.end, at_eof) {
+            let offset = base + r.start as u64;
+            return Ok((buf.slice(r), offset));
+        }
+        want = (want + (want - base)).min(split.file_size);
+    }
+}
+
+fn parse_csv(
+    data: &[u8],
+    offset: u64,
+    url: &str,
+    csv: &CsvOptions,
+    header: bool,
+    schema: SchemaRef,
+) -> Result<Vec<RecordBatch>, IoError> {
+    let reader = arrow::csv::ReaderBuilder::new(schema)
+        .with_header(header)
+        .with_delimiter(csv.delimiter as u8)
+        .with_batch_size(BATCH_ROWS)
+        .build_buffered(Cursor::new(data))
+        .map_err(|e| IoError::arrow(url, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            let message = e.to_string();
+            let line = line_in_message(&message);
+            IoError::Malformed {
+                url: url.to_string(),
+                offset: offset + line.map_or(0, |l| offset_of_line(data, l)) as u64,
+                message,
+            }
+        })
+}
+
+/// arrow-csv names the 1-based line (within what it was given) in its messages.
+fn line_in_message(message: &str) -> Option<usize> {
+    let at = message.find("line ")? + 5;
+    let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn parse_jsonl(
+    data: &[u8],
+    offset: u64,
+    url: &str,
+    schema: SchemaRef,
+) -> Result<Vec<RecordBatch>, IoError> {
+    let reader = arrow::json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(BATCH_ROWS)
+        .build(Cursor::new(data))
+        .map_err(|e| IoError::arrow(url, e))?;
+    match reader.collect::<Result<Vec<_>, _>>() {
+        Ok(batches) => Ok(batches),
+        Err(e) => {
+            let (at, message) = locate_bad_json_line(data, &schema)
+                .unwrap_or((0, e.to_string()));
+            Err(IoError::Malformed {
+                url: url.to_string(),
+                offset: offset + at as u64,
+                message,
+            })
+        }
+    }
+}
+
+/// Finds the first line that does not decode on its own (only on the error path).
+fn locate_bad_json_line(data: &[u8], schema: &SchemaRef) -> Option<(usize, String)> {
+    let mut pos = 0;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        let trimmed = line.trim_ascii();
+        if !trimmed.is_empty() {
+            let decoded = arrow::json::ReaderBuilder::new(schema.clone())
+                .build(Cursor::new(trimmed))
+                .and_then(|r| r.collect::<Result<Vec<_>, _>>());
+            if let Err(e) = decoded {
+                let preview: String = String::from_utf8_lossy(trimmed).chars().take(80).collect();
+                return Some((pos, format!("{e} in line `{preview}`")));
+            }
+        }
+        pos += line.len();
+    }
+    None
+}
+
+fn parse_text(data: &[u8], offset: u64, url: &str) -> Result<Vec<RecordBatch>, IoError> {
+    let schema = text_schema();
+    let mut batches = vec![];
+    let mut builder = StringBuilder::new();
+    let mut rows = 0;
+    let mut pos = 0;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let text = std::str::from_utf8(body).map_err(|e| IoError::Malformed {
+            url: url.to_string(),
+            offset: offset + (pos + e.valid_up_to()) as u64,
+            message: "line is not valid UTF-8".into(),
+        })?;
+        builder.append_value(text);
+        rows += 1;
+        pos += line.len();
+        if rows == BATCH_ROWS {
+            batches.push(finish_text(&schema, &mut builder)?);
+            rows = 0;
+        }
+    }
+    if rows > 0 {
+        batches.push(finish_text(&schema, &mut builder)?);
+    }
+    Ok(batches)
+}
+
+fn finish_text(schema: &SchemaRef, builder: &mut StringBuilder) -> Result<RecordBatch, IoError> {
+    let column: ArrayRef = Arc::new(builder.finish());
+    RecordBatch::try_new(schema.clone(), vec![column]).map_err(|e| IoError::arrow("text", e))
+}
+
+async fn parquet_builder(
+    loc: &Location,
+    size: u64,
+) -> Result<ParquetRecordBatchStreamBuilder<ParquetObjectReader>, IoError> {
+    let reader = ParquetObjectReader::new(loc.store.clone(), loc.path.clone()).with_file_size(size);
+    ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|source| IoError::Parquet {
+            context: loc.url(),
+            source,
+        })
+}
+
+pub async fn parquet_metadata(loc: &Location, size: u64) -> Result<Arc<ParquetMetaData>, IoError> {
+    Ok(parquet_builder(loc, size).await?.metadata().clone())
+}
+
+async fn read_parquet(
+    loc: &Location,
+    split: &Split,
+    schema: SchemaRef,
+) -> Result<ScanResult, IoError> {
+    let builder = parquet_builder(loc, split.file_size).await?;
+    if builder.schema().fields() != schema.fields() {
+        return Err(IoError::Malformed {
+            url: loc.url(),
+            offset: 0,
+            message: format!(
+                "schema {} differs from the first input file's {}",
+                builder.schema(),
+                schema
+            ),
+        });
+    }
+    let (first, last) = split.row_groups.unwrap_or((0, builder.metadata().num_row_groups()));
+    let bytes_read = builder.metadata().row_groups()[first..last]
+        .iter()
+        .map(|rg| rg.compressed_size().max(0) as u64)
+        .sum();
+    let stream = builder
+        .with_row_groups((first..last).collect())
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|source| IoError::Parquet {
+            context: loc.url(),
+            source,
+        })?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|source| IoError::Parquet {
+        context: loc.url(),
+        source,
+    })?;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    Ok(ScanResult {
+        batches,
+        bytes_read,
+        rows,
+    })
+}

@@ -1,0 +1,306 @@
+//! One storage interface over `object_store`: a [`Location`] is a store plus a path, parsed
+//! from the URLs users write. Stores are cached per scheme and bucket so that connection
+//! pools are shared by every task in a process.
+
+use crate::error::IoError;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A file or directory in some store.
+#[derive(Clone)]
+pub struct Location {
+    pub store: Arc<dyn ObjectStore>,
+    /// `file://`, `s3://bucket`, `memory://name`: prefix that turns `path` back into a URL.
+    pub root: String,
+    pub path: Path,
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+/// A file found by listing, with what splitting needs.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    pub url: String,
+    pub size: u64,
+}
+
+fn cache() -> &'static Mutex<HashMap<String, Arc<dyn ObjectStore>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<dyn ObjectStore>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn cached(
+    key: &str,
+    make: impl FnOnce() -> Result<Arc<dyn ObjectStore>, IoError>,
+) -> Result<Arc<dyn ObjectStore>, IoError> {
+    let mut map = cache().lock().expect("store cache poisoned");
+    if let Some(s) = map.get(key) {
+        return Ok(s.clone());
+    }
+    let store = make()?;
+    map.insert(key.to_string(), store.clone());
+    Ok(store)
+}
+
+fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, IoError> {
+    // Credentials, region and endpoint come from the usual AWS_* variables.
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .or_else(|_| std::env::var("AWS_ENDPOINT"))
+        .ok();
+    if let Some(endpoint) = endpoint {
+        if endpoint.starts_with("http://") {
+            builder = builder.with_allow_http(true);
+        }
+        // Self-hosted servers (MinIO, moto) serve buckets by path, not virtual host.
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
+    }
+    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+        builder = builder.with_region("us-east-1");
+    }
+    let store = builder
+        .build()
+        .map_err(|e| IoError::store(format!("s3://{bucket}"), e))?;
+    Ok(Arc::new(store))
+}
+
+impl Location {
+    /// Parses `file:///p`, `/p`, `relative/p`, `s3://bucket/key`, `memory://name/p`.
+    pub fn parse(text: &str) -> Result<Location, IoError> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("s3://").or(text.strip_prefix("s3a://")) {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(IoError::Unsupported(format!("{text}: no bucket in S3 URL")));
+            }
+            let store = cached(&format!("s3://{bucket}"), || s3_store(bucket))?;
+            return Ok(Location {
+                store,
+                root: format!("s3://{bucket}"),
+                path: parse_path(text, key)?,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("memory://") {
+            let (name, key) = rest.split_once('/').unwrap_or((rest, ""));
+            let root = format!("memory://{name}");
+            let store = cached(&root, || Ok(Arc::new(InMemory::new())))?;
+            return Ok(Location {
+                store,
+                root,
+                path: parse_path(text, key)?,
+            });
+        }
+        if text.starts_with("hdfs://") || text.starts_with("viewfs://") {
+            return Err(IoError::Unsupported(format!(
+                "{text}: HDFS is read through `spindle submit` on a YARN cluster, not yet by `spindle run`"
+            )));
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            if scheme != "file" {
+                return Err(IoError::Unsupported(format!(
+                    "{text}: unsupported scheme `{scheme}://` (use file://, s3:// or a local path)"
+                )));
+            }
+        }
+        let local = text.strip_prefix("file://").unwrap_or(text);
+        let absolute = if local.starts_with('/') {
+            PathBuf::from(local)
+        } else {
+            std::env::current_dir()?.join(local)
+        };
+        let store = cached("file://", || Ok(Arc::new(LocalFileSystem::new())))?;
+        let p = absolute.to_string_lossy().to_string();
+        Ok(Location {
+            store,
+            root: "file://".into(),
+            path: parse_path(text, p.trim_start_matches('/'))?,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.root, self.path)
+    }
+
+    /// A location below this one.
+    pub fn child(&self, name: &str) -> Location {
+        let mut path = self.path.clone();
+        for part in name.split('/').filter(|p| !p.is_empty()) {
+            path = path.join(part);
+        }
+        Location {
+            store: self.store.clone(),
+            root: self.root.clone(),
+            path,
+        }
+    }
+
+    /// The local filesystem path, for stores on this machine's disk.
+    pub fn local_path(&self) -> Option<PathBuf> {
+        (self.root == "file://").then(|| PathBuf::from(format!("/{}", self.path)))
+    }
+
+    pub async fn head(&self) -> Result<ObjectMeta, IoError> {
+        self.store
+            .head(&self.path)
+            .await
+            .map_err(|e| IoError::store(self.url(), e))
+    }
+
+    /// Every object below this location (recursively).
+    pub async fn list(&self) -> Result<Vec<ObjectMeta>, IoError> {
+        let prefix = (!self.path.as_ref().is_empty()).then_some(&self.path);
+        self.store
+            .list(prefix)
+            .try_collect()
+            .await
+            .map_err(|e| IoError::store(self.url(), e))
+    }
+
+    pub async fn get_range(&self, range: std::ops::Range<u64>) -> Result<bytes::Bytes, IoError> {
+        self.store
+            .get_range(&self.path, range.clone())
+            .await
+            .map_err(|e| IoError::store(format!("{} bytes {range:?}", self.url()), e))
+    }
+
+    pub async fn put(&self, data: Vec<u8>) -> Result<(), IoError> {
+        self.store
+            .put(&self.path, PutPayload::from(data))
+            .await
+            .map(|_| ())
+            .map_err(|e| IoError::store(self.url(), e))
+    }
+
+    pub async fn rename_to(&self, to: &Location) -> Result<(), IoError> {
+        self.store
+            .rename(&self.path, &to.path)
+            .await
+            .map_err(|e| IoError::store(format!("rename {} to {}", self.url(), to.url()), e))
+    }
+
+    /// Deletes everything below this location, including empty local directories.
+    pub async fn remove_all(&self) -> Result<(), IoError> {
+        for meta in self.list().await? {
+            self.store
+                .delete(&meta.location)
+                .await
+                .map_err(|e| IoError::store(self.url(), e))?;
+        }
+        if let Some(dir) = self.local_path() {
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Expands a path or glob into the files it names, sorted by URL. A directory means
+    /// every file below it, skipping Hadoop's hidden names (`_SUCCESS`, `.crc`, ...).
+    pub async fn expand(pattern: &str) -> Result<Vec<FileInfo>, IoError> {
+        let glob_at = pattern.find(['*', '?', '[', '{']);
+        let base_text = match glob_at {
+            Some(i) => &pattern[..pattern[..i].rfind('/').map(|p| p + 1).unwrap_or(0)],
+            None => pattern,
+        };
+        let base = Location::parse(base_text)?;
+        let matcher = match glob_at {
+            Some(_) => {
+                let full = Location::parse(pattern)?;
+                Some(
+                    globset::GlobBuilder::new(full.path.as_ref())
+                        .literal_separator(true)
+                        .build()
+                        .map_err(|e| IoError::Unsupported(format!("bad glob {pattern}: {e}")))?
+                        .compile_matcher(),
+                )
+            }
+            None => None,
+        };
+        if matcher.is_none() {
+            if let Ok(meta) = base.head().await {
+                return Ok(vec![FileInfo {
+                    url: base.url(),
+                    size: meta.size,
+                }]);
+            }
+        }
+        let mut files: Vec<FileInfo> = base
+            .list()
+            .await?
+            .into_iter()
+            .filter(|m| !is_hidden(&m.location, &base.path))
+            .filter(|m| matcher.as_ref().is_none_or(|g| g.is_match(m.location.as_ref())))
+            .map(|m| FileInfo {
+                url: format!("{}/{}", base.root, m.location),
+                size: m.size,
+            })
+            .collect();
+        if files.is_empty() {
+            return Err(IoError::NoMatch(pattern.to_string()));
+        }
+        files.sort_by(|a, b| a.url.cmp(&b.url));
+        Ok(files)
+    }
+}
+
+fn parse_path(url: &str, key: &str) -> Result<Path, IoError> {
+    Path::parse(key.trim_end_matches('/'))
+        .map_err(|e| IoError::Unsupported(format!("{url}: invalid path: {e}")))
+}
+
+/// Names below `base` that start with `_` or `.` are Hadoop's bookkeeping, not data.
+fn is_hidden(path: &Path, base: &Path) -> bool {
+    let base_parts = base.parts().count();
+    path.parts()
+        .skip(base_parts)
+        .any(|p| p.as_ref().starts_with('_') || p.as_ref().starts_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expands_globs_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a/x.csv", "a/y.csv", "a/_SUCCESS", "b/z.csv", "a/sub/w.csv"] {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "1\n").unwrap();
+        }
+        let root = dir.path().to_string_lossy();
+        let glob = Location::expand(&format!("{root}/a/*.csv")).await.unwrap();
+        let names: Vec<_> = glob.iter().map(|f| f.url.rsplit('/').next().unwrap()).collect();
+        assert_eq!(names, ["x.csv", "y.csv"]);
+        let all = Location::expand(&format!("file://{root}/a")).await.unwrap();
+        assert_eq!(all.len(), 3, "{all:?}");
+        let one = Location::expand(&format!("{root}/b/z.csv")).await.unwrap();
+        assert_eq!(one[0].size, 2);
+        let err = Location::expand(&format!("{root}/nothing/*.csv"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no input files match"), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_schemes_clearly() {
+        let e = Location::parse("gopher://x/y").unwrap_err().to_string();
+        assert!(e.contains("unsupported scheme"), "{e}");
+    }
+}

@@ -1,0 +1,17 @@
+//! The job: its YAML spec, the plan of phases the runtime executes, and the messages the
+//! application master and workers exchange about it.
+//!
+//! Kept free of I/O so that the CLI, the application master and the workers agree on one
+//! definition of a job without pulling each other's dependencies.
+
+pub mod plan;
+pub mod size;
+pub mod spec;
+pub mod wire;
+
+pub use plan::{Op, Phase, PhaseSource, Plan, Sink};
+pub use size::ByteSize;
+pub use spec::{
+    CommandStage, CsvOptions, InputFormat, InputSpec, JobSpec, OutputFormat, OutputMode,
+    OutputSpec, RowFormat, ShuffleStage, SpecError, Stage, WorkerSpec,
+};

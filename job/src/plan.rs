@@ -1,0 +1,149 @@
+//! From a spec's stage list to phases: runs of per-partition operations separated by the
+//! boundaries where data moves between workers (`shuffle`, `coalesce`).
+//!
+//! Narrow stages (`sql`, `command`) are fused into the phase that precedes them, so one
+//! task reads its input once and keeps rows in memory across them.
+
+use crate::spec::{CommandStage, JobSpec, Stage};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Phase {
+    pub source: PhaseSource,
+    pub ops: Vec<Op>,
+    pub sink: Sink,
+}
+
+/// Where a phase's tasks get their rows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum PhaseSource {
+    /// One task per input split.
+    Scan,
+    /// One task per bucket, each fetching its bucket from every task of the previous phase.
+    Shuffle { partitions: u32 },
+    /// At most `n` tasks, each merging a contiguous run of the previous phase's outputs.
+    Coalesce { n: u32 },
+}
+
+/// A per-partition operation; `stage` is the 1-based position in the spec, for errors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Op {
+    Sql { stage: usize, query: String },
+    Command {
+        stage: usize,
+        run: String,
+        format: crate::spec::RowFormat,
+    },
+}
+
+impl Op {
+    pub fn describe(&self) -> String {
+        match self {
+            Op::Sql { stage, .. } => format!("stage {stage} (sql)"),
+            Op::Command { stage, .. } => format!("stage {stage} (command)"),
+        }
+    }
+}
+
+/// What a phase's tasks do with their result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Sink {
+    /// Split rows by the hash of key columns, for the next shuffle phase.
+    Hash { by: Vec<String>, partitions: u32 },
+    /// Keep the whole result, for a following coalesce.
+    Whole,
+    /// Write the result to the job's output.
+    Output,
+}
+
+impl Plan {
+    pub fn from_spec(spec: &JobSpec) -> Plan {
+        let mut phases = vec![Phase {
+            source: PhaseSource::Scan,
+            ops: vec![],
+            sink: Sink::Output,
+        }];
+        for (i, stage) in spec.stages.iter().enumerate() {
+            let number = i + 1;
+            let current = phases.last_mut().expect("at least the scan phase");
+            match stage {
+                Stage::Sql(query) => current.ops.push(Op::Sql {
+                    stage: number,
+                    query: query.clone(),
+                }),
+                Stage::Command(CommandStage { run, format }) => current.ops.push(Op::Command {
+                    stage: number,
+                    run: run.clone(),
+                    format: *format,
+                }),
+                Stage::Shuffle(s) => {
+                    current.sink = Sink::Hash {
+                        by: s.by.clone(),
+                        partitions: s.partitions,
+                    };
+                    phases.push(Phase {
+                        source: PhaseSource::Shuffle {
+                            partitions: s.partitions,
+                        },
+                        ops: vec![],
+                        sink: Sink::Output,
+                    });
+                }
+                Stage::Coalesce(n) => {
+                    current.sink = Sink::Whole;
+                    phases.push(Phase {
+                        source: PhaseSource::Coalesce { n: *n },
+                        ops: vec![],
+                        sink: Sink::Output,
+                    });
+                }
+            }
+        }
+        Plan { phases }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffle_splits_phases_and_fuses_narrow_stages() {
+        let spec = JobSpec::from_yaml(
+            r#"
+name: t
+input: {path: /x, format: csv}
+stages:
+  - sql: "SELECT 1"
+  - command: cat
+  - shuffle: {by: [a], partitions: 3}
+  - sql: "SELECT 2"
+  - coalesce: 1
+output: {path: /y}
+"#,
+            "t",
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&spec);
+        assert_eq!(plan.phases.len(), 3);
+        assert_eq!(plan.phases[0].ops.len(), 2);
+        assert_eq!(
+            plan.phases[0].sink,
+            Sink::Hash {
+                by: vec!["a".into()],
+                partitions: 3
+            }
+        );
+        assert_eq!(plan.phases[1].source, PhaseSource::Shuffle { partitions: 3 });
+        assert_eq!(plan.phases[1].sink, Sink::Whole);
+        assert_eq!(plan.phases[1].ops[0].describe(), "stage 4 (sql)");
+        assert_eq!(plan.phases[2].source, PhaseSource::Coalesce { n: 1 });
+        assert_eq!(plan.phases[2].sink, Sink::Output);
+    }
+}

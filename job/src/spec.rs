@@ -1,0 +1,372 @@
+//! The job spec users write (YAML, the shape in DESIGN.md).
+//!
+//! Every check that can name a key lives inside deserialization, so that the error carries
+//! the key's path (via `serde_path_to_error`) and its line (via `serde_yaml`'s location).
+
+use crate::size::ByteSize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A parsed, validated job spec.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub name: String,
+    #[serde(default = "default_queue")]
+    pub queue: String,
+    #[serde(default)]
+    pub workers: WorkerSpec,
+    pub input: InputSpec,
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    pub output: OutputSpec,
+    /// Attempts per task before the job fails with the task's last error (Hadoop's
+    /// `mapreduce.map.maxattempts` is 4).
+    #[serde(default = "default_attempts", deserialize_with = "positive_u32")]
+    pub max_task_attempts: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSpec {
+    /// Number of worker containers; locally, defaults to the number of cores.
+    #[serde(default, deserialize_with = "optional_positive_u32")]
+    pub instances: Option<u32>,
+    #[serde(default = "default_memory")]
+    pub memory: ByteSize,
+    #[serde(default = "default_vcores", deserialize_with = "positive_u32")]
+    pub vcores: u32,
+    /// Replacement workers started after crashes before the job gives up.
+    #[serde(default = "default_restarts")]
+    pub max_restarts: u32,
+}
+
+impl Default for WorkerSpec {
+    fn default() -> Self {
+        WorkerSpec {
+            instances: None,
+            memory: default_memory(),
+            vcores: default_vcores(),
+            max_restarts: default_restarts(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// `file://`, `s3://`, `hdfs://` URL or a local path; globs allowed.
+    pub path: String,
+    pub format: InputFormat,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    #[serde(default = "default_split")]
+    pub split_size: ByteSize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Csv,
+    Jsonl,
+    Parquet,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    #[serde(default = "yes")]
+    pub header: bool,
+    #[serde(default = "comma", deserialize_with = "single_byte_char")]
+    pub delimiter: char,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            header: true,
+            delimiter: ',',
+        }
+    }
+}
+
+/// One step applied to every partition.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// DataFusion SQL over the partition, registered as table `input`.
+    Sql(String),
+    /// Hash-partition rows by key columns into `partitions` outputs.
+    Shuffle(ShuffleStage),
+    /// Stream the partition through a program, like Hadoop Streaming.
+    Command(CommandStage),
+    /// Merge partitions into at most N.
+    Coalesce(u32),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShuffleStage {
+    #[serde(deserialize_with = "non_empty_list")]
+    pub by: Vec<String>,
+    #[serde(deserialize_with = "positive_u32")]
+    pub partitions: u32,
+}
+
+/// `command: "prog args"` or `command: { run: "prog args", format: csv }`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommandStage {
+    pub run: String,
+    pub format: RowFormat,
+}
+
+/// How rows travel through a `command` stage's stdin and stdout.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RowFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub path: String,
+    #[serde(default = "default_output_format")]
+    pub format: OutputFormat,
+    #[serde(default)]
+    pub mode: OutputMode,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Jsonl => "jsonl",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputMode {
+    /// Refuse to start when the output path already holds files.
+    #[default]
+    ErrorIfExists,
+    /// Replace the output, but only once the new one is complete.
+    Overwrite,
+}
+
+/// A spec that could not be read, naming the key and line at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read job spec {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl JobSpec {
+    /// Reads and validates a spec file.
+    pub fn from_file(path: &str) -> Result<JobSpec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_string(),
+            source,
+        })?;
+        JobSpec::from_yaml(&text, path)
+    }
+
+    /// Parses YAML text; `origin` names the text in errors (usually the file name).
+    pub fn from_yaml(text: &str, origin: &str) -> Result<JobSpec, SpecError> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let location = inner
+                .location()
+                .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+                .unwrap_or_default();
+            // serde_yaml appends its own " at line N column M"; we already said where.
+            let mut text = inner.to_string();
+            if let Some(cut) = text.find(" at line ") {
+                text.truncate(cut);
+            }
+            // serde_yaml may start with the path too; we print it once.
+            if let Some((head, rest)) = text.split_once(": ") {
+                if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
+                    text = rest.to_string();
+                }
+            }
+            let key = if path == "." || path.is_empty() {
+                String::new()
+            } else {
+                format!("key `{path}`: ")
+            };
+            SpecError::Invalid {
+                origin: origin.to_string(),
+                message: format!("{location}{key}{text}"),
+            }
+        })
+    }
+}
+
+fn default_queue() -> String {
+    "default".into()
+}
+fn default_attempts() -> u32 {
+    4
+}
+fn default_memory() -> ByteSize {
+    ByteSize::mib(2048)
+}
+fn default_vcores() -> u32 {
+    1
+}
+fn default_restarts() -> u32 {
+    3
+}
+fn default_split() -> ByteSize {
+    ByteSize::mib(128)
+}
+fn default_output_format() -> OutputFormat {
+    OutputFormat::Parquet
+}
+fn yes() -> bool {
+    true
+}
+fn comma() -> char {
+    ','
+}
+
+fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v == 0 {
+        return Err(de::Error::custom("must be at least 1"));
+    }
+    Ok(v)
+}
+
+fn optional_positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    positive_u32(d).map(Some)
+}
+
+fn non_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    if v.is_empty() {
+        return Err(de::Error::custom("needs at least one column"));
+    }
+    Ok(v)
+}
+
+fn single_byte_char<'de, D: Deserializer<'de>>(d: D) -> Result<char, D::Error> {
+    let s = String::deserialize(d)?;
+    let unescaped = if s == "\\t" { "\t" } else { s.as_str() };
+    let mut chars = unescaped.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii() && c != '\n' && c != '"' => Ok(c),
+        _ => Err(de::Error::custom(format!(
+            "delimiter must be one ASCII character other than newline or quote, got `{s}`"
+        ))),
+    }
+}
+
+const STAGES: &[&str] = &["sql", "shuffle", "command", "coalesce"];
+
+/// A stage is a one-key map (`- sql: ...`), the form Skein-style YAML users write.
+impl<'de> Deserialize<'de> for Stage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StageVisitor;
+        impl<'de> Visitor<'de> for StageVisitor {
+            type Value = Stage;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a stage: `sql: ...`, `shuffle: {by, partitions}`, `command: ...` or `coalesce: N`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stage, A::Error> {
+                let key: String = map
+                    .next_key()?
+                    .ok_or_else(|| de::Error::custom("empty stage"))?;
+                let stage = match key.as_str() {
+                    "sql" => Stage::Sql(map.next_value()?),
+                    "shuffle" => Stage::Shuffle(map.next_value()?),
+                    "command" => Stage::Command(map.next_value()?),
+                    "coalesce" => {
+                        let n: u32 = map.next_value()?;
+                        if n == 0 {
+                            return Err(de::Error::custom("coalesce must be at least 1"));
+                        }
+                        Stage::Coalesce(n)
+                    }
+                    other => return Err(de::Error::unknown_variant(other, STAGES)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "a stage has exactly one key, found `{key}` and `{extra}` (start each stage with `- `)"
+                    )));
+                }
+                Ok(stage)
+            }
+        }
+        d.deserialize_map(StageVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandStage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+        impl<'de> Visitor<'de> for CommandVisitor {
+            type Value = CommandStage;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a command line, or a map with `run` and optional `format`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CommandStage, E> {
+                non_blank_command(v)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CommandStage, A::Error> {
+                let mut run: Option<String> = None;
+                let mut format = RowFormat::Jsonl;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "run" => run = Some(map.next_value()?),
+                        "format" => format = map.next_value()?,
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["run", "format"]))
+                        }
+                    }
+                }
+                let run = run.ok_or_else(|| de::Error::missing_field("run"))?;
+                let mut stage: CommandStage = non_blank_command(&run)?;
+                stage.format = format;
+                Ok(stage)
+            }
+        }
+        d.deserialize_any(CommandVisitor)
+    }
+}
+
+fn non_blank_command<E: de::Error>(v: &str) -> Result<CommandStage, E> {
+    if v.trim().is_empty() {
+        return Err(E::custom("command must not be empty"));
+    }
+    Ok(CommandStage {
+        run: v.to_string(),
+        format: RowFormat::Jsonl,
+    })
+}
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod tests;

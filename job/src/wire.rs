@@ -1,0 +1,143 @@
+//! Messages between the application master and its workers.
+//!
+//! Frames carry a batch of messages (Dask's rule: batch small messages), encoded with
+//! bincode. Task data never travels here: workers fetch it from each other directly.
+
+use crate::plan::Plan;
+use crate::spec::{CsvOptions, InputFormat, OutputSpec};
+
+use serde::{Deserialize, Serialize};
+
+pub type TaskId = u32;
+pub type WorkerId = u32;
+
+/// A byte range of one file (csv, jsonl, text) or a run of row groups (parquet), with the
+/// hosts that hold it locally.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Split {
+    pub url: String,
+    pub start: u64,
+    pub end: u64,
+    pub file_size: u64,
+    /// Parquet only: `[first, last)` row-group indexes.
+    pub row_groups: Option<(usize, usize)>,
+    pub hosts: Vec<String>,
+}
+
+/// When to lz4-compress task outputs (DESIGN.md: only when a sample says it pays).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Everything a worker needs to know about the job, sent once when it joins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobSetup {
+    pub job_name: String,
+    pub plan: Plan,
+    pub format: InputFormat,
+    /// Plain fields, not [`CsvOptions`]: the spec's types deserialize only from YAML.
+    pub csv_header: bool,
+    pub csv_delimiter: u8,
+    /// The input schema as an Arrow IPC schema message, inferred once by the master so
+    /// that every split parses to the same types.
+    pub schema_ipc: Vec<u8>,
+    pub output: OutputSpec,
+    /// Where task attempts write output files before the commit renames them.
+    pub output_staging: String,
+    pub compression: Compression,
+}
+
+impl JobSetup {
+    pub fn csv_options(&self) -> CsvOptions {
+        CsvOptions {
+            header: self.csv_header,
+            delimiter: self.csv_delimiter as char,
+        }
+    }
+}
+
+/// Where a task's rows come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum TaskInput {
+    Split(Split),
+    /// Fetch these `(producer task, bucket)` results from the workers that hold them.
+    Fetch(Vec<FetchSource>),
+    /// No data: used to measure the runtime's own per-task cost.
+    Noop,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FetchSource {
+    pub task: TaskId,
+    pub bucket: u32,
+    pub worker: WorkerId,
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunTask {
+    pub task: TaskId,
+    pub attempt: u32,
+    pub phase: u32,
+    pub input: TaskInput,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToWorker {
+    Setup(Box<JobSetup>),
+    Run(RunTask),
+    /// No dependent needs this result any more.
+    Release {
+        task: TaskId,
+    },
+    Shutdown,
+}
+
+/// What a finished task reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TaskStats {
+    pub rows_in: u64,
+    pub bytes_read: u64,
+    pub rows_out: u64,
+    /// Bytes this task's result occupies on its worker (what consumers will fetch).
+    pub result_bytes: u64,
+    /// Output file written by a final task, relative to the staging directory.
+    pub output_file: Option<String>,
+}
+
+/// Why a task failed, which decides whether retrying can help.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Bad data, bad SQL: the same input fails the same way, so fail the job now.
+    Deterministic,
+    /// A command's crash, an I/O error: retry up to the attempt limit.
+    Retryable,
+    /// A producer's result could not be fetched: recompute it, don't count an attempt.
+    InputLost { worker: WorkerId },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ToMaster {
+    Hello {
+        worker: WorkerId,
+        host: String,
+        data_addr: String,
+        slots: u32,
+        pid: u32,
+    },
+    Done {
+        task: TaskId,
+        attempt: u32,
+        stats: TaskStats,
+    },
+    Failed {
+        task: TaskId,
+        attempt: u32,
+        kind: FailureKind,
+        error: String,
+    },
+}

@@ -1,0 +1,89 @@
+//! `spindle run` against a real S3-compatible server on loopback (started by
+//! scripts/test.sh, which exports AWS_ENDPOINT_URL and credentials). Without it these
+//! tests fail: they never skip.
+
+mod common;
+use common::*;
+use spindle_io::Location;
+
+const BUCKET: &str = "spindle-test";
+
+fn require_server() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL is not set: run the tests through scripts/test.sh, which starts an S3 server"
+    );
+}
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+}
+
+async fn put(url: &str, data: Vec<u8>) {
+    Location::parse(url).unwrap().put(data).await.unwrap();
+}
+
+async fn list(url: &str) -> Vec<String> {
+    let loc = Location::parse(url).unwrap();
+    loc.list().await.unwrap().into_iter().map(|m| m.location.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_group_by_from_s3_to_s3() {
+    require_server();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("groupby");
+    let a = clicks(400, 21);
+    let b = clicks(300, 22);
+    for (name, rows) in [("a.csv", &a), ("b.csv", &b)] {
+        let p = dir.path().join(name);
+        write_csv(&p, rows, true);
+        put(&format!("s3://{BUCKET}/{prefix}/in/{name}"), std::fs::read(&p).unwrap()).await;
+    }
+    let out_url = format!("s3://{BUCKET}/{prefix}/out");
+    let spec = format!(
+        "name: s3-groupby\ninput:\n  path: \"s3://{BUCKET}/{prefix}/in/*.csv\"\n  format: csv\n  split_size: 2 KiB\nstages:\n  - sql: \"SELECT user, bytes FROM input WHERE status = 200\"\n  - shuffle: {{ by: [user], partitions: 3 }}\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user\"\noutput:\n  path: \"{out_url}\"\n  format: jsonl\n"
+    );
+    let d = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || run_spec(&d, &spec, &["--workers", "2"]))
+        .await
+        .unwrap();
+    run.assert_ok();
+    let keys = list(&out_url).await;
+    assert!(keys.iter().any(|k| k.ends_with("/_SUCCESS")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains("_temporary")), "{keys:?}");
+    let mut rows = vec![];
+    for k in keys.iter().filter(|k| k.contains("/part-")) {
+        let loc = Location::parse(&format!("s3://{BUCKET}/{k}")).unwrap();
+        let size = loc.head().await.unwrap().size;
+        let data = loc.get_range(0..size).await.unwrap();
+        for line in std::str::from_utf8(&data).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            rows.push(v.as_object().unwrap().clone());
+        }
+    }
+    let all: Vec<Click> = [a, b].concat();
+    assert_eq!(by_user(&rows), expected_by_user(&all));
+    assert_eq!(run.summary["locality"]["no_preference"].as_u64().unwrap() > 0, true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_s3_job_leaves_no_objects() {
+    require_server();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("fail");
+    let p = dir.path().join("a.csv");
+    write_csv(&p, &clicks(100, 23), true);
+    put(&format!("s3://{BUCKET}/{prefix}/in/a.csv"), std::fs::read(&p).unwrap()).await;
+    let out_url = format!("s3://{BUCKET}/{prefix}/out");
+    let spec = format!(
+        "name: s3-fail\ninput:\n  path: \"s3://{BUCKET}/{prefix}/in/a.csv\"\n  format: csv\nstages:\n  - sql: \"SELECT missing_col FROM input\"\noutput:\n  path: \"{out_url}\"\n  format: csv\n"
+    );
+    let d = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || run_spec(&d, &spec, &["--workers", "1"]))
+        .await
+        .unwrap();
+    assert!(!run.ok());
+    assert!(run.stderr().contains("missing_col"), "{}", run.stderr());
+    assert_eq!(list(&out_url).await, Vec::<String>::new());
+}
