@@ -196,14 +196,15 @@ fn malformed_csv_names_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("bad.csv");
     let mut text = String::from("user,status\n");
-    for i in 0..50 {
+    // Past the 10,000 records sampled for schema inference, so `status` is an integer.
+    for i in 0..12_000 {
         text.push_str(&format!("u{i},200\n"));
     }
     let offset = text.len();
     text.push_str("u50,notanumber\nu51,200\n");
     std::fs::write(&input, text).unwrap();
     let out = dir.path().join("out");
-    let s = spec("bad-csv", &input.display().to_string(), "csv", "1 MiB", "", &out.display().to_string(), "csv");
+    let s = spec("bad-csv", &input.display().to_string(), "csv", "16 KiB", "", &out.display().to_string(), "csv");
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
     let err = run.stderr();
@@ -262,7 +263,7 @@ fn existing_output_is_refused_before_any_work() {
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "precious");
     assert_eq!(run.summary["tasks"], 0);
     // overwrite replaces it, only once the new output is complete
-    let run = run_spec(dir.path(), &s.replace("format: csv\n", "format: csv\n  mode: overwrite\n"), &[]);
+    let run = run_spec(dir.path(), &format!("{s}  mode: overwrite\n"), &[]);
     run.assert_ok();
     assert!(!out.join("keep.txt").exists());
     assert!(out.join("_SUCCESS").exists());
@@ -343,4 +344,20 @@ fn killing_a_worker_mid_job_still_gives_the_exact_result() {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn malformed_jsonl_past_the_inference_sample_names_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("late.jsonl");
+    let good = "{\"a\":1,\"b\":\"x\"}\n".repeat(12_000);
+    std::fs::write(&input, format!("{good}{{\"a\":\"not a number\",\"b\":\"y\"}}\n")).unwrap();
+    let out = dir.path().join("out");
+    let s = spec("late-json", &input.display().to_string(), "jsonl", "16 KiB", "", &out.display().to_string(), "csv");
+    let run = run_spec(dir.path(), &s, &["--workers", "2"]);
+    assert!(!run.ok());
+    let err = run.stderr();
+    assert!(err.contains("late.jsonl"), "{err}");
+    assert!(err.contains(&format!("byte offset {}", good.len())), "{err}");
+    assert!(no_visible_output(&out));
 }

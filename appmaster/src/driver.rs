@@ -139,6 +139,9 @@ pub async fn run_job(
         d.dispatch();
     }
     let status = status.unwrap_or(Status::Failed);
+    // Stop every worker before touching the output, so no straggling attempt can write
+    // into the staging directory after it has been committed or removed.
+    d.shutdown(&mut launcher_events).await;
     let mut bytes_written = 0;
     let mut status = status;
     if let Some(c) = &d.opts.committer {
@@ -157,7 +160,6 @@ pub async fn run_job(
             warn!(error = %e, "could not remove staged output");
         }
     }
-    d.shutdown(&mut launcher_events).await;
     server.abort();
     d.publish();
     Summary {
@@ -292,9 +294,8 @@ impl Driver<'_> {
             success,
             diagnostics,
         } = ev;
-        if !success || !matches!(self.slots.get(&worker), Some(Slot::Gone)) {
-            self.worker_lost(worker, &diagnostics);
-        }
+        let why = if success { "exited early".to_string() } else { diagnostics };
+        self.worker_lost(worker, &why);
     }
 
     fn on_tick(&mut self) {

@@ -143,8 +143,14 @@ mod tests {
 
     #[test]
     fn incompressible_payloads_stay_raw() {
-        let noise: Vec<u8> = (0..100_000u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
             .collect();
         assert!(!should_compress(&noise, Compression::Auto));
         assert_eq!(decompress(&compress(noise.clone(), Compression::Auto)).unwrap(), noise);

@@ -68,9 +68,19 @@ pub async fn infer_schema(
             .infer_schema(Cursor::new(&sample), Some(INFER_RECORDS))
             .map_err(|e| malformed(e.to_string()))?
             .0,
-        _ => arrow::json::reader::infer_json_schema(Cursor::new(&sample), Some(INFER_RECORDS))
-            .map_err(|e| malformed(e.to_string()))?
-            .0,
+        _ => match arrow::json::reader::infer_json_schema(Cursor::new(&sample), Some(INFER_RECORDS)) {
+            Ok((schema, _)) => schema,
+            Err(e) => {
+                return Err(match first_invalid_json_line(&sample) {
+                    Some((offset, message)) => IoError::Malformed {
+                        url: file.url.clone(),
+                        offset: offset as u64,
+                        message,
+                    },
+                    None => malformed(e.to_string()),
+                })
+            }
+        },
     };
     Ok(Arc::new(nulls_as_strings(&schema)))
 }
@@ -167,11 +177,16 @@ fn parse_csv(
         })
 }
 
-/// arrow-csv names the 1-based line (within what it was given) in its messages.
+/// The 1-based line (within what the parser was given) that an arrow-csv message names.
+/// Its record decoder counts lines from 1 ("incorrect number of fields for line N"); its
+/// value parsers count records from 0 ("... at line N. Row data: ...").
 fn line_in_message(message: &str) -> Option<usize> {
-    let at = message.find("line ")? + 5;
-    let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
+    let number_after = |pat: &str| -> Option<usize> {
+        let at = message.find(pat)? + pat.len();
+        let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    number_after("fields for line ").or_else(|| number_after(" at line ").map(|n| n + 1))
 }
 
 fn parse_jsonl(
@@ -196,6 +211,21 @@ fn parse_jsonl(
             })
         }
     }
+}
+
+/// The first line that is not a JSON value, with serde_json's reason.
+fn first_invalid_json_line(data: &[u8]) -> Option<(usize, String)> {
+    let mut pos = 0;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        let trimmed = line.trim_ascii();
+        if !trimmed.is_empty() {
+            if let Err(e) = serde_json::from_slice::<serde_json::Value>(trimmed) {
+                return Some((pos, format!("invalid JSON: {e}")));
+            }
+        }
+        pos += line.len();
+    }
+    None
 }
 
 /// Finds the first line that does not decode on its own (only on the error path).

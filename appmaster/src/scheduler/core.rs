@@ -89,6 +89,9 @@ pub struct Scheduler {
     sinks_done: usize,
     retries: u64,
     halted: bool,
+    /// When the last worker joined: scans wait for their host's worker from then on, so
+    /// the first workers of a ramp-up do not take every other host's scans.
+    last_join: Instant,
 }
 
 impl Scheduler {
@@ -125,6 +128,7 @@ impl Scheduler {
             sinks_done: 0,
             retries: 0,
             halted: false,
+            last_join: now,
         };
         for id in 0..s.tasks.len() as TaskId {
             if s.tasks[id as usize].missing == 0 {
@@ -173,6 +177,7 @@ impl Scheduler {
         now: Instant,
         out: &mut impl Output,
     ) {
+        self.last_join = self.last_join.max(now);
         self.workers.insert(
             id,
             Worker {
@@ -216,17 +221,27 @@ impl Scheduler {
             }
         }
         let dependents = self.tasks[task as usize].dependents.clone();
+        let mut targets = vec![];
         for &c in dependents.iter().rev() {
             let child = &mut self.tasks[c as usize];
             child.missing = child.missing.saturating_sub(1);
             if child.state == State::Waiting && child.missing == 0 {
-                self.make_ready(c, true, now);
+                if let Some(w) = self.make_ready(c, true, now) {
+                    if w != worker && !targets.contains(&w) {
+                        targets.push(w);
+                    }
+                }
             }
         }
         if self.sinks_done == self.sinks_total && !self.halted {
             self.halted = true;
             out.finished();
             return;
+        }
+        // Workers that just received queued work go first, or the idle finisher would
+        // steal it from them.
+        for w in targets {
+            self.fill(w, now, out);
         }
         self.fill(worker, now, out);
     }
@@ -420,8 +435,9 @@ impl Scheduler {
         (w.running as u64 + w.queue.len() as u64) * 1000 / w.slots as u64
     }
 
-    /// Queues a task whose inputs are all available.
-    fn make_ready(&mut self, t: TaskId, front: bool, now: Instant) {
+    /// Queues a task whose inputs are all available; returns the worker whose queue it
+    /// joined, if it was placed on one.
+    fn make_ready(&mut self, t: TaskId, front: bool, now: Instant) -> Option<WorkerId> {
         let task = &mut self.tasks[t as usize];
         task.state = State::Ready;
         task.ready_at = now;
@@ -435,15 +451,16 @@ impl Scheduler {
         if !task.deps.is_empty() {
             if let Some(w) = self.best_worker_for_inputs(t) {
                 push(&mut self.worker_mut(w).queue);
-                return;
+                return Some(w);
             }
         } else if !task.hosts.is_empty() {
             for h in task.hosts.clone() {
                 push(self.by_host.entry(h).or_default());
             }
-            return;
+            return None;
         }
         push(&mut self.anywhere);
+        None
     }
 
     /// The worker where running `t` costs least: input bytes to move plus queued work.
@@ -530,17 +547,17 @@ impl Scheduler {
         if let Some(t) = Self::pop_ready(tasks, &mut self.anywhere) {
             return Some(t);
         }
-        // Scans preferring other hosts: at once if no live worker is there, else after
-        // they have waited `locality_wait` for one.
+        // Scans preferring other hosts, once they have waited `locality_wait` for a slot
+        // there (counted from the last worker joining, so a ramp-up does not count).
         let wait = self.cfg.locality_wait;
-        let workers = &self.workers;
-        for (h, q) in self.by_host.iter_mut() {
+        let last_join = self.last_join;
+        for q in self.by_host.values_mut() {
             while q.front().is_some_and(|&t| tasks[t as usize].state != State::Ready) {
                 q.pop_front();
             }
             let Some(&t) = q.front() else { continue };
-            let nobody_there = !workers.values().any(|x| x.alive && &x.host == h);
-            if nobody_there || now.duration_since(tasks[t as usize].ready_at) >= wait {
+            let since = tasks[t as usize].ready_at.max(last_join);
+            if now.saturating_duration_since(since) >= wait {
                 q.pop_front();
                 return Some(t);
             }

@@ -95,7 +95,7 @@ fn scans_wait_for_their_host_then_go_elsewhere() {
 }
 
 #[test]
-fn scans_for_hosts_without_workers_go_anywhere_at_once() {
+fn scans_for_hosts_without_workers_go_elsewhere_after_the_wait() {
     let mut racks = std::collections::HashMap::new();
     racks.insert("x".to_string(), "/r1".to_string());
     racks.insert("b".to_string(), "/r1".to_string());
@@ -105,6 +105,9 @@ fn scans_for_hosts_without_workers_go_anywhere_at_once() {
     };
     let mut env = Env::with(scans(&["x", "z"]), cfg);
     env.worker(2, "b", 2);
+    assert!(env.take().is_empty(), "waits for a worker on x or z to join");
+    env.now += Duration::from_secs(1);
+    env.s.tick(env.now, &mut env.out);
     let got = env.take();
     assert_eq!(
         got,
@@ -206,7 +209,7 @@ fn deterministic_failure_fails_at_once() {
 
 #[test]
 fn losing_a_worker_recomputes_exactly_the_lost_needed_results() {
-    // two maps per worker, then two reducers each reading all four maps
+    // four maps, then two reducers each reading all four maps
     let mut g = TaskGraph::default();
     let maps: Vec<_> = (0..4).map(|_| g.add(vec![], vec![])).collect();
     let r0 = g.add(maps.clone(), vec![]);
@@ -214,35 +217,31 @@ fn losing_a_worker_recomputes_exactly_the_lost_needed_results() {
     let mut env = Env::new(g);
     env.worker(1, "h", 1);
     env.worker(2, "h", 1);
-    let first = env.take();
     let mut on: std::collections::HashMap<TaskId, WorkerId> = Default::default();
-    for (t, w, _) in first {
-        on.insert(t, w);
-        env.finish(t, w, 10);
+    // run every map, remembering where each ran
+    while maps.iter().any(|m| !on.contains_key(m)) {
+        for (t, w, _) in env.take() {
+            on.insert(t, w);
+            if maps.contains(&t) {
+                env.finish(t, w, 10);
+            }
+        }
     }
     for (t, w, _) in env.take() {
         on.insert(t, w);
-        if maps.contains(&t) {
-            env.finish(t, w, 10);
-        }
     }
-    // reducers are now assigned; r0 finishes, then worker 2 dies
-    let reducers = env.take();
-    let mut all: Vec<_> = reducers.clone();
-    all.extend(on.iter().filter(|(t, _)| **t == r0 || **t == r1).map(|(t, w)| (*t, *w, Locality::Any)));
-    let (_, w0, _) = *all.iter().find(|a| a.0 == r0).unwrap();
-    env.finish(r0, w0, 0);
+    assert!(on.contains_key(&r0) && on.contains_key(&r1), "{on:?}");
+    env.finish(r0, on[&r0], 0);
     let lost_maps: Vec<TaskId> = maps.iter().copied().filter(|m| on[m] == 2).collect();
-    assert!(!lost_maps.is_empty());
+    assert!(!lost_maps.is_empty(), "both workers ran maps: {on:?}");
     env.s.remove_worker(2, env.now, &mut env.out);
+    if on[&r1] == 1 {
+        // r1 was fetching on the surviving worker: it reports the lost input
+        env.s.task_failed(r1, 1, FailureKind::InputLost { worker: 2 }, "refused", env.now, &mut env.out);
+    }
     let mut rerun: Vec<TaskId> = env.take().iter().map(|a| a.0).collect();
     rerun.sort();
-    let mut expected = lost_maps.clone();
-    if all.iter().any(|a| a.0 == r1 && a.1 == 2) {
-        // r1 was running on the dead worker; it waits for its inputs again
-    }
-    expected.sort();
-    assert_eq!(rerun, expected, "only the lost maps rerun first");
+    assert_eq!(rerun, lost_maps, "exactly the lost maps rerun, nothing else");
     for t in rerun {
         env.finish(t, 1, 10);
     }
@@ -250,6 +249,7 @@ fn losing_a_worker_recomputes_exactly_the_lost_needed_results() {
     assert_eq!(next.iter().map(|a| a.0).collect::<Vec<_>>(), vec![r1]);
     env.finish(r1, 1, 0);
     assert!(env.out.finished);
+    assert!(env.out.failed.is_none());
 }
 
 #[test]
@@ -268,6 +268,9 @@ fn lost_input_reported_by_a_consumer_removes_the_holder_and_recomputes() {
     // the consumer could not fetch from worker 1
     env.s
         .task_failed(r, w, FailureKind::InputLost { worker: 1 }, "refused", env.now, &mut env.out);
+    // the scan's host has no worker now: it runs elsewhere once the locality wait is over
+    env.now += Duration::from_secs(1);
+    env.s.tick(env.now, &mut env.out);
     let again = env.take();
     assert_eq!(again.iter().map(|a| a.0).collect::<Vec<_>>(), vec![a]);
     assert_eq!(env.s.attempts(r), 0, "a lost input does not count against the consumer");
