@@ -11,6 +11,6 @@ cd "$root"
 eval "$(scripts/s3-server.sh start)"
 trap 'scripts/s3-server.sh stop' EXIT
 
-# One build profile everywhere (release): the binary the tests run is the one users get.
-cargo build --release --bin spindle
-cargo test --release --workspace "$@"
+# One build profile (release) and one feature set (the whole workspace with its tests):
+# the binary the tests run is the one users get, and nothing is compiled twice.
+cargo test --release --workspace --no-fail-fast "$@"

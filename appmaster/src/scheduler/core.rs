@@ -549,18 +549,28 @@ impl Scheduler {
         }
         // Scans preferring other hosts, once they have waited `locality_wait` for a slot
         // there (counted from the last worker joining, so a ramp-up does not count).
+        // Among those, rack-local first, then graph order.
         let wait = self.cfg.locality_wait;
         let last_join = self.last_join;
-        for q in self.by_host.values_mut() {
+        let my_rack = self.cfg.racks.get(&host);
+        let mut best: Option<(bool, TaskId, String)> = None;
+        for (h, q) in self.by_host.iter_mut() {
             while q.front().is_some_and(|&t| tasks[t as usize].state != State::Ready) {
                 q.pop_front();
             }
             let Some(&t) = q.front() else { continue };
             let since = tasks[t as usize].ready_at.max(last_join);
-            if now.saturating_duration_since(since) >= wait {
-                q.pop_front();
-                return Some(t);
+            if now.saturating_duration_since(since) < wait {
+                continue;
             }
+            let off_rack = my_rack.is_none() || self.cfg.racks.get(h) != my_rack;
+            if best.as_ref().is_none_or(|(o, b, _)| (off_rack, t) < (*o, *b)) {
+                best = Some((off_rack, t, h.clone()));
+            }
+        }
+        if let Some((_, t, h)) = best {
+            self.by_host.get_mut(&h).and_then(|q| q.pop_front());
+            return Some(t);
         }
         self.steal_for(w)
     }
