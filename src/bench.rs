@@ -66,7 +66,8 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("spindle-bench-{}", std::process::id()));
     let (tx, rx) = mpsc::unbounded_channel();
     let exe = std::env::current_exe().expect("own binary");
-    let mut launcher = LocalLauncher::new(exe, master, secret.clone(), slots, 1 << 30, dir.clone(), tx);
+    let mut launcher =
+        LocalLauncher::new(exe, master, secret.clone(), slots, 1 << 30, dir.clone(), tx);
     let opts = DriverOptions {
         workers,
         max_restarts: 0,
@@ -84,7 +85,10 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     let total = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&dir);
     if summary.status != Status::Succeeded {
-        eprintln!("error: benchmark failed: {}", summary.error.unwrap_or_default());
+        eprintln!(
+            "error: benchmark failed: {}",
+            summary.error.unwrap_or_default()
+        );
         return ExitCode::FAILURE;
     }
     let rate = n as f64 / total;

@@ -71,6 +71,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             bytes_read: 0,
             rows_out: 0,
             bytes_written: 0,
+            spilled_bytes: 0,
             output: None,
             output_files: 0,
             tasks: 0,
@@ -108,7 +109,10 @@ async fn run_spec(spec: &JobSpec, args: &RunArgs) -> Result<Summary, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot listen on loopback: {e}"))?;
-    let master = listener.local_addr().map_err(|e| e.to_string())?.to_string();
+    let master = listener
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .to_string();
     let secret = new_secret();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;

@@ -37,7 +37,11 @@ pub fn progress(mut rx: watch::Receiver<Progress>) -> tokio::task::JoinHandle<()
                 human_bytes(p.bytes_read),
                 p.rows_out,
                 p.workers,
-                if p.retries > 0 { format!(", {} retries", p.retries) } else { String::new() }
+                if p.retries > 0 {
+                    format!(", {} retries", p.retries)
+                } else {
+                    String::new()
+                }
             );
             if tty {
                 bar.set_length(p.tasks_total);

@@ -11,7 +11,15 @@ stages:
   - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user"
 "#;
 
-fn spec(name: &str, input: &str, format: &str, split: &str, stages: &str, out: &str, out_format: &str) -> String {
+fn spec(
+    name: &str,
+    input: &str,
+    format: &str,
+    split: &str,
+    stages: &str,
+    out: &str,
+    out_format: &str,
+) -> String {
     format!(
         "name: {name}\nworkers: {{ instances: 3, memory: 256 MiB }}\ninput:\n  path: \"{input}\"\n  format: {format}\n  split_size: {split}\n{stages}\noutput:\n  path: \"{out}\"\n  format: {out_format}\n"
     )
@@ -32,12 +40,23 @@ fn csv_group_by_over_awkward_files_matches_independent_computation() {
     let all: Vec<Click> = [a, b, c].concat();
     let out = dir.path().join("out");
     // 300-byte splits put many boundaries inside records and quoted fields.
-    let s = spec("csv-groupby", &format!("{}/*.csv", data.display()), "csv", "300 B", GROUP_BY, &out.display().to_string(), "jsonl");
+    let s = spec(
+        "csv-groupby",
+        &format!("{}/*.csv", data.display()),
+        "csv",
+        "300 B",
+        GROUP_BY,
+        &out.display().to_string(),
+        "jsonl",
+    );
     let run = run_spec(dir.path(), &s, &["--workers", "3"]);
     run.assert_ok();
     assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&all));
     assert!(out.join("_SUCCESS").exists());
-    assert!(!out.join("_temporary").exists(), "staging must be gone after commit");
+    assert!(
+        !out.join("_temporary").exists(),
+        "staging must be gone after commit"
+    );
     assert_eq!(part_files(&out).len(), 4, "one file per shuffle partition");
     let sm = &run.summary;
     assert_eq!(sm["status"], "succeeded");
@@ -58,7 +77,15 @@ fn jsonl_to_parquet_with_coalesce() {
     write_jsonl(&input, &rows);
     let out = dir.path().join("out");
     let stages = "stages:\n  - sql: \"SELECT user, url, bytes FROM input WHERE status = 500\"\n  - coalesce: 1\n";
-    let s = spec("jsonl-parquet", &input.display().to_string(), "jsonl", "8 KiB", stages, &out.display().to_string(), "parquet");
+    let s = spec(
+        "jsonl-parquet",
+        &input.display().to_string(),
+        "jsonl",
+        "8 KiB",
+        stages,
+        &out.display().to_string(),
+        "parquet",
+    );
     let run = run_spec(dir.path(), &s, &["--workers", "2"]);
     run.assert_ok();
     let files = part_files(&out);
@@ -72,9 +99,21 @@ fn jsonl_to_parquet_with_coalesce() {
     let mut got = vec![];
     for batch in reader {
         let batch = batch.unwrap();
-        let users = batch.column(0).as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
-        let urls = batch.column(1).as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
-        let bytes = batch.column(2).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+        let users = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        let urls = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        let bytes = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
         for i in 0..batch.num_rows() {
             got.push((
                 users.value(i).to_string(),
@@ -114,10 +153,15 @@ fn parquet_row_groups_to_csv() {
     )
     .unwrap();
     let keys: Vec<String> = (0..1000).map(|i| format!("k{}", i % 10)).collect();
-    let vals: Vec<Option<i64>> = (0..1000).map(|i| if i % 7 == 0 { None } else { Some(i) }).collect();
+    let vals: Vec<Option<i64>> = (0..1000)
+        .map(|i| if i % 7 == 0 { None } else { Some(i) })
+        .collect();
     let batch = RecordBatch::try_new(
         schema.clone(),
-        vec![Arc::new(StringArray::from(keys.clone())), Arc::new(Int64Array::from(vals.clone()))],
+        vec![
+            Arc::new(StringArray::from(keys.clone())),
+            Arc::new(Int64Array::from(vals.clone())),
+        ],
     )
     .unwrap();
     w.write(&batch).unwrap();
@@ -125,7 +169,15 @@ fn parquet_row_groups_to_csv() {
     let out = dir.path().join("out");
     let stages = "stages:\n  - sql: \"SELECT k, count(v) AS n FROM input GROUP BY k\"\n  - shuffle: { by: [k], partitions: 2 }\n  - sql: \"SELECT k, sum(n) AS n FROM input GROUP BY k\"\n";
     // 1 byte splits: one split per row group (10 of them)
-    let s = spec("pq", &input.display().to_string(), "parquet", "1 B", stages, &out.display().to_string(), "csv");
+    let s = spec(
+        "pq",
+        &input.display().to_string(),
+        "parquet",
+        "1 B",
+        stages,
+        &out.display().to_string(),
+        "csv",
+    );
     let run = run_spec(dir.path(), &s, &["--workers", "2"]);
     run.assert_ok();
     assert_eq!(run.summary["tasks"], 10 + 2);
@@ -152,12 +204,23 @@ fn text_lines_stream_through_a_command() {
     let input = dir.path().join("lines.txt");
     let mut text = String::new();
     for i in 0..500 {
-        text.push_str(&format!("line {i} {}\n", if i % 3 == 0 { "secret" } else { "ünïcode" }));
+        text.push_str(&format!(
+            "line {i} {}\n",
+            if i % 3 == 0 { "secret" } else { "ünïcode" }
+        ));
     }
     std::fs::write(&input, &text).unwrap();
     let out = dir.path().join("out");
     let stages = "stages:\n  - command: \"grep -v secret\"\n  - sql: \"SELECT upper(line) AS line FROM input\"\n";
-    let s = spec("text-cmd", &input.display().to_string(), "text", "1 KiB", stages, &out.display().to_string(), "jsonl");
+    let s = spec(
+        "text-cmd",
+        &input.display().to_string(),
+        "text",
+        "1 KiB",
+        stages,
+        &out.display().to_string(),
+        "jsonl",
+    );
     let run = run_spec(dir.path(), &s, &[]);
     run.assert_ok();
     let mut got: Vec<String> = read_jsonl_rows(&out)
@@ -181,7 +244,15 @@ fn sql_error_fails_with_datafusion_message_and_no_output() {
     write_csv(&input, &clicks(50, 4), true);
     let out = dir.path().join("out");
     let stages = "stages:\n  - sql: \"SELECT nosuchcolumn FROM input\"\n";
-    let s = spec("bad-sql", &input.display().to_string(), "csv", "1 MiB", stages, &out.display().to_string(), "csv");
+    let s = spec(
+        "bad-sql",
+        &input.display().to_string(),
+        "csv",
+        "1 MiB",
+        stages,
+        &out.display().to_string(),
+        "csv",
+    );
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
     let err = run.stderr();
@@ -204,12 +275,23 @@ fn malformed_csv_names_file_and_offset() {
     text.push_str("u50,notanumber\nu51,200\n");
     std::fs::write(&input, text).unwrap();
     let out = dir.path().join("out");
-    let s = spec("bad-csv", &input.display().to_string(), "csv", "16 KiB", "", &out.display().to_string(), "csv");
+    let s = spec(
+        "bad-csv",
+        &input.display().to_string(),
+        "csv",
+        "16 KiB",
+        "",
+        &out.display().to_string(),
+        "csv",
+    );
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
     let err = run.stderr();
     assert!(err.contains("bad.csv"), "{err}");
-    assert!(err.contains(&format!("byte offset {offset}")), "want offset {offset}: {err}");
+    assert!(
+        err.contains(&format!("byte offset {offset}")),
+        "want offset {offset}: {err}"
+    );
     assert!(no_visible_output(&out));
 }
 
@@ -220,12 +302,23 @@ fn malformed_jsonl_names_file_and_offset() {
     let good = "{\"a\":1}\n".repeat(20);
     std::fs::write(&input, format!("{good}{{\"a\":2,,}}\n{{\"a\":3}}\n")).unwrap();
     let out = dir.path().join("out");
-    let s = spec("bad-json", &input.display().to_string(), "jsonl", "1 MiB", "", &out.display().to_string(), "csv");
+    let s = spec(
+        "bad-json",
+        &input.display().to_string(),
+        "jsonl",
+        "1 MiB",
+        "",
+        &out.display().to_string(),
+        "csv",
+    );
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
     let err = run.stderr();
     assert!(err.contains("bad.jsonl"), "{err}");
-    assert!(err.contains(&format!("byte offset {}", good.len())), "{err}");
+    assert!(
+        err.contains(&format!("byte offset {}", good.len())),
+        "{err}"
+    );
 }
 
 #[test]
@@ -236,7 +329,15 @@ fn failing_command_retries_then_reports_its_stderr() {
     let out = dir.path().join("out");
     let s = format!(
         "{}max_task_attempts: 2\n",
-        spec("bad-cmd", &input.display().to_string(), "csv", "1 MiB", "stages:\n  - command: \"echo disk on fire >&2; exit 3\"\n", &out.display().to_string(), "csv")
+        spec(
+            "bad-cmd",
+            &input.display().to_string(),
+            "csv",
+            "1 MiB",
+            "stages:\n  - command: \"echo disk on fire >&2; exit 3\"\n",
+            &out.display().to_string(),
+            "csv"
+        )
     );
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
@@ -256,11 +357,22 @@ fn existing_output_is_refused_before_any_work() {
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "precious").unwrap();
-    let s = spec("exists", &input.display().to_string(), "csv", "1 MiB", "", &out.display().to_string(), "csv");
+    let s = spec(
+        "exists",
+        &input.display().to_string(),
+        "csv",
+        "1 MiB",
+        "",
+        &out.display().to_string(),
+        "csv",
+    );
     let run = run_spec(dir.path(), &s, &[]);
     assert!(!run.ok());
     assert!(run.stderr().contains("already exists"), "{}", run.stderr());
-    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "precious"
+    );
     assert_eq!(run.summary["tasks"], 0);
     // overwrite replaces it, only once the new output is complete
     let run = run_spec(dir.path(), &format!("{s}  mode: overwrite\n"), &[]);
@@ -273,24 +385,47 @@ fn existing_output_is_refused_before_any_work() {
 fn missing_input_and_bad_spec_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let s = spec("none", &format!("{}/nothing/*.csv", dir.path().display()), "csv", "1 MiB", "", &out.display().to_string(), "csv");
+    let s = spec(
+        "none",
+        &format!("{}/nothing/*.csv", dir.path().display()),
+        "csv",
+        "1 MiB",
+        "",
+        &out.display().to_string(),
+        "csv",
+    );
     let run = run_spec(dir.path(), &s, &[]);
     assert!(!run.ok());
-    assert!(run.stderr().contains("no input files match"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("no input files match"),
+        "{}",
+        run.stderr()
+    );
     let run = run_spec(dir.path(), &s.replace("split_size", "split_sise"), &[]);
     assert_eq!(run.output.status.code(), Some(2));
     let err = run.stderr();
-    assert!(err.contains("split_sise") && err.contains("line 6"), "{err}");
+    assert!(
+        err.contains("split_sise") && err.contains("line 6"),
+        "{err}"
+    );
 }
 
 /// Children of `pid` whose command line runs the worker role.
 fn worker_pids(pid: u32) -> Vec<i32> {
     let mut found = vec![];
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
         let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-        let ppid: u32 = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let ppid: u32 = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         let cmd = std::fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
         if ppid == pid && cmd.contains("worker") {
             found.push(child);
@@ -309,7 +444,15 @@ fn killing_a_worker_mid_job_still_gives_the_exact_result() {
     let out = dir.path().join("out");
     // Slow maps (a sleeping command) so the kill lands mid-job.
     let stages = "stages:\n  - command: \"sleep 0.1; cat\"\n  - sql: \"SELECT user, bytes FROM input WHERE status = 200\"\n  - shuffle: { by: [user], partitions: 3 }\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user\"\n";
-    let s = spec("crash", &format!("{}/*.csv", data.display()), "csv", "2 KiB", stages, &out.display().to_string(), "jsonl");
+    let s = spec(
+        "crash",
+        &format!("{}/*.csv", data.display()),
+        "csv",
+        "2 KiB",
+        stages,
+        &out.display().to_string(),
+        "jsonl",
+    );
     std::fs::write(dir.path().join("job.yaml"), &s).unwrap();
     let summary_path = dir.path().join("summary.json");
     let mut child = std::process::Command::new(BIN)
@@ -328,16 +471,25 @@ fn killing_a_worker_mid_job_still_gives_the_exact_result() {
     }
     assert_eq!(pids.len(), 2, "workers did not start");
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(child.try_wait().unwrap().is_none(), "job ended before the kill; make it slower");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "job ended before the kill; make it slower"
+    );
     let rc = unsafe { libc_kill(pids[0], 9) };
     assert_eq!(rc, 0, "kill failed");
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "job failed after a worker crash: {stderr}");
+    assert!(
+        output.status.success(),
+        "job failed after a worker crash: {stderr}"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
     assert!(summary["workers_lost"].as_u64().unwrap() >= 1, "{summary}");
-    assert!(summary["workers"].as_u64().unwrap() >= 3, "a replacement worker started: {summary}");
+    assert!(
+        summary["workers"].as_u64().unwrap() >= 3,
+        "a replacement worker started: {summary}"
+    );
     assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&rows));
 }
 
@@ -351,13 +503,61 @@ fn malformed_jsonl_past_the_inference_sample_names_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("late.jsonl");
     let good = "{\"a\":1,\"b\":\"x\"}\n".repeat(12_000);
-    std::fs::write(&input, format!("{good}{{\"a\":\"not a number\",\"b\":\"y\"}}\n")).unwrap();
+    std::fs::write(
+        &input,
+        format!("{good}{{\"a\":\"not a number\",\"b\":\"y\"}}\n"),
+    )
+    .unwrap();
     let out = dir.path().join("out");
-    let s = spec("late-json", &input.display().to_string(), "jsonl", "16 KiB", "", &out.display().to_string(), "csv");
+    let s = spec(
+        "late-json",
+        &input.display().to_string(),
+        "jsonl",
+        "16 KiB",
+        "",
+        &out.display().to_string(),
+        "csv",
+    );
     let run = run_spec(dir.path(), &s, &["--workers", "2"]);
     assert!(!run.ok());
     let err = run.stderr();
     assert!(err.contains("late.jsonl"), "{err}");
-    assert!(err.contains(&format!("byte offset {}", good.len())), "{err}");
+    assert!(
+        err.contains(&format!("byte offset {}", good.len())),
+        "{err}"
+    );
     assert!(no_visible_output(&out));
+}
+
+#[test]
+fn results_past_worker_memory_spill_to_disk_and_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = clicks(120_000, 31);
+    let input = dir.path().join("big.csv");
+    write_csv(&input, &rows, true);
+    let out = dir.path().join("out");
+    // 2 MiB of worker memory keeps at most 1 MiB of results; every row crosses the shuffle.
+    let stages = "stages:\n  - shuffle: { by: [user], partitions: 2 }\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input WHERE status = 200 GROUP BY user\"\n";
+    let s = spec(
+        "spill",
+        &input.display().to_string(),
+        "csv",
+        "256 KiB",
+        stages,
+        &out.display().to_string(),
+        "jsonl",
+    )
+    .replace("memory: 256 MiB", "memory: 2 MiB");
+    let run = run_spec(
+        dir.path(),
+        &s,
+        &["--workers", "2", "--compression", "never"],
+    );
+    run.assert_ok();
+    assert!(
+        run.summary["spilled_bytes"].as_u64().unwrap() > 0,
+        "{}",
+        run.summary
+    );
+    assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&rows));
 }

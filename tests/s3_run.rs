@@ -16,7 +16,14 @@ fn require_server() {
 }
 
 fn unique(name: &str) -> String {
-    format!("{name}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 async fn put(url: &str, data: Vec<u8>) {
@@ -25,7 +32,12 @@ async fn put(url: &str, data: Vec<u8>) {
 
 async fn list(url: &str) -> Vec<String> {
     let loc = Location::parse(url).unwrap();
-    loc.list().await.unwrap().into_iter().map(|m| m.location.to_string()).collect()
+    loc.list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,7 +50,11 @@ async fn csv_group_by_from_s3_to_s3() {
     for (name, rows) in [("a.csv", &a), ("b.csv", &b)] {
         let p = dir.path().join(name);
         write_csv(&p, rows, true);
-        put(&format!("s3://{BUCKET}/{prefix}/in/{name}"), std::fs::read(&p).unwrap()).await;
+        put(
+            &format!("s3://{BUCKET}/{prefix}/in/{name}"),
+            std::fs::read(&p).unwrap(),
+        )
+        .await;
     }
     let out_url = format!("s3://{BUCKET}/{prefix}/out");
     let spec = format!(
@@ -64,7 +80,7 @@ async fn csv_group_by_from_s3_to_s3() {
     }
     let all: Vec<Click> = [a, b].concat();
     assert_eq!(by_user(&rows), expected_by_user(&all));
-    assert_eq!(run.summary["locality"]["no_preference"].as_u64().unwrap() > 0, true);
+    assert!(run.summary["locality"]["no_preference"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,7 +90,11 @@ async fn failed_s3_job_leaves_no_objects() {
     let prefix = unique("fail");
     let p = dir.path().join("a.csv");
     write_csv(&p, &clicks(100, 23), true);
-    put(&format!("s3://{BUCKET}/{prefix}/in/a.csv"), std::fs::read(&p).unwrap()).await;
+    put(
+        &format!("s3://{BUCKET}/{prefix}/in/a.csv"),
+        std::fs::read(&p).unwrap(),
+    )
+    .await;
     let out_url = format!("s3://{BUCKET}/{prefix}/out");
     let spec = format!(
         "name: s3-fail\ninput:\n  path: \"s3://{BUCKET}/{prefix}/in/a.csv\"\n  format: csv\nstages:\n  - sql: \"SELECT missing_col FROM input\"\noutput:\n  path: \"{out_url}\"\n  format: csv\n"

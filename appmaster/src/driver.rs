@@ -146,8 +146,11 @@ pub async fn run_job(
     let mut status = status;
     if let Some(c) = &d.opts.committer {
         if status == Status::Succeeded {
-            let files: Vec<(u32, String)> =
-                d.output_files.iter().map(|(t, f)| (*t, f.clone())).collect();
+            let files: Vec<(u32, String)> = d
+                .output_files
+                .iter()
+                .map(|(t, f)| (*t, f.clone()))
+                .collect();
             match c.commit(&files).await {
                 Ok(b) => bytes_written = b,
                 Err(e) => {
@@ -171,6 +174,7 @@ pub async fn run_job(
         bytes_read: d.progress.bytes_read,
         rows_out: d.progress.rows_out,
         bytes_written,
+        spilled_bytes: d.progress.spilled_bytes,
         output: d.opts.committer.as_ref().map(|c| c.output.url()),
         output_files: if status == Status::Succeeded {
             d.output_files.len() as u64
@@ -238,7 +242,8 @@ impl Driver<'_> {
                 }
                 self.slots.insert(worker, Slot::Live { outbox, data_addr });
                 self.progress.workers += 1;
-                self.sched.add_worker(worker, &host, slots, now, &mut self.rec);
+                self.sched
+                    .add_worker(worker, &host, slots, now, &mut self.rec);
             }
             ServerEvent::Message(worker, msg) => self.on_message(worker, msg, now),
             ServerEvent::Left(worker) => self.worker_lost(worker, "connection to worker closed"),
@@ -258,6 +263,7 @@ impl Driver<'_> {
                 }
                 self.sched
                     .task_finished(task, worker, stats.result_bytes, now, &mut self.rec);
+                self.progress.spilled_bytes += stats.spilled_bytes;
                 if !self.counted[task as usize] {
                     self.counted[task as usize] = true;
                     self.progress.tasks_done += 1;
@@ -294,7 +300,11 @@ impl Driver<'_> {
             success,
             diagnostics,
         } = ev;
-        let why = if success { "exited early".to_string() } else { diagnostics };
+        let why = if success {
+            "exited early".to_string()
+        } else {
+            diagnostics
+        };
         self.worker_lost(worker, &why);
     }
 
@@ -325,7 +335,8 @@ impl Driver<'_> {
         self.outboxes.remove(&worker);
         self.launcher.kill(worker);
         self.workers_lost += 1;
-        self.sched.remove_worker(worker, Instant::now(), &mut self.rec);
+        self.sched
+            .remove_worker(worker, Instant::now(), &mut self.rec);
         if self.rec.finished || self.rec.failed.is_some() {
             return;
         }
@@ -382,7 +393,10 @@ impl Driver<'_> {
                 phase: *phase,
                 input,
             };
-            self.outboxes.entry(worker).or_default().push(ToWorker::Run(run));
+            self.outboxes
+                .entry(worker)
+                .or_default()
+                .push(ToWorker::Run(run));
         }
         for (task, worker) in std::mem::take(&mut self.rec.released) {
             self.outboxes
@@ -408,7 +422,10 @@ impl Driver<'_> {
         match &self.job.tasks[task as usize] {
             (_, TaskKind::Scan(s)) => match s.row_groups {
                 Some((a, b)) => format!("task {task} (scan of {} row groups {a}..{b})", s.url),
-                None => format!("task {task} (scan of {} bytes {}..{})", s.url, s.start, s.end),
+                None => format!(
+                    "task {task} (scan of {} bytes {}..{})",
+                    s.url, s.start, s.end
+                ),
             },
             (phase, TaskKind::Fetch { bucket }) => {
                 format!("task {task} (phase {phase}, partition {bucket})")

@@ -14,7 +14,9 @@ use spindle_job::{JobSpec, PhaseSource, Plan};
 pub enum TaskKind {
     Scan(Split),
     /// Fetch `bucket` of every dependency's result.
-    Fetch { bucket: u32 },
+    Fetch {
+        bucket: u32,
+    },
     Noop,
 }
 

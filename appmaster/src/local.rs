@@ -52,8 +52,8 @@ impl ContainerLauncher for LocalLauncher {
         let spill = self.dir.join(format!("worker-{worker}"));
         std::fs::create_dir_all(&spill).map_err(|e| format!("{}: {e}", spill.display()))?;
         let log_path = self.log_path(worker);
-        let log = std::fs::File::create(&log_path)
-            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let log =
+            std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
         let mut child = tokio::process::Command::new(&self.exe)
             .arg("worker")
             .args(["--master", &self.master])

@@ -10,6 +10,7 @@ pub struct Progress {
     pub rows_in: u64,
     pub rows_out: u64,
     pub bytes_read: u64,
+    pub spilled_bytes: u64,
     pub workers: u32,
     pub retries: u64,
 }
@@ -43,6 +44,8 @@ pub struct Summary {
     pub bytes_read: u64,
     pub rows_out: u64,
     pub bytes_written: u64,
+    /// Intermediate results moved from worker memory to local disk.
+    pub spilled_bytes: u64,
     pub output: Option<String>,
     pub output_files: u64,
     pub tasks: u64,
@@ -64,7 +67,10 @@ impl Summary {
             Status::Failed => "FAILED",
             Status::Killed => "KILLED",
         };
-        s.push_str(&format!("job {} {status} in {:.2}s\n", self.job, self.wall_time_s));
+        s.push_str(&format!(
+            "job {} {status} in {:.2}s\n",
+            self.job, self.wall_time_s
+        ));
         if let Some(e) = &self.error {
             s.push_str(&format!("  error:    {e}\n"));
         }
@@ -80,6 +86,12 @@ impl Summary {
                 self.rows_out,
                 human_bytes(self.bytes_written),
                 self.output_files
+            ));
+        }
+        if self.spilled_bytes > 0 {
+            s.push_str(&format!(
+                "  spilled:  {}\n",
+                human_bytes(self.spilled_bytes)
             ));
         }
         s.push_str(&format!(

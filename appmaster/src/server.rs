@@ -84,7 +84,11 @@ async fn handle(
             });
             *worker
         }
-        _ => return Err(spindle_io::IoError::Protocol("first message was not hello".into())),
+        _ => {
+            return Err(spindle_io::IoError::Protocol(
+                "first message was not hello".into(),
+            ))
+        }
     };
     msgs.remove(0);
     for m in msgs {

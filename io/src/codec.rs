@@ -25,7 +25,8 @@ pub fn encode(
 ) -> Result<Bytes, IoError> {
     let mut ipc = Vec::new();
     {
-        let mut w = StreamWriter::try_new(&mut ipc, schema).map_err(|e| IoError::arrow("ipc", e))?;
+        let mut w =
+            StreamWriter::try_new(&mut ipc, schema).map_err(|e| IoError::arrow("ipc", e))?;
         for b in batches {
             w.write(b).map_err(|e| IoError::arrow("ipc", e))?;
         }
@@ -82,8 +83,8 @@ pub fn is_compressed(data: &[u8]) -> bool {
 /// Decodes [`encode`]'s bytes back to a schema and batches.
 pub fn decode(data: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), IoError> {
     let raw = decompress(data)?;
-    let reader =
-        StreamReader::try_new(std::io::Cursor::new(raw), None).map_err(|e| IoError::arrow("ipc", e))?;
+    let reader = StreamReader::try_new(std::io::Cursor::new(raw), None)
+        .map_err(|e| IoError::arrow("ipc", e))?;
     let schema = reader.schema();
     let batches = reader
         .collect::<Result<Vec<_>, _>>()
@@ -113,7 +114,13 @@ mod tests {
             Field::new("v", DataType::Int64, true),
         ]));
         let k: StringArray = (0..rows)
-            .map(|i| Some(if distinct { format!("{i:x}{}", i * 7919) } else { "same".into() }))
+            .map(|i| {
+                Some(if distinct {
+                    format!("{i:x}{}", i * 7919)
+                } else {
+                    "same".into()
+                })
+            })
             .collect();
         let v: Int64Array = (0..rows as i64)
             .map(|i| if i % 5 == 0 { None } else { Some(i) })
@@ -136,9 +143,13 @@ mod tests {
     #[test]
     fn auto_compresses_repetitive_data_and_leaves_small_payloads_raw() {
         let (schema, b) = batch(5000, false);
-        assert!(is_compressed(&encode(&schema, &[b], Compression::Auto).unwrap()));
+        assert!(is_compressed(
+            &encode(&schema, &[b], Compression::Auto).unwrap()
+        ));
         let (schema, b) = batch(3, false);
-        assert!(!is_compressed(&encode(&schema, &[b], Compression::Auto).unwrap()));
+        assert!(!is_compressed(
+            &encode(&schema, &[b], Compression::Auto).unwrap()
+        ));
     }
 
     #[test]
@@ -153,6 +164,9 @@ mod tests {
             })
             .collect();
         assert!(!should_compress(&noise, Compression::Auto));
-        assert_eq!(decompress(&compress(noise.clone(), Compression::Auto)).unwrap(), noise);
+        assert_eq!(
+            decompress(&compress(noise.clone(), Compression::Auto)).unwrap(),
+            noise
+        );
     }
 }

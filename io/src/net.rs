@@ -91,7 +91,9 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8
     }
     let len = u32::from_be_bytes(len) as usize;
     if len > MAX_FRAME {
-        return Err(IoError::Protocol(format!("frame of {len} bytes is too large")));
+        return Err(IoError::Protocol(format!(
+            "frame of {len} bytes is too large"
+        )));
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).await?;

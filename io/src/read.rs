@@ -53,7 +53,10 @@ pub async fn infer_schema(
     }
     let mut sample = loc.get_range(0..file.size.min(INFER_BYTES)).await?.to_vec();
     if file.size > INFER_BYTES {
-        let cut = sample.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let cut = sample
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         sample.truncate(cut);
     }
     let malformed = |message: String| IoError::Malformed {
@@ -62,25 +65,30 @@ pub async fn infer_schema(
         message: format!("cannot infer a schema: {message}"),
     };
     let schema = match format {
-        InputFormat::Csv => arrow::csv::reader::Format::default()
-            .with_header(csv.header)
-            .with_delimiter(csv.delimiter as u8)
-            .infer_schema(Cursor::new(&sample), Some(INFER_RECORDS))
-            .map_err(|e| malformed(e.to_string()))?
-            .0,
-        _ => match arrow::json::reader::infer_json_schema(Cursor::new(&sample), Some(INFER_RECORDS)) {
-            Ok((schema, _)) => schema,
-            Err(e) => {
-                return Err(match first_invalid_json_line(&sample) {
-                    Some((offset, message)) => IoError::Malformed {
-                        url: file.url.clone(),
-                        offset: offset as u64,
-                        message,
-                    },
-                    None => malformed(e.to_string()),
-                })
+        InputFormat::Csv => {
+            arrow::csv::reader::Format::default()
+                .with_header(csv.header)
+                .with_delimiter(csv.delimiter as u8)
+                .infer_schema(Cursor::new(&sample), Some(INFER_RECORDS))
+                .map_err(|e| malformed(e.to_string()))?
+                .0
+        }
+        _ => {
+            match arrow::json::reader::infer_json_schema(Cursor::new(&sample), Some(INFER_RECORDS))
+            {
+                Ok((schema, _)) => schema,
+                Err(e) => {
+                    return Err(match first_invalid_json_line(&sample) {
+                        Some((offset, message)) => IoError::Malformed {
+                            url: file.url.clone(),
+                            offset: offset as u64,
+                            message,
+                        },
+                        None => malformed(e.to_string()),
+                    })
+                }
             }
-        },
+        }
     };
     Ok(Arc::new(nulls_as_strings(&schema)))
 }
@@ -164,17 +172,15 @@ fn parse_csv(
         .with_batch_size(BATCH_ROWS)
         .build_buffered(Cursor::new(data))
         .map_err(|e| IoError::arrow(url, e))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            let message = e.to_string();
-            let line = line_in_message(&message);
-            IoError::Malformed {
-                url: url.to_string(),
-                offset: offset + line.map_or(0, |l| offset_of_line(data, l)) as u64,
-                message,
-            }
-        })
+    reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
+        let message = e.to_string();
+        let line = line_in_message(&message);
+        IoError::Malformed {
+            url: url.to_string(),
+            offset: offset + line.map_or(0, |l| offset_of_line(data, l)) as u64,
+            message,
+        }
+    })
 }
 
 /// The 1-based line (within what the parser was given) that an arrow-csv message names.
@@ -183,7 +189,10 @@ fn parse_csv(
 fn line_in_message(message: &str) -> Option<usize> {
     let number_after = |pat: &str| -> Option<usize> {
         let at = message.find(pat)? + pat.len();
-        let digits: String = message[at..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = message[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         digits.parse().ok()
     };
     number_after("fields for line ").or_else(|| number_after(" at line ").map(|n| n + 1))
@@ -202,8 +211,7 @@ fn parse_jsonl(
     match reader.collect::<Result<Vec<_>, _>>() {
         Ok(batches) => Ok(batches),
         Err(e) => {
-            let (at, message) = locate_bad_json_line(data, &schema)
-                .unwrap_or((0, e.to_string()));
+            let (at, message) = locate_bad_json_line(data, &schema).unwrap_or((0, e.to_string()));
             Err(IoError::Malformed {
                 url: url.to_string(),
                 offset: offset + at as u64,
@@ -314,7 +322,9 @@ async fn read_parquet(
             ),
         });
     }
-    let (first, last) = split.row_groups.unwrap_or((0, builder.metadata().num_row_groups()));
+    let (first, last) = split
+        .row_groups
+        .unwrap_or((0, builder.metadata().num_row_groups()));
     let bytes_read = builder.metadata().row_groups()[first..last]
         .iter()
         .map(|rg| rg.compressed_size().max(0) as u64)
@@ -327,10 +337,14 @@ async fn read_parquet(
             context: loc.url(),
             source,
         })?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|source| IoError::Parquet {
-        context: loc.url(),
-        source,
-    })?;
+    let batches: Vec<RecordBatch> =
+        stream
+            .try_collect()
+            .await
+            .map_err(|source| IoError::Parquet {
+                context: loc.url(),
+                source,
+            })?;
     let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
     Ok(ScanResult {
         batches,

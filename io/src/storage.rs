@@ -245,7 +245,11 @@ impl Location {
             .await?
             .into_iter()
             .filter(|m| !is_hidden(&m.location, &base.path))
-            .filter(|m| matcher.as_ref().is_none_or(|g| g.is_match(m.location.as_ref())))
+            .filter(|m| {
+                matcher
+                    .as_ref()
+                    .is_none_or(|g| g.is_match(m.location.as_ref()))
+            })
             .map(|m| FileInfo {
                 url: format!("{}/{}", base.root, m.location),
                 size: m.size,
@@ -286,7 +290,10 @@ mod tests {
         }
         let root = dir.path().to_string_lossy();
         let glob = Location::expand(&format!("{root}/a/*.csv")).await.unwrap();
-        let names: Vec<_> = glob.iter().map(|f| f.url.rsplit('/').next().unwrap()).collect();
+        let names: Vec<_> = glob
+            .iter()
+            .map(|f| f.url.rsplit('/').next().unwrap())
+            .collect();
         assert_eq!(names, ["x.csv", "y.csv"]);
         let all = Location::expand(&format!("file://{root}/a")).await.unwrap();
         assert_eq!(all.len(), 3, "{all:?}");

@@ -22,7 +22,8 @@ pub fn encode_output(
                 .with_header(true)
                 .build(&mut out);
             if batches.is_empty() {
-                w.write(&RecordBatch::new_empty(schema.clone())).map_err(fail)?;
+                w.write(&RecordBatch::new_empty(schema.clone()))
+                    .map_err(fail)?;
             }
             for b in batches {
                 w.write(b).map_err(fail)?;
@@ -43,7 +44,8 @@ pub fn encode_output(
                 context: "encoding output".into(),
                 source,
             };
-            let mut w = ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).map_err(perr)?;
+            let mut w =
+                ArrowWriter::try_new(&mut out, schema.clone(), Some(props)).map_err(perr)?;
             for b in batches {
                 w.write(b).map_err(perr)?;
             }

@@ -34,7 +34,10 @@ pub enum PhaseSource {
 /// A per-partition operation; `stage` is the 1-based position in the spec, for errors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum Op {
-    Sql { stage: usize, query: String },
+    Sql {
+        stage: usize,
+        query: String,
+    },
     Command {
         stage: usize,
         run: String,
@@ -140,7 +143,10 @@ output: {path: /y}
                 partitions: 3
             }
         );
-        assert_eq!(plan.phases[1].source, PhaseSource::Shuffle { partitions: 3 });
+        assert_eq!(
+            plan.phases[1].source,
+            PhaseSource::Shuffle { partitions: 3 }
+        );
         assert_eq!(plan.phases[1].sink, Sink::Whole);
         assert_eq!(plan.phases[1].ops[0].describe(), "stage 4 (sql)");
         assert_eq!(plan.phases[2].source, PhaseSource::Coalesce { n: 1 });

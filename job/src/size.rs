@@ -42,8 +42,8 @@ impl ByteSize {
             "tb" => 1_000_000_000_000,
             other => {
                 return Err(format!(
-                    "unknown size unit `{other}` in `{text}` (use B, KiB, MiB, GiB, TiB, KB, MB, GB)"
-                ))
+                "unknown size unit `{other}` in `{text}` (use B, KiB, MiB, GiB, TiB, KB, MB, GB)"
+            ))
             }
         };
         if value < 0.0 || !value.is_finite() {
@@ -56,7 +56,12 @@ impl ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0 as f64;
-        let units = [(1u64 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        let units = [
+            (1u64 << 40, "TiB"),
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1 << 10, "KiB"),
+        ];
         for (size, name) in units {
             if self.0 >= size {
                 return write!(f, "{:.1} {name}", b / size as f64);

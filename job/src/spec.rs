@@ -342,9 +342,7 @@ impl<'de> Deserialize<'de> for CommandStage {
                     match key.as_str() {
                         "run" => run = Some(map.next_value()?),
                         "format" => format = map.next_value()?,
-                        other => {
-                            return Err(de::Error::unknown_field(other, &["run", "format"]))
-                        }
+                        other => return Err(de::Error::unknown_field(other, &["run", "format"])),
                     }
                 }
                 let run = run.ok_or_else(|| de::Error::missing_field("run"))?;

@@ -23,7 +23,9 @@ output:
 "#;
 
 fn err(text: &str) -> String {
-    JobSpec::from_yaml(text, "job.yaml").unwrap_err().to_string()
+    JobSpec::from_yaml(text, "job.yaml")
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -70,7 +72,10 @@ fn defaults_are_sane() {
 
 #[test]
 fn unknown_key_names_key_and_line() {
-    let text = FULL.replace("  split_size: 128 MiB", "  split_size: 128 MiB\n  splitsize: 1");
+    let text = FULL.replace(
+        "  split_size: 128 MiB",
+        "  split_size: 128 MiB\n  splitsize: 1",
+    );
     let e = err(&text);
     assert!(e.contains("line 10"), "{e}");
     assert!(e.contains("splitsize"), "{e}");
@@ -112,8 +117,8 @@ fn bad_delimiter_and_unknown_stage() {
 
 #[test]
 fn tab_delimiter_is_accepted() {
-    let spec = JobSpec::from_yaml(&FULL.replace("delimiter: \",\"", "delimiter: \"\\t\""), "j")
-        .unwrap();
+    let spec =
+        JobSpec::from_yaml(&FULL.replace("delimiter: \",\"", "delimiter: \"\\t\""), "j").unwrap();
     assert_eq!(spec.input.csv.delimiter, '\t');
 }
 

@@ -105,6 +105,8 @@ pub struct TaskStats {
     pub rows_out: u64,
     /// Bytes this task's result occupies on its worker (what consumers will fetch).
     pub result_bytes: u64,
+    /// Bytes of results this task pushed from memory to the spill directory.
+    pub spilled_bytes: u64,
     /// Output file written by a final task, relative to the staging directory.
     pub output_file: Option<String>,
 }

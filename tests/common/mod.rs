@@ -20,14 +20,18 @@ pub struct Click {
 /// Deterministic clicks with awkward content: UTF-8 users, commas inside quoted urls,
 /// missing byte counts.
 pub fn clicks(n: usize, seed: u64) -> Vec<Click> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x
     };
-    let users = ["ana", "bo", "zoë", "李雷", "o'neil", "x y", "u7", "u8", "u9", "u10"];
+    let users = [
+        "ana", "bo", "zoë", "李雷", "o'neil", "x y", "u7", "u8", "u9", "u10",
+    ];
     (0..n)
         .map(|_| {
             let r = next();
@@ -39,7 +43,11 @@ pub fn clicks(n: usize, seed: u64) -> Vec<Click> {
                     format!("/p/{}", r % 1000)
                 },
                 status: [200, 200, 200, 404, 500][((r >> 16) % 5) as usize],
-                bytes: if (r >> 20) % 13 == 0 { None } else { Some(((r >> 24) % 100_000) as i64) },
+                bytes: if (r >> 20) % 13 == 0 {
+                    None
+                } else {
+                    Some(((r >> 24) % 100_000) as i64)
+                },
             }
         })
         .collect()
@@ -74,7 +82,8 @@ pub fn write_csv(path: &Path, rows: &[Click], trailing_newline: bool) {
 pub fn write_jsonl(path: &Path, rows: &[Click]) {
     let mut text = String::new();
     for c in rows {
-        let v = serde_json::json!({"user": c.user, "url": c.url, "status": c.status, "bytes": c.bytes});
+        let v =
+            serde_json::json!({"user": c.user, "url": c.url, "status": c.status, "bytes": c.bytes});
         text.push_str(&v.to_string());
         text.push('\n');
     }
@@ -146,7 +155,12 @@ pub fn part_files(out: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap_or_else(|e| panic!("{}: {e}", out.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
         .collect();
     v.sort();
     v
@@ -165,13 +179,18 @@ pub fn read_jsonl_rows(out: &Path) -> Vec<serde_json::Map<String, serde_json::Va
 }
 
 /// Reads `{user, bytes, hits}` rows into the shape of [`expected_by_user`].
-pub fn by_user(rows: &[serde_json::Map<String, serde_json::Value>]) -> BTreeMap<String, (Option<i64>, i64)> {
+pub fn by_user(
+    rows: &[serde_json::Map<String, serde_json::Value>],
+) -> BTreeMap<String, (Option<i64>, i64)> {
     let mut m = BTreeMap::new();
     for r in rows {
         let user = r["user"].as_str().unwrap().to_string();
         let bytes = r.get("bytes").and_then(|v| v.as_i64());
         let hits = r["hits"].as_i64().unwrap();
-        assert!(m.insert(user.clone(), (bytes, hits)).is_none(), "user {user} appears twice");
+        assert!(
+            m.insert(user.clone(), (bytes, hits)).is_none(),
+            "user {user} appears twice"
+        );
     }
     m
 }

@@ -43,7 +43,11 @@ pub async fn run_command(
     };
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let (_, o, e) = tokio::join!(feed, stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+    let (_, o, e) = tokio::join!(
+        feed,
+        stdout.read_to_end(&mut out),
+        stderr.read_to_end(&mut err)
+    );
     o.and(e)
         .map_err(|e| TaskError::retryable(format!("{what}: reading output: {e}")))?;
     let status = child
@@ -62,7 +66,10 @@ pub async fn run_command(
         )));
     }
     decode_rows(format, &out).map_err(|e| {
-        TaskError::deterministic(format!("{what}: `{}` printed rows that do not parse: {e}", run))
+        TaskError::deterministic(format!(
+            "{what}: `{}` printed rows that do not parse: {e}",
+            run
+        ))
     })
 }
 
@@ -90,7 +97,9 @@ fn encode_rows(
             w.finish()?;
         }
         RowFormat::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
             if batches.is_empty() {
                 w.write(&RecordBatch::new_empty(schema.clone()))?;
             }

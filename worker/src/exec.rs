@@ -59,9 +59,13 @@ impl Executor {
         let (mut schema, mut batches) = match &task.input {
             TaskInput::Noop => return Ok(stats),
             TaskInput::Split(split) => {
-                let scan =
-                    read_split(split, self.setup.format, &self.setup.csv_options(), self.schema.clone())
-                        .await?;
+                let scan = read_split(
+                    split,
+                    self.setup.format,
+                    &self.setup.csv_options(),
+                    self.schema.clone(),
+                )
+                .await?;
                 stats.rows_in = scan.rows;
                 stats.bytes_read = scan.bytes_read;
                 (Some(self.schema.clone()), scan.batches)
@@ -99,13 +103,13 @@ impl Executor {
                 for (bucket, part) in parts.iter().enumerate() {
                     let bytes = encode(&schema, part, mode)?;
                     stats.result_bytes += bytes.len() as u64;
-                    self.keep(task, bucket as u32, bytes)?;
+                    stats.spilled_bytes += self.keep(task, bucket as u32, bytes)?;
                 }
             }
             Sink::Whole => {
                 let bytes = encode(&schema, &batches, mode)?;
                 stats.result_bytes = bytes.len() as u64;
-                self.keep(task, 0, bytes)?;
+                stats.spilled_bytes += self.keep(task, 0, bytes)?;
             }
             Sink::Output => {
                 stats.output_file = Some(self.write_output(task, &schema, &batches).await?);
@@ -114,10 +118,10 @@ impl Executor {
         Ok(stats)
     }
 
-    fn keep(&self, task: &RunTask, bucket: u32, bytes: bytes::Bytes) -> Result<(), TaskError> {
-        self.store
-            .put(task.task, bucket, bytes)
-            .map_err(|e| TaskError::retryable(format!("spilling to {}: {e}", self.scratch.display())))
+    fn keep(&self, task: &RunTask, bucket: u32, bytes: bytes::Bytes) -> Result<u64, TaskError> {
+        self.store.put(task.task, bucket, bytes).map_err(|e| {
+            TaskError::retryable(format!("spilling to {}: {e}", self.scratch.display()))
+        })
     }
 
     async fn write_output(
@@ -134,7 +138,12 @@ impl Executor {
                 .await
                 .map_err(|e| TaskError::retryable(format!("output encoder: {e}")))??
         };
-        let rel = format!("task-{:05}-{}.{}", task.task, task.attempt, format.extension());
+        let rel = format!(
+            "task-{:05}-{}.{}",
+            task.task,
+            task.attempt,
+            format.extension()
+        );
         let staging = Location::parse(&self.setup.output_staging)?;
         staging.child(&rel).put(data).await?;
         Ok(rel)
@@ -198,6 +207,9 @@ mod tests {
         assert_eq!(stats.rows_out, 2);
         let file = dir.path().join("stage").join(stats.output_file.unwrap());
         let text = std::fs::read_to_string(file).unwrap();
-        assert_eq!(text, "{\"user\":\"a\",\"b\":10}\n{\"user\":\"a\",\"b\":30}\n");
+        assert_eq!(
+            text,
+            "{\"user\":\"a\",\"b\":10}\n{\"user\":\"a\",\"b\":30}\n"
+        );
     }
 }

@@ -53,7 +53,8 @@ async fn fetch_from(
     secret: &str,
 ) -> Result<(Vec<usize>, Vec<Bytes>), TaskError> {
     let addr = &sources[idxs[0]].addr;
-    let lost = |what: String| TaskError::input_lost(worker, format!("worker {worker} at {addr}: {what}"));
+    let lost =
+        |what: String| TaskError::input_lost(worker, format!("worker {worker} at {addr}: {what}"));
     let connect = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr));
     let mut stream = connect
         .await
@@ -78,7 +79,10 @@ async fn fetch_from(
             .map_err(|e| lost(e.to_string()))?
             .ok_or_else(|| lost("closed mid-transfer".into()))?;
         if frame.is_empty() {
-            return Err(lost(format!("does not hold task {}'s result", sources[i].task)));
+            return Err(lost(format!(
+                "does not hold task {}'s result",
+                sources[i].task
+            )));
         }
         data.push(Bytes::from(frame));
     }

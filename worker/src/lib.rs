@@ -51,7 +51,11 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
         (opts.memory_bytes / 2).max(1 << 20),
         opts.local_dir.join("spill"),
     ));
-    tokio::spawn(data_server::serve(data_listener, secret.clone(), store.clone()));
+    tokio::spawn(data_server::serve(
+        data_listener,
+        secret.clone(),
+        store.clone(),
+    ));
     info!(id = opts.id, %data_addr, "worker joined master {}", opts.master);
 
     let (mut reader, mut writer) = stream.into_split();

@@ -87,7 +87,13 @@ mod tests {
             Field::new("v", DataType::Int64, false),
         ]));
         let keys: Vec<Option<String>> = (0..1000)
-            .map(|i| if i % 97 == 0 { None } else { Some(format!("u{}", i % 37)) })
+            .map(|i| {
+                if i % 97 == 0 {
+                    None
+                } else {
+                    Some(format!("u{}", i % 37))
+                }
+            })
             .collect();
         let b = RecordBatch::try_new(
             schema.clone(),
@@ -118,6 +124,10 @@ mod tests {
     fn unknown_key_is_a_clear_error() {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
         let e = hash_partition(&schema, &[], &["user".into()], 2).unwrap_err();
-        assert!(e.message.contains("`user` is not a column (columns: a)"), "{}", e.message);
+        assert!(
+            e.message.contains("`user` is not a column (columns: a)"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -13,7 +13,8 @@ pub async fn run_sql(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), TaskError> {
-    let fail = |e: datafusion::error::DataFusionError| TaskError::deterministic(format!("{what}: {e}"));
+    let fail =
+        |e: datafusion::error::DataFusionError| TaskError::deterministic(format!("{what}: {e}"));
     // One partition per task: parallelism comes from running many tasks at once.
     let config = SessionConfig::new()
         .with_target_partitions(1)

@@ -42,8 +42,10 @@ impl ResultStore {
         }
     }
 
-    /// Stores one bucket of a task's result, spilling older results if over the limit.
-    pub fn put(&self, task: TaskId, bucket: u32, data: Bytes) -> std::io::Result<()> {
+    /// Stores one bucket of a task's result, spilling older results if over the limit;
+    /// returns how many bytes this spilled to disk.
+    pub fn put(&self, task: TaskId, bucket: u32, data: Bytes) -> std::io::Result<u64> {
+        let mut spilled = 0;
         let mut inner = self.inner.lock().expect("store lock");
         inner.in_memory += data.len() as u64;
         if let Some(Entry::Memory(old)) = inner.entries.insert((task, bucket), Entry::Memory(data))
@@ -52,7 +54,9 @@ impl ResultStore {
         }
         inner.order.push_back((task, bucket));
         while inner.in_memory > self.limit {
-            let Some(key) = inner.order.pop_front() else { break };
+            let Some(key) = inner.order.pop_front() else {
+                break;
+            };
             if let Some(Entry::Memory(bytes)) = inner.entries.get(&key) {
                 let bytes = bytes.clone();
                 std::fs::create_dir_all(&self.dir)?;
@@ -60,10 +64,11 @@ impl ResultStore {
                 std::fs::write(&path, &bytes)?;
                 inner.in_memory -= bytes.len() as u64;
                 inner.spilled_bytes += bytes.len() as u64;
+                spilled += bytes.len() as u64;
                 inner.entries.insert(key, Entry::Disk(path));
             }
         }
-        Ok(())
+        Ok(spilled)
     }
 
     /// One bucket's bytes, or `None` if this worker does not hold it.
@@ -82,7 +87,12 @@ impl ResultStore {
     /// Drops every bucket of `task`.
     pub fn release(&self, task: TaskId) {
         let mut inner = self.inner.lock().expect("store lock");
-        let keys: Vec<Key> = inner.entries.keys().filter(|k| k.0 == task).copied().collect();
+        let keys: Vec<Key> = inner
+            .entries
+            .keys()
+            .filter(|k| k.0 == task)
+            .copied()
+            .collect();
         for k in keys {
             match inner.entries.remove(&k) {
                 Some(Entry::Memory(b)) => inner.in_memory -= b.len() as u64,
@@ -112,8 +122,14 @@ mod tests {
         store.put(1, 0, Bytes::from_static(b"aaaaaaaa")).unwrap();
         store.put(2, 0, Bytes::from_static(b"bbbbbbbb")).unwrap();
         assert_eq!(store.spilled_bytes(), 8);
-        assert_eq!(store.get(1, 0).unwrap().unwrap(), Bytes::from_static(b"aaaaaaaa"));
-        assert_eq!(store.get(2, 0).unwrap().unwrap(), Bytes::from_static(b"bbbbbbbb"));
+        assert_eq!(
+            store.get(1, 0).unwrap().unwrap(),
+            Bytes::from_static(b"aaaaaaaa")
+        );
+        assert_eq!(
+            store.get(2, 0).unwrap().unwrap(),
+            Bytes::from_static(b"bbbbbbbb")
+        );
         store.release(1);
         assert!(store.get(1, 0).unwrap().is_none());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

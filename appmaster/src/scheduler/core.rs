@@ -541,7 +541,11 @@ impl Scheduler {
         if let Some(t) = Self::pop_ready(tasks, &mut self.workers.get_mut(&w)?.queue) {
             return Some(t);
         }
-        if let Some(t) = self.by_host.get_mut(&host).and_then(|q| Self::pop_ready(tasks, q)) {
+        if let Some(t) = self
+            .by_host
+            .get_mut(&host)
+            .and_then(|q| Self::pop_ready(tasks, q))
+        {
             return Some(t);
         }
         if let Some(t) = Self::pop_ready(tasks, &mut self.anywhere) {
@@ -555,7 +559,10 @@ impl Scheduler {
         let my_rack = self.cfg.racks.get(&host);
         let mut best: Option<(bool, TaskId, String)> = None;
         for (h, q) in self.by_host.iter_mut() {
-            while q.front().is_some_and(|&t| tasks[t as usize].state != State::Ready) {
+            while q
+                .front()
+                .is_some_and(|&t| tasks[t as usize].state != State::Ready)
+            {
                 q.pop_front();
             }
             let Some(&t) = q.front() else { continue };
@@ -564,7 +571,10 @@ impl Scheduler {
                 continue;
             }
             let off_rack = my_rack.is_none() || self.cfg.racks.get(h) != my_rack;
-            if best.as_ref().is_none_or(|(o, b, _)| (off_rack, t) < (*o, *b)) {
+            if best
+                .as_ref()
+                .is_none_or(|(o, b, _)| (off_rack, t) < (*o, *b))
+            {
                 best = Some((off_rack, t, h.clone()));
             }
         }

@@ -84,14 +84,26 @@ fn scans_wait_for_their_host_then_go_elsewhere() {
     env.worker(1, "a", 1);
     env.worker(2, "b", 1);
     let got = env.take();
-    assert!(got.iter().all(|&(_, w, l)| w == 1 && l == Locality::DataLocal), "{got:?}");
-    env.s.tick(env.now + Duration::from_millis(10), &mut env.out);
-    assert!(env.take().is_empty(), "b must not take a's scans before the wait");
+    assert!(
+        got.iter()
+            .all(|&(_, w, l)| w == 1 && l == Locality::DataLocal),
+        "{got:?}"
+    );
+    env.s
+        .tick(env.now + Duration::from_millis(10), &mut env.out);
+    assert!(
+        env.take().is_empty(),
+        "b must not take a's scans before the wait"
+    );
     env.now += Duration::from_secs(1);
     env.s.tick(env.now, &mut env.out);
     let late = env.take();
     assert!(!late.is_empty());
-    assert!(late.iter().all(|&(_, w, l)| w == 2 && l == Locality::OffSwitch), "{late:?}");
+    assert!(
+        late.iter()
+            .all(|&(_, w, l)| w == 2 && l == Locality::OffSwitch),
+        "{late:?}"
+    );
 }
 
 #[test]
@@ -105,7 +117,10 @@ fn scans_for_hosts_without_workers_go_elsewhere_after_the_wait() {
     };
     let mut env = Env::with(scans(&["x", "z"]), cfg);
     env.worker(2, "b", 2);
-    assert!(env.take().is_empty(), "waits for a worker on x or z to join");
+    assert!(
+        env.take().is_empty(),
+        "waits for a worker on x or z to join"
+    );
     env.now += Duration::from_secs(1);
     env.s.tick(env.now, &mut env.out);
     let got = env.take();
@@ -190,7 +205,10 @@ fn retryable_failures_retry_then_fail_with_the_last_error() {
     }
     let (t, err) = env.out.failed.clone().unwrap();
     assert_eq!(t, 0);
-    assert!(err.contains("boom 4") && err.contains("4 attempts"), "{err}");
+    assert!(
+        err.contains("boom 4") && err.contains("4 attempts"),
+        "{err}"
+    );
     assert_eq!(env.s.retries(), 3);
 }
 
@@ -199,8 +217,14 @@ fn deterministic_failure_fails_at_once() {
     let mut env = Env::new(TaskGraph::independent(3));
     env.worker(1, "h", 1);
     env.take();
-    env.s
-        .task_failed(1, 1, FailureKind::Deterministic, "bad sql", env.now, &mut env.out);
+    env.s.task_failed(
+        1,
+        1,
+        FailureKind::Deterministic,
+        "bad sql",
+        env.now,
+        &mut env.out,
+    );
     assert_eq!(env.out.failed, Some((1, "bad sql".into())));
     env.finish(0, 1, 0);
     assert!(env.take().is_empty(), "nothing more runs after failure");
@@ -237,11 +261,21 @@ fn losing_a_worker_recomputes_exactly_the_lost_needed_results() {
     env.s.remove_worker(2, env.now, &mut env.out);
     if on[&r1] == 1 {
         // r1 was fetching on the surviving worker: it reports the lost input
-        env.s.task_failed(r1, 1, FailureKind::InputLost { worker: 2 }, "refused", env.now, &mut env.out);
+        env.s.task_failed(
+            r1,
+            1,
+            FailureKind::InputLost { worker: 2 },
+            "refused",
+            env.now,
+            &mut env.out,
+        );
     }
     let mut rerun: Vec<TaskId> = env.take().iter().map(|a| a.0).collect();
     rerun.sort();
-    assert_eq!(rerun, lost_maps, "exactly the lost maps rerun, nothing else");
+    assert_eq!(
+        rerun, lost_maps,
+        "exactly the lost maps rerun, nothing else"
+    );
     for t in rerun {
         env.finish(t, 1, 10);
     }
@@ -266,14 +300,24 @@ fn lost_input_reported_by_a_consumer_removes_the_holder_and_recomputes() {
     let (_, w, _) = got[0];
     assert_eq!(got[0].0, r);
     // the consumer could not fetch from worker 1
-    env.s
-        .task_failed(r, w, FailureKind::InputLost { worker: 1 }, "refused", env.now, &mut env.out);
+    env.s.task_failed(
+        r,
+        w,
+        FailureKind::InputLost { worker: 1 },
+        "refused",
+        env.now,
+        &mut env.out,
+    );
     // the scan's host has no worker now: it runs elsewhere once the locality wait is over
     env.now += Duration::from_secs(1);
     env.s.tick(env.now, &mut env.out);
     let again = env.take();
     assert_eq!(again.iter().map(|a| a.0).collect::<Vec<_>>(), vec![a]);
-    assert_eq!(env.s.attempts(r), 0, "a lost input does not count against the consumer");
+    assert_eq!(
+        env.s.attempts(r),
+        0,
+        "a lost input does not count against the consumer"
+    );
     env.finish(a, 2, 10);
     assert_eq!(env.take().iter().map(|a| a.0).collect::<Vec<_>>(), vec![r]);
 }
@@ -304,7 +348,14 @@ fn recompute_reaches_through_released_inputs() {
     env.s.remove_worker(wb, env.now, &mut env.out);
     // c is still running on the other worker with b fetched, or it will report InputLost;
     // here it reports the loss
-    env.s.task_failed(c, wc, FailureKind::InputLost { worker: wb }, "gone", env.now, &mut env.out);
+    env.s.task_failed(
+        c,
+        wc,
+        FailureKind::InputLost { worker: wb },
+        "gone",
+        env.now,
+        &mut env.out,
+    );
     let order: Vec<_> = env.drain().iter().map(|a| a.0).collect();
     assert_eq!(order, vec![a, b, c]);
     assert!(env.out.finished);
