@@ -13,4 +13,14 @@ trap 'scripts/s3-server.sh stop' EXIT
 
 # One build profile (release) and one feature set (the whole workspace with its tests):
 # the binary the tests run is the one users get, and nothing is compiled twice.
-cargo test --release --workspace --no-fail-fast "$@"
+log="$(mktemp)"
+set +e
+cargo test --release --workspace --no-fail-fast --lib --bins --tests "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary, so the total is not lost in the scroll.
+grep -E '^test result:' "$log" | awk '
+  { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
+  END { printf "%d passed, %d failed\n", p, f }'
+rm -f "$log"
+exit "$status"
