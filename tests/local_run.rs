@@ -296,32 +296,6 @@ fn malformed_csv_names_file_and_offset() {
 }
 
 #[test]
-fn malformed_jsonl_names_file_and_offset() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("bad.jsonl");
-    let good = "{\"a\":1}\n".repeat(20);
-    std::fs::write(&input, format!("{good}{{\"a\":2,,}}\n{{\"a\":3}}\n")).unwrap();
-    let out = dir.path().join("out");
-    let s = spec(
-        "bad-json",
-        &input.display().to_string(),
-        "jsonl",
-        "1 MiB",
-        "",
-        &out.display().to_string(),
-        "csv",
-    );
-    let run = run_spec(dir.path(), &s, &["--workers", "1"]);
-    assert!(!run.ok());
-    let err = run.stderr();
-    assert!(err.contains("bad.jsonl"), "{err}");
-    assert!(
-        err.contains(&format!("byte offset {}", good.len())),
-        "{err}"
-    );
-}
-
-#[test]
 fn failing_command_retries_then_reports_its_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("a.csv");
@@ -499,37 +473,6 @@ extern "C" {
 }
 
 #[test]
-fn malformed_jsonl_past_the_inference_sample_names_its_offset() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("late.jsonl");
-    let good = "{\"a\":1,\"b\":\"x\"}\n".repeat(12_000);
-    std::fs::write(
-        &input,
-        format!("{good}{{\"a\":\"not a number\",\"b\":\"y\"}}\n"),
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let s = spec(
-        "late-json",
-        &input.display().to_string(),
-        "jsonl",
-        "16 KiB",
-        "",
-        &out.display().to_string(),
-        "csv",
-    );
-    let run = run_spec(dir.path(), &s, &["--workers", "2"]);
-    assert!(!run.ok());
-    let err = run.stderr();
-    assert!(err.contains("late.jsonl"), "{err}");
-    assert!(
-        err.contains(&format!("byte offset {}", good.len())),
-        "{err}"
-    );
-    assert!(no_visible_output(&out));
-}
-
-#[test]
 fn results_past_worker_memory_spill_to_disk_and_stay_exact() {
     let dir = tempfile::tempdir().unwrap();
     let rows = clicks(120_000, 31);
@@ -560,4 +503,44 @@ fn results_past_worker_memory_spill_to_disk_and_stay_exact() {
         run.summary
     );
     assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&rows));
+}
+
+/// Runs a jsonl job over `good` lines then `bad` ones: the error must name the file and
+/// the first bad line's byte offset, and nothing may be left in the output.
+fn assert_bad_jsonl_is_located(file: &str, good: &str, bad: &str, split: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join(file);
+    std::fs::write(&input, format!("{good}{bad}")).unwrap();
+    let out = dir.path().join("out");
+    let s = spec(
+        "bad-json",
+        &input.display().to_string(),
+        "jsonl",
+        split,
+        "",
+        &out.display().to_string(),
+        "csv",
+    );
+    let run = run_spec(dir.path(), &s, &["--workers", "2"]);
+    assert!(!run.ok());
+    let err = run.stderr();
+    assert!(err.contains(file), "{err}");
+    let offset = format!("byte offset {}", good.len());
+    assert!(err.contains(&offset), "want {offset}: {err}");
+    assert!(no_visible_output(&out));
+}
+
+#[test]
+fn malformed_jsonl_names_file_and_offset() {
+    // inside the sample the master infers the schema from
+    let good = "{\"a\":1}\n".repeat(20);
+    assert_bad_jsonl_is_located("bad.jsonl", &good, "{\"a\":2,,}\n{\"a\":3}\n", "1 MiB");
+}
+
+#[test]
+fn malformed_jsonl_past_the_inference_sample_names_its_offset() {
+    // past the 10,000 sampled records, found by the worker that parses that split
+    let good = "{\"a\":1,\"b\":\"x\"}\n".repeat(12_000);
+    let bad = "{\"a\":\"not a number\",\"b\":\"y\"}\n";
+    assert_bad_jsonl_is_located("late.jsonl", &good, bad, "16 KiB");
 }

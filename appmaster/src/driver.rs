@@ -79,8 +79,9 @@ pub async fn run_job(
         locality_wait: opts.locality_wait,
         ..Default::default()
     };
+    let mut job = job;
     let n = job.graph.len();
-    let sched = Scheduler::new(job.graph.clone(), cfg, started);
+    let sched = Scheduler::new(std::mem::take(&mut job.graph), cfg, started);
     let mut d = Driver {
         job,
         launcher,
