@@ -30,7 +30,7 @@ start() {
   local pid=$!
   echo "$pid" >"$state/s3.pid"
   for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1; then break; fi
+    if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$port" 2>/dev/null; then break; fi
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "S3 server died; log:" >&2; cat "$state/s3-server.log" >&2; exit 1
     fi
