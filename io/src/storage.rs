@@ -116,11 +116,11 @@ impl Location {
             }
         }
         let local = text.strip_prefix("file://").unwrap_or(text);
-        let absolute = if local.starts_with('/') {
+        let absolute = normalize(&if local.starts_with('/') {
             PathBuf::from(local)
         } else {
             std::env::current_dir()?.join(local)
-        };
+        });
         let store = cached("file://", || Ok(Arc::new(LocalFileSystem::new())))?;
         let p = absolute.to_string_lossy().to_string();
         Ok(Location {
@@ -263,6 +263,23 @@ impl Location {
     }
 }
 
+/// Resolves `.` and `..` lexically (object_store paths reject them), without touching the
+/// filesystem, so globs and not-yet-existing outputs work too.
+fn normalize(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn parse_path(url: &str, key: &str) -> Result<Path, IoError> {
     Path::parse(key.trim_end_matches('/'))
         .map_err(|e| IoError::Unsupported(format!("{url}: invalid path: {e}")))
@@ -303,6 +320,16 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("no input files match"), "{err}");
+    }
+
+    #[test]
+    fn relative_local_paths_resolve_dot_segments() {
+        let loc = Location::parse("/data/in/../out/./x.csv").unwrap();
+        assert_eq!(loc.url(), "file:///data/out/x.csv");
+        let here = std::env::current_dir().unwrap();
+        let rel = Location::parse("../y").unwrap();
+        let want = format!("file://{}/y", here.parent().unwrap().display());
+        assert_eq!(rel.url(), want);
     }
 
     #[test]
