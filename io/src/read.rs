@@ -111,12 +111,15 @@ pub fn text_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("line", DataType::Utf8, false)]))
 }
 
-/// Reads one split into batches of `schema`.
+/// Reads one split into batches of `schema`. For csv, `projection` (column indexes) limits
+/// which columns are built into arrays; every field is still tokenized, so malformed rows
+/// are still caught.
 pub async fn read_split(
     split: &Split,
     format: InputFormat,
     csv: &CsvOptions,
     schema: SchemaRef,
+    projection: Option<&[usize]>,
 ) -> Result<ScanResult, IoError> {
     let loc = Location::parse(&split.url)?;
     if format == InputFormat::Parquet {
@@ -127,8 +130,9 @@ pub async fn read_split(
         let url = split.url.clone();
         let csv = csv.clone();
         let header = csv.header && split.start == 0;
+        let projection = projection.map(|p| p.to_vec());
         move || match format {
-            InputFormat::Csv => parse_csv(&data, offset, &url, &csv, header, schema),
+            InputFormat::Csv => parse_csv(&data, offset, &url, &csv, header, schema, projection),
             InputFormat::Jsonl => parse_jsonl(&data, offset, &url, schema),
             _ => parse_text(&data, offset, &url),
         }
@@ -165,8 +169,13 @@ fn parse_csv(
     csv: &CsvOptions,
     header: bool,
     schema: SchemaRef,
+    projection: Option<Vec<usize>>,
 ) -> Result<Vec<RecordBatch>, IoError> {
-    let reader = arrow::csv::ReaderBuilder::new(schema)
+    let mut builder = arrow::csv::ReaderBuilder::new(schema);
+    if let Some(p) = projection {
+        builder = builder.with_projection(p);
+    }
+    let reader = builder
         .with_header(header)
         .with_delimiter(csv.delimiter as u8)
         .with_batch_size(BATCH_ROWS)

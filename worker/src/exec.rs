@@ -6,7 +6,7 @@ use crate::command::run_command;
 use crate::error::TaskError;
 use crate::fetch::fetch_all;
 use crate::shuffle::hash_partition;
-use crate::sql::run_sql;
+use crate::sql::{columns_read, run_sql};
 use crate::store::ResultStore;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -27,6 +27,8 @@ pub struct Executor {
     pub secret: Arc<str>,
     pub me: WorkerId,
     pub scratch: PathBuf,
+    /// The scan projection (only phase 0 scans, so one per job).
+    projection: tokio::sync::OnceCell<Option<Vec<usize>>>,
 }
 
 impl Executor {
@@ -45,6 +47,7 @@ impl Executor {
             secret,
             me,
             scratch,
+            projection: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -59,16 +62,24 @@ impl Executor {
         let (mut schema, mut batches) = match &task.input {
             TaskInput::Noop => return Ok(stats),
             TaskInput::Split(split) => {
+                let projection = self.scan_projection(&phase.ops).await;
+                let schema = match &projection {
+                    Some(p) => Arc::new(self.schema.project(p).map_err(|e| {
+                        TaskError::deterministic(format!("projecting the input: {e}"))
+                    })?),
+                    None => self.schema.clone(),
+                };
                 let scan = read_split(
                     split,
                     self.setup.format,
                     &self.setup.csv_options(),
                     self.schema.clone(),
+                    projection.as_deref(),
                 )
                 .await?;
                 stats.rows_in = scan.rows;
                 stats.bytes_read = scan.bytes_read;
-                (Some(self.schema.clone()), scan.batches)
+                (Some(schema), scan.batches)
             }
             TaskInput::Fetch(sources) => {
                 let encoded = fetch_all(sources, self.me, &self.store, &self.secret).await?;
@@ -116,6 +127,21 @@ impl Executor {
             }
         }
         Ok(stats)
+    }
+
+    /// For csv scans followed by SQL: the columns that SQL reads, worked out once per
+    /// worker. Other formats and stages read every column.
+    async fn scan_projection(&self, ops: &[Op]) -> Option<Vec<usize>> {
+        if self.setup.format != spindle_job::InputFormat::Csv {
+            return None;
+        }
+        let Some(Op::Sql { query, .. }) = ops.first() else {
+            return None;
+        };
+        self.projection
+            .get_or_init(|| columns_read(query, self.schema.clone()))
+            .await
+            .clone()
     }
 
     fn keep(&self, task: &RunTask, bucket: u32, bytes: bytes::Bytes) -> Result<u64, TaskError> {
