@@ -368,7 +368,7 @@ impl Scheduler {
         } else {
             for d in self.tasks[t as usize].deps.clone() {
                 if self.tasks[d as usize].state == State::Released {
-                    self.resurrect_dep(d, now);
+                    self.resurrect(d, now);
                 }
             }
         }
@@ -387,12 +387,6 @@ impl Scheduler {
         self.tasks[r as usize].missing = missing;
         if missing == 0 {
             self.make_ready(r, true, now);
-        }
-    }
-
-    fn resurrect_dep(&mut self, d: TaskId, now: Instant) {
-        if self.tasks[d as usize].state == State::Released {
-            self.resurrect(d, now);
         }
     }
 
