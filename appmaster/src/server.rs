@@ -2,13 +2,12 @@
 //! messages both ways. Each connection gets a reader task feeding the driver's event
 //! channel and a writer task draining that worker's outbox.
 
-use spindle_io::net::{accept_auth, decode_msg, encode_msg, read_frame, write_frame};
+use spindle_io::net::{decode_msg, encode_msg, read_frame, serve_authenticated, write_frame};
 use spindle_job::wire::{ToMaster, ToWorker, WorkerId};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::debug;
 
 pub(crate) enum ServerEvent {
     Joined {
@@ -27,29 +26,19 @@ pub(crate) async fn serve(
     secret: Arc<str>,
     events: mpsc::UnboundedSender<ServerEvent>,
 ) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let secret = secret.clone();
-        let events = events.clone();
-        tokio::spawn(async move {
-            if let Err(e) = handle(stream, &secret, events).await {
-                warn!(%peer, error = %e, "worker connection refused");
-            }
-        });
-    }
+    serve_authenticated(
+        listener,
+        secret,
+        "worker connection failed",
+        move |stream| handle(stream, events.clone()),
+    )
+    .await
 }
 
 async fn handle(
-    mut stream: TcpStream,
-    secret: &str,
+    stream: TcpStream,
     events: mpsc::UnboundedSender<ServerEvent>,
 ) -> Result<(), spindle_io::IoError> {
-    stream.set_nodelay(true)?;
-    tokio::time::timeout(Duration::from_secs(10), accept_auth(&mut stream, secret))
-        .await
-        .map_err(|_| spindle_io::IoError::Auth("handshake timed out".into()))??;
     let (mut reader, mut writer) = stream.into_split();
     let first = read_frame(&mut reader)
         .await?

@@ -9,12 +9,53 @@ use crate::error::IoError;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Largest frame accepted; a bigger length means a confused or hostile peer.
 pub const MAX_FRAME: usize = 1 << 30;
 const NONCE: usize = 32;
 const CONTEXT: &[u8] = b"spindle-auth-v1";
+/// A client that has not proved itself by then is dropped, so silent connections cannot
+/// pile up.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections forever. Each one that proves it holds `secret` within
+/// [`AUTH_TIMEOUT`] is handed to `handle` on a task of its own; whatever fails is logged
+/// with `what` and the peer's address. Every endpoint of an application serves this way.
+pub async fn serve_authenticated<H, F>(
+    listener: TcpListener,
+    secret: Arc<str>,
+    what: &'static str,
+    handle: H,
+) where
+    H: Fn(TcpStream) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), IoError>> + Send + 'static,
+{
+    let handle = Arc::new(handle);
+    loop {
+        let Ok((mut stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let secret = secret.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let served = async {
+                stream.set_nodelay(true)?;
+                tokio::time::timeout(AUTH_TIMEOUT, accept_auth(&mut stream, &secret))
+                    .await
+                    .map_err(|_| IoError::Auth("handshake timed out".into()))??;
+                handle(stream).await
+            };
+            if let Err(e) = served.await {
+                tracing::warn!(%peer, error = %e, "{what}");
+            }
+        });
+    }
+}
 
 /// A fresh application secret (hex, 256 bits).
 pub fn new_secret() -> String {

@@ -3,36 +3,21 @@
 //! when this worker does not hold it.
 
 use crate::store::ResultStore;
-use spindle_io::net::{accept_auth, decode_msg, read_frame, write_frame};
+use spindle_io::net::{decode_msg, read_frame, serve_authenticated, write_frame};
 use spindle_job::wire::TaskId;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
-use tracing::warn;
 
 pub type FetchRequest = Vec<(TaskId, u32)>;
 
 pub async fn serve(listener: TcpListener, secret: Arc<str>, store: Arc<ResultStore>) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
-        };
-        let secret = secret.clone();
-        let store = store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = handle(stream, &secret, &store).await {
-                warn!(%peer, error = %e, "data request failed");
-            }
-        });
-    }
+    serve_authenticated(listener, secret, "data request failed", move |stream| {
+        handle(stream, store.clone())
+    })
+    .await
 }
 
-async fn handle(
-    mut stream: TcpStream,
-    secret: &str,
-    store: &ResultStore,
-) -> Result<(), spindle_io::IoError> {
-    stream.set_nodelay(true)?;
-    accept_auth(&mut stream, secret).await?;
+async fn handle(mut stream: TcpStream, store: Arc<ResultStore>) -> Result<(), spindle_io::IoError> {
     while let Some(body) = read_frame(&mut stream).await? {
         let request: FetchRequest = decode_msg(&body)?;
         for (task, bucket) in request {
