@@ -11,18 +11,61 @@ stages:
   - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user"
 "#;
 
-fn spec(
-    name: &str,
-    input: &str,
-    format: &str,
-    split: &str,
-    stages: &str,
-    out: &str,
-    out_format: &str,
-) -> String {
-    format!(
-        "name: {name}\nworkers: {{ instances: 3, memory: 256 MiB }}\ninput:\n  path: \"{input}\"\n  format: {format}\n  split_size: {split}\n{stages}\noutput:\n  path: \"{out}\"\n  format: {out_format}\n"
-    )
+/// A test job: input and output, with a default split size (1 MiB), no stages, and csv
+/// output unless said otherwise.
+struct Job {
+    name: &'static str,
+    input: String,
+    format: &'static str,
+    split: &'static str,
+    stages: &'static str,
+    out: String,
+    out_format: &'static str,
+}
+
+impl Job {
+    fn new(
+        name: &'static str,
+        input: impl std::fmt::Display,
+        format: &'static str,
+        out: &std::path::Path,
+    ) -> Job {
+        Job {
+            name,
+            input: input.to_string(),
+            format,
+            split: "1 MiB",
+            stages: "",
+            out: out.display().to_string(),
+            out_format: "csv",
+        }
+    }
+    fn split(mut self, split: &'static str) -> Job {
+        self.split = split;
+        self
+    }
+    fn stages(mut self, stages: &'static str) -> Job {
+        self.stages = stages;
+        self
+    }
+    fn output_format(mut self, format: &'static str) -> Job {
+        self.out_format = format;
+        self
+    }
+    fn yaml(&self) -> String {
+        let Job {
+            name,
+            input,
+            format,
+            split,
+            stages,
+            out,
+            out_format,
+        } = self;
+        format!(
+            "name: {name}\nworkers: {{ instances: 3, memory: 256 MiB }}\ninput:\n  path: \"{input}\"\n  format: {format}\n  split_size: {split}\n{stages}\noutput:\n  path: \"{out}\"\n  format: {out_format}\n"
+        )
+    }
 }
 
 #[test]
@@ -40,15 +83,16 @@ fn csv_group_by_over_awkward_files_matches_independent_computation() {
     let all: Vec<Click> = [a, b, c].concat();
     let out = dir.path().join("out");
     // 300-byte splits put many boundaries inside records and quoted fields.
-    let s = spec(
+    let s = Job::new(
         "csv-groupby",
-        &format!("{}/*.csv", data.display()),
+        format!("{}/*.csv", data.display()),
         "csv",
-        "300 B",
-        GROUP_BY,
-        &out.display().to_string(),
-        "jsonl",
-    );
+        &out,
+    )
+    .split("300 B")
+    .stages(GROUP_BY)
+    .output_format("jsonl")
+    .yaml();
     let run = run_spec(dir.path(), &s, &["--workers", "3"]);
     run.assert_ok();
     assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&all));
@@ -77,15 +121,11 @@ fn jsonl_to_parquet_with_coalesce() {
     write_jsonl(&input, &rows);
     let out = dir.path().join("out");
     let stages = "stages:\n  - sql: \"SELECT user, url, bytes FROM input WHERE status = 500\"\n  - coalesce: 1\n";
-    let s = spec(
-        "jsonl-parquet",
-        &input.display().to_string(),
-        "jsonl",
-        "8 KiB",
-        stages,
-        &out.display().to_string(),
-        "parquet",
-    );
+    let s = Job::new("jsonl-parquet", input.display(), "jsonl", &out)
+        .split("8 KiB")
+        .stages(stages)
+        .output_format("parquet")
+        .yaml();
     let run = run_spec(dir.path(), &s, &["--workers", "2"]);
     run.assert_ok();
     let files = part_files(&out);
@@ -169,15 +209,10 @@ fn parquet_row_groups_to_csv() {
     let out = dir.path().join("out");
     let stages = "stages:\n  - sql: \"SELECT k, count(v) AS n FROM input GROUP BY k\"\n  - shuffle: { by: [k], partitions: 2 }\n  - sql: \"SELECT k, sum(n) AS n FROM input GROUP BY k\"\n";
     // 1 byte splits: one split per row group (10 of them)
-    let s = spec(
-        "pq",
-        &input.display().to_string(),
-        "parquet",
-        "1 B",
-        stages,
-        &out.display().to_string(),
-        "csv",
-    );
+    let s = Job::new("pq", input.display(), "parquet", &out)
+        .split("1 B")
+        .stages(stages)
+        .yaml();
     let run = run_spec(dir.path(), &s, &["--workers", "2"]);
     run.assert_ok();
     assert_eq!(run.summary["tasks"], 10 + 2);
@@ -212,15 +247,11 @@ fn text_lines_stream_through_a_command() {
     std::fs::write(&input, &text).unwrap();
     let out = dir.path().join("out");
     let stages = "stages:\n  - command: \"grep -v secret\"\n  - sql: \"SELECT upper(line) AS line FROM input\"\n";
-    let s = spec(
-        "text-cmd",
-        &input.display().to_string(),
-        "text",
-        "1 KiB",
-        stages,
-        &out.display().to_string(),
-        "jsonl",
-    );
+    let s = Job::new("text-cmd", input.display(), "text", &out)
+        .split("1 KiB")
+        .stages(stages)
+        .output_format("jsonl")
+        .yaml();
     let run = run_spec(dir.path(), &s, &[]);
     run.assert_ok();
     let mut got: Vec<String> = read_jsonl_rows(&out)
@@ -244,15 +275,9 @@ fn sql_error_fails_with_datafusion_message_and_no_output() {
     write_csv(&input, &clicks(50, 4), true);
     let out = dir.path().join("out");
     let stages = "stages:\n  - sql: \"SELECT nosuchcolumn FROM input\"\n";
-    let s = spec(
-        "bad-sql",
-        &input.display().to_string(),
-        "csv",
-        "1 MiB",
-        stages,
-        &out.display().to_string(),
-        "csv",
-    );
+    let s = Job::new("bad-sql", input.display(), "csv", &out)
+        .stages(stages)
+        .yaml();
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
     let err = run.stderr();
@@ -275,15 +300,9 @@ fn malformed_csv_names_file_and_offset() {
     text.push_str("u50,notanumber\nu51,200\n");
     std::fs::write(&input, text).unwrap();
     let out = dir.path().join("out");
-    let s = spec(
-        "bad-csv",
-        &input.display().to_string(),
-        "csv",
-        "16 KiB",
-        "",
-        &out.display().to_string(),
-        "csv",
-    );
+    let s = Job::new("bad-csv", input.display(), "csv", &out)
+        .split("16 KiB")
+        .yaml();
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
     let err = run.stderr();
@@ -301,18 +320,9 @@ fn failing_command_retries_then_reports_its_stderr() {
     let input = dir.path().join("a.csv");
     write_csv(&input, &clicks(10, 5), true);
     let out = dir.path().join("out");
-    let s = format!(
-        "{}max_task_attempts: 2\n",
-        spec(
-            "bad-cmd",
-            &input.display().to_string(),
-            "csv",
-            "1 MiB",
-            "stages:\n  - command: \"echo disk on fire >&2; exit 3\"\n",
-            &out.display().to_string(),
-            "csv"
-        )
-    );
+    let job = Job::new("bad-cmd", input.display(), "csv", &out)
+        .stages("stages:\n  - command: \"echo disk on fire >&2; exit 3\"\n");
+    let s = format!("{}max_task_attempts: 2\n", job.yaml());
     let run = run_spec(dir.path(), &s, &["--workers", "1"]);
     assert!(!run.ok());
     let err = run.stderr();
@@ -331,15 +341,7 @@ fn existing_output_is_refused_before_any_work() {
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "precious").unwrap();
-    let s = spec(
-        "exists",
-        &input.display().to_string(),
-        "csv",
-        "1 MiB",
-        "",
-        &out.display().to_string(),
-        "csv",
-    );
+    let s = Job::new("exists", input.display(), "csv", &out).yaml();
     let run = run_spec(dir.path(), &s, &[]);
     assert!(!run.ok());
     assert!(run.stderr().contains("already exists"), "{}", run.stderr());
@@ -359,15 +361,13 @@ fn existing_output_is_refused_before_any_work() {
 fn missing_input_and_bad_spec_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let s = spec(
+    let s = Job::new(
         "none",
-        &format!("{}/nothing/*.csv", dir.path().display()),
+        format!("{}/nothing/*.csv", dir.path().display()),
         "csv",
-        "1 MiB",
-        "",
-        &out.display().to_string(),
-        "csv",
-    );
+        &out,
+    )
+    .yaml();
     let run = run_spec(dir.path(), &s, &[]);
     assert!(!run.ok());
     assert!(
@@ -418,15 +418,11 @@ fn killing_a_worker_mid_job_still_gives_the_exact_result() {
     let out = dir.path().join("out");
     // Slow maps (a sleeping command) so the kill lands mid-job.
     let stages = "stages:\n  - command: \"sleep 0.1; cat\"\n  - sql: \"SELECT user, bytes FROM input WHERE status = 200\"\n  - shuffle: { by: [user], partitions: 3 }\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user\"\n";
-    let s = spec(
-        "crash",
-        &format!("{}/*.csv", data.display()),
-        "csv",
-        "2 KiB",
-        stages,
-        &out.display().to_string(),
-        "jsonl",
-    );
+    let s = Job::new("crash", format!("{}/*.csv", data.display()), "csv", &out)
+        .split("2 KiB")
+        .stages(stages)
+        .output_format("jsonl")
+        .yaml();
     std::fs::write(dir.path().join("job.yaml"), &s).unwrap();
     let summary_path = dir.path().join("summary.json");
     let mut child = std::process::Command::new(BIN)
@@ -481,16 +477,12 @@ fn results_past_worker_memory_spill_to_disk_and_stay_exact() {
     let out = dir.path().join("out");
     // 2 MiB of worker memory keeps at most 1 MiB of results; every row crosses the shuffle.
     let stages = "stages:\n  - shuffle: { by: [user], partitions: 2 }\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input WHERE status = 200 GROUP BY user\"\n";
-    let s = spec(
-        "spill",
-        &input.display().to_string(),
-        "csv",
-        "256 KiB",
-        stages,
-        &out.display().to_string(),
-        "jsonl",
-    )
-    .replace("memory: 256 MiB", "memory: 2 MiB");
+    let s = Job::new("spill", input.display(), "csv", &out)
+        .split("256 KiB")
+        .stages(stages)
+        .output_format("jsonl")
+        .yaml()
+        .replace("memory: 256 MiB", "memory: 2 MiB");
     let run = run_spec(
         dir.path(),
         &s,
@@ -507,20 +499,14 @@ fn results_past_worker_memory_spill_to_disk_and_stay_exact() {
 
 /// Runs a jsonl job over `good` lines then `bad` ones: the error must name the file and
 /// the first bad line's byte offset, and nothing may be left in the output.
-fn assert_bad_jsonl_is_located(file: &str, good: &str, bad: &str, split: &str) {
+fn assert_bad_jsonl_is_located(file: &str, good: &str, bad: &str, split: &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join(file);
     std::fs::write(&input, format!("{good}{bad}")).unwrap();
     let out = dir.path().join("out");
-    let s = spec(
-        "bad-json",
-        &input.display().to_string(),
-        "jsonl",
-        split,
-        "",
-        &out.display().to_string(),
-        "csv",
-    );
+    let s = Job::new("bad-json", input.display(), "jsonl", &out)
+        .split(split)
+        .yaml();
     let run = run_spec(dir.path(), &s, &["--workers", "2"]);
     assert!(!run.ok());
     let err = run.stderr();
