@@ -4,6 +4,7 @@ mod bench;
 mod run;
 mod ui;
 mod worker;
+mod yarn;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -12,12 +13,13 @@ use std::process::ExitCode;
 #[command(
     name = "spindle",
     version,
-    about = "Run data-parallel batch jobs on local workers (and YARN), no JVM needed",
+    about = "Run data-parallel batch jobs on local workers or YARN, no JVM needed",
     long_about = "Run data-parallel batch jobs described in a YAML spec.\n\n\
-        A job reads its input (file://, s3://, local paths; csv, jsonl, parquet, text),\n\
-        runs its stages on every partition (DataFusion SQL, shuffles, external commands,\n\
-        coalesce) and commits its output atomically.\n\n\
-        Start with:  spindle run conf/examples/clicks.yaml"
+        A job reads its input (hdfs://, s3://, file://, local paths; csv, jsonl, parquet,\n\
+        text), runs its stages on every partition (DataFusion SQL, shuffles, external\n\
+        commands, coalesce) and commits its output atomically.\n\n\
+        Start with:  spindle run conf/examples/clicks.yaml\n\
+        On YARN:     HADOOP_CONF_DIR=/etc/hadoop/conf spindle submit job.yaml --wait"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,8 +29,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Submit(yarn::submit::SubmitArgs),
+    Status(yarn::apps::StatusArgs),
+    Ls(yarn::apps::LsArgs),
+    Kill(yarn::apps::KillArgs),
     Bench(bench::BenchArgs),
     Worker(worker::WorkerArgs),
+    #[command(name = "appmaster", hide = true)]
+    AppMaster(yarn::appmaster::AppMasterArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +48,11 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Submit(args) => yarn::submit::submit(args).await,
+            Command::Status(args) => yarn::apps::status(args).await,
+            Command::Ls(args) => yarn::apps::ls(args).await,
+            Command::Kill(args) => yarn::apps::kill(args).await,
+            Command::AppMaster(args) => yarn::appmaster::appmaster(args).await,
             Command::Bench(args) => bench::bench(args).await,
             Command::Worker(args) => worker::worker(args).await,
         }

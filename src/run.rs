@@ -62,29 +62,49 @@ pub async fn run(args: RunArgs) -> ExitCode {
     };
     let summary = match run_spec(&spec, &args).await {
         Ok(s) => s,
-        Err(error) => Summary {
-            job: spec.name.clone(),
-            status: Status::Failed,
-            error: Some(error),
-            input_files: 0,
-            rows_in: 0,
-            bytes_read: 0,
-            rows_out: 0,
-            bytes_written: 0,
-            spilled_bytes: 0,
-            output: None,
-            output_files: 0,
-            tasks: 0,
-            task_attempts: 0,
-            retries: 0,
-            workers: 0,
-            workers_lost: 0,
-            locality: LocalityCounts::default(),
-            wall_time_s: started.elapsed().as_secs_f64(),
-            logs: None,
-        },
+        Err(error) => failed_summary(&spec.name, error, started),
     };
     ui::finish(&summary, args.json, args.summary_json.as_deref())
+}
+
+/// Checks the output and plans the job: the same in local mode and in the YARN AM.
+pub async fn prepare(
+    spec: &JobSpec,
+    attempt: &str,
+    compression: Compression,
+) -> Result<(Committer, JobDef), String> {
+    let committer = Committer::prepare(&spec.output, attempt)
+        .await
+        .map_err(|e| e.to_string())?;
+    let job = JobDef::from_spec(spec, &committer.staging, compression)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((committer, job))
+}
+
+/// The summary of a job that failed before it could start.
+pub fn failed_summary(job: &str, error: String, started: Instant) -> Summary {
+    Summary {
+        job: job.to_string(),
+        status: Status::Failed,
+        error: Some(error),
+        input_files: 0,
+        rows_in: 0,
+        bytes_read: 0,
+        rows_out: 0,
+        bytes_written: 0,
+        spilled_bytes: 0,
+        output: None,
+        output_files: 0,
+        tasks: 0,
+        task_attempts: 0,
+        retries: 0,
+        workers: 0,
+        workers_lost: 0,
+        locality: LocalityCounts::default(),
+        wall_time_s: started.elapsed().as_secs_f64(),
+        logs: None,
+    }
 }
 
 async fn run_spec(spec: &JobSpec, args: &RunArgs) -> Result<Summary, String> {
@@ -93,17 +113,12 @@ async fn run_spec(spec: &JobSpec, args: &RunArgs) -> Result<Summary, String> {
         .or(spec.workers.instances)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
     let attempt = format!("{}-{}", std::process::id(), &new_secret()[..8]);
-    let committer = Committer::prepare(&spec.output, &attempt)
-        .await
-        .map_err(|e| e.to_string())?;
     let compression = match args.compression {
         CompressionArg::Auto => Compression::Auto,
         CompressionArg::Always => Compression::Always,
         CompressionArg::Never => Compression::Never,
     };
-    let job = JobDef::from_spec(spec, &committer.staging, compression)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (committer, job) = prepare(spec, &attempt, compression).await?;
     let run_dir = std::env::temp_dir().join(format!("spindle-{}-{attempt}", spec.name));
     std::fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -23,9 +23,9 @@ pub struct WorkerArgs {
     /// Directory for spill files and command scratch
     #[arg(long, env = "LOCAL_DIRS")]
     local_dir: PathBuf,
-    /// The application's secret
+    /// The application's secret (in YARN, read from the container's credentials)
     #[arg(long, env = "SPINDLE_SECRET", hide_env_values = true)]
-    secret: String,
+    secret: Option<String>,
 }
 
 pub async fn worker(args: WorkerArgs) -> ExitCode {
@@ -37,14 +37,26 @@ pub async fn worker(args: WorkerArgs) -> ExitCode {
         .next()
         .map(PathBuf::from)
         .unwrap_or(args.local_dir.clone());
+    let secret = match args.secret {
+        Some(s) => s,
+        None => match crate::yarn::container_secret() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("worker error: no secret given and {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    // In a container, the NodeManager's host name is the one HDFS block locations use.
+    let host = std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host());
     let opts = WorkerOptions {
         master: args.master,
         id: args.id,
         slots: args.slots,
         memory_bytes: args.memory_bytes,
         local_dir,
-        secret: args.secret,
-        host: spindle_io::splits::local_host(),
+        secret,
+        host,
     };
     match run_worker(opts).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -76,10 +76,6 @@ impl Committer {
         if temporary.list().await?.is_empty() {
             temporary.remove_all().await?;
         }
-        if let Some(dir) = self.output.local_path() {
-            // Only removes the directory if it is now empty.
-            let _ = std::fs::remove_dir(dir);
-        }
-        Ok(())
+        self.output.remove_dir_if_empty().await
     }
 }

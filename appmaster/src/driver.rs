@@ -296,11 +296,17 @@ impl Driver<'_> {
     }
 
     fn on_launcher(&mut self, ev: LauncherEvent) {
-        let LauncherEvent::Exited {
-            worker,
-            success,
-            diagnostics,
-        } = ev;
+        let (worker, success, diagnostics) = match ev {
+            LauncherEvent::Exited {
+                worker,
+                success,
+                diagnostics,
+            } => (worker, success, diagnostics),
+            LauncherEvent::Fatal(why) => {
+                self.error.get_or_insert(why);
+                return;
+            }
+        };
         let why = if success {
             "exited early".to_string()
         } else {
@@ -468,6 +474,7 @@ impl Driver<'_> {
                             waiting -= 1;
                         }
                     }
+                    Some(LauncherEvent::Fatal(_)) => {}
                     None => break,
                 },
                 _ = &mut deadline => break,

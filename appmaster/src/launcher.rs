@@ -13,6 +13,8 @@ pub enum LauncherEvent {
         success: bool,
         diagnostics: String,
     },
+    /// The launcher cannot go on (the ResourceManager is gone or told the AM to stop).
+    Fatal(String),
 }
 
 /// Starts and stops worker processes. Workers connect back to the master on their own,

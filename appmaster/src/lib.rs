@@ -1,5 +1,5 @@
 //! The application master: the scheduler core, the task graph built from a job plan, the
-//! container launcher seam (local processes now, YARN next), the server workers connect
+//! container launcher seam (local processes or YARN containers), the server workers connect
 //! to, and the output commit.
 
 pub mod commit;
@@ -10,6 +10,7 @@ pub mod local;
 pub mod progress;
 pub mod scheduler;
 mod server;
+pub mod yarn;
 
 pub use driver::{run_job, DriverOptions};
 pub use job::{JobDef, TaskKind};

@@ -1,6 +1,6 @@
 //! What the driver reports while it runs and when it ends, for people and for scripts.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A snapshot for progress bars.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,7 +16,7 @@ pub struct Progress {
 }
 
 /// How scans were placed relative to their data.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LocalityCounts {
     pub data_local: u64,
     pub rack_local: u64,
@@ -25,7 +25,7 @@ pub struct LocalityCounts {
     pub no_preference: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Succeeded,
@@ -34,7 +34,7 @@ pub enum Status {
 }
 
 /// The end of a job, as printed and as written by `--summary-json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub job: String,
     pub status: Status,

@@ -47,7 +47,7 @@ pub fn request_header(call_id: i32, client_id: &[u8], retry: i32) -> RpcRequestH
 }
 
 /// Encodes a packet: 4-byte big-endian length, then each message varint-delimited.
-pub fn encode_packet(messages: &[&dyn MessageRef]) -> Bytes {
+pub fn encode_packet(messages: &[&(dyn MessageRef + Sync)]) -> Bytes {
     let body: usize = messages.iter().map(|m| m.delimited_len()).sum();
     let mut buf = BytesMut::with_capacity(4 + body);
     buf.put_u32(body as u32);

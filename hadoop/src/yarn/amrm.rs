@@ -26,6 +26,9 @@ pub const APPLICATION_MASTER_PROTOCOL: &str =
 pub struct AmRmClient {
     conn: Connection,
     response_id: i32,
+    addr: String,
+    token: Token,
+    user: String,
 }
 
 impl AmRmClient {
@@ -33,18 +36,43 @@ impl AmRmClient {
     /// which the AM must be told: it is not in the container environment) with the
     /// AMRMToken (select it by kind `YARN_AM_RM_TOKEN`; its service is not the address).
     pub async fn connect(addr: &str, amrm_token: &Token, user: &str) -> Result<Self> {
+        Ok(Self {
+            conn: Self::open(addr, amrm_token, user).await?,
+            response_id: 0,
+            addr: addr.to_string(),
+            token: amrm_token.clone(),
+            user: user.to_string(),
+        })
+    }
+
+    async fn open(addr: &str, token: &Token, user: &str) -> Result<Connection> {
         let opts = ConnectionOptions {
             protocol: APPLICATION_MASTER_PROTOCOL.to_string(),
             auth: Auth::Token {
-                token: amrm_token.clone(),
+                token: token.clone(),
                 fallback_user: user.to_string(),
             },
             connect_timeout: Duration::from_secs(20),
         };
-        Ok(Self {
-            conn: Connection::connect(addr, opts).await?,
-            response_id: 0,
-        })
+        Connection::connect(addr, opts).await
+    }
+
+    /// Remembers a rolled-over AMRMToken (from [`Allocation::amrm_token`]). The open
+    /// connection stays authenticated; the new token is what the next connection uses.
+    pub fn update_token(&mut self, token: Token) {
+        self.token = token;
+    }
+
+    /// Opens a fresh connection with the latest token after the old one dropped, keeping
+    /// the allocate sequence so the RM sees the same AM continue.
+    pub async fn reconnect(&mut self) -> Result<()> {
+        self.conn = Self::open(&self.addr, &self.token, &self.user).await?;
+        Ok(())
+    }
+
+    /// True once the connection to the RM has dropped.
+    pub fn is_closed(&self) -> bool {
+        self.conn.is_closed()
     }
 
     /// Registers the AM; the RM then shows `host`/`rpc_port`/`tracking_url` to clients.

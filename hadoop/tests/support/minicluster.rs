@@ -22,19 +22,40 @@ pub struct MiniCluster {
     _stdin: ChildStdin,
     pub conf_dir: PathBuf,
     stderr_path: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl MiniCluster {
     /// Starts a cluster with `hosts` NodeManagers and DataNodes and waits for READY.
+    #[allow(dead_code)] // the workspace root's tests use start_shared only
     pub fn start(hosts: u32) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/minicluster.sh");
         let dir = tempfile::Builder::new()
             .prefix("spindle-mini-")
             .tempdir()
             .expect("create a temp dir for the minicluster");
-        let conf_dir = dir.path().join("conf");
-        let stderr_path = dir.path().join("launcher.stderr");
+        let path = dir.path().to_path_buf();
+        Self::start_in(hosts, &path, Some(dir))
+    }
+
+    /// Starts a cluster whose state lives in `base` (emptied first), for a cluster that
+    /// lives as long as the test process and so is never dropped.
+    #[allow(dead_code)] // the hadoop crate's tests use start only
+    pub fn start_shared(hosts: u32, base: &Path) -> Self {
+        let _ = std::fs::remove_dir_all(base);
+        std::fs::create_dir_all(base).expect("create the minicluster dir");
+        Self::start_in(hosts, base, None)
+    }
+
+    fn start_in(hosts: u32, base: &Path, dir: Option<tempfile::TempDir>) -> Self {
+        // This file serves the workspace root's tests and the hadoop crate's.
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let script = ["scripts/minicluster.sh", "../scripts/minicluster.sh"]
+            .iter()
+            .map(|p| manifest.join(p))
+            .find(|p| p.is_file())
+            .expect("scripts/minicluster.sh in the workspace");
+        let conf_dir = base.join("conf");
+        let stderr_path = base.join("launcher.stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("create launcher stderr file");
         let timeout = std::env::var("SPINDLE_MINICLUSTER_TIMEOUT_SECS")
             .ok()

@@ -62,6 +62,13 @@ final class ClusterConf {
     c.setFloat("yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage", 100f);
     c.setBoolean("yarn.nodemanager.vmem-check-enabled", false);
     c.setBoolean("yarn.nodemanager.pmem-check-enabled", false);
+    // Room for several small applications at once: tests run theirs in parallel, and
+    // the default (10% of the cluster for AMs) would queue all but one.
+    c.setInt("yarn.nodemanager.resource.memory-mb", 8192);
+    // MiniYARNCluster overrides the line above with this one.
+    c.setInt("yarn.minicluster.yarn.nodemanager.resource.memory-mb", 8192);
+    c.setInt("yarn.nodemanager.resource.cpu-vcores", 16);
+    c.setFloat("yarn.scheduler.capacity.maximum-am-resource-percent", 0.5f);
     // The capacity scheduler's queue layout, in case no capacity-scheduler.xml is on the
     // class path (the shaded minicluster lacks it).
     c.set("yarn.scheduler.capacity.root.queues", "default");

@@ -1,0 +1,406 @@
+//! The YARN container launcher. The driver's `launch`/`kill` calls become messages to one
+//! task that owns the AMRM connection: it turns pending workers into container asks,
+//! starts granted containers on their NodeManagers, reports completed containers as
+//! [`LauncherEvent`]s, and finally unregisters the application.
+
+use super::describe_exit;
+use crate::launcher::{ContainerLauncher, LauncherEvent};
+use crate::progress::Progress;
+use spindle_hadoop::credentials::Token;
+use spindle_hadoop::yarn::{
+    Allocation, AmCommand, AmRmClient, Container, ContainerId, ContainerLaunchContext, FinalStatus,
+    NodeId, NodeManagerClient, Resource, ResourceRequest,
+};
+use spindle_job::wire::WorkerId;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// Heartbeat while containers are wanted: asks are answered on the next heartbeat.
+const EAGER_HEARTBEAT: Duration = Duration::from_millis(100);
+/// Heartbeat once every worker has its container: enough to see completions.
+const IDLE_HEARTBEAT: Duration = Duration::from_millis(1000);
+/// Consecutive failed heartbeats (each after a reconnect attempt) before giving up.
+const MAX_HEARTBEAT_FAILURES: u32 = 10;
+const WORKER_PRIORITY: i32 = 1;
+
+/// What every worker container gets.
+pub struct WorkerTemplate {
+    pub resource: Resource,
+    /// The launch context of worker `id` (command, environment, files, credentials).
+    pub context: Box<dyn Fn(WorkerId) -> ContainerLaunchContext + Send + Sync>,
+}
+
+enum Cmd {
+    Launch(WorkerId),
+    Kill(WorkerId),
+    Finish {
+        status: FinalStatus,
+        diagnostics: String,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// The driver's handle; the work happens in the allocator task.
+pub struct YarnLauncher {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    /// Where each worker runs, for log hints.
+    placements: Arc<Mutex<HashMap<WorkerId, String>>>,
+    app_id: String,
+}
+
+impl YarnLauncher {
+    /// Takes over a registered AMRM client. `progress` feeds the heartbeats' progress.
+    pub fn start(
+        am: AmRmClient,
+        user: String,
+        app_id: String,
+        template: WorkerTemplate,
+        events: mpsc::UnboundedSender<LauncherEvent>,
+        progress: watch::Receiver<Progress>,
+    ) -> YarnLauncher {
+        let (cmds, rx) = mpsc::unbounded_channel();
+        let placements = Arc::new(Mutex::new(HashMap::new()));
+        let allocator = Allocator {
+            am,
+            user,
+            template,
+            events,
+            progress,
+            placements: placements.clone(),
+            pending: VecDeque::new(),
+            asked: 0,
+            containers: HashMap::new(),
+            workers: HashMap::new(),
+            nm_tokens: HashMap::new(),
+            nms: HashMap::new(),
+            release: Vec::new(),
+            failures: 0,
+        };
+        tokio::spawn(allocator.run(rx));
+        YarnLauncher {
+            cmds,
+            placements,
+            app_id,
+        }
+    }
+
+    /// Unregisters with the ResourceManager; YARN shows `diagnostics` to users.
+    pub async fn finish(&self, status: FinalStatus, diagnostics: &str) -> Result<(), String> {
+        let (done, rx) = oneshot::channel();
+        self.cmds
+            .send(Cmd::Finish {
+                status,
+                diagnostics: diagnostics.to_string(),
+                done,
+            })
+            .map_err(|_| "the allocator task has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the allocator task stopped before unregistering".to_string())?
+    }
+}
+
+impl ContainerLauncher for YarnLauncher {
+    fn launch(&mut self, worker: WorkerId) -> Result<(), String> {
+        self.cmds
+            .send(Cmd::Launch(worker))
+            .map_err(|_| "the allocator task has stopped".to_string())
+    }
+
+    fn kill(&mut self, worker: WorkerId) {
+        let _ = self.cmds.send(Cmd::Kill(worker));
+    }
+
+    fn log_hint(&self, worker: WorkerId) -> String {
+        let placements = self.placements.lock().expect("placements poisoned");
+        match placements.get(&worker) {
+            Some(p) => format!("{p} (yarn logs -applicationId {})", self.app_id),
+            None => format!("worker {worker} never got a container"),
+        }
+    }
+}
+
+struct Running {
+    worker: WorkerId,
+    node: NodeId,
+}
+
+struct Allocator {
+    am: AmRmClient,
+    user: String,
+    template: WorkerTemplate,
+    events: mpsc::UnboundedSender<LauncherEvent>,
+    progress: watch::Receiver<Progress>,
+    placements: Arc<Mutex<HashMap<WorkerId, String>>>,
+    /// Workers waiting for a container, in launch order.
+    pending: VecDeque<WorkerId>,
+    /// The container count last asked of the RM (asks replace each other).
+    asked: i32,
+    containers: HashMap<ContainerId, Running>,
+    workers: HashMap<WorkerId, ContainerId>,
+    nm_tokens: HashMap<NodeId, Token>,
+    nms: HashMap<NodeId, NodeManagerClient>,
+    /// Containers to hand back on the next heartbeat.
+    release: Vec<ContainerId>,
+    failures: u32,
+}
+
+impl Allocator {
+    async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
+        let mut next_beat = Instant::now();
+        loop {
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    None => return,
+                    Some(Cmd::Launch(worker)) => {
+                        self.pending.push_back(worker);
+                        // Ask right away: start-up time is mostly waiting for containers.
+                        next_beat = Instant::now();
+                    }
+                    Some(Cmd::Kill(worker)) => self.kill(worker).await,
+                    Some(Cmd::Finish { status, diagnostics, done }) => {
+                        let _ = done.send(self.finish(status, &diagnostics).await);
+                        return;
+                    }
+                },
+                _ = tokio::time::sleep_until(next_beat) => {
+                    if let Err(fatal) = self.heartbeat().await {
+                        let _ = self.events.send(LauncherEvent::Fatal(fatal));
+                        // Keep serving Finish, which may still reach the RM.
+                        next_beat = Instant::now() + IDLE_HEARTBEAT * 10;
+                        continue;
+                    }
+                    let wait = if self.pending.is_empty() { IDLE_HEARTBEAT } else { EAGER_HEARTBEAT };
+                    next_beat = Instant::now() + wait;
+                }
+            }
+        }
+    }
+
+    /// One allocate call; an error is returned only when the RM is gone for good.
+    async fn heartbeat(&mut self) -> Result<(), String> {
+        let want = self.pending.len() as i32;
+        let asks = if want != self.asked {
+            vec![ResourceRequest {
+                priority: WORKER_PRIORITY,
+                resource_name: "*".into(),
+                capability: self.template.resource,
+                num_containers: want,
+                relax_locality: true,
+            }]
+        } else {
+            Vec::new()
+        };
+        let release = std::mem::take(&mut self.release);
+        let progress = {
+            let p = self.progress.borrow();
+            if p.tasks_total == 0 {
+                0.0
+            } else {
+                p.tasks_done as f32 / p.tasks_total as f32
+            }
+        };
+        match self.am.allocate(&asks, &release, progress).await {
+            Ok(allocation) => {
+                self.failures = 0;
+                self.asked = want;
+                self.on_allocation(allocation).await
+            }
+            Err(e) => {
+                self.release.extend(release);
+                self.failures += 1;
+                warn!(error = %e, failures = self.failures, "heartbeat to the ResourceManager failed");
+                if self.failures >= MAX_HEARTBEAT_FAILURES {
+                    return Err(format!(
+                        "lost the ResourceManager after {} heartbeats: {e}",
+                        self.failures
+                    ));
+                }
+                if self.am.is_closed() {
+                    if let Err(e) = self.am.reconnect().await {
+                        warn!(error = %e, "reconnecting to the ResourceManager failed");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_allocation(&mut self, a: Allocation) -> Result<(), String> {
+        if let Some(token) = a.amrm_token {
+            info!("the ResourceManager rolled the AMRMToken over");
+            self.am.update_token(token);
+        }
+        match a.command {
+            Some(AmCommand::Shutdown) => {
+                return Err("the ResourceManager told this application master to shut down".into())
+            }
+            Some(AmCommand::Resync) => {
+                return Err("the ResourceManager lost this application master's registration (it restarted); resync is not supported".into())
+            }
+            None => {}
+        }
+        self.nm_tokens.extend(a.nm_tokens);
+        for status in a.completed {
+            let Some(running) = self.containers.remove(&status.id) else {
+                continue;
+            };
+            self.workers.remove(&running.worker);
+            let diagnostics = format!(
+                "container {} on {} {}",
+                status.id,
+                running.node.host,
+                describe_exit(status.exit_status, &status.diagnostics)
+            );
+            let _ = self.events.send(LauncherEvent::Exited {
+                worker: running.worker,
+                success: status.exit_status == 0,
+                diagnostics,
+            });
+        }
+        let mut by_node: HashMap<NodeId, Vec<(WorkerId, Container)>> = HashMap::new();
+        for container in a.allocated {
+            match self.pending.pop_front() {
+                Some(worker) => by_node
+                    .entry(container.node.clone())
+                    .or_default()
+                    .push((worker, container)),
+                // The RM answered an ask we had already lowered.
+                None => self.release.push(container.id),
+            }
+        }
+        for (node, batch) in by_node {
+            self.start_on_node(node, batch).await;
+        }
+        Ok(())
+    }
+
+    /// Starts a node's new containers in one call. A worker whose container cannot start
+    /// is reported as exited, so the driver replaces it (within its restart budget).
+    async fn start_on_node(&mut self, node: NodeId, batch: Vec<(WorkerId, Container)>) {
+        let requests: Vec<(ContainerLaunchContext, Token)> = batch
+            .iter()
+            .filter_map(|(w, c)| Some(((self.template.context)(*w), c.token.clone()?)))
+            .collect();
+        let result = match self.nm(&node).await {
+            Ok(nm) => nm
+                .start_containers(&requests)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let failed: HashMap<ContainerId, String> = match &result {
+            Ok(r) => r
+                .failed
+                .iter()
+                .map(|f| (f.id, f.exception.to_string()))
+                .collect(),
+            Err(e) => batch.iter().map(|(_, c)| (c.id, e.clone())).collect(),
+        };
+        if result.is_err() {
+            self.nms.remove(&node);
+        }
+        for (worker, container) in batch {
+            let why = match (&container.token, failed.get(&container.id)) {
+                (None, _) => Some("the ResourceManager sent no container token".to_string()),
+                (_, Some(e)) => Some(e.clone()),
+                _ => None,
+            };
+            if let Some(why) = why {
+                self.release.push(container.id);
+                let _ = self.events.send(LauncherEvent::Exited {
+                    worker,
+                    success: false,
+                    diagnostics: format!(
+                        "container {} on {} did not start: {why}",
+                        container.id, node.host
+                    ),
+                });
+                continue;
+            }
+            info!(worker, container = %container.id, node = %node.host, "worker container started");
+            self.placements.lock().expect("placements poisoned").insert(
+                worker,
+                format!(
+                    "container {} on {}",
+                    container.id, container.node_http_address
+                ),
+            );
+            self.workers.insert(worker, container.id);
+            self.containers.insert(
+                container.id,
+                Running {
+                    worker,
+                    node: node.clone(),
+                },
+            );
+        }
+    }
+
+    /// The NodeManager connection for `node`, opened with its NMToken on first use.
+    async fn nm(&mut self, node: &NodeId) -> Result<&NodeManagerClient, String> {
+        if !self.nms.contains_key(node) {
+            let token = self
+                .nm_tokens
+                .get(node)
+                .ok_or_else(|| format!("no NMToken for node {}", node.host))?;
+            let client = NodeManagerClient::connect(node, token, &self.user)
+                .await
+                .map_err(|e| format!("cannot reach the NodeManager on {}: {e}", node.host))?;
+            self.nms.insert(node.clone(), client);
+        }
+        Ok(&self.nms[node])
+    }
+
+    async fn kill(&mut self, worker: WorkerId) {
+        if let Some(i) = self.pending.iter().position(|w| *w == worker) {
+            self.pending.remove(i);
+            let _ = self.events.send(LauncherEvent::Exited {
+                worker,
+                success: false,
+                diagnostics: "cancelled before it got a container".into(),
+            });
+            return;
+        }
+        let Some(id) = self.workers.get(&worker).copied() else {
+            return;
+        };
+        let node = self.containers[&id].node.clone();
+        let stopped = match self.nm(&node).await {
+            Ok(nm) => nm.stop_containers(&[id]).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stopped {
+            // Releasing through the RM stops it too, one heartbeat later.
+            warn!(worker, container = %id, error = %e, "stopContainers failed; releasing");
+            self.release.push(id);
+        }
+    }
+
+    /// Unregisters, retrying until the RM confirms (it may need a few calls).
+    async fn finish(&mut self, status: FinalStatus, diagnostics: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.am.finish(status, diagnostics, None).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) if Instant::now() > deadline => {
+                    return Err(format!("cannot unregister from the ResourceManager: {e}"))
+                }
+                Err(e) => {
+                    warn!(error = %e, "finishApplicationMaster failed; retrying");
+                    if self.am.is_closed() {
+                        let _ = self.am.reconnect().await;
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("the ResourceManager did not confirm unregistering within 30 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

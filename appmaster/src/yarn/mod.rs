@@ -1,0 +1,14 @@
+//! YARN mode: workers are containers the ResourceManager grants and the NodeManagers
+//! start. The [`YarnLauncher`] is the driver's [`crate::ContainerLauncher`]; behind it one
+//! task owns the AMRM connection (heartbeats, asks, completions, unregister).
+
+mod allocator;
+mod exit;
+
+pub use allocator::{WorkerTemplate, YarnLauncher};
+pub use exit::describe_exit;
+
+/// Alias of the application's secret in the containers' Credentials file.
+pub const SECRET_ALIAS: &str = "spindle.secret";
+/// YARN application type of spindle applications (`yarn application -appTypes SPINDLE`).
+pub const APPLICATION_TYPE: &str = "SPINDLE";

@@ -1,0 +1,291 @@
+//! `spindle appmaster`: the application master in its YARN container. It registers first
+//! (so `spindle status` finds it within a second of the container starting), then runs
+//! the same driver as `spindle run` with a YARN container launcher, records the summary
+//! beside the spec for `submit --wait`, and unregisters with a status and diagnostics.
+
+use super::launch::{container_credentials, secret_from, LaunchInfo, SPEC};
+use super::staging::Staging;
+use super::Cluster;
+use crate::run::{failed_summary, prepare};
+use clap::Args;
+use spindle_appmaster::progress::{human_bytes, Status, Summary};
+use spindle_appmaster::yarn::{WorkerTemplate, YarnLauncher};
+use spindle_appmaster::{run_job, DriverOptions};
+use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
+use spindle_job::wire::Compression;
+use spindle_job::JobSpec;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
+
+/// Run the application master (started by YARN for `spindle submit`; not typed by people)
+#[derive(Args)]
+pub struct AppMasterArgs {
+    /// The job spec, localized into the container
+    #[arg(long, default_value = SPEC)]
+    spec: PathBuf,
+    /// What `submit` staged (launch.json)
+    #[arg(long)]
+    launch: PathBuf,
+    /// Worker containers
+    #[arg(long)]
+    workers: u32,
+}
+
+pub async fn appmaster(args: AppMasterArgs) -> ExitCode {
+    crate::init_logging("info");
+    let started = Instant::now();
+    match run(args, started).await {
+        Ok(Status::Succeeded) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            error!("application master failed before it could register: {e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Errors before registering leave YARN to report the container's exit and log tail.
+async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
+    let creds = container_credentials()?;
+    let secret = secret_from(&creds)?;
+    let amrm_token = creds
+        .token_by_kind("YARN_AM_RM_TOKEN")
+        .ok_or("the container's credentials hold no AMRMToken")?
+        .clone();
+    let cluster = Cluster::from_env()?;
+    let app_id = app_id_from_container(&std::env::var("CONTAINER_ID").unwrap_or_default())?;
+    let host = std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host());
+    let listener = TcpListener::bind((host.as_str(), 0))
+        .await
+        .map_err(|e| format!("cannot listen on {host}: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let scheduler = cluster
+        .conf
+        .rm_scheduler_addresses()
+        .into_iter()
+        .next()
+        .ok_or("yarn.resourcemanager.scheduler.address is not configured")?;
+    let mut am = AmRmClient::connect(&scheduler, &amrm_token, &cluster.user)
+        .await
+        .map_err(|e| format!("cannot reach the ResourceManager scheduler at {scheduler}: {e}"))?;
+    am.register(&host, port as i32, "")
+        .await
+        .map_err(|e| format!("registerApplicationMaster: {e}"))?;
+    info!(
+        app = %app_id,
+        master = %format!("{host}:{port}"),
+        after_ms = started.elapsed().as_millis() as u64,
+        "registered with the ResourceManager"
+    );
+
+    let launch: LaunchInfo = read_json(&args.launch)?;
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (progress_tx, progress_rx) = watch::channel(Default::default());
+    let spec = JobSpec::from_file(&args.spec.display().to_string());
+    let template = spec.as_ref().ok().map(|spec| WorkerTemplate {
+        resource: Resource {
+            memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
+            vcores: spec.workers.vcores as i32,
+        },
+        context: worker_context(&launch, &host, port, spec, &secret),
+    });
+    let template = template.unwrap_or(WorkerTemplate {
+        resource: Resource::default(),
+        context: Box::new(|_| Default::default()),
+    });
+    let mut launcher = YarnLauncher::start(
+        am,
+        cluster.user.clone(),
+        app_id.clone(),
+        template,
+        events_tx,
+        progress_rx,
+    );
+    let summary = match spec {
+        Err(e) => failed_summary("spec", format!("bad spec: {e}"), started),
+        Ok(spec) => {
+            let opts = Opts {
+                workers: args.workers,
+                app_id: &app_id,
+                progress: progress_tx,
+            };
+            run_spec(
+                &spec,
+                listener,
+                &secret,
+                &mut launcher,
+                events_rx,
+                opts,
+                started,
+            )
+            .await
+        }
+    };
+    info!(status = ?summary.status, error = ?summary.error, "job ended");
+
+    // The summary is written before unregistering: `submit --wait` reads it once YARN
+    // reports the application finished.
+    let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    match Staging::connect(&default_fs, &cwd, &cluster.user) {
+        Ok(staging) => {
+            let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+            if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {
+                error!("cannot record the summary: {e}");
+            }
+        }
+        Err(e) => error!("cannot record the summary: {e}"),
+    }
+    let (final_status, diagnostics) = match summary.status {
+        Status::Succeeded => (FinalStatus::Succeeded, success_line(&summary)),
+        Status::Failed => (
+            FinalStatus::Failed,
+            format!(
+                "job {} failed: {}",
+                summary.job,
+                summary.error.as_deref().unwrap_or("unknown error")
+            ),
+        ),
+        Status::Killed => (FinalStatus::Killed, "killed".to_string()),
+    };
+    if let Err(e) = launcher.finish(final_status, &diagnostics).await {
+        error!("{e}");
+    }
+    Ok(summary.status)
+}
+
+struct Opts<'a> {
+    workers: u32,
+    app_id: &'a str,
+    progress: watch::Sender<spindle_appmaster::Progress>,
+}
+
+async fn run_spec(
+    spec: &JobSpec,
+    listener: TcpListener,
+    secret: &str,
+    launcher: &mut YarnLauncher,
+    events: mpsc::UnboundedReceiver<spindle_appmaster::LauncherEvent>,
+    opts: Opts<'_>,
+    started: Instant,
+) -> Summary {
+    let (committer, job) = match prepare(spec, opts.app_id, Compression::Auto).await {
+        Ok(p) => p,
+        Err(e) => return failed_summary(&spec.name, e, started),
+    };
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`).
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            if term.recv().await.is_some() {
+                info!("SIGTERM: stopping the job");
+                let _ = cancel_tx.send(true);
+            }
+        }
+    });
+    let driver = DriverOptions {
+        workers: opts.workers,
+        max_restarts: spec.workers.max_restarts,
+        max_attempts: spec.max_task_attempts,
+        locality_wait: Duration::from_millis(500),
+        // Containers may wait in the queue; lost containers are reported by YARN.
+        join_timeout: Duration::from_secs(600),
+        committer: Some(committer),
+        progress: Some(opts.progress),
+        cancel: Some(cancel_rx),
+        logs: Some(format!("yarn logs -applicationId {}", opts.app_id)),
+    };
+    run_job(job, listener, secret, launcher, events, driver).await
+}
+
+fn worker_context(
+    launch: &LaunchInfo,
+    host: &str,
+    port: u16,
+    spec: &JobSpec,
+    secret: &str,
+) -> Box<dyn Fn(u32) -> spindle_hadoop::yarn::ContainerLaunchContext + Send + Sync> {
+    let launch = launch.clone();
+    let master = format!("{host}:{port}");
+    let slots = spec.workers.vcores;
+    let memory = spec.workers.memory.bytes();
+    let secret = secret.to_string();
+    Box::new(move |id| {
+        let args: Vec<String> = [
+            "worker",
+            "--master",
+            &master,
+            "--id",
+            &id.to_string(),
+            "--slots",
+            &slots.to_string(),
+            "--memory-bytes",
+            &memory.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        launch.context(&args, &format!("worker-{id}"), &[], &secret)
+    })
+}
+
+fn success_line(s: &Summary) -> String {
+    format!(
+        "job {} succeeded: {} rows in ({}), {} rows out in {} files to {}, {} tasks, {} workers ({} lost), {:.1} s",
+        s.job,
+        s.rows_in,
+        human_bytes(s.bytes_read),
+        s.rows_out,
+        s.output_files,
+        s.output.as_deref().unwrap_or("-"),
+        s.tasks,
+        s.workers,
+        s.workers_lost,
+        s.wall_time_s
+    )
+}
+
+/// `container_[e<epoch>_]<ts>_<app>_<attempt>_<seq>` → `application_<ts>_<app>`.
+fn app_id_from_container(container: &str) -> Result<String, String> {
+    let parts: Vec<&str> = container.split('_').collect();
+    let rest = match parts.as_slice() {
+        ["container", e, rest @ ..] if e.starts_with('e') => rest,
+        ["container", rest @ ..] => rest,
+        _ => &[][..],
+    };
+    match rest {
+        [ts, app, _, _] => Ok(format!("application_{ts}_{app}")),
+        _ => Err(format!(
+            "CONTAINER_ID {container:?} is not a container id: this role runs inside a YARN container"
+        )),
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn application_id_from_container_ids() {
+        assert_eq!(
+            app_id_from_container("container_1700000000000_0007_01_000001").unwrap(),
+            "application_1700000000000_0007"
+        );
+        assert_eq!(
+            app_id_from_container("container_e17_1700000000000_0007_01_000001").unwrap(),
+            "application_1700000000000_0007"
+        );
+        assert!(app_id_from_container("").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Staging to the default filesystem: the spindle binary once per content hash under
+//! `/user/<user>/.spindle/bin/` (later submits reuse it, and NodeManagers cache it per
+//! user), and per application the spec, the Hadoop configuration and the secret under
+//! `/user/<user>/.spindle/<application id>/`, readable by the user only.
+
+use super::launch::Staged;
+use bytes::Bytes;
+use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Upload chunk: large enough to keep the DataNode pipeline busy.
+const CHUNK: usize = 4 << 20;
+
+pub struct Staging {
+    client: Client,
+    /// `/user/<user>/.spindle`
+    pub root: String,
+}
+
+impl Staging {
+    /// Connects to `default_fs` with the site files of `conf_dir`.
+    pub fn connect(default_fs: &str, conf_dir: &Path, user: &str) -> Result<Staging, String> {
+        let client = ClientBuilder::new()
+            .with_url(default_fs)
+            .with_config_dir(conf_dir.display().to_string())
+            .build()
+            .map_err(|e| format!("cannot set up an HDFS client for {default_fs}: {e}"))?;
+        Ok(Staging {
+            client,
+            root: format!("/user/{user}/.spindle"),
+        })
+    }
+
+    /// The binary at `exe`, uploaded unless a file with its content hash is there.
+    pub async fn binary(&self, exe: &Path) -> Result<(Staged, bool), String> {
+        let exe_owned = exe.to_path_buf();
+        let hash = tokio::task::spawn_blocking(move || hash_file(&exe_owned))
+            .await
+            .map_err(|e| e.to_string())??;
+        let path = format!("{}/bin/spindle-{}", self.root, &hash[..16]);
+        let size = std::fs::metadata(exe)
+            .map_err(|e| format!("{}: {e}", exe.display()))?
+            .len();
+        if let Ok(status) = self.client.get_file_info(&path).await {
+            if status.length as u64 == size {
+                return Ok((
+                    self.staged(super::launch::BINARY, &path, true).await?,
+                    false,
+                ));
+            }
+        }
+        let data = tokio::fs::read(exe)
+            .await
+            .map_err(|e| format!("{}: {e}", exe.display()))?;
+        // Concurrent submits may race to upload the same binary: write aside, then rename.
+        let tmp = format!("{path}.tmp-{}", std::process::id());
+        self.write(&tmp, Bytes::from(data), 0o755).await?;
+        match self.client.rename(&tmp, &path, false).await {
+            Ok(()) => {}
+            Err(_) if self.client.get_file_info(&path).await.is_ok() => {
+                let _ = self.client.delete(&tmp, false).await;
+            }
+            Err(e) => return Err(format!("cannot rename {tmp} to {path}: {e}")),
+        }
+        Ok((self.staged(super::launch::BINARY, &path, true).await?, true))
+    }
+
+    /// The application's private directory.
+    pub async fn app_dir(&self, app: &str) -> Result<String, String> {
+        let dir = format!("{}/{app}", self.root);
+        self.client
+            .mkdirs(&dir, 0o700, true)
+            .await
+            .map_err(|e| format!("cannot create {dir}: {e}"))?;
+        Ok(dir)
+    }
+
+    /// Writes `data` as `dir/name` and describes it for localization.
+    pub async fn file(&self, dir: &str, name: &str, data: Vec<u8>) -> Result<Staged, String> {
+        let path = format!("{dir}/{name}");
+        self.write(&path, Bytes::from(data), 0o600).await?;
+        self.staged(name, &path, false).await
+    }
+
+    pub async fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        let reader = self
+            .client
+            .read(path)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        let len = reader.file_length();
+        let bytes = reader
+            .read_range(0, len)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        Ok(bytes.to_vec())
+    }
+
+    async fn write(&self, path: &str, data: Bytes, permission: u32) -> Result<(), String> {
+        let opts = WriteOptions::default()
+            .overwrite(true)
+            .permission(permission);
+        let mut writer = self
+            .client
+            .create(path, opts)
+            .await
+            .map_err(|e| format!("cannot create {path}: {e}"))?;
+        let mut offset = 0;
+        while offset < data.len() {
+            let end = (offset + CHUNK).min(data.len());
+            writer
+                .write(data.slice(offset..end))
+                .await
+                .map_err(|e| format!("writing {path} at byte {offset}: {e}"))?;
+            offset = end;
+        }
+        writer
+            .close()
+            .await
+            .map_err(|e| format!("closing {path}: {e}"))
+    }
+
+    async fn staged(&self, name: &str, path: &str, private: bool) -> Result<Staged, String> {
+        let status = self.client.get_file_info(path).await.map_err(|e| match e {
+            HdfsError::FileNotFound(_) => format!("{path} vanished after upload"),
+            e => format!("{path}: {e}"),
+        })?;
+        Ok(Staged {
+            name: name.to_string(),
+            path: path.to_string(),
+            size: status.length as i64,
+            timestamp: status.modification_time as i64,
+            private,
+        })
+    }
+}
+
+fn hash_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

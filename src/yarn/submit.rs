@@ -1,0 +1,285 @@
+//! `spindle submit`: stage the binary and the spec to HDFS, submit the application
+//! master, and optionally follow the application to its end.
+
+use super::apps::{report_json, state_name};
+use super::launch::{LaunchInfo, Staged, LAUNCH, SPEC};
+use super::staging::Staging;
+use super::Cluster;
+use clap::Args;
+use spindle_appmaster::progress::Summary;
+use spindle_appmaster::yarn::APPLICATION_TYPE;
+use spindle_hadoop::config::SITE_FILES;
+use spindle_hadoop::yarn::{
+    ApplicationClient, ApplicationId, ApplicationReport, ApplicationState, ApplicationSubmission,
+    FinalStatus, Resource,
+};
+use spindle_io::net::new_secret;
+use spindle_job::JobSpec;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Submit a job to YARN (the cluster from HADOOP_CONF_DIR)
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    spindle submit job.yaml --wait\n  \
+    spindle submit job.yaml --queue etl --name nightly-clicks\n\n\
+    The spindle binary is staged once per content hash to /user/<user>/.spindle/bin/ on\n\
+    the default filesystem; the spec, the Hadoop configuration and the application's\n\
+    secret go to /user/<user>/.spindle/<application id>/ (readable by you only).\n\
+    Input and output should be hdfs:// or s3:// URLs: paths are read on the cluster.\n\n\
+    Without --json, the application id is alone on the last line of stdout.")]
+pub struct SubmitArgs {
+    /// The job spec (YAML)
+    spec: PathBuf,
+    /// Follow the application until it ends; exit 0 only if it succeeded
+    #[arg(long)]
+    wait: bool,
+    /// YARN queue (default: the spec's `queue`)
+    #[arg(long)]
+    queue: Option<String>,
+    /// Application name (default: the spec's `name`)
+    #[arg(long)]
+    name: Option<String>,
+    /// Worker containers (default: the spec's workers.instances, else 2)
+    #[arg(long)]
+    workers: Option<u32>,
+    /// Memory of the application master's container, in MiB
+    #[arg(long, default_value_t = 512)]
+    am_memory_mb: i64,
+    /// Virtual cores of the application master's container
+    #[arg(long, default_value_t = 1)]
+    am_vcores: i32,
+    /// Attempts YARN makes at the application master
+    #[arg(long, default_value_t = 1)]
+    max_attempts: i32,
+    /// Application tags (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn submit(args: SubmitArgs) -> ExitCode {
+    crate::init_logging("error");
+    let spec_text = match std::fs::read(&args.spec) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.spec.display());
+            return ExitCode::from(2);
+        }
+    };
+    let spec = match JobSpec::from_file(&args.spec.display().to_string()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match submit_spec(&args, &spec, spec_text).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let cluster = Cluster::from_env()?;
+    let rm = cluster.resource_manager().await?;
+    let app = rm
+        .get_new_application()
+        .await
+        .map_err(|e| format!("getNewApplication: {e}"))?;
+    let worker = Resource {
+        memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
+        vcores: spec.workers.vcores as i32,
+    };
+    let max = app.max_capability;
+    if worker.memory_mb > max.memory_mb || worker.vcores > max.vcores {
+        return Err(format!(
+            "workers ask for {} MiB and {} vcores, but this cluster's largest container is {} MiB and {} vcores (yarn.scheduler.maximum-allocation-*)",
+            worker.memory_mb, worker.vcores, max.memory_mb, max.vcores
+        ));
+    }
+
+    let (launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
+    let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
+    let am_args: Vec<String> = ["appmaster", "--spec", SPEC, "--launch", LAUNCH, "--workers"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([workers.to_string()])
+        .collect();
+    let context = launch.context(&am_args, "appmaster", &am_files, &secret);
+    let mut sub =
+        ApplicationSubmission::new(app.id, args.name.as_deref().unwrap_or(&spec.name), context);
+    sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.clone());
+    sub.application_type = APPLICATION_TYPE.into();
+    sub.am_resource = Resource {
+        memory_mb: args.am_memory_mb,
+        vcores: args.am_vcores,
+    };
+    sub.max_app_attempts = args.max_attempts;
+    sub.tags = args.tags.clone();
+    rm.submit_application(&sub)
+        .await
+        .map_err(|e| format!("submitApplication: {e}"))?;
+    let report = rm
+        .get_application_report(app.id)
+        .await
+        .map_err(|e| format!("getApplicationReport: {e}"))?;
+    eprintln!(
+        "submitted {} to queue {} in {:.1} s; tracking URL: {}",
+        app.id,
+        sub.queue,
+        started.elapsed().as_secs_f64(),
+        report.tracking_url
+    );
+    if !args.wait {
+        if args.json {
+            println!("{}", report_json(&report));
+        } else {
+            println!("{}", app.id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = follow(&rm, app.id, !args.json).await?;
+    let summary = read_summary(&cluster, &launch).await;
+    finish(args, &report, summary.as_ref())
+}
+
+/// Uploads what the containers need; returns the launch description, the AM's own extra
+/// files and the application's secret.
+async fn stage(
+    cluster: &Cluster,
+    app: &str,
+    spec_text: Vec<u8>,
+) -> Result<(LaunchInfo, Vec<Staged>, String), String> {
+    let default_fs = cluster
+        .conf
+        .get("fs.defaultFS")
+        .filter(|fs| fs.starts_with("hdfs://") || fs.starts_with("viewfs://"))
+        .ok_or("fs.defaultFS in HADOOP_CONF_DIR is not an hdfs:// filesystem; spindle submit stages its files there")?;
+    let url =
+        url::Url::parse(&default_fs).map_err(|e| format!("fs.defaultFS {default_fs}: {e}"))?;
+    let conf_dir = conf_dir()?;
+    let staging = Staging::connect(&default_fs, &conf_dir, &cluster.user)?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
+    let t = Instant::now();
+    let (binary, uploaded) = staging.binary(&exe).await?;
+    eprintln!(
+        "{} {} ({:.1} MB) in {:.1} s",
+        if uploaded { "staged" } else { "reusing" },
+        binary.path,
+        binary.size as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let dir = staging.app_dir(app).await?;
+    let secret = new_secret();
+    staging
+        .file(&dir, "secret", secret.clone().into_bytes())
+        .await?;
+    let mut common = vec![binary];
+    for name in SITE_FILES {
+        let path = conf_dir.join(name);
+        if let Ok(data) = std::fs::read(&path) {
+            common.push(staging.file(&dir, name, data).await?);
+        }
+    }
+    let launch = LaunchInfo {
+        fs_scheme: url.scheme().to_string(),
+        fs_host: url.host_str().unwrap_or_default().to_string(),
+        fs_port: url.port().map_or(-1, i32::from),
+        common,
+        app_dir: dir.clone(),
+    };
+    let launch_json = serde_json::to_vec_pretty(&launch).expect("launch info serializes");
+    let am_files = vec![
+        staging.file(&dir, SPEC, spec_text).await?,
+        staging.file(&dir, LAUNCH, launch_json).await?,
+    ];
+    Ok((launch, am_files, secret))
+}
+
+/// The first configuration directory: its site files are shipped to the containers.
+fn conf_dir() -> Result<PathBuf, String> {
+    ["HADOOP_CONF_DIR", "YARN_CONF_DIR"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| "HADOOP_CONF_DIR is not set".to_string())
+}
+
+/// Polls the application until it ends, with a progress line on stderr.
+async fn follow(
+    rm: &ApplicationClient,
+    id: ApplicationId,
+    show: bool,
+) -> Result<ApplicationReport, String> {
+    let mut last = String::new();
+    loop {
+        let report = rm
+            .get_application_report(id)
+            .await
+            .map_err(|e| format!("getApplicationReport: {e}"))?;
+        let line = format!(
+            "{id}: {} {:.0}%",
+            state_name(report.state),
+            report.progress * 100.0
+        );
+        if show && line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        if report.state.is_some_and(ApplicationState::is_terminal) {
+            return Ok(report);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn read_summary(cluster: &Cluster, launch: &LaunchInfo) -> Option<Summary> {
+    let default_fs = cluster.conf.get("fs.defaultFS")?;
+    let staging = Staging::connect(&default_fs, &conf_dir().ok()?, &cluster.user).ok()?;
+    let data = staging
+        .read(&format!("{}/summary.json", launch.app_dir))
+        .await
+        .ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+fn finish(
+    args: &SubmitArgs,
+    report: &ApplicationReport,
+    summary: Option<&Summary>,
+) -> Result<ExitCode, String> {
+    let succeeded = report.state == Some(ApplicationState::Finished)
+        && report.final_status == Some(FinalStatus::Succeeded);
+    if args.json {
+        let mut value = report_json(report);
+        value["summary"] = serde_json::to_value(summary).expect("summary serializes");
+        println!("{value}");
+    } else {
+        if let Some(summary) = summary {
+            eprint!("{}", summary.render());
+        }
+        if !succeeded {
+            eprintln!(
+                "error: {} ended {}: {}",
+                report.id,
+                state_name(report.state),
+                report.diagnostics.trim()
+            );
+        }
+        println!("{}", report.id);
+    }
+    Ok(match report.state {
+        _ if succeeded => ExitCode::SUCCESS,
+        Some(ApplicationState::Killed) => ExitCode::from(130),
+        _ => ExitCode::FAILURE,
+    })
+}

@@ -1,0 +1,368 @@
+//! `spindle submit` end to end on a real MiniYARNCluster + MiniDFSCluster: the binary is
+//! staged to HDFS, the application master runs in a YARN container, workers in more
+//! containers read HDFS input and commit HDFS output. Every output row is checked.
+//! One cluster serves every test in this file; it stops when the test process exits.
+
+mod common;
+#[path = "../hadoop/tests/support/minicluster.rs"]
+mod minicluster;
+
+use common::*;
+use minicluster::MiniCluster;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn cluster() -> &'static MiniCluster {
+    static CLUSTER: OnceLock<MiniCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("yarn-minicluster");
+        MiniCluster::start_shared(1, &base)
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn hdfs() -> hdfs_native::Client {
+    let conf = cluster().configuration();
+    hdfs_native::ClientBuilder::new()
+        .with_url(conf.get("fs.defaultFS").expect("fs.defaultFS"))
+        .with_config_dir(cluster().conf_dir.display().to_string())
+        .build()
+        .expect("HDFS client")
+}
+
+fn put(path: &str, data: Vec<u8>) {
+    runtime().block_on(async {
+        let mut w = hdfs()
+            .create(path, hdfs_native::WriteOptions::default().overwrite(true))
+            .await
+            .unwrap_or_else(|e| panic!("create {path}: {e}"));
+        w.write(data.into()).await.unwrap();
+        w.close().await.unwrap();
+    })
+}
+
+fn get(path: &str) -> Option<Vec<u8>> {
+    runtime().block_on(async {
+        let r = hdfs().read(path).await.ok()?;
+        Some(r.read_range(0, r.file_length()).await.unwrap().to_vec())
+    })
+}
+
+/// Names directly below `dir`, empty if it does not exist.
+fn ls(dir: &str) -> Vec<String> {
+    runtime().block_on(async {
+        let mut names: Vec<String> = hdfs()
+            .list_status(dir, false)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.path.rsplit('/').next().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    })
+}
+
+/// Rows of the jsonl part files below `dir` in HDFS.
+fn hdfs_jsonl_rows(dir: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut rows = vec![];
+    for name in ls(dir).iter().filter(|n| n.starts_with("part-")) {
+        let text = String::from_utf8(get(&format!("{dir}/{name}")).unwrap()).unwrap();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            rows.push(v.as_object().unwrap().clone());
+        }
+    }
+    rows
+}
+
+fn spindle(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("HADOOP_CONF_DIR", &cluster().conf_dir)
+        .env_remove("YARN_CONF_DIR")
+        .output()
+        .expect("spawn spindle")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The last line of stdout: where `submit` puts the application id.
+fn app_id(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let id = out.lines().last().unwrap_or_default().to_string();
+    assert!(id.starts_with("application_"), "{}", text(o));
+    id
+}
+
+fn status(app: &str) -> serde_json::Value {
+    let o = spindle(&["status", app, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+}
+
+fn wait_for(app: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let s = status(app);
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Uploads clicks as CSV files under `dir` and returns every row.
+fn upload_clicks(dir: &str, seeds: &[(usize, u64)]) -> Vec<Click> {
+    let local = tempfile::tempdir().unwrap();
+    let mut all = vec![];
+    for (i, (n, seed)) in seeds.iter().enumerate() {
+        let rows = clicks(*n, *seed);
+        let path = local.path().join("x.csv");
+        write_csv(&path, &rows, true);
+        put(
+            &format!("{dir}/part-{i}.csv"),
+            std::fs::read(&path).unwrap(),
+        );
+        all.extend(rows);
+    }
+    all
+}
+
+fn write_spec(name: &str, input: &str, stages: &str, out: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "name: {name}\nworkers: {{ instances: 2, memory: 256 MiB }}\ninput:\n  path: \"hdfs://{input}\"\n  format: csv\n  split_size: 2 KiB\n{stages}\noutput:\n  path: \"hdfs://{out}\"\n  format: jsonl\n"
+    );
+    std::fs::write(dir.path().join("job.yaml"), spec).unwrap();
+    dir
+}
+
+const GROUP_BY: &str = r#"stages:
+  - sql: "SELECT user, bytes FROM input WHERE status = 200"
+  - shuffle: { by: [user], partitions: 3 }
+  - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user"
+"#;
+
+fn spec_arg(dir: &tempfile::TempDir) -> String {
+    dir.path().join("job.yaml").display().to_string()
+}
+
+#[test]
+fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
+    let rows = upload_clicks("/it/groupby/in", &[(900, 1), (600, 2), (5, 3)]);
+    let spec = write_spec(
+        "yarn-groupby",
+        "/it/groupby/in/*.csv",
+        GROUP_BY,
+        "/it/groupby/out",
+    );
+    let o = spindle(&[
+        "submit",
+        &spec_arg(&spec),
+        "--wait",
+        "--am-memory-mb",
+        "256",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let out = "/it/groupby/out";
+    assert_eq!(by_user(&hdfs_jsonl_rows(out)), expected_by_user(&rows));
+    let names = ls(out);
+    assert!(names.contains(&"_SUCCESS".to_string()), "{names:?}");
+    assert!(!names.contains(&"_temporary".to_string()), "{names:?}");
+    assert_eq!(names.iter().filter(|n| n.starts_with("part-")).count(), 3);
+
+    let s = status(&app);
+    assert_eq!(s["state"], "FINISHED", "{s}");
+    assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
+    assert_eq!(s["type"], "SPINDLE", "{s}");
+    let diagnostics = s["diagnostics"].as_str().unwrap();
+    assert!(
+        diagnostics.contains(&format!("{} rows in", rows.len())),
+        "{diagnostics}"
+    );
+    let o = spindle(&["ls", "--all", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let apps: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        apps.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["application_id"] == app.as_str()),
+        "{apps}"
+    );
+
+    // A second submit reuses the staged binary instead of uploading it again.
+    let again = write_spec(
+        "yarn-groupby-again",
+        "/it/groupby/in/*.csv",
+        GROUP_BY,
+        "/it/groupby/out2",
+    );
+    let o = spindle(&[
+        "submit",
+        &spec_arg(&again),
+        "--wait",
+        "--json",
+        "--am-memory-mb",
+        "256",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("reusing /user/"),
+        "{}",
+        text(&o)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(result["summary"]["rows_in"], rows.len() as u64, "{result}");
+    assert_eq!(result["summary"]["status"], "succeeded", "{result}");
+    assert_eq!(
+        by_user(&hdfs_jsonl_rows("/it/groupby/out2")),
+        expected_by_user(&rows)
+    );
+}
+
+#[test]
+fn a_wrong_query_fails_with_the_sql_error_in_yarn_diagnostics() {
+    upload_clicks("/it/badsql/in", &[(50, 4)]);
+    let stages = "stages:\n  - sql: \"SELECT no_such_column FROM input\"\n";
+    let spec = write_spec("yarn-badsql", "/it/badsql/in", stages, "/it/badsql/out");
+    let o = spindle(&[
+        "submit",
+        &spec_arg(&spec),
+        "--wait",
+        "--am-memory-mb",
+        "256",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("no_such_column"), "{}", text(&o));
+    let s = status(&app_id(&o));
+    assert_eq!(s["final_status"], "FAILED", "{s}");
+    let diagnostics = s["diagnostics"].as_str().unwrap();
+    assert!(diagnostics.contains("no_such_column"), "{diagnostics}");
+    assert!(diagnostics.contains("stage 1"), "{diagnostics}");
+    assert!(
+        ls("/it/badsql/out").is_empty(),
+        "{:?}",
+        ls("/it/badsql/out")
+    );
+}
+
+#[test]
+fn kill_ends_a_running_application_and_commits_nothing() {
+    upload_clicks("/it/kill/in", &[(200, 5)]);
+    let stages = "stages:\n  - command: \"sleep 120; cat\"\n";
+    let spec = write_spec("yarn-kill", "/it/kill/in", stages, "/it/kill/out");
+    let o = spindle(&["submit", &spec_arg(&spec), "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    wait_for(&app, "the AM to register", |s| {
+        s["state"] == "RUNNING" && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+    });
+    let o = spindle(&["kill", &app, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = wait_for(&app, "KILLED", |s| s["state"] == "KILLED");
+    assert_eq!(s["final_status"], "KILLED", "{s}");
+    let names = ls("/it/kill/out");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("part-") || n == "_SUCCESS"),
+        "{names:?}"
+    );
+}
+
+/// Worker processes of the application whose master listens on `master`.
+fn worker_pids(master: &str) -> Vec<(u32, i32)> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        let is_worker = args.first().is_some_and(|a| a.ends_with("spindle"))
+            && args.get(1).is_some_and(|a| a == "worker")
+            && args
+                .windows(2)
+                .any(|w| w[0] == "--master" && w[1] == master);
+        if let (true, Some(id)) = (is_worker, args.windows(2).find(|w| w[0] == "--id")) {
+            found.push((id[1].parse().unwrap(), pid));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_killed_worker_container_is_replaced_and_the_result_is_exact() {
+    let rows = upload_clicks("/it/crash/in", &[(3000, 11)]);
+    let stages = "stages:\n  - command: \"sleep 0.3; cat\"\n  - sql: \"SELECT user, bytes FROM input WHERE status = 200\"\n  - shuffle: { by: [user], partitions: 3 }\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user\"\n";
+    let spec = write_spec("yarn-crash", "/it/crash/in", stages, "/it/crash/out");
+    let o = spindle(&["submit", &spec_arg(&spec), "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let s = wait_for(&app, "the AM to register", |s| {
+        s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+    });
+    let master = format!("{}:{}", s["am_host"].as_str().unwrap(), s["am_rpc_port"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut workers = vec![];
+    while workers.len() < 2 {
+        assert!(Instant::now() < deadline, "workers of {master} never ran");
+        std::thread::sleep(Duration::from_millis(100));
+        workers = worker_pids(&master);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        status(&app)["state"],
+        "RUNNING",
+        "job ended before the kill"
+    );
+    let rc = unsafe { libc_kill(workers[0].1, 9) };
+    assert_eq!(rc, 0, "kill failed");
+    let s = wait_for(&app, "the end", |s| s["state"] != "RUNNING");
+    assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
+    assert_eq!(
+        by_user(&hdfs_jsonl_rows("/it/crash/out")),
+        expected_by_user(&rows)
+    );
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let summary: serde_json::Value = serde_json::from_slice(
+        &get(&format!("/user/{user}/.spindle/{app}/summary.json")).expect("summary.json"),
+    )
+    .unwrap();
+    assert!(summary["workers_lost"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(summary["workers"].as_u64().unwrap() >= 3, "{summary}");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
