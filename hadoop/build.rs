@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/Security.proto",
     "proto/yarn_protos.proto",
     "proto/yarn_service_protos.proto",
+    "proto/hdfs_namenode.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -235,6 +235,11 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
     );
     let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(result["summary"]["rows_in"], rows.len() as u64, "{result}");
+    // Block locations name the node the workers run on: every scan is data-local.
+    let locality = &result["summary"]["locality"];
+    assert!(locality["data_local"].as_u64().unwrap() >= 3, "{result}");
+    assert_eq!(locality["off_switch"], 0, "{result}");
+    assert_eq!(locality["no_preference"], 0, "{result}");
     assert_eq!(result["summary"]["status"], "succeeded", "{result}");
     assert_eq!(
         by_user(&hdfs_jsonl_rows("/it/groupby/out2")),
@@ -360,6 +365,58 @@ fn a_killed_worker_container_is_replaced_and_the_result_is_exact() {
     .unwrap();
     assert!(summary["workers_lost"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["workers"].as_u64().unwrap() >= 3, "{summary}");
+}
+
+#[test]
+fn the_namenode_reports_block_locations_and_file_info() {
+    // The minicluster's block size is 16 MiB: 20 MiB make two blocks.
+    let data: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
+    put("/it/blocks/two-blocks.bin", data);
+    let conf = cluster().configuration();
+    let fs = conf.get("fs.defaultFS").unwrap();
+    let addr = fs
+        .trim_start_matches("hdfs://")
+        .trim_end_matches('/')
+        .to_string();
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    runtime().block_on(async {
+        let nn = spindle_hadoop::hdfs::NameNodeClient::connect(&addr, &user)
+            .await
+            .expect("connect to the NameNode");
+        let info = nn
+            .get_file_info("/it/blocks/two-blocks.bin")
+            .await
+            .unwrap()
+            .expect("the file exists");
+        assert!(!info.is_dir);
+        assert_eq!(info.length, 20 << 20);
+        assert_eq!(info.block_size, 16 << 20);
+        assert!(
+            nn.get_file_info("/it/blocks")
+                .await
+                .unwrap()
+                .unwrap()
+                .is_dir
+        );
+        assert_eq!(nn.get_file_info("/it/no/such/file").await.unwrap(), None);
+        let blocks = nn
+            .get_block_locations("/it/blocks/two-blocks.bin", 0, 20 << 20)
+            .await
+            .unwrap();
+        let layout: Vec<(u64, u64)> = blocks.iter().map(|b| (b.offset, b.length)).collect();
+        assert_eq!(layout, [(0, 16 << 20), (16 << 20, 4 << 20)]);
+        for b in &blocks {
+            assert_eq!(b.hosts, ["localhost"], "{b:?}");
+            assert_eq!(b.racks, ["/default-rack"], "{b:?}");
+            assert!(!b.corrupt);
+        }
+        let tail = nn
+            .get_block_locations("/it/blocks/two-blocks.bin", 17 << 20, 1)
+            .await
+            .unwrap();
+        assert_eq!(tail.len(), 1, "only the block holding the range: {tail:?}");
+        assert_eq!(tail[0].offset, 16 << 20);
+    });
 }
 
 extern "C" {

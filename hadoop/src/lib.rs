@@ -9,6 +9,7 @@
 pub mod config;
 pub mod credentials;
 mod error;
+pub mod hdfs;
 pub mod ipc;
 pub mod proto;
 pub mod sasl;

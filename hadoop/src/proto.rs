@@ -1,5 +1,5 @@
 //! Protobuf messages generated at build time from `hadoop/proto/*.proto` (our own files,
-//! written from the wire facts). Only the `ipc`, `credentials` and `yarn` modules should
+//! written from the wire facts). Only the `ipc`, `credentials`, `yarn` and `hdfs` modules should
 //! touch these; everything above them works with domain types.
 
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -13,6 +13,9 @@ pub mod hadoop {
     pub mod yarn {
         include!(concat!(env!("OUT_DIR"), "/hadoop.yarn.rs"));
     }
+    pub mod hdfs {
+        include!(concat!(env!("OUT_DIR"), "/hadoop.hdfs.rs"));
+    }
 }
 
-pub use hadoop::{common, yarn};
+pub use hadoop::{common, hdfs, yarn};

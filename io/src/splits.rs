@@ -1,6 +1,7 @@
 //! Input splits: byte ranges for line-based formats, runs of row groups for parquet, each
 //! with the hosts that hold it (the hook for data locality).
 
+use crate::blocks::{hdfs_blocks, hosts_at};
 use crate::error::IoError;
 use crate::read::parquet_metadata;
 use crate::storage::{FileInfo, Location};
@@ -17,11 +18,15 @@ pub async fn plan_splits(
 ) -> Result<Vec<Split>, IoError> {
     let split_size = split_size.max(1);
     let mut splits = vec![];
+    let blocks = hdfs_blocks(files).await;
     for file in files {
-        let hosts = if file.url.starts_with("file://") {
-            vec![local_host.to_string()]
-        } else {
-            vec![]
+        let file_blocks = blocks.get(&file.url);
+        // HDFS splits go where the block holding their first byte is; local files are
+        // on this host; object stores are equally far from everyone.
+        let hosts_at = |offset: u64| match file_blocks {
+            Some(b) => hosts_at(b, offset),
+            None if file.url.starts_with("file://") => vec![local_host.to_string()],
+            None => vec![],
         };
         if file.size == 0 {
             continue;
@@ -35,13 +40,14 @@ pub async fn plan_splits(
             for (i, rg) in groups.iter().enumerate() {
                 bytes += rg.compressed_size().max(0) as u64;
                 if bytes >= split_size || i + 1 == groups.len() {
+                    let at = groups[first].file_offset().unwrap_or(0).max(0) as u64;
                     splits.push(Split {
                         url: file.url.clone(),
                         start: 0,
                         end: file.size,
                         file_size: file.size,
                         row_groups: Some((first, i + 1)),
-                        hosts: hosts.clone(),
+                        hosts: hosts_at(at),
                     });
                     first = i + 1;
                     bytes = 0;
@@ -58,7 +64,7 @@ pub async fn plan_splits(
                 end,
                 file_size: file.size,
                 row_groups: None,
-                hosts: hosts.clone(),
+                hosts: hosts_at(start),
             });
             start = end;
         }

@@ -3,7 +3,7 @@
 //! the same driver as `spindle run` with a YARN container launcher, records the summary
 //! beside the spec for `submit --wait`, and unregisters with a status and diagnostics.
 
-use super::launch::{container_credentials, secret_from, LaunchInfo, SPEC};
+use super::launch::{container_credentials, secret_from, LaunchInfo, LAUNCH_ENV, SPEC};
 use super::staging::Staging;
 use super::Cluster;
 use crate::run::{failed_summary, prepare};
@@ -27,9 +27,9 @@ pub struct AppMasterArgs {
     /// The job spec, localized into the container
     #[arg(long, default_value = SPEC)]
     spec: PathBuf,
-    /// What `submit` staged (launch.json)
-    #[arg(long)]
-    launch: PathBuf,
+    /// What `submit` staged, as JSON (set by `submit` in the AM's environment)
+    #[arg(long, env = LAUNCH_ENV, hide_env_values = true)]
+    launch: String,
     /// Worker containers
     #[arg(long)]
     workers: u32,
@@ -43,13 +43,15 @@ pub async fn appmaster(args: AppMasterArgs) -> ExitCode {
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             error!("application master failed before it could register: {e}");
+            // YARN shows the container's exit and this log's tail as diagnostics.
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Errors before registering leave YARN to report the container's exit and log tail.
+/// Errors are returned only before registering; afterwards every failure ends in
+/// finishApplicationMaster with the reason as diagnostics.
 async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
     let creds = container_credentials()?;
     let secret = secret_from(&creds)?;
@@ -57,6 +59,8 @@ async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
         .token_by_kind("YARN_AM_RM_TOKEN")
         .ok_or("the container's credentials hold no AMRMToken")?
         .clone();
+    let launch = LaunchInfo::decode(&args.launch)
+        .map_err(|e| format!("{LAUNCH_ENV} is not a launch description: {e}"))?;
     let cluster = Cluster::from_env()?;
     let app_id = app_id_from_container(&std::env::var("CONTAINER_ID").unwrap_or_default())?;
     let host = std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host());
@@ -83,7 +87,6 @@ async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
         "registered with the ResourceManager"
     );
 
-    let launch: LaunchInfo = read_json(&args.launch)?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Default::default());
     let spec = JobSpec::from_file(&args.spec.display().to_string());
@@ -92,10 +95,14 @@ async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
             memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
             vcores: spec.workers.vcores as i32,
         },
+        hosts: launch.hosts.clone(),
+        racks: launch.racks.clone(),
         context: worker_context(&launch, &host, port, spec, &secret),
     });
     let template = template.unwrap_or(WorkerTemplate {
         resource: Resource::default(),
+        hosts: Vec::new(),
+        racks: Vec::new(),
         context: Box::new(|_| Default::default()),
     });
     let mut launcher = YarnLauncher::start(
@@ -131,7 +138,7 @@ async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
     // The summary is written before unregistering: `submit --wait` reads it once YARN
     // reports the application finished.
     let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     match Staging::connect(&default_fs, &cwd, &cluster.user) {
         Ok(staging) => {
             let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
@@ -231,7 +238,7 @@ fn worker_context(
         .iter()
         .map(|s| s.to_string())
         .collect();
-        launch.context(&args, &format!("worker-{id}"), &[], &secret)
+        launch.context(&args, &format!("worker-{id}"), &[], &[], &secret)
     })
 }
 
@@ -265,11 +272,6 @@ fn app_id_from_container(container: &str) -> Result<String, String> {
             "CONTAINER_ID {container:?} is not a container id: this role runs inside a YARN container"
         )),
     }
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! What a spindle container needs, written by `submit` as `launch.json` and read by the
-//! application master to start workers exactly like itself: the staged files (with the
+//! What a spindle container needs, handed by `submit` to the application master (in its
+//! environment, as JSON) so that it starts workers exactly like itself: the staged files (with the
 //! size and modification time the NodeManager checks), the environment and the commands.
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 pub const BINARY: &str = "spindle";
 /// Names of the per-application files in the AM's working directory.
 pub const SPEC: &str = "job.yaml";
-pub const LAUNCH: &str = "launch.json";
+/// The AM's environment variable holding the [`LaunchInfo`] as JSON.
+pub const LAUNCH_ENV: &str = "SPINDLE_LAUNCH";
 
 /// A file in HDFS that YARN localizes into a container as `name`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,9 +40,26 @@ pub struct LaunchInfo {
     pub common: Vec<Staged>,
     /// The application's staging directory (holds the spec, summary, secret).
     pub app_dir: String,
+    /// Running NodeManager hosts and their racks when submitted (the AM cannot ask the
+    /// RM's client protocol itself on a secure cluster).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub racks: Vec<String>,
 }
 
 impl LaunchInfo {
+    /// As an environment value: NodeManagers write values into a shell script unescaped,
+    /// so quotes are out and hex is in.
+    pub fn encode(&self) -> String {
+        hex::encode(serde_json::to_vec(self).expect("launch info serializes"))
+    }
+
+    pub fn decode(text: &str) -> Result<LaunchInfo, String> {
+        let json = hex::decode(text.trim()).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&json).map_err(|e| e.to_string())
+    }
+
     fn resource(&self, f: &Staged) -> LocalResource {
         LocalResource {
             scheme: self.fs_scheme.clone(),
@@ -66,6 +84,7 @@ impl LaunchInfo {
         args: &[String],
         log_name: &str,
         extra: &[Staged],
+        extra_env: &[(&str, String)],
         secret: &str,
     ) -> ContainerLaunchContext {
         let local_resources = self
@@ -74,11 +93,12 @@ impl LaunchInfo {
             .chain(extra)
             .map(|f| (f.name.clone(), self.resource(f)))
             .collect();
-        let environment = BTreeMap::from([
+        let mut environment = BTreeMap::from([
             // The shipped site files sit in the working directory.
             ("HADOOP_CONF_DIR".to_string(), "{{PWD}}".to_string()),
             ("RUST_BACKTRACE".to_string(), "1".to_string()),
         ]);
+        environment.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let mut command = vec![format!("./{BINARY}")];
         command.extend(args.iter().cloned());
         command.push(format!("1><LOG_DIR>/{log_name}.out"));

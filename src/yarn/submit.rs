@@ -2,7 +2,7 @@
 //! master, and optionally follow the application to its end.
 
 use super::apps::{report_json, state_name};
-use super::launch::{LaunchInfo, Staged, LAUNCH, SPEC};
+use super::launch::{LaunchInfo, Staged, LAUNCH_ENV, SPEC};
 use super::staging::Staging;
 use super::Cluster;
 use clap::Args;
@@ -11,7 +11,7 @@ use spindle_appmaster::yarn::APPLICATION_TYPE;
 use spindle_hadoop::config::SITE_FILES;
 use spindle_hadoop::yarn::{
     ApplicationClient, ApplicationId, ApplicationReport, ApplicationState, ApplicationSubmission,
-    FinalStatus, Resource,
+    FinalStatus, NodeState, Resource,
 };
 use spindle_io::net::new_secret;
 use spindle_job::JobSpec;
@@ -106,14 +106,21 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
         ));
     }
 
-    let (launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
+    let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
+    (launch.hosts, launch.racks) = running_nodes(&rm).await?;
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
-    let am_args: Vec<String> = ["appmaster", "--spec", SPEC, "--launch", LAUNCH, "--workers"]
+    let am_args: Vec<String> = ["appmaster", "--spec", SPEC, "--workers"]
         .iter()
         .map(|s| s.to_string())
         .chain([workers.to_string()])
         .collect();
-    let context = launch.context(&am_args, "appmaster", &am_files, &secret);
+    let context = launch.context(
+        &am_args,
+        "appmaster",
+        &am_files,
+        &[(LAUNCH_ENV, launch.encode())],
+        &secret,
+    );
     let mut sub =
         ApplicationSubmission::new(app.id, args.name.as_deref().unwrap_or(&spec.name), context);
     sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.clone());
@@ -151,6 +158,26 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     finish(args, &report, summary.as_ref())
 }
 
+/// Hosts and racks of the running NodeManagers; on big clusters, none (ask anywhere).
+async fn running_nodes(rm: &ApplicationClient) -> Result<(Vec<String>, Vec<String>), String> {
+    const MAX_NAMED_NODES: usize = 200;
+    let nodes = rm
+        .get_cluster_nodes(&[NodeState::Running])
+        .await
+        .map_err(|e| format!("getClusterNodes: {e}"))?;
+    if nodes.len() > MAX_NAMED_NODES {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut hosts: Vec<String> = nodes.iter().map(|n| n.id.host.clone()).collect();
+    let mut racks: Vec<String> = nodes.iter().map(|n| n.rack.clone()).collect();
+    for v in [&mut hosts, &mut racks] {
+        v.sort();
+        v.dedup();
+        v.retain(|s| !s.is_empty());
+    }
+    Ok((hosts, racks))
+}
+
 /// Uploads what the containers need; returns the launch description, the AM's own extra
 /// files and the application's secret.
 async fn stage(
@@ -169,39 +196,38 @@ async fn stage(
     let staging = Staging::connect(&default_fs, &conf_dir, &cluster.user)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let t = Instant::now();
-    let (binary, uploaded) = staging.binary(&exe).await?;
+    let dir = staging.app_dir(app).await?;
+    let secret = new_secret();
+    // Closing an HDFS file waits for the NameNode to confirm its block (hundreds of ms),
+    // so every file is written at once.
+    let site_files = SITE_FILES.iter().filter_map(|name| {
+        let data = std::fs::read(conf_dir.join(name)).ok()?;
+        Some(staging.file(&dir, name, data))
+    });
+    let (binary, site, spec, _) = tokio::try_join!(
+        staging.binary(&exe),
+        futures::future::try_join_all(site_files),
+        staging.file(&dir, SPEC, spec_text),
+        staging.file(&dir, "secret", secret.clone().into_bytes()),
+    )?;
+    let (binary, uploaded) = binary;
     eprintln!(
-        "{} {} ({:.1} MB) in {:.1} s",
-        if uploaded { "staged" } else { "reusing" },
+        "{} {} ({:.1} MB); staged in {:.1} s",
+        if uploaded { "uploaded" } else { "reusing" },
         binary.path,
         binary.size as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
-    let dir = staging.app_dir(app).await?;
-    let secret = new_secret();
-    staging
-        .file(&dir, "secret", secret.clone().into_bytes())
-        .await?;
-    let mut common = vec![binary];
-    for name in SITE_FILES {
-        let path = conf_dir.join(name);
-        if let Ok(data) = std::fs::read(&path) {
-            common.push(staging.file(&dir, name, data).await?);
-        }
-    }
     let launch = LaunchInfo {
         fs_scheme: url.scheme().to_string(),
         fs_host: url.host_str().unwrap_or_default().to_string(),
         fs_port: url.port().map_or(-1, i32::from),
-        common,
-        app_dir: dir.clone(),
+        common: [vec![binary], site].concat(),
+        app_dir: dir,
+        hosts: Vec::new(),
+        racks: Vec::new(),
     };
-    let launch_json = serde_json::to_vec_pretty(&launch).expect("launch info serializes");
-    let am_files = vec![
-        staging.file(&dir, SPEC, spec_text).await?,
-        staging.file(&dir, LAUNCH, launch_json).await?,
-    ];
-    Ok((launch, am_files, secret))
+    Ok((launch, vec![spec], secret))
 }
 
 /// The first configuration directory: its site files are shipped to the containers.

@@ -26,10 +26,17 @@ const IDLE_HEARTBEAT: Duration = Duration::from_millis(1000);
 /// Consecutive failed heartbeats (each after a reconnect attempt) before giving up.
 const MAX_HEARTBEAT_FAILURES: u32 = 10;
 const WORKER_PRIORITY: i32 = 1;
+/// How long launches gather before they are asked for together.
+const LAUNCH_BATCH: Duration = Duration::from_millis(5);
 
 /// What every worker container gets.
 pub struct WorkerTemplate {
     pub resource: Resource,
+    /// Hosts and racks to ask at. Schedulers hand out at most one off-switch (`*`)
+    /// container per node heartbeat, but many node-local ones, so naming the nodes
+    /// gets N workers in one heartbeat instead of N.
+    pub hosts: Vec<String>,
+    pub racks: Vec<String>,
     /// The launch context of worker `id` (command, environment, files, credentials).
     pub context: Box<dyn Fn(WorkerId) -> ContainerLaunchContext + Send + Sync>,
 }
@@ -157,8 +164,10 @@ impl Allocator {
                     None => return,
                     Some(Cmd::Launch(worker)) => {
                         self.pending.push_back(worker);
-                        // Ask right away: start-up time is mostly waiting for containers.
-                        next_beat = Instant::now();
+                        // Ask almost at once (start-up time is mostly waiting for
+                        // containers), but after the driver's other launches of this
+                        // moment, so that one ask covers them all.
+                        next_beat = next_beat.min(Instant::now() + LAUNCH_BATCH);
                     }
                     Some(Cmd::Kill(worker)) => self.kill(worker).await,
                     Some(Cmd::Finish { status, diagnostics, done }) => {
@@ -184,13 +193,20 @@ impl Allocator {
     async fn heartbeat(&mut self) -> Result<(), String> {
         let want = self.pending.len() as i32;
         let asks = if want != self.asked {
-            vec![ResourceRequest {
-                priority: WORKER_PRIORITY,
-                resource_name: "*".into(),
-                capability: self.template.resource,
-                num_containers: want,
-                relax_locality: true,
-            }]
+            let t = &self.template;
+            t.hosts
+                .iter()
+                .chain(&t.racks)
+                .map(String::as_str)
+                .chain(["*"])
+                .map(|name| ResourceRequest {
+                    priority: WORKER_PRIORITY,
+                    resource_name: name.to_string(),
+                    capability: t.resource,
+                    num_containers: want,
+                    relax_locality: true,
+                })
+                .collect()
         } else {
             Vec::new()
         };

@@ -53,8 +53,17 @@ public final class Launcher {
     Files.createDirectories(opts.workDir);
 
     Configuration base = ClusterConf.base(opts.workDir);
+    // DataNodes register as "localhost", the name the NodeManagers run under, as DataNode
+    // and NodeManager share a host name on a real cluster; block locations then name
+    // the nodes YARN schedules on (MiniDFSCluster's default would be 127.0.0.1).
+    String[] dataNodeHosts = new String[opts.hosts];
+    java.util.Arrays.fill(dataNodeHosts, "localhost");
     MiniDFSCluster dfs =
-        new MiniDFSCluster.Builder(base).numDataNodes(opts.hosts).format(true).build();
+        new MiniDFSCluster.Builder(base)
+            .numDataNodes(opts.hosts)
+            .hosts(dataNodeHosts)
+            .format(true)
+            .build();
     Runtime.getRuntime().addShutdownHook(new Thread(dfs::shutdown, "stop-dfs"));
     dfs.waitActive();
     probeHdfs(dfs);

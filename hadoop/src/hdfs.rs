@@ -1,0 +1,112 @@
+//! The NameNode calls spindle needs beyond what hdfs-native exposes: where each block of
+//! a file lives (`getBlockLocations`), to place scans next to their data, and
+//! `getFileInfo`. Reads and writes themselves go through hdfs-native.
+
+use std::time::Duration;
+
+use crate::ipc::{Auth, Connection, ConnectionOptions};
+use crate::proto::hdfs as pb;
+use crate::Result;
+
+pub const CLIENT_PROTOCOL: &str = "org.apache.hadoop.hdfs.protocol.ClientProtocol";
+
+/// One block of a file and the DataNodes holding a replica of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockLocation {
+    pub offset: u64,
+    pub length: u64,
+    /// Host names of the replicas, as DataNodes registered them (what YARN calls nodes).
+    pub hosts: Vec<String>,
+    /// Each replica's rack (`/default-rack` unless topology is configured).
+    pub racks: Vec<String>,
+    pub corrupt: bool,
+}
+
+/// `getFileInfo`'s answer, trimmed to what splitting needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStatus {
+    pub is_dir: bool,
+    pub length: u64,
+    pub block_size: u64,
+    pub modification_time_ms: u64,
+}
+
+/// A connection to one NameNode (SIMPLE auth; a Kerberos cluster is out of reach).
+pub struct NameNodeClient {
+    conn: Connection,
+}
+
+impl NameNodeClient {
+    /// `addr` is the NameNode's RPC `host:port` (the authority of `fs.defaultFS`).
+    pub async fn connect(addr: &str, user: &str) -> Result<Self> {
+        let opts = ConnectionOptions {
+            protocol: CLIENT_PROTOCOL.to_string(),
+            auth: Auth::Simple {
+                user: user.to_string(),
+            },
+            connect_timeout: Duration::from_secs(20),
+        };
+        Ok(Self {
+            conn: Connection::connect(addr, opts).await?,
+        })
+    }
+
+    /// `None` when nothing exists at `path`.
+    pub async fn get_file_info(&self, path: &str) -> Result<Option<FileStatus>> {
+        let req = pb::GetFileInfoRequestProto {
+            src: Some(path.to_string()),
+        };
+        let res: pb::GetFileInfoResponseProto =
+            self.conn.call(CLIENT_PROTOCOL, "getFileInfo", &req).await?;
+        Ok(res.fs.map(|fs| FileStatus {
+            is_dir: fs.file_type() == pb::hdfs_file_status_proto::FileType::IsDir,
+            length: fs.length.unwrap_or_default(),
+            block_size: fs.blocksize.unwrap_or_default(),
+            modification_time_ms: fs.modification_time.unwrap_or_default(),
+        }))
+    }
+
+    /// The blocks overlapping `offset..offset + length` of the file at `path`.
+    pub async fn get_block_locations(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<BlockLocation>> {
+        let req = pb::GetBlockLocationsRequestProto {
+            src: Some(path.to_string()),
+            offset: Some(offset),
+            length: Some(length),
+        };
+        let res: pb::GetBlockLocationsResponseProto = self
+            .conn
+            .call(CLIENT_PROTOCOL, "getBlockLocations", &req)
+            .await?;
+        let blocks = res.locations.map(|l| l.blocks).unwrap_or_default();
+        Ok(blocks.into_iter().map(block_from_proto).collect())
+    }
+}
+
+fn block_from_proto(b: pb::LocatedBlockProto) -> BlockLocation {
+    let (hosts, racks) = b
+        .locs
+        .iter()
+        .map(|d| {
+            let id = d.id.clone().unwrap_or_default();
+            // Some DataNodes register without a resolvable name; the IP is what they have.
+            let host = id
+                .host_name
+                .filter(|h| !h.is_empty())
+                .or(id.ip_addr)
+                .unwrap_or_default();
+            (host, d.location.clone().unwrap_or_default())
+        })
+        .unzip();
+    BlockLocation {
+        offset: b.offset.unwrap_or_default(),
+        length: b.b.and_then(|e| e.num_bytes).unwrap_or_default(),
+        hosts,
+        racks,
+        corrupt: b.corrupt.unwrap_or(false),
+    }
+}

@@ -1,0 +1,129 @@
+//! Where HDFS keeps each block of the input, asked of the NameNode once per file, so a
+//! split can name the hosts that hold its bytes. Locality is an optimisation: when the
+//! NameNode cannot be asked (HA addresses unknown, Kerberos), splits simply have no
+//! preferred hosts and the job runs anyway.
+
+use crate::storage::FileInfo;
+use spindle_hadoop::config::Configuration;
+use spindle_hadoop::hdfs::{BlockLocation, NameNodeClient};
+use spindle_hadoop::user::simple_user;
+use std::collections::HashMap;
+use tracing::warn;
+
+/// Blocks of each HDFS file in `files`, by URL; other files are absent.
+pub async fn hdfs_blocks(files: &[FileInfo]) -> HashMap<String, Vec<BlockLocation>> {
+    let mut out = HashMap::new();
+    let mut clients: HashMap<String, Option<NameNodeClient>> = HashMap::new();
+    for file in files {
+        let Some((authority, path)) = split_hdfs_url(&file.url) else {
+            continue;
+        };
+        if !clients.contains_key(authority) {
+            clients.insert(authority.to_string(), connect(authority).await);
+        }
+        let Some(nn) = clients[authority].as_ref() else {
+            continue;
+        };
+        match nn.get_block_locations(path, 0, file.size).await {
+            Ok(blocks) => {
+                out.insert(file.url.clone(), blocks);
+            }
+            Err(e) => warn!(file = %file.url, error = %e, "no block locations; no locality for it"),
+        }
+    }
+    out
+}
+
+/// Hosts of the block holding byte `offset`.
+pub fn hosts_at(blocks: &[BlockLocation], offset: u64) -> Vec<String> {
+    blocks
+        .iter()
+        .find(|b| b.offset <= offset && offset < b.offset + b.length.max(1))
+        .map(|b| b.hosts.clone())
+        .unwrap_or_default()
+}
+
+/// `hdfs://authority/path` → (authority, `/path`).
+fn split_hdfs_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("hdfs://")?;
+    let slash = rest.find('/')?;
+    Some((&rest[..slash], &rest[slash..]))
+}
+
+/// The NameNode RPC addresses behind an authority: `host:port` itself, the default
+/// filesystem for an empty one, or an HA nameservice's NameNodes.
+fn namenode_addrs(authority: &str, conf: &Configuration) -> Vec<String> {
+    if authority.is_empty() {
+        let default_fs = conf.get("fs.defaultFS").unwrap_or_default();
+        return match default_fs.strip_prefix("hdfs://") {
+            Some(a) if !a.trim_end_matches('/').is_empty() => {
+                namenode_addrs(a.trim_end_matches('/'), conf)
+            }
+            _ => Vec::new(),
+        };
+    }
+    if authority.contains(':') {
+        return vec![authority.to_string()];
+    }
+    let ids = conf.get_list(&format!("dfs.ha.namenodes.{authority}"));
+    if ids.is_empty() {
+        return vec![format!("{authority}:8020")];
+    }
+    ids.iter()
+        .filter_map(|id| conf.get(&format!("dfs.namenode.rpc-address.{authority}.{id}")))
+        .collect()
+}
+
+async fn connect(authority: &str) -> Option<NameNodeClient> {
+    let hadoop = std::env::var("HADOOP_CONF_DIR").ok();
+    let dirs = Configuration::conf_dirs(hadoop.as_deref(), None);
+    let conf = Configuration::load(&dirs).unwrap_or_default();
+    let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    for addr in namenode_addrs(authority, &conf) {
+        match NameNodeClient::connect(&addr, &user).await {
+            // A standby answers calls with StandbyException; the first call tells.
+            Ok(nn) if nn.get_file_info("/").await.is_ok() => return Some(nn),
+            Ok(_) => {}
+            Err(e) => warn!(namenode = %addr, error = %e, "cannot reach the NameNode"),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(offset: u64, length: u64, host: &str) -> BlockLocation {
+        BlockLocation {
+            offset,
+            length,
+            hosts: vec![host.into()],
+            racks: vec!["/default-rack".into()],
+            corrupt: false,
+        }
+    }
+
+    #[test]
+    fn a_split_takes_the_hosts_of_the_block_at_its_start() {
+        let blocks = [block(0, 100, "a"), block(100, 100, "b")];
+        assert_eq!(hosts_at(&blocks, 0), ["a"]);
+        assert_eq!(hosts_at(&blocks, 99), ["a"]);
+        assert_eq!(hosts_at(&blocks, 100), ["b"]);
+        assert!(hosts_at(&blocks, 200).is_empty());
+    }
+
+    #[test]
+    fn namenode_addresses_from_urls_and_ha_config() {
+        let mut conf = Configuration::new();
+        conf.set("fs.defaultFS", "hdfs://ns1");
+        conf.set("dfs.ha.namenodes.ns1", "nn1,nn2");
+        conf.set("dfs.namenode.rpc-address.ns1.nn1", "a:8020");
+        conf.set("dfs.namenode.rpc-address.ns1.nn2", "b:8020");
+        assert_eq!(namenode_addrs("h:9000", &conf), ["h:9000"]);
+        assert_eq!(namenode_addrs("", &conf), ["a:8020", "b:8020"]);
+        assert_eq!(namenode_addrs("plain", &conf), ["plain:8020"]);
+        assert_eq!(split_hdfs_url("hdfs:///x/y"), Some(("", "/x/y")));
+        assert_eq!(split_hdfs_url("hdfs://nn:1/x"), Some(("nn:1", "/x")));
+    }
+}
