@@ -6,6 +6,7 @@ use object_store::ObjectStoreExt;
 use spindle_io::{IoError, Location};
 use spindle_job::{OutputMode, OutputSpec};
 
+#[derive(Clone)]
 pub struct Committer {
     pub output: Location,
     pub staging: Location,

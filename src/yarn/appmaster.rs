@@ -186,13 +186,19 @@ async fn run_spec(
         Err(e) => return failed_summary(&spec.name, e, started),
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`).
+    // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`)
+    // and SIGKILL a quarter second later: too soon for the driver's orderly stop, so the
+    // staged output goes first, in one call.
+    let staged = committer.clone();
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             if term.recv().await.is_some() {
-                info!("SIGTERM: stopping the job");
+                info!("SIGTERM: removing staged output and stopping the job");
                 let _ = cancel_tx.send(true);
+                if let Err(e) = staged.abort().await {
+                    error!("cannot remove staged output {}: {e}", staged.staging.url());
+                }
             }
         }
     });

@@ -110,21 +110,26 @@ final class ClusterConf {
     Configuration core = new Configuration(false);
     core.set("fs.defaultFS", dfsConf.get("fs.defaultFS"));
     core.set("hadoop.security.authentication", "simple");
-    writeXml(core, dir.resolve("core-site.xml"));
-    writeXml(dfsConf, dir.resolve("hdfs-site.xml"));
-    writeXml(yarnConf, dir.resolve("yarn-site.xml"));
+    writeXml(core, dir.resolve("core-site.xml"), "");
+    // yarn.* keys that leak into the DFS configuration (yarn.is.minicluster=false) would
+    // override yarn-site.xml for clients that load hdfs-site.xml later.
+    writeXml(dfsConf, dir.resolve("hdfs-site.xml"), "yarn.");
+    writeXml(yarnConf, dir.resolve("yarn-site.xml"), "");
   }
 
   /**
-   * Writes {@code c} without the properties that resolve to port 0: those are daemon bind
+   * Writes {@code c} without the properties that resolve to port 0 (and those starting with
+   * {@code skipPrefix}, unless empty): port-0 properties are daemon bind
    * settings (NodeManager, balancer, mover) that mean nothing to a client, and leaving
    * them would make the files look like they hold unbound addresses.
    */
-  private static void writeXml(Configuration all, Path target) throws IOException {
+  private static void writeXml(Configuration all, Path target, String skipPrefix)
+      throws IOException {
     Configuration c = new Configuration(false);
     for (Map.Entry<String, String> e : all) {
       String resolved = all.get(e.getKey(), "");
-      if (!resolved.endsWith(":0")) {
+      boolean skipped = !skipPrefix.isEmpty() && e.getKey().startsWith(skipPrefix);
+      if (!resolved.endsWith(":0") && !skipped) {
         c.set(e.getKey(), e.getValue());
       }
     }
