@@ -163,8 +163,24 @@ const GROUP_BY: &str = r#"stages:
   - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user"
 "#;
 
-fn spec_arg(dir: &tempfile::TempDir) -> String {
-    dir.path().join("job.yaml").display().to_string()
+/// `spindle submit` of the spec in `dir` with a small AM, plus `extra` flags.
+fn submit(dir: &tempfile::TempDir, extra: &[&str]) -> Output {
+    let spec = dir.path().join("job.yaml").display().to_string();
+    let mut args = vec!["submit", spec.as_str(), "--am-memory-mb", "256"];
+    args.extend_from_slice(extra);
+    spindle(&args)
+}
+
+/// Submits without waiting and returns the application id once its AM has registered,
+/// with the status that says so.
+fn submit_until_registered(dir: &tempfile::TempDir) -> (String, serde_json::Value) {
+    let o = submit(dir, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let s = wait_for(&app, "the AM to register", |s| {
+        s["state"] == "RUNNING" && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+    });
+    (app, s)
 }
 
 #[test]
@@ -176,13 +192,7 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
         GROUP_BY,
         "/it/groupby/out",
     );
-    let o = spindle(&[
-        "submit",
-        &spec_arg(&spec),
-        "--wait",
-        "--am-memory-mb",
-        "256",
-    ]);
+    let o = submit(&spec, &["--wait"]);
     assert!(o.status.success(), "{}", text(&o));
     let app = app_id(&o);
     let out = "/it/groupby/out";
@@ -219,14 +229,7 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
         GROUP_BY,
         "/it/groupby/out2",
     );
-    let o = spindle(&[
-        "submit",
-        &spec_arg(&again),
-        "--wait",
-        "--json",
-        "--am-memory-mb",
-        "256",
-    ]);
+    let o = submit(&again, &["--wait", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("reusing /user/"),
@@ -252,13 +255,7 @@ fn a_wrong_query_fails_with_the_sql_error_in_yarn_diagnostics() {
     upload_clicks("/it/badsql/in", &[(50, 4)]);
     let stages = "stages:\n  - sql: \"SELECT no_such_column FROM input\"\n";
     let spec = write_spec("yarn-badsql", "/it/badsql/in", stages, "/it/badsql/out");
-    let o = spindle(&[
-        "submit",
-        &spec_arg(&spec),
-        "--wait",
-        "--am-memory-mb",
-        "256",
-    ]);
+    let o = submit(&spec, &["--wait"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("no_such_column"), "{}", text(&o));
@@ -279,12 +276,7 @@ fn kill_ends_a_running_application_and_commits_nothing() {
     upload_clicks("/it/kill/in", &[(200, 5)]);
     let stages = "stages:\n  - command: \"sleep 120; cat\"\n";
     let spec = write_spec("yarn-kill", "/it/kill/in", stages, "/it/kill/out");
-    let o = spindle(&["submit", &spec_arg(&spec), "--am-memory-mb", "256"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let app = app_id(&o);
-    wait_for(&app, "the AM to register", |s| {
-        s["state"] == "RUNNING" && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
-    });
+    let (app, _) = submit_until_registered(&spec);
     let o = spindle(&["kill", &app, "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let s = wait_for(&app, "KILLED", |s| s["state"] == "KILLED");
@@ -330,12 +322,7 @@ fn a_killed_worker_container_is_replaced_and_the_result_is_exact() {
     let rows = upload_clicks("/it/crash/in", &[(3000, 11)]);
     let stages = "stages:\n  - command: \"sleep 0.3; cat\"\n  - sql: \"SELECT user, bytes FROM input WHERE status = 200\"\n  - shuffle: { by: [user], partitions: 3 }\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user\"\n";
     let spec = write_spec("yarn-crash", "/it/crash/in", stages, "/it/crash/out");
-    let o = spindle(&["submit", &spec_arg(&spec), "--am-memory-mb", "256"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let app = app_id(&o);
-    let s = wait_for(&app, "the AM to register", |s| {
-        s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
-    });
+    let (app, s) = submit_until_registered(&spec);
     let master = format!("{}:{}", s["am_host"].as_str().unwrap(), s["am_rpc_port"]);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut workers = vec![];

@@ -68,15 +68,15 @@ async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
         .await
         .map_err(|e| format!("cannot listen on {host}: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let scheduler = cluster
-        .conf
-        .rm_scheduler_addresses()
-        .into_iter()
-        .next()
-        .ok_or("yarn.resourcemanager.scheduler.address is not configured")?;
-    let mut am = AmRmClient::connect(&scheduler, &amrm_token, &cluster.user)
+    let schedulers = cluster.conf.rm_scheduler_addresses();
+    let mut am = AmRmClient::connect_any(&schedulers, &amrm_token, &cluster.user)
         .await
-        .map_err(|e| format!("cannot reach the ResourceManager scheduler at {scheduler}: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "cannot reach the ResourceManager scheduler at {}: {e}",
+                schedulers.join(", ")
+            )
+        })?;
     am.register(&host, port as i32, "")
         .await
         .map_err(|e| format!("registerApplicationMaster: {e}"))?;

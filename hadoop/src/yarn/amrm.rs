@@ -12,7 +12,7 @@ use super::types::FinalStatus;
 use crate::credentials::Token;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
 use crate::proto::yarn as pb;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Protocol name of the AM ↔ RM protocol.
 pub const APPLICATION_MASTER_PROTOCOL: &str =
@@ -26,7 +26,9 @@ pub const APPLICATION_MASTER_PROTOCOL: &str =
 pub struct AmRmClient {
     conn: Connection,
     response_id: i32,
-    addr: String,
+    /// Scheduler addresses (one per RM under HA) and the index of the one in use.
+    addrs: Vec<String>,
+    current: usize,
     token: Token,
     user: String,
 }
@@ -36,13 +38,29 @@ impl AmRmClient {
     /// which the AM must be told: it is not in the container environment) with the
     /// AMRMToken (select it by kind `YARN_AM_RM_TOKEN`; its service is not the address).
     pub async fn connect(addr: &str, amrm_token: &Token, user: &str) -> Result<Self> {
-        Ok(Self {
-            conn: Self::open(addr, amrm_token, user).await?,
-            response_id: 0,
-            addr: addr.to_string(),
-            token: amrm_token.clone(),
-            user: user.to_string(),
-        })
+        Self::connect_any(&[addr.to_string()], amrm_token, user).await
+    }
+
+    /// Connects to the first reachable of `addrs` (an HA pair's scheduler addresses, in
+    /// order); [`Self::reconnect`] later moves on to the next.
+    pub async fn connect_any(addrs: &[String], amrm_token: &Token, user: &str) -> Result<Self> {
+        let mut last = None;
+        for (i, addr) in addrs.iter().enumerate() {
+            match Self::open(addr, amrm_token, user).await {
+                Ok(conn) => {
+                    return Ok(Self {
+                        conn,
+                        response_id: 0,
+                        addrs: addrs.to_vec(),
+                        current: i,
+                        token: amrm_token.clone(),
+                        user: user.to_string(),
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Config("no scheduler address given".to_string())))
     }
 
     async fn open(addr: &str, token: &Token, user: &str) -> Result<Connection> {
@@ -64,10 +82,23 @@ impl AmRmClient {
     }
 
     /// Opens a fresh connection with the latest token after the old one dropped, keeping
-    /// the allocate sequence so the RM sees the same AM continue.
+    /// the allocate sequence so the RM sees the same AM continue. Under HA the next RM is
+    /// tried first: the active one has probably failed over.
     pub async fn reconnect(&mut self) -> Result<()> {
-        self.conn = Self::open(&self.addr, &self.token, &self.user).await?;
-        Ok(())
+        let n = self.addrs.len();
+        let mut last = None;
+        for step in 1..=n {
+            let i = (self.current + step) % n;
+            match Self::open(&self.addrs[i], &self.token, &self.user).await {
+                Ok(conn) => {
+                    self.conn = conn;
+                    self.current = i;
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one address"))
     }
 
     /// True once the connection to the RM has dropped.
