@@ -9,7 +9,7 @@ use super::Cluster;
 use crate::run::{failed_summary, prepare};
 use clap::Args;
 use spindle_appmaster::progress::{human_bytes, Status, Summary};
-use spindle_appmaster::yarn::{WorkerTemplate, YarnLauncher};
+use spindle_appmaster::yarn::{AmSession, WorkerTemplate, YarnLauncher};
 use spindle_appmaster::{run_job, DriverOptions};
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
 use spindle_job::wire::Compression;
@@ -105,14 +105,14 @@ async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
         racks: Vec::new(),
         context: Box::new(|_| Default::default()),
     });
-    let mut launcher = YarnLauncher::start(
+    let session = AmSession {
         am,
-        cluster.user.clone(),
-        app_id.clone(),
-        template,
-        events_tx,
-        progress_rx,
-    );
+        user: cluster.user.clone(),
+        app_id: app_id.clone(),
+        host: host.clone(),
+        port: port as i32,
+    };
+    let mut launcher = YarnLauncher::start(session, template, events_tx, progress_rx);
     let summary = match spec {
         Err(e) => failed_summary("spec", format!("bad spec: {e}"), started),
         Ok(spec) => {
@@ -186,18 +186,27 @@ async fn run_spec(
         Err(e) => return failed_summary(&spec.name, e, started),
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`)
-    // and SIGKILL a quarter second later: too soon for the driver's orderly stop, so the
-    // staged output goes first, in one call.
+    // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`,
+    // a NodeManager going down) and SIGKILL a quarter second later: too soon for the
+    // driver's orderly stop, so the staged output goes and the AM unregisters at once.
     let staged = committer.clone();
+    let unregister = launcher.unregister();
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             if term.recv().await.is_some() {
-                info!("SIGTERM: removing staged output and stopping the job");
+                info!("SIGTERM: removing staged output, unregistering, stopping the job");
                 let _ = cancel_tx.send(true);
-                if let Err(e) = staged.abort().await {
+                let (aborted, finished) = tokio::join!(
+                    staged.abort(),
+                    unregister.finish(FinalStatus::Killed, "killed (SIGTERM)")
+                );
+                if let Err(e) = aborted {
                     error!("cannot remove staged output {}: {e}", staged.staging.url());
+                }
+                if let Err(e) = finished {
+                    // After `yarn application -kill` the RM has already ended the attempt.
+                    info!("unregistering after SIGTERM: {e}");
                 }
             }
         }

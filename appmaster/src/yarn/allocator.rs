@@ -51,6 +51,36 @@ enum Cmd {
     },
 }
 
+/// The registered AM: its RM connection and what it registered with (said again if the
+/// RM asks for a resync).
+pub struct AmSession {
+    pub am: AmRmClient,
+    pub user: String,
+    pub app_id: String,
+    pub host: String,
+    pub port: i32,
+}
+
+/// Unregisters the application; cloneable, so a signal handler can do it too. Only the
+/// first call reaches the RM.
+#[derive(Clone)]
+pub struct Unregister(mpsc::UnboundedSender<Cmd>);
+
+impl Unregister {
+    pub async fn finish(&self, status: FinalStatus, diagnostics: &str) -> Result<(), String> {
+        let (done, rx) = oneshot::channel();
+        self.0
+            .send(Cmd::Finish {
+                status,
+                diagnostics: diagnostics.to_string(),
+                done,
+            })
+            .map_err(|_| "the allocator task has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the allocator task stopped before unregistering".to_string())?
+    }
+}
+
 /// The driver's handle; the work happens in the allocator task.
 pub struct YarnLauncher {
     cmds: mpsc::UnboundedSender<Cmd>,
@@ -62,18 +92,19 @@ pub struct YarnLauncher {
 impl YarnLauncher {
     /// Takes over a registered AMRM client. `progress` feeds the heartbeats' progress.
     pub fn start(
-        am: AmRmClient,
-        user: String,
-        app_id: String,
+        session: AmSession,
         template: WorkerTemplate,
         events: mpsc::UnboundedSender<LauncherEvent>,
         progress: watch::Receiver<Progress>,
     ) -> YarnLauncher {
         let (cmds, rx) = mpsc::unbounded_channel();
         let placements = Arc::new(Mutex::new(HashMap::new()));
+        let app_id = session.app_id.clone();
         let allocator = Allocator {
-            am,
-            user,
+            am: session.am,
+            user: session.user,
+            registered_as: (session.host, session.port),
+            finished: None,
             template,
             events,
             progress,
@@ -97,16 +128,11 @@ impl YarnLauncher {
 
     /// Unregisters with the ResourceManager; YARN shows `diagnostics` to users.
     pub async fn finish(&self, status: FinalStatus, diagnostics: &str) -> Result<(), String> {
-        let (done, rx) = oneshot::channel();
-        self.cmds
-            .send(Cmd::Finish {
-                status,
-                diagnostics: diagnostics.to_string(),
-                done,
-            })
-            .map_err(|_| "the allocator task has stopped".to_string())?;
-        rx.await
-            .map_err(|_| "the allocator task stopped before unregistering".to_string())?
+        self.unregister().finish(status, diagnostics).await
+    }
+
+    pub fn unregister(&self) -> Unregister {
+        Unregister(self.cmds.clone())
     }
 }
 
@@ -138,6 +164,10 @@ struct Running {
 struct Allocator {
     am: AmRmClient,
     user: String,
+    /// Host and RPC port the AM registered with.
+    registered_as: (String, i32),
+    /// Set once unregistered (with the outcome): nothing more goes to the RM.
+    finished: Option<Result<(), String>>,
     template: WorkerTemplate,
     events: mpsc::UnboundedSender<LauncherEvent>,
     progress: watch::Receiver<Progress>,
@@ -171,11 +201,13 @@ impl Allocator {
                     }
                     Some(Cmd::Kill(worker)) => self.kill(worker).await,
                     Some(Cmd::Finish { status, diagnostics, done }) => {
-                        let _ = done.send(self.finish(status, &diagnostics).await);
-                        return;
+                        if self.finished.is_none() {
+                            self.finished = Some(self.finish(status, &diagnostics).await);
+                        }
+                        let _ = done.send(self.finished.clone().expect("set above"));
                     }
                 },
-                _ = tokio::time::sleep_until(next_beat) => {
+                _ = tokio::time::sleep_until(next_beat), if self.finished.is_none() => {
                     if let Err(fatal) = self.heartbeat().await {
                         let _ = self.events.send(LauncherEvent::Fatal(fatal));
                         // Keep serving Finish, which may still reach the RM.
@@ -255,7 +287,16 @@ impl Allocator {
                 return Err("the ResourceManager told this application master to shut down".into())
             }
             Some(AmCommand::Resync) => {
-                return Err("the ResourceManager lost this application master's registration (it restarted); resync is not supported".into())
+                // The RM restarted and forgot this attempt: register again and repeat
+                // every outstanding ask (running containers survive a work-preserving
+                // restart and keep reporting through allocate).
+                warn!("the ResourceManager asked for a resync; registering again");
+                let (host, port) = self.registered_as.clone();
+                self.am
+                    .register(&host, port, "")
+                    .await
+                    .map_err(|e| format!("re-registering after an RM restart failed: {e}"))?;
+                self.asked = -1;
             }
             None => {}
         }
@@ -403,7 +444,8 @@ impl Allocator {
             match self.am.finish(status, diagnostics, None).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
-                Err(e) if Instant::now() > deadline => {
+                // The RM answered: retrying would get the same answer.
+                Err(e) if e.remote().is_some() || Instant::now() > deadline => {
                     return Err(format!("cannot unregister from the ResourceManager: {e}"))
                 }
                 Err(e) => {

@@ -5,7 +5,7 @@
 mod allocator;
 mod exit;
 
-pub use allocator::{WorkerTemplate, YarnLauncher};
+pub use allocator::{AmSession, Unregister, WorkerTemplate, YarnLauncher};
 pub use exit::describe_exit;
 
 /// Alias of the application's secret in the containers' Credentials file.
