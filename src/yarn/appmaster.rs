@@ -181,7 +181,10 @@ async fn run_spec(
     opts: Opts<'_>,
     started: Instant,
 ) -> Summary {
-    let (committer, job) = match prepare(spec, opts.app_id, Compression::Auto).await {
+    // Each AM attempt stages under its own name (its container id): a later attempt
+    // never commits what an earlier one left half-written.
+    let attempt = std::env::var("CONTAINER_ID").unwrap_or_else(|_| opts.app_id.to_string());
+    let (committer, job) = match prepare(spec, &attempt, Compression::Auto).await {
         Ok(p) => p,
         Err(e) => return failed_summary(&spec.name, e, started),
     };
