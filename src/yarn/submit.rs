@@ -88,6 +88,13 @@ pub async fn submit(args: SubmitArgs) -> ExitCode {
 
 async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result<ExitCode, String> {
     let started = Instant::now();
+    for (what, path) in [("input", &spec.input.path), ("output", &spec.output.path)] {
+        if !path.contains("://") || path.starts_with("file://") {
+            eprintln!(
+                "warning: {what} path {path} is local: it is read on the cluster's nodes, not on this machine (use hdfs:// or s3://)"
+            );
+        }
+    }
     let cluster = Cluster::from_env()?;
     let rm = cluster.resource_manager().await?;
     let app = rm
