@@ -4,6 +4,7 @@
 //! Kept free of I/O so that the CLI, the application master and the workers agree on one
 //! definition of a job without pulling each other's dependencies.
 
+pub mod combine;
 pub mod plan;
 pub mod size;
 pub mod spec;

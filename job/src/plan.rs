@@ -108,7 +108,33 @@ impl Plan {
                 }
             }
         }
+        combine_before_shuffles(&mut phases);
         Plan { phases }
+    }
+}
+
+/// Where a shuffle feeds a decomposable GROUP BY of its own keys, each map task
+/// aggregates first (see [`crate::combine`]); the stage number stays the user's.
+fn combine_before_shuffles(phases: &mut [Phase]) {
+    for i in 1..phases.len() {
+        let Sink::Hash { by, .. } = &phases[i - 1].sink else {
+            continue;
+        };
+        let Some(Op::Sql { stage, query }) = phases[i].ops.first() else {
+            continue;
+        };
+        let Some(c) = crate::combine::split_aggregate(query, by) else {
+            continue;
+        };
+        let stage = *stage;
+        phases[i - 1].ops.push(Op::Sql {
+            stage,
+            query: c.partial,
+        });
+        phases[i].ops[0] = Op::Sql {
+            stage,
+            query: c.merge,
+        };
     }
 }
 
@@ -151,5 +177,45 @@ output: {path: /y}
         assert_eq!(plan.phases[1].ops[0].describe(), "stage 4 (sql)");
         assert_eq!(plan.phases[2].source, PhaseSource::Coalesce { n: 1 });
         assert_eq!(plan.phases[2].sink, Sink::Output);
+    }
+
+    #[test]
+    fn a_decomposable_group_by_after_a_shuffle_is_combined_map_side() {
+        let spec = JobSpec::from_yaml(
+            r#"
+name: t
+input: {path: /x, format: csv}
+stages:
+  - sql: "SELECT user, bytes FROM input WHERE status = 200"
+  - shuffle: {by: [user], partitions: 3}
+  - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user"
+output: {path: /y}
+"#,
+            "t",
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&spec);
+        let queries = |ops: &[Op]| -> Vec<(usize, String)> {
+            ops.iter()
+                .map(|op| match op {
+                    Op::Sql { stage, query } => (*stage, query.clone()),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let map = queries(&plan.phases[0].ops);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map[0].0, 1);
+        assert_eq!(map[1].0, 3, "the partial keeps the user's stage number");
+        assert!(
+            map[1].1.contains("count(*) AS __spindle_partial_2"),
+            "{map:?}"
+        );
+        let reduce = queries(&plan.phases[1].ops);
+        assert_eq!(reduce.len(), 1);
+        assert!(
+            reduce[0].1.contains("sum(__spindle_partial_2) AS hits"),
+            "{reduce:?}"
+        );
     }
 }
