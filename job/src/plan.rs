@@ -108,7 +108,10 @@ impl Plan {
                 }
             }
         }
-        combine_before_shuffles(&mut phases);
+        // SPINDLE_NO_COMBINE=1 runs the stages exactly as written (to measure the combine).
+        if std::env::var_os("SPINDLE_NO_COMBINE").is_none() {
+            combine_before_shuffles(&mut phases);
+        }
         Plan { phases }
     }
 }
