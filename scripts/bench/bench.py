@@ -8,7 +8,7 @@ Started by run.sh inside <repo>/.venv-bench. Steps:
      wall time, the runner's own workload time, and the peak RSS of the whole tree
      (psutil, polled every 50 ms);
   4. check each run's output against the reference (a wrong answer voids the cell);
-  5. print a markdown table, replace this mode's section of RESULTS.md, and write --json.
+  5. print a markdown table, replace this mode's section of BENCHMARKS.md, and write --json.
 """
 
 from __future__ import annotations
@@ -620,8 +620,8 @@ def main() -> int:
     p.add_argument("--tasks", type=int, help="N for the tiny-task workloads")
     p.add_argument("--partitions", type=int, help="shuffle partitions")
     p.add_argument("--timeout", type=float, help="seconds per run before it is killed")
-    p.add_argument("--results-md", default=str(HERE / "RESULTS.md"))
-    p.add_argument("--no-results-md", action="store_true", help="do not touch RESULTS.md")
+    p.add_argument("--results-md", default=str(HERE.parent.parent / "BENCHMARKS.md"))
+    p.add_argument("--no-results-md", action="store_true", help="do not touch BENCHMARKS.md")
     p.add_argument("--keep-outputs", action="store_true", help="keep each run's output directory")
     p.add_argument("--cache", default=str(REPO / ".cache" / "bench"))
     p.add_argument("--write-specs", metavar="DIR",

@@ -5,7 +5,7 @@
 #
 # Creates/refreshes <repo>/.venv-bench with the pinned peers (requirements.txt), generates the
 # datasets into <repo>/.cache/bench/ and runs bench.py, which prints a markdown table, replaces
-# this mode's section of scripts/bench/RESULTS.md and, with --json, writes the results as JSON.
+# this mode's section of BENCHMARKS.md and, with --json, writes the results as JSON.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

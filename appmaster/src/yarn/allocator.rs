@@ -23,8 +23,9 @@ use tracing::{info, warn};
 const EAGER_HEARTBEAT: Duration = Duration::from_millis(100);
 /// Heartbeat once every worker has its container: enough to see completions.
 const IDLE_HEARTBEAT: Duration = Duration::from_millis(1000);
-/// Consecutive failed heartbeats (each after a reconnect attempt) before giving up.
-const MAX_HEARTBEAT_FAILURES: u32 = 10;
+/// Consecutive failed heartbeats (each after a reconnect attempt, backing off up to 10 s
+/// apart: about two and a half minutes) before giving up.
+const MAX_HEARTBEAT_FAILURES: u32 = 20;
 const WORKER_PRIORITY: i32 = 1;
 /// How long launches gather before they are asked for together.
 const LAUNCH_BATCH: Duration = Duration::from_millis(5);
@@ -214,7 +215,14 @@ impl Allocator {
                         next_beat = Instant::now() + IDLE_HEARTBEAT * 10;
                         continue;
                     }
-                    let wait = if self.pending.is_empty() { IDLE_HEARTBEAT } else { EAGER_HEARTBEAT };
+                    let wait = if self.failures > 0 {
+                        // Give an RM failover time: 1 s, 2 s, ... up to 10 s apart.
+                        Duration::from_secs(u64::from(self.failures.min(10)))
+                    } else if self.pending.is_empty() {
+                        IDLE_HEARTBEAT
+                    } else {
+                        EAGER_HEARTBEAT
+                    };
                     next_beat = Instant::now() + wait;
                 }
             }
@@ -267,7 +275,11 @@ impl Allocator {
                         self.failures
                     ));
                 }
-                if self.am.is_closed() {
+                // A dropped connection, or a standby RM after a failover: try the next.
+                let standby = e
+                    .remote()
+                    .is_some_and(|r| r.class.ends_with("StandbyException"));
+                if self.am.is_closed() || standby {
                     if let Err(e) = self.am.reconnect().await {
                         warn!(error = %e, "reconnecting to the ResourceManager failed");
                     }

@@ -4,7 +4,7 @@
 It implements the command-line contract bench.py relies on -- `bench tasks ... --json`,
 `run SPEC --workers N --summary-json PATH`, `--version`, `--help` -- by running the spec's
 sql stages with DuckDB in one process. Its timings mean nothing; bench.py is never pointed
-at it except by selftest.sh (which does not touch RESULTS.md).
+at it except by selftest.sh (which does not touch BENCHMARKS.md).
 FAKE_SPINDLE_WRONG=1 truncates the output, FAKE_SPINDLE_FAIL=1 fails the job.
 """
 import json

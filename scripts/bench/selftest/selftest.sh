@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests the benchmark harness itself against a fake spindle (fake_spindle.py): the contract
 # with the spindle CLI, answer checking, voiding wrong answers, errors, "not available".
-# Quick data, DuckDB as the only peer; ~30 s. Does not touch RESULTS.md.
+# Quick data, DuckDB as the only peer; ~30 s. Does not touch BENCHMARKS.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUN="$HERE/../run.sh"
