@@ -19,6 +19,8 @@ pub fn container_secret() -> Result<String, String> {
 /// The cluster as the edge node's Hadoop configuration describes it.
 pub struct Cluster {
     pub conf: Configuration,
+    /// Where `conf` came from; the first one's site files are shipped to containers.
+    pub conf_dirs: Vec<std::path::PathBuf>,
     pub user: String,
 }
 
@@ -46,7 +48,11 @@ impl Cluster {
         }
         let conf = Configuration::load(&dirs).map_err(|e| e.to_string())?;
         let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-        Ok(Cluster { conf, user })
+        Ok(Cluster {
+            conf,
+            conf_dirs: dirs,
+            user,
+        })
     }
 
     pub async fn resource_manager(&self) -> Result<ApplicationClient, String> {

@@ -199,7 +199,7 @@ async fn stage(
         .ok_or("fs.defaultFS in HADOOP_CONF_DIR is not an hdfs:// filesystem; spindle submit stages its files there")?;
     let url =
         url::Url::parse(&default_fs).map_err(|e| format!("fs.defaultFS {default_fs}: {e}"))?;
-    let conf_dir = conf_dir()?;
+    let conf_dir = cluster.conf_dirs[0].clone();
     let staging = Staging::connect(&default_fs, &conf_dir, &cluster.user)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let t = Instant::now();
@@ -237,16 +237,6 @@ async fn stage(
     Ok((launch, vec![spec], secret))
 }
 
-/// The first configuration directory: its site files are shipped to the containers.
-fn conf_dir() -> Result<PathBuf, String> {
-    ["HADOOP_CONF_DIR", "YARN_CONF_DIR"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .find(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .ok_or_else(|| "HADOOP_CONF_DIR is not set".to_string())
-}
-
 /// Polls the application until it ends, with a progress line on stderr.
 async fn follow(
     rm: &ApplicationClient,
@@ -277,7 +267,7 @@ async fn follow(
 
 async fn read_summary(cluster: &Cluster, launch: &LaunchInfo) -> Option<Summary> {
     let default_fs = cluster.conf.get("fs.defaultFS")?;
-    let staging = Staging::connect(&default_fs, &conf_dir().ok()?, &cluster.user).ok()?;
+    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user).ok()?;
     let data = staging
         .read(&format!("{}/summary.json", launch.app_dir))
         .await
