@@ -3,14 +3,16 @@
 
 use crate::ui;
 use clap::{Args, ValueEnum};
-use spindle_appmaster::commit::Committer;
+use spindle_appmaster::commit::{CommitError, CommitHooks, CommitOptions, LeaseOwner, Protected};
 use spindle_appmaster::progress::{LocalityCounts, Status, Summary};
-use spindle_appmaster::{run_job, DriverOptions, JobDef, LocalLauncher};
+use spindle_appmaster::{prepare, run_job, DriverOptions, LocalLauncher};
 use spindle_io::net::new_secret;
 use spindle_job::wire::Compression;
 use spindle_job::JobSpec;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -50,7 +52,7 @@ enum CompressionArg {
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
-    crate::init_logging("error");
+    crate::init_logging("warn");
     let started = Instant::now();
     let spec_path = args.spec.display().to_string();
     let spec = match JobSpec::from_file(&spec_path) {
@@ -60,26 +62,87 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let summary = match run_spec(&spec, &args).await {
-        Ok(s) => s,
-        Err(error) => failed_summary(&spec.name, error, started),
+    let commit = match commit_options() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
-    ui::finish(&summary, args.json, args.summary_json.as_deref())
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signal = Arc::new(AtomicU8::new(0));
+    listen_for_signals(cancel_tx, signal.clone());
+    let summary = match run_spec(&spec, &args, &commit, cancel_rx).await {
+        Ok(s) => s,
+        Err(CommitError::Refused(why)) => {
+            eprintln!("error: {spec_path}: key `output.path`: {why}");
+            return ExitCode::from(2);
+        }
+        Err(CommitError::Failed(error)) => failed_summary(&spec.name, error, started),
+    };
+    let code = ui::finish(&summary, args.json, args.summary_json.as_deref());
+    match signal.load(Ordering::SeqCst) {
+        n if n > 0 && summary.status == Status::Killed => ExitCode::from(128 + n),
+        _ => code,
+    }
 }
 
-/// Checks the output and plans the job: the same in local mode and in the YARN AM.
-pub async fn prepare(
-    spec: &JobSpec,
-    attempt: &str,
-    compression: Compression,
-) -> Result<(Committer, JobDef), String> {
-    let committer = Committer::prepare(&spec.output, attempt)
-        .await
-        .map_err(|e| e.to_string())?;
-    let job = JobDef::from_spec(spec, &committer.staging, compression)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((committer, job))
+/// SIGINT and SIGTERM stop the job in order: workers stop, staging goes, the output lease
+/// is released; a commit under way finishes first. The exit status is 128 + the signal.
+fn listen_for_signals(cancel: watch::Sender<bool>, signal: Arc<AtomicU8>) {
+    use tokio::signal::unix::{signal as on, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) =
+            (on(SignalKind::interrupt()), on(SignalKind::terminate()))
+        else {
+            return;
+        };
+        let number = tokio::select! {
+            _ = int.recv() => 2,
+            _ = term.recv() => 15,
+        };
+        signal.store(number, Ordering::SeqCst);
+        let _ = cancel.send(true);
+    });
+}
+
+/// Who this process is to the output lease, what it must never write over, and the
+/// commit's test hooks: read from the environment here, at the edge.
+fn commit_options() -> Result<CommitOptions, String> {
+    let hooks = match std::env::var(TEST_COMMIT_HOOK) {
+        Ok(text) => CommitHooks::parse(&text)?,
+        Err(_) => CommitHooks::default(),
+    };
+    Ok(CommitOptions {
+        owner: LeaseOwner {
+            attempt: format!("{}-{}", std::process::id(), &new_secret()[..8]),
+            host: spindle_io::splits::local_host(),
+            pid: std::process::id(),
+            app: None,
+        },
+        protected: protected_places(),
+        hooks,
+        lease_ttl: LEASE_TTL,
+    })
+}
+
+/// Pause or fail points inside the commit (`pause:<step>`, `fail:<step>`), for the
+/// fault-injection tests only.
+pub const TEST_COMMIT_HOOK: &str = "SPINDLE_TEST_COMMIT_HOOK";
+
+/// How long an output lease lives without renewal (renewed every third of it).
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// The current and home directories, and the HDFS home of the user Hadoop clients act as.
+pub fn protected_places() -> Protected {
+    let user = std::env::var("HADOOP_USER_NAME")
+        .or_else(|_| std::env::var("USER"))
+        .ok();
+    Protected {
+        cwd: std::env::current_dir().ok(),
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        hdfs_home: user.map(|u| format!("/user/{u}")),
+    }
 }
 
 /// The summary of a job that failed before it could start.
@@ -107,30 +170,42 @@ pub fn failed_summary(job: &str, error: String, started: Instant) -> Summary {
     }
 }
 
-async fn run_spec(spec: &JobSpec, args: &RunArgs) -> Result<Summary, String> {
+async fn run_spec(
+    spec: &JobSpec,
+    args: &RunArgs,
+    commit: &CommitOptions,
+    cancel: watch::Receiver<bool>,
+) -> Result<Summary, CommitError> {
     let workers = args
         .workers
         .or(spec.workers.instances)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
-    let attempt = format!("{}-{}", std::process::id(), &new_secret()[..8]);
     let compression = match args.compression {
         CompressionArg::Auto => Compression::Auto,
         CompressionArg::Always => Compression::Always,
         CompressionArg::Never => Compression::Never,
     };
-    let (committer, job) = prepare(spec, &attempt, compression).await?;
+    let (committer, job) = prepare(spec, compression, commit).await?;
+    let attempt = &commit.owner.attempt;
     let run_dir = std::env::temp_dir().join(format!("spindle-{}-{attempt}", spec.name));
-    std::fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("cannot listen on loopback: {e}"))?;
-    let master = listener
-        .local_addr()
-        .map_err(|e| e.to_string())?
-        .to_string();
+    let setup = async {
+        private_dir(&run_dir)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot listen on loopback: {e}"))?;
+        let master = listener.local_addr().map_err(|e| e.to_string())?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
+        Ok::<_, String>((listener, master.to_string(), exe))
+    };
+    let (listener, master, exe) = match setup.await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = committer.abort().await;
+            return Err(CommitError::Failed(e));
+        }
+    };
     let secret = new_secret();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let mut launcher = LocalLauncher::new(
         exe,
         master,
@@ -141,12 +216,6 @@ async fn run_spec(spec: &JobSpec, args: &RunArgs) -> Result<Summary, String> {
         events_tx,
     );
     let (progress_tx, progress_rx) = watch::channel(Default::default());
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
-        }
-    });
     let bar = (!args.quiet && !args.json).then(|| ui::progress(progress_rx));
     let opts = DriverOptions {
         workers,
@@ -156,7 +225,7 @@ async fn run_spec(spec: &JobSpec, args: &RunArgs) -> Result<Summary, String> {
         join_timeout: Duration::from_secs(60),
         committer: Some(committer),
         progress: Some(progress_tx),
-        cancel: Some(cancel_rx),
+        cancel: Some(cancel),
         logs: Some(run_dir.display().to_string()),
     };
     let mut summary = run_job(job, listener, &secret, &mut launcher, events_rx, opts).await;
@@ -170,4 +239,14 @@ async fn run_spec(spec: &JobSpec, args: &RunArgs) -> Result<Summary, String> {
         summary.logs = None;
     }
     Ok(summary)
+}
+
+/// A directory only this user can read: worker logs and spill may hold the job's data.
+fn private_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
 }

@@ -349,12 +349,16 @@ fn existing_output_is_refused_before_any_work() {
         std::fs::read_to_string(out.join("keep.txt")).unwrap(),
         "precious"
     );
-    assert_eq!(run.summary["tasks"], 0);
-    // overwrite replaces it, only once the new output is complete
+    assert_eq!(run.output.status.code(), Some(2));
+    // overwrite refuses it too: keep.txt was not written by spindle
     let run = run_spec(dir.path(), &format!("{s}  mode: overwrite\n"), &[]);
-    run.assert_ok();
-    assert!(!out.join("keep.txt").exists());
-    assert!(out.join("_SUCCESS").exists());
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(run.stderr().contains("keep.txt"), "{}", run.stderr());
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "precious"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
 
 #[test]

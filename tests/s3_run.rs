@@ -3,6 +3,7 @@
 //! tests fail: they never skip.
 
 mod common;
+use common::commit_suite::{self as suite, TestStore};
 use common::*;
 use spindle_io::Location;
 
@@ -106,4 +107,96 @@ async fn failed_s3_job_leaves_no_objects() {
     assert!(!run.ok());
     assert!(run.stderr().contains("missing_col"), "{}", run.stderr());
     assert_eq!(list(&out_url).await, Vec::<String>::new());
+}
+
+/// The commit fault suite on S3: a prefix per test; inspected through object listings.
+struct S3Store {
+    base: String,
+}
+
+impl S3Store {
+    fn new(name: &str) -> S3Store {
+        require_server();
+        S3Store {
+            base: format!("s3://{BUCKET}/{}", unique(name)),
+        }
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+impl TestStore for S3Store {
+    fn url(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.base)
+    }
+    fn put(&self, rel: &str, data: &[u8]) {
+        block_on(put(&self.url(rel), data.to_vec()));
+    }
+    fn files(&self, rel: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        block_on(async {
+            let root = Location::parse(&self.url(rel)).unwrap();
+            let prefix = root.path.as_ref().len();
+            let mut out = std::collections::BTreeMap::new();
+            for meta in root.list().await.unwrap() {
+                let key = meta.location.as_ref()[prefix..]
+                    .trim_start_matches('/')
+                    .to_string();
+                let loc = root.child(&key);
+                let data = loc.get_range(0..meta.size).await.unwrap();
+                out.insert(key, data.to_vec());
+            }
+            out
+        })
+    }
+    fn top_names(&self) -> Vec<String> {
+        block_on(async {
+            Location::parse(&self.base)
+                .unwrap()
+                .child_names()
+                .await
+                .unwrap()
+        })
+    }
+    fn env(&self) -> Vec<(String, String)> {
+        vec![]
+    }
+    fn has_move_old_step(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn s3_overwrite_replaces_exactly_the_previous_commit() {
+    suite::overwrite_replaces_exactly_the_previous_commit(&S3Store::new("overwrite"));
+}
+
+#[test]
+fn s3_overwrite_refuses_foreign_files() {
+    suite::overwrite_refuses_foreign_files(&S3Store::new("foreign"));
+}
+
+#[test]
+fn s3_failed_commit_leaves_the_old_output() {
+    suite::failed_commit_leaves_the_old_output(&S3Store::new("failed-commit"));
+}
+
+#[test]
+fn s3_kill_at_each_commit_step_then_recover() {
+    suite::kill_at_each_commit_step_then_recover(&S3Store::new("kill"));
+}
+
+#[test]
+fn s3_one_writer_per_output() {
+    suite::one_writer_per_output(&S3Store::new("writers"));
+}
+
+#[test]
+fn s3_expired_lease_of_another_host_is_taken_over() {
+    suite::expired_lease_of_another_host_is_taken_over(&S3Store::new("stale-lease"));
 }

@@ -7,6 +7,7 @@ mod common;
 #[path = "../hadoop/tests/support/minicluster.rs"]
 mod minicluster;
 
+use common::commit_suite::{self as suite, TestStore};
 use common::*;
 use minicluster::MiniCluster;
 use std::path::Path;
@@ -409,4 +410,88 @@ fn the_namenode_reports_block_locations_and_file_info() {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// The commit fault suite on HDFS (`spindle run` with local workers, HDFS output): a
+/// directory per test, inspected with hdfs-native directly.
+struct HdfsStore {
+    base: String,
+}
+
+impl HdfsStore {
+    fn new(name: &str) -> HdfsStore {
+        cluster();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        HdfsStore {
+            base: format!("/commit-{name}-{nanos}"),
+        }
+    }
+}
+
+impl TestStore for HdfsStore {
+    fn url(&self, rel: &str) -> String {
+        format!("hdfs://{}/{rel}", self.base)
+    }
+    fn put(&self, rel: &str, data: &[u8]) {
+        put(&format!("{}/{rel}", self.base), data.to_vec());
+    }
+    fn files(&self, rel: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let root = format!("{}/{rel}", self.base);
+        let statuses = runtime()
+            .block_on(async { hdfs().list_status(&root, true).await })
+            .unwrap_or_default();
+        statuses
+            .into_iter()
+            .filter(|s| !s.isdir)
+            .map(|s| {
+                let rel = s.path[root.len()..].trim_start_matches('/').to_string();
+                (rel, get(&s.path).unwrap())
+            })
+            .collect()
+    }
+    fn top_names(&self) -> Vec<String> {
+        ls(&self.base)
+    }
+    fn env(&self) -> Vec<(String, String)> {
+        vec![(
+            "HADOOP_CONF_DIR".into(),
+            cluster().conf_dir.display().to_string(),
+        )]
+    }
+    fn has_move_old_step(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn hdfs_overwrite_replaces_exactly_the_previous_commit() {
+    suite::overwrite_replaces_exactly_the_previous_commit(&HdfsStore::new("overwrite"));
+}
+
+#[test]
+fn hdfs_overwrite_refuses_foreign_files() {
+    suite::overwrite_refuses_foreign_files(&HdfsStore::new("foreign"));
+}
+
+#[test]
+fn hdfs_failed_commit_leaves_the_old_output() {
+    suite::failed_commit_leaves_the_old_output(&HdfsStore::new("failed-commit"));
+}
+
+#[test]
+fn hdfs_kill_at_each_commit_step_then_recover() {
+    suite::kill_at_each_commit_step_then_recover(&HdfsStore::new("kill"));
+}
+
+#[test]
+fn hdfs_one_writer_per_output() {
+    suite::one_writer_per_output(&HdfsStore::new("writers"));
+}
+
+#[test]
+fn hdfs_expired_lease_of_another_host_is_taken_over() {
+    suite::expired_lease_of_another_host_is_taken_over(&HdfsStore::new("stale-lease"));
 }

@@ -176,7 +176,7 @@ pub async fn run_job(
         rows_out: d.progress.rows_out,
         bytes_written,
         spilled_bytes: d.progress.spilled_bytes,
-        output: d.opts.committer.as_ref().map(|c| c.output.url()),
+        output: d.opts.committer.as_ref().map(|c| c.output().url()),
         output_files: if status == Status::Succeeded {
             d.output_files.len() as u64
         } else {

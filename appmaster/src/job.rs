@@ -5,6 +5,7 @@ use crate::scheduler::TaskGraph;
 use spindle_io::codec::encode_schema;
 use spindle_io::read::infer_schema;
 use spindle_io::splits::{local_host, plan_splits};
+use spindle_io::storage::FileInfo;
 use spindle_io::{IoError, Location};
 use spindle_job::wire::{Compression, JobSetup, Split};
 use spindle_job::{JobSpec, PhaseSource, Plan};
@@ -31,14 +32,14 @@ pub struct JobDef {
 }
 
 impl JobDef {
-    /// Lists and splits the input, infers its schema, and lays out one task per split and
-    /// per downstream partition.
+    /// Splits the listed input `files`, infers their schema, and lays out one task per
+    /// split and per downstream partition.
     pub async fn from_spec(
         spec: &JobSpec,
+        files: Vec<FileInfo>,
         output_staging: &Location,
         compression: Compression,
     ) -> Result<JobDef, IoError> {
-        let files = Location::expand(&spec.input.path).await?;
         let schema = infer_schema(&files, spec.input.format, &spec.input.csv).await?;
         let splits = plan_splits(
             &files,

@@ -11,6 +11,7 @@ pub mod net;
 pub mod read;
 pub mod splits;
 pub mod storage;
+pub mod tree;
 pub mod write;
 
 pub use error::IoError;

@@ -260,19 +260,23 @@ impl Location {
                 Err(e) => Err(IoError::Unsupported(format!("{}: {e}", self.url()))),
             };
         }
+        if let Some(dir) = self.local_path() {
+            // std's removal never follows a symlink (object_store's listing would).
+            let removed = match std::fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => tokio::fs::remove_dir_all(&dir).await,
+                Ok(_) => tokio::fs::remove_file(&dir).await,
+                Err(e) => Err(e),
+            };
+            return match removed {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
         for meta in self.list().await? {
             self.store
                 .delete(&meta.location)
                 .await
                 .map_err(|e| IoError::store(self.url(), e))?;
-        }
-        if let Some(dir) = self.local_path() {
-            match tokio::fs::remove_dir_all(&dir).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {}
-                Err(e) => return Err(e.into()),
-            }
         }
         Ok(())
     }

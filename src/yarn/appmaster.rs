@@ -6,11 +6,12 @@
 use super::launch::{container_credentials, secret_from, LaunchInfo, LAUNCH_ENV, SPEC};
 use super::staging::Staging;
 use super::Cluster;
-use crate::run::{failed_summary, prepare};
+use crate::run::{failed_summary, protected_places, LEASE_TTL};
 use clap::Args;
+use spindle_appmaster::commit::{CommitHooks, CommitOptions, LeaseOwner};
 use spindle_appmaster::progress::{human_bytes, Status, Summary};
 use spindle_appmaster::yarn::{AmSession, WorkerTemplate, YarnLauncher};
-use spindle_appmaster::{run_job, DriverOptions};
+use spindle_appmaster::{prepare, run_job, DriverOptions};
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
 use spindle_job::wire::Compression;
 use spindle_job::JobSpec;
@@ -184,9 +185,20 @@ async fn run_spec(
     // Each AM attempt stages under its own name (its container id): a later attempt
     // never commits what an earlier one left half-written.
     let attempt = std::env::var("CONTAINER_ID").unwrap_or_else(|_| opts.app_id.to_string());
-    let (committer, job) = match prepare(spec, &attempt, Compression::Auto).await {
+    let commit = CommitOptions {
+        owner: LeaseOwner {
+            attempt,
+            host: std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host()),
+            pid: std::process::id(),
+            app: Some(opts.app_id.to_string()),
+        },
+        protected: protected_places(),
+        hooks: CommitHooks::default(),
+        lease_ttl: LEASE_TTL,
+    };
+    let (committer, job) = match prepare(spec, Compression::Auto, &commit).await {
         Ok(p) => p,
-        Err(e) => return failed_summary(&spec.name, e, started),
+        Err(e) => return failed_summary(&spec.name, e.to_string(), started),
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
     // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`,
@@ -205,7 +217,10 @@ async fn run_spec(
                     unregister.finish(FinalStatus::Killed, "killed (SIGTERM)")
                 );
                 if let Err(e) = aborted {
-                    error!("cannot remove staged output {}: {e}", staged.staging.url());
+                    error!(
+                        "cannot remove staged output {}: {e}",
+                        staged.staging().url()
+                    );
                 }
                 if let Err(e) = finished {
                     // After `yarn application -kill` the RM has already ended the attempt.

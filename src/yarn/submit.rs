@@ -6,6 +6,7 @@ use super::launch::{LaunchInfo, Staged, LAUNCH_ENV, SPEC};
 use super::staging::Staging;
 use super::Cluster;
 use clap::Args;
+use spindle_appmaster::commit::{self, CommitError, Inputs};
 use spindle_appmaster::progress::Summary;
 use spindle_appmaster::yarn::APPLICATION_TYPE;
 use spindle_hadoop::config::SITE_FILES;
@@ -96,6 +97,9 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
         }
     }
     let cluster = Cluster::from_env()?;
+    if let Some(code) = refuse_unsafe_output(args, spec, &cluster).await {
+        return Ok(code);
+    }
     let rm = cluster.resource_manager().await?;
     let app = rm
         .get_new_application()
@@ -163,6 +167,31 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     let report = follow(&rm, app.id, !args.json).await?;
     let summary = read_summary(&cluster, &launch).await;
     finish(args, &report, summary.as_ref())
+}
+
+/// The output refusals the application master would make, made here first: an unsafe
+/// output costs no application and exits 2 like any spec error. Input errors are left to
+/// the application master, which reports them in full.
+async fn refuse_unsafe_output(
+    args: &SubmitArgs,
+    spec: &JobSpec,
+    cluster: &Cluster,
+) -> Option<ExitCode> {
+    let files = spindle_io::Location::expand(&spec.input.path).await.ok()?;
+    let urls: Vec<String> = files.into_iter().map(|f| f.url).collect();
+    let inputs = Inputs {
+        patterns: std::slice::from_ref(&spec.input.path),
+        files: &urls,
+    };
+    let mut protected = crate::run::protected_places();
+    protected.hdfs_home = Some(format!("/user/{}", cluster.user));
+    match commit::check(&spec.output, &inputs, &protected).await {
+        Err(CommitError::Refused(why)) => {
+            eprintln!("error: {}: key `output.path`: {why}", args.spec.display());
+            Some(ExitCode::from(2))
+        }
+        _ => None,
+    }
 }
 
 /// Hosts and racks of the running NodeManagers; on big clusters, none (ask anywhere).

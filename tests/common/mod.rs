@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod commit_suite;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_spindle");
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,210 @@
+//! One writer per output: a lease file beside the output names its holder (attempt,
+//! host, pid, application) and an expiry the holder keeps pushing forward. A second job
+//! fails at once naming the holder; a lease whose holder is dead or expired is taken
+//! over, with a warning.
+
+use serde::{Deserialize, Serialize};
+use spindle_io::{IoError, Location};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+/// Who is asking for a lease; filled in by the binary, which knows its process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeaseOwner {
+    /// Unique per job attempt; names the staging directory too.
+    pub attempt: String,
+    pub host: String,
+    pub pid: u32,
+    /// The YARN application, when the holder is an application master.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LeaseRecord {
+    #[serde(flatten)]
+    owner: LeaseOwner,
+    output: String,
+    expires_unix_ms: u64,
+}
+
+/// A held lease; renewed in the background until released.
+pub struct Lease {
+    file: Location,
+    owner: LeaseOwner,
+    renewer: JoinHandle<()>,
+}
+
+/// Why a lease was not granted.
+pub enum LeaseError {
+    Held(String),
+    Io(IoError),
+}
+
+impl From<IoError> for LeaseError {
+    fn from(e: IoError) -> Self {
+        LeaseError::Io(e)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl LeaseOwner {
+    fn describe(&self) -> String {
+        match &self.app {
+            Some(app) => format!("application {app} (attempt {})", self.attempt),
+            None => format!(
+                "spindle process {} on {} (attempt {})",
+                self.pid, self.host, self.attempt
+            ),
+        }
+    }
+}
+
+impl Lease {
+    /// Takes the lease in `file` for `output`, valid for `ttl` and renewed every third of
+    /// it. `local_host` tells whether a holder's pid can be checked on this machine.
+    pub async fn acquire(
+        file: Location,
+        output: &Location,
+        owner: LeaseOwner,
+        ttl: Duration,
+        local_host: &str,
+    ) -> Result<Lease, LeaseError> {
+        let record = |owner: &LeaseOwner| LeaseRecord {
+            owner: owner.clone(),
+            output: output.url(),
+            expires_unix_ms: now_ms() + ttl.as_millis() as u64,
+        };
+        let bytes = |r: &LeaseRecord| serde_json::to_vec(r).expect("lease serializes");
+        // A few rounds: the holder may release between our create and our read.
+        for _ in 0..5 {
+            if file.create_new(bytes(&record(&owner))).await? {
+                return Ok(Lease::start(file, owner, ttl, output.url()));
+            }
+            let Some(seen) = file.read_versioned().await? else {
+                continue;
+            };
+            let held: Option<LeaseRecord> = serde_json::from_slice(&seen.data).ok();
+            let stale = match &held {
+                None => Some("unreadable".to_string()),
+                Some(h) if h.expires_unix_ms < now_ms() => Some(format!(
+                    "expired {} s ago",
+                    (now_ms() - h.expires_unix_ms) / 1000
+                )),
+                Some(h) if h.owner.app.is_some() && h.owner.app == owner.app => {
+                    Some("an earlier attempt of this application".to_string())
+                }
+                Some(h)
+                    if h.owner.app.is_none()
+                        && h.owner.host == local_host
+                        && !process_alive(h.owner.pid) =>
+                {
+                    Some(format!("process {} is gone", h.owner.pid))
+                }
+                Some(_) => None,
+            };
+            let holder = held
+                .as_ref()
+                .map_or("unknown".to_string(), |h| h.owner.describe());
+            let Some(why) = stale else {
+                return Err(LeaseError::Held(format!(
+                    "output {} is being written by {holder} (lease {}); wait for it to finish, or kill it",
+                    output.url(),
+                    file.url()
+                )));
+            };
+            if file
+                .replace_if_unchanged(&seen, bytes(&record(&owner)), &owner.attempt)
+                .await?
+            {
+                warn!(lease = %file.url(), %holder, %why, "took over a stale output lease");
+                return Ok(Lease::start(file, owner, ttl, output.url()));
+            }
+        }
+        Err(LeaseError::Held(format!(
+            "output {}: another job keeps taking the lease {}",
+            output.url(),
+            file.url()
+        )))
+    }
+
+    fn start(file: Location, owner: LeaseOwner, ttl: Duration, output: String) -> Lease {
+        let (f, o) = (file.clone(), owner.clone());
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                let r = LeaseRecord {
+                    owner: o.clone(),
+                    output: output.clone(),
+                    expires_unix_ms: now_ms() + ttl.as_millis() as u64,
+                };
+                let data = serde_json::to_vec(&r).expect("lease serializes");
+                match f.read_versioned().await {
+                    Ok(Some(seen)) if holder_of(&seen.data).as_ref() == Some(&o) => {
+                        if let Err(e) = f.replace_if_unchanged(&seen, data, &o.attempt).await {
+                            warn!(lease = %f.url(), error = %e, "cannot renew the output lease");
+                        }
+                    }
+                    Ok(_) => {
+                        warn!(lease = %f.url(), "the output lease was taken by another job");
+                        return;
+                    }
+                    Err(e) => warn!(lease = %f.url(), error = %e, "cannot read the output lease"),
+                }
+            }
+        });
+        Lease {
+            file,
+            owner,
+            renewer,
+        }
+    }
+
+    /// Fails unless the lease file still names this holder: checked right before publish.
+    pub async fn check(&self) -> Result<(), IoError> {
+        let data = self.file.read_small().await?;
+        match data.as_deref().and_then(holder_of) {
+            Some(h) if h == self.owner => Ok(()),
+            other => Err(IoError::Unsupported(format!(
+                "lost the output lease {} (now held by {}); not publishing",
+                self.file.url(),
+                other.map_or("nobody".into(), |h| h.describe())
+            ))),
+        }
+    }
+
+    /// Stops renewing and removes the lease file if it is still ours.
+    pub async fn release(&self) {
+        self.renewer.abort();
+        if self.check().await.is_ok() {
+            if let Err(e) = self.file.delete().await {
+                warn!(lease = %self.file.url(), error = %e, "cannot remove the output lease");
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+fn holder_of(data: &[u8]) -> Option<LeaseOwner> {
+    serde_json::from_slice::<LeaseRecord>(data)
+        .ok()
+        .map(|r| r.owner)
+}
+
+/// Whether a process with this pid runs here and is a spindle (pids are reused).
+fn process_alive(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("spindle"))
+        .unwrap_or(false)
+}
