@@ -2,7 +2,7 @@
 //! messages both ways. Each connection gets a reader task feeding the driver's event
 //! channel and a writer task draining that worker's outbox.
 
-use spindle_io::net::{decode_msg, encode_msg, read_frame, serve_authenticated, write_frame};
+use spindle_io::net::{decode_msg, encode_msg, read_frame, serve_authenticated, write_frame, Role};
 use spindle_job::wire::{ToMaster, ToWorker, WorkerId};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -29,6 +29,7 @@ pub(crate) async fn serve(
     serve_authenticated(
         listener,
         secret,
+        Role::Master,
         "worker connection failed",
         move |stream| handle(stream, events.clone()),
     )

@@ -1,16 +1,21 @@
 //! Framed TCP with a per-application secret.
 //!
-//! Every connection to the master or a worker's data server starts with a challenge: the
-//! server sends a random nonce, the client answers HMAC-SHA256(secret, nonce). Nothing is
-//! served before that succeeds, so only holders of the application's secret can talk to
-//! its endpoints. Frames are a 4-byte big-endian length and a body.
+//! Every connection to the master or a worker's data server starts with a mutual
+//! challenge: the server sends a nonce, the client answers with its own nonce and
+//! HMAC-SHA256(secret, "client", role, both nonces), and the server proves itself back
+//! with HMAC-SHA256(secret, "server", role, both nonces). The role (master or data server)
+//! and both nonces are in every proof, so neither side's answer can be replayed on another
+//! connection or relayed to an endpoint of another role. Nothing is served before both
+//! sides succeed. Frames are a 4-byte big-endian length and a body.
 
 use crate::error::IoError;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,17 +23,82 @@ use tokio::net::{TcpListener, TcpStream};
 /// Largest frame accepted; a bigger length means a confused or hostile peer.
 pub const MAX_FRAME: usize = 1 << 30;
 const NONCE: usize = 32;
-const CONTEXT: &[u8] = b"spindle-auth-v1";
+const CONTEXT: &[u8] = b"spindle-auth-v2";
 /// A client that has not proved itself by then is dropped, so silent connections cannot
-/// pile up.
+/// pile up; a client waits as long for the server's proof.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections still in their handshake, in all and from one address; more are closed at
+/// once, so a flood cannot starve the application's own peers.
+const MAX_UNAUTHENTICATED: usize = 256;
+const MAX_UNAUTHENTICATED_PER_PEER: usize = 32;
 
-/// Accepts connections forever. Each one that proves it holds `secret` within
+/// Which endpoint a handshake is for; part of every proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The application master's endpoint for workers.
+    Master,
+    /// A worker's data server, for its peers.
+    Data,
+}
+
+impl Role {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Role::Master => b"master",
+            Role::Data => b"data",
+        }
+    }
+}
+
+/// Handshakes under way, per peer address, to cap them.
+#[derive(Default)]
+struct Pending {
+    total: usize,
+    by_peer: HashMap<IpAddr, usize>,
+}
+
+/// A slot in [`Pending`], given back when dropped.
+struct PendingSlot {
+    pending: Arc<Mutex<Pending>>,
+    peer: IpAddr,
+}
+
+impl PendingSlot {
+    fn take(pending: &Arc<Mutex<Pending>>, peer: IpAddr) -> Option<PendingSlot> {
+        let mut p = pending.lock().expect("pending poisoned");
+        let mine = p.by_peer.get(&peer).copied().unwrap_or(0);
+        if p.total >= MAX_UNAUTHENTICATED || mine >= MAX_UNAUTHENTICATED_PER_PEER {
+            return None;
+        }
+        p.total += 1;
+        *p.by_peer.entry(peer).or_default() += 1;
+        Some(PendingSlot {
+            pending: pending.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut p = self.pending.lock().expect("pending poisoned");
+        p.total -= 1;
+        if let Some(n) = p.by_peer.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                p.by_peer.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Accepts connections forever. Each one that completes the handshake for `role` within
 /// [`AUTH_TIMEOUT`] is handed to `handle` on a task of its own; whatever fails is logged
 /// with `what` and the peer's address. Every endpoint of an application serves this way.
 pub async fn serve_authenticated<H, F>(
     listener: TcpListener,
     secret: Arc<str>,
+    role: Role,
     what: &'static str,
     handle: H,
 ) where
@@ -36,8 +106,28 @@ pub async fn serve_authenticated<H, F>(
     F: Future<Output = Result<(), IoError>> + Send + 'static,
 {
     let handle = Arc::new(handle);
+    let pending = Arc::new(Mutex::new(Pending::default()));
+    let mut accept_failures = 0u32;
     loop {
-        let Ok((mut stream, peer)) = listener.accept().await else {
+        let (mut stream, peer) = match listener.accept().await {
+            Ok(a) => {
+                accept_failures = 0;
+                a
+            }
+            Err(e) => {
+                // Out of descriptors and the like: back off instead of spinning, and say
+                // so once per run of failures.
+                if accept_failures == 0 {
+                    tracing::warn!(error = %e, "{what}: accept failed; backing off");
+                }
+                accept_failures = accept_failures.saturating_add(1);
+                let wait = 10u64 << accept_failures.min(7);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                continue;
+            }
+        };
+        let Some(slot) = PendingSlot::take(&pending, peer.ip()) else {
+            tracing::debug!(%peer, "{what}: too many unauthenticated connections; closed");
             continue;
         };
         let secret = secret.clone();
@@ -45,9 +135,10 @@ pub async fn serve_authenticated<H, F>(
         tokio::spawn(async move {
             let served = async {
                 stream.set_nodelay(true)?;
-                tokio::time::timeout(AUTH_TIMEOUT, accept_auth(&mut stream, &secret))
+                tokio::time::timeout(AUTH_TIMEOUT, accept_auth(&mut stream, &secret, role))
                     .await
                     .map_err(|_| IoError::Auth("handshake timed out".into()))??;
+                drop(slot);
                 handle(stream).await
             };
             if let Err(e) = served.await {
@@ -64,52 +155,74 @@ pub fn new_secret() -> String {
     hex::encode(raw)
 }
 
-fn proof(secret: &str, nonce: &[u8]) -> Vec<u8> {
+fn mac(secret: &str, side: &[u8], role: Role, server: &[u8], client: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(CONTEXT);
-    mac.update(nonce);
-    mac.finalize().into_bytes().to_vec()
+    for part in [CONTEXT, side, role.tag(), server, client] {
+        mac.update(&(part.len() as u32).to_be_bytes());
+        mac.update(part);
+    }
+    mac
 }
 
-/// Server side of the handshake: succeeds only if the client proves it holds `secret`.
+fn nonce() -> [u8; NONCE] {
+    let mut n = [0u8; NONCE];
+    rand::thread_rng().fill_bytes(&mut n);
+    n
+}
+
+/// Server side of the handshake: succeeds only if the client proves it holds `secret`
+/// and came for this `role`; then proves the same back.
 pub async fn accept_auth<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &str,
+    role: Role,
 ) -> Result<(), IoError> {
-    let mut nonce = [0u8; NONCE];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    stream.write_all(&nonce).await?;
-    let mut answer = [0u8; 32];
+    let server = nonce();
+    stream.write_all(&server).await?;
+    let mut answer = [0u8; NONCE + 32];
     stream
         .read_exact(&mut answer)
         .await
         .map_err(|e| IoError::Auth(format!("no answer to challenge: {e}")))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(CONTEXT);
-    mac.update(&nonce);
-    mac.verify_slice(&answer)
+    let (client, proof) = answer.split_at(NONCE);
+    mac(secret, b"client", role, &server, client)
+        .verify_slice(proof)
         .map_err(|_| IoError::Auth("peer does not hold the application secret".into()))?;
-    stream.write_all(b"OK").await?;
+    let mine = mac(secret, b"server", role, &server, client)
+        .finalize()
+        .into_bytes();
+    stream.write_all(&mine).await?;
     Ok(())
 }
 
-/// Client side of the handshake.
+/// Client side of the handshake with an endpoint of `role`: proves the secret, then
+/// checks that the server holds it too, all within [`AUTH_TIMEOUT`].
 pub async fn connect_auth<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &str,
+    role: Role,
 ) -> Result<(), IoError> {
-    let mut nonce = [0u8; NONCE];
-    stream.read_exact(&mut nonce).await?;
-    stream.write_all(&proof(secret, &nonce)).await?;
-    let mut ok = [0u8; 2];
-    stream
-        .read_exact(&mut ok)
-        .await
-        .map_err(|_| IoError::Auth("server rejected the application secret".into()))?;
-    if &ok != b"OK" {
-        return Err(IoError::Auth("unexpected handshake reply".into()));
-    }
-    Ok(())
+    tokio::time::timeout(AUTH_TIMEOUT, async {
+        let mut server = [0u8; NONCE];
+        stream.read_exact(&mut server).await?;
+        let client = nonce();
+        let proof = mac(secret, b"client", role, &server, &client)
+            .finalize()
+            .into_bytes();
+        stream
+            .write_all(&[&client[..], &proof[..]].concat())
+            .await?;
+        let mut theirs = [0u8; 32];
+        stream
+            .read_exact(&mut theirs)
+            .await
+            .map_err(|_| IoError::Auth("server rejected the application secret".into()))?;
+        mac(secret, b"server", role, &server, &client)
+            .verify_slice(&theirs)
+            .map_err(|_| IoError::Auth("server does not hold the application secret".into()))
+    })
+    .await
+    .map_err(|_| IoError::Auth("handshake timed out".into()))?
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Result<(), IoError> {
@@ -155,15 +268,83 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn right_secret_passes_wrong_secret_is_refused() {
-        for (client_secret, ok) in [("s3cret", true), ("guess", false)] {
+    async fn right_secret_passes_wrong_secret_is_refused_both_ways() {
+        for (client_secret, server_secret, ok) in [
+            ("s3cret", "s3cret", true),
+            ("guess", "s3cret", false),
+            ("s3cret", "guess", false),
+        ] {
             let (mut a, mut b) = tokio::io::duplex(1024);
-            let server = tokio::spawn(async move { accept_auth(&mut a, "s3cret").await });
-            let client = connect_auth(&mut b, client_secret).await;
+            let server =
+                tokio::spawn(async move { accept_auth(&mut a, server_secret, Role::Data).await });
+            let client = connect_auth(&mut b, client_secret, Role::Data).await;
             let served = server.await.unwrap();
-            assert_eq!(served.is_ok(), ok);
-            assert_eq!(client.is_ok(), ok);
+            assert_eq!(
+                client.is_ok(),
+                ok,
+                "{client_secret}/{server_secret}: {client:?}"
+            );
+            assert_eq!(
+                served.is_ok(),
+                ok,
+                "{client_secret}/{server_secret}: {served:?}"
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn an_answer_for_one_role_is_refused_by_another() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let server = tokio::spawn(async move { accept_auth(&mut a, "k", Role::Master).await });
+        let client = connect_auth(&mut b, "k", Role::Data).await;
+        assert!(server.await.unwrap().is_err());
+        assert!(client.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_relay_cannot_reuse_a_workers_answer_for_the_master() {
+        // An impostor data server relays the master's challenge to a worker that came to
+        // fetch data, and the worker's answer back to the master.
+        let (mut master_end, mut relay_to_master) = tokio::io::duplex(1024);
+        let (mut relay_to_worker, mut worker_end) = tokio::io::duplex(1024);
+        let master =
+            tokio::spawn(async move { accept_auth(&mut master_end, "k", Role::Master).await });
+        let worker =
+            tokio::spawn(async move { connect_auth(&mut worker_end, "k", Role::Data).await });
+        let mut challenge = [0u8; NONCE];
+        relay_to_master.read_exact(&mut challenge).await.unwrap();
+        relay_to_worker.write_all(&challenge).await.unwrap();
+        let mut answer = [0u8; NONCE + 32];
+        relay_to_worker.read_exact(&mut answer).await.unwrap();
+        relay_to_master.write_all(&answer).await.unwrap();
+        let e = master.await.unwrap().unwrap_err().to_string();
+        assert!(e.contains("does not hold"), "{e}");
+        drop(relay_to_worker);
+        assert!(worker.await.unwrap().is_err());
+    }
+
+    #[test]
+    fn unauthenticated_connections_are_capped_per_peer_and_in_total() {
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let one: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut held: Vec<PendingSlot> = (0..MAX_UNAUTHENTICATED_PER_PEER)
+            .map(|_| PendingSlot::take(&pending, one).unwrap())
+            .collect();
+        assert!(PendingSlot::take(&pending, one).is_none());
+        held.pop();
+        assert!(PendingSlot::take(&pending, one).is_some());
+        let mut others = vec![];
+        for i in 0..MAX_UNAUTHENTICATED {
+            let ip: IpAddr = format!("10.0.{}.{}", i / 250, i % 250 + 1).parse().unwrap();
+            if let Some(s) = PendingSlot::take(&pending, ip) {
+                others.push(s);
+            }
+        }
+        assert_eq!(pending.lock().unwrap().total, MAX_UNAUTHENTICATED);
+        drop(others);
+        drop(held);
+        assert_eq!(pending.lock().unwrap().total, 0);
+        assert!(pending.lock().unwrap().by_peer.is_empty());
     }
 
     #[tokio::test]

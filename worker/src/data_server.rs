@@ -3,7 +3,7 @@
 //! when this worker does not hold it.
 
 use crate::store::ResultStore;
-use spindle_io::net::{decode_msg, read_frame, serve_authenticated, write_frame};
+use spindle_io::net::{decode_msg, read_frame, serve_authenticated, write_frame, Role};
 use spindle_job::wire::TaskId;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -11,9 +11,13 @@ use tokio::net::{TcpListener, TcpStream};
 pub type FetchRequest = Vec<(TaskId, u32)>;
 
 pub async fn serve(listener: TcpListener, secret: Arc<str>, store: Arc<ResultStore>) {
-    serve_authenticated(listener, secret, "data request failed", move |stream| {
-        handle(stream, store.clone())
-    })
+    serve_authenticated(
+        listener,
+        secret,
+        Role::Data,
+        "data request failed",
+        move |stream| handle(stream, store.clone()),
+    )
     .await
 }
 

@@ -3,7 +3,7 @@
 use crate::error::TaskError;
 use crate::store::ResultStore;
 use bytes::Bytes;
-use spindle_io::net::{connect_auth, encode_msg, read_frame, write_frame};
+use spindle_io::net::{connect_auth, encode_msg, read_frame, write_frame, Role};
 use spindle_job::wire::{FetchSource, WorkerId};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -61,7 +61,7 @@ async fn fetch_from(
         .map_err(|_| lost("connect timed out".into()))?
         .map_err(|e| lost(e.to_string()))?;
     stream.set_nodelay(true).ok();
-    connect_auth(&mut stream, secret)
+    connect_auth(&mut stream, secret, Role::Data)
         .await
         .map_err(|e| lost(e.to_string()))?;
     let request: Vec<(u32, u32)> = idxs

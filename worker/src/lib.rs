@@ -14,7 +14,7 @@ pub use error::TaskError;
 pub use shuffle::hash_bytes;
 
 use exec::Executor;
-use spindle_io::net::{connect_auth, decode_msg, encode_msg, read_frame, write_frame};
+use spindle_io::net::{connect_auth, decode_msg, encode_msg, read_frame, write_frame, Role};
 use spindle_io::IoError;
 use spindle_job::wire::{TaskStats, ToMaster, ToWorker, WorkerId};
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ pub struct WorkerOptions {
 /// Runs until the master says stop or goes away.
 pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
     let mut stream = connect_with_retry(&opts.master).await?;
-    connect_auth(&mut stream, &opts.secret).await?;
+    connect_auth(&mut stream, &opts.secret, Role::Master).await?;
     stream.set_nodelay(true)?;
     // Serve data on the interface the master sees us on.
     let ip = stream.local_addr()?.ip();
