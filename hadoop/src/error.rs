@@ -55,6 +55,13 @@ pub enum Error {
         method: String,
         exception: RemoteException,
     },
+    /// The server took the call but did not answer within the call timeout.
+    #[error("call {method} on {addr} got no answer within {} s; the server may be paused or unreachable", after.as_secs())]
+    Timeout {
+        addr: String,
+        method: String,
+        after: std::time::Duration,
+    },
     /// The server refused the connection as a whole (bad header, auth failure, ...).
     #[error("server {addr} closed the connection with a fatal error: {exception}")]
     Fatal {

@@ -45,6 +45,7 @@ impl NameNodeClient {
                 user: user.to_string(),
             },
             connect_timeout: Duration::from_secs(20),
+            call_timeout: crate::ipc::CALL_TIMEOUT,
         };
         Ok(Self {
             conn: Connection::connect(addr, opts).await?,

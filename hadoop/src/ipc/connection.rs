@@ -50,7 +50,14 @@ pub struct ConnectionOptions {
     pub auth: Auth,
     /// Limit for TCP connect plus authentication.
     pub connect_timeout: Duration,
+    /// Limit for each call's answer: a server that stops answering (paused, partitioned
+    /// without a reset) fails the call instead of hanging it.
+    pub call_timeout: Duration,
 }
+
+/// The call limit used unless a client says otherwise: Hadoop's own clients ping every
+/// minute and give up after a few missed pings.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Waiting {
     method: String,
@@ -106,6 +113,7 @@ pub struct Connection {
     shared: Arc<Shared>,
     client_id: [u8; 16],
     next_call_id: AtomicI32,
+    call_timeout: Duration,
     outgoing: mpsc::Sender<Bytes>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
@@ -141,6 +149,7 @@ impl Connection {
             shared,
             client_id,
             next_call_id: AtomicI32::new(0),
+            call_timeout: opts.call_timeout,
             outgoing: tx,
             reader,
             writer,
@@ -232,9 +241,17 @@ impl Connection {
             self.shared.lock().waiting.remove(&id);
             return Err(self.shared.closed_error("writer stopped"));
         }
-        let body = wait
-            .await
-            .map_err(|_| self.shared.closed_error("reader stopped"))??;
+        let body = match tokio::time::timeout(self.call_timeout, wait).await {
+            Ok(answer) => answer.map_err(|_| self.shared.closed_error("reader stopped"))??,
+            Err(_) => {
+                self.shared.lock().waiting.remove(&id);
+                return Err(Error::Timeout {
+                    addr: self.shared.addr.clone(),
+                    method: method.to_string(),
+                    after: self.call_timeout,
+                });
+            }
+        };
         decode_body::<Res>(body).map_err(|source| Error::Decode {
             what: "response message",
             source,

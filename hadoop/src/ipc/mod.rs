@@ -12,4 +12,4 @@ mod handshake;
 #[cfg(test)]
 mod tests;
 
-pub use connection::{Auth, Connection, ConnectionOptions};
+pub use connection::{Auth, Connection, ConnectionOptions, CALL_TIMEOUT};

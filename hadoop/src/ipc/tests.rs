@@ -96,6 +96,7 @@ fn options() -> ConnectionOptions {
             user: "alice".into(),
         },
         connect_timeout: Duration::from_secs(5),
+        call_timeout: Duration::from_secs(2),
     }
 }
 
@@ -158,4 +159,38 @@ async fn connect_refused_is_an_io_error_naming_the_address() {
     let err = Connection::connect(&addr, options()).await.err().unwrap();
     assert!(matches!(err, Error::Io { .. }), "{err}");
     assert!(err.to_string().contains(&addr));
+}
+
+/// Accepts one client and reads its calls without ever answering: a paused server.
+async fn silent_server(listener: TcpListener) {
+    let (mut s, _) = listener.accept().await.unwrap();
+    let mut preamble = [0u8; 7];
+    s.read_exact(&mut preamble).await.unwrap();
+    let _context = read_packet(&mut s).await.unwrap().unwrap();
+    while read_call(&mut s).await.is_some() {}
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_fails_the_call_at_its_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(silent_server(listener));
+    let conn = Connection::connect(&addr, options()).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = conn
+        .call::<_, ApplicationIdProto>(PROTOCOL, "echo", &app(1))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("echo") && err.to_string().contains(&addr),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    drop(conn);
+    server.await.unwrap();
 }

@@ -71,6 +71,7 @@ impl AmRmClient {
                 fallback_user: user.to_string(),
             },
             connect_timeout: Duration::from_secs(20),
+            call_timeout: crate::ipc::CALL_TIMEOUT,
         };
         Connection::connect(addr, opts).await
     }

@@ -82,6 +82,7 @@ impl ApplicationClient {
                     user: self.user.clone(),
                 },
                 connect_timeout: CONNECT_TIMEOUT,
+                call_timeout: crate::ipc::CALL_TIMEOUT,
             };
             match Connection::connect(&self.addrs[idx], opts).await {
                 Ok(c) => {

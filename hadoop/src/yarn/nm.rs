@@ -33,6 +33,7 @@ impl NodeManagerClient {
                 fallback_user: user.to_string(),
             },
             connect_timeout: Duration::from_secs(20),
+            call_timeout: crate::ipc::CALL_TIMEOUT,
         };
         Ok(Self {
             conn: Connection::connect(&node.to_string(), opts).await?,
