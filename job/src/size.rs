@@ -11,6 +11,9 @@ pub struct ByteSize(pub u64);
 
 impl ByteSize {
     pub const MIB: u64 = 1 << 20;
+    /// Larger sizes are refused: nothing spindle sizes comes near it, and arithmetic on
+    /// sizes then never overflows.
+    pub const MAX: u64 = 1 << 50;
 
     pub fn mib(n: u64) -> Self {
         ByteSize(n * Self::MIB)
@@ -49,7 +52,11 @@ impl ByteSize {
         if value < 0.0 || !value.is_finite() {
             return Err(format!("`{text}` is not a size"));
         }
-        Ok(ByteSize((value * mult as f64).round() as u64))
+        let bytes = value * mult as f64;
+        if bytes > Self::MAX as f64 {
+            return Err(format!("`{text}` is too large (at most 1 PiB)"));
+        }
+        Ok(ByteSize(bytes.round() as u64))
     }
 }
 
@@ -80,12 +87,14 @@ impl<'de> Deserialize<'de> for ByteSize {
                 f.write_str("a size such as `2 GiB`, `512 MiB` or a number of MiB")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
-                Ok(ByteSize::mib(v))
+                v.checked_mul(ByteSize::MIB)
+                    .filter(|&b| b <= ByteSize::MAX)
+                    .map(ByteSize)
+                    .ok_or_else(|| E::custom(format!("{v} MiB is too large (at most 1 PiB)")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize::mib)
-                    .map_err(|_| E::custom("a size cannot be negative"))
+                let v = u64::try_from(v).map_err(|_| E::custom("a size cannot be negative"))?;
+                self.visit_u64(v)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ByteSize, E> {
                 ByteSize::parse(&v.to_string()).map_err(E::custom)
@@ -101,6 +110,17 @@ impl<'de> Deserialize<'de> for ByteSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_sizes_that_would_overflow() {
+        for text in ["99999999999 TiB", "99999999999999999999999", "2000 TiB"] {
+            let e = ByteSize::parse(text).unwrap_err();
+            assert!(e.contains("too large"), "{text}: {e}");
+        }
+        let e = serde_yaml::from_str::<ByteSize>("18446744073709551615").unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
+        assert_eq!(ByteSize::parse("1024 TiB").unwrap().bytes(), ByteSize::MAX);
+    }
 
     #[test]
     fn parses_the_forms_people_write() {
