@@ -1,4 +1,5 @@
 //! `spindle bench tasks`: the runtime's own cost per task, through real worker processes.
+//! `spindle bench commit`: the output commit alone, on any store.
 
 use clap::{Args, Subcommand};
 use spindle_appmaster::progress::Status;
@@ -36,17 +37,22 @@ enum BenchWhat {
         #[arg(long)]
         json: bool,
     },
+    /// Stage N small files, commit them, then commit N more over them: seconds each
+    Commit(crate::bench_commit::CommitBench),
 }
 
 pub async fn bench(args: BenchArgs) -> ExitCode {
     crate::init_logging("error");
-    let BenchWhat::Tasks {
-        tasks,
-        workers,
-        slots,
-        tree,
-        json,
-    } = args.what;
+    let (tasks, workers, slots, tree, json) = match args.what {
+        BenchWhat::Tasks {
+            tasks,
+            workers,
+            slots,
+            tree,
+            json,
+        } => (tasks, workers, slots, tree, json),
+        BenchWhat::Commit(args) => return crate::bench_commit::run(args).await,
+    };
     let graph = if tree {
         TaskGraph::tree_reduction(tasks)
     } else {

@@ -1,6 +1,7 @@
 //! `spindle`: data-local batch work on Hadoop YARN or local workers, from one binary.
 
 mod bench;
+mod bench_commit;
 mod run;
 mod ui;
 mod worker;

@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, watch};
 pub struct RunArgs {
     /// The job spec (YAML)
     spec: PathBuf,
-    /// Worker processes (default: the spec's workers.instances, else the number of cores)
-    #[arg(long)]
+    /// Worker processes (default: the spec's workers.instances, else the number of cores; 1 to 10000)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     workers: Option<u32>,
     /// Write the final summary as JSON to this file
     #[arg(long, value_name = "PATH")]

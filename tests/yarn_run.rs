@@ -289,6 +289,12 @@ fn kill_ends_a_running_application_and_commits_nothing() {
             .any(|n| n.starts_with("part-") || n == "_SUCCESS"),
         "{names:?}"
     );
+    // The AM removed its staging and released the output's lease on SIGTERM.
+    let beside = ls("/it/kill");
+    assert!(
+        !beside.iter().any(|n| n.starts_with(".out.spindle-")),
+        "{beside:?}"
+    );
 }
 
 /// Worker processes of the application whose master listens on `master`.

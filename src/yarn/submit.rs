@@ -42,8 +42,8 @@ pub struct SubmitArgs {
     /// Application name (default: the spec's `name`)
     #[arg(long)]
     name: Option<String>,
-    /// Worker containers (default: the spec's workers.instances, else 2)
-    #[arg(long)]
+    /// Worker containers (default: the spec's workers.instances, else 2; 1 to 10000)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     workers: Option<u32>,
     /// Memory of the application master's container, in MiB
     #[arg(long, default_value_t = 512)]
