@@ -99,7 +99,7 @@ async fn current_round(url: &str, n: usize, round: usize) -> Result<Duration, St
         },
         protected: crate::run::protected_places(),
         hooks: CommitHooks::default(),
-        lease_ttl: crate::run::LEASE_TTL,
+        lease_ttl: spindle_appmaster::commit::LEASE_TTL,
     };
     let inputs = Inputs {
         patterns: &[],

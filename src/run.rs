@@ -4,7 +4,7 @@
 use crate::ui;
 use clap::{Args, ValueEnum};
 use spindle_appmaster::commit::{CommitError, CommitHooks, CommitOptions, LeaseOwner, Protected};
-use spindle_appmaster::progress::{LocalityCounts, Status, Summary};
+use spindle_appmaster::progress::{Status, Summary};
 use spindle_appmaster::{prepare, run_job, DriverOptions, LocalLauncher};
 use spindle_io::net::new_secret;
 use spindle_job::wire::Compression;
@@ -78,7 +78,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             eprintln!("error: {spec_path}: key `output.path`: {why}");
             return ExitCode::from(2);
         }
-        Err(CommitError::Failed(error)) => failed_summary(&spec.name, error, started),
+        Err(CommitError::Failed(error)) => Summary::failed(&spec.name, error, started),
     };
     let code = ui::finish(&summary, args.json, args.summary_json.as_deref());
     match signal.load(Ordering::SeqCst) {
@@ -122,16 +122,13 @@ fn commit_options() -> Result<CommitOptions, String> {
         },
         protected: protected_places(),
         hooks,
-        lease_ttl: LEASE_TTL,
+        lease_ttl: spindle_appmaster::commit::LEASE_TTL,
     })
 }
 
 /// Pause or fail points inside the commit (`pause:<step>`, `fail:<step>`), for the
 /// fault-injection tests only.
 pub const TEST_COMMIT_HOOK: &str = "SPINDLE_TEST_COMMIT_HOOK";
-
-/// How long an output lease lives without renewal (renewed every third of it).
-pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// The current and home directories, and the HDFS home of the user Hadoop clients act as.
 pub fn protected_places() -> Protected {
@@ -142,31 +139,6 @@ pub fn protected_places() -> Protected {
         cwd: std::env::current_dir().ok(),
         home: std::env::var_os("HOME").map(PathBuf::from),
         hdfs_home: user.map(|u| format!("/user/{u}")),
-    }
-}
-
-/// The summary of a job that failed before it could start.
-pub fn failed_summary(job: &str, error: String, started: Instant) -> Summary {
-    Summary {
-        job: job.to_string(),
-        status: Status::Failed,
-        error: Some(error),
-        input_files: 0,
-        rows_in: 0,
-        bytes_read: 0,
-        rows_out: 0,
-        bytes_written: 0,
-        spilled_bytes: 0,
-        output: None,
-        output_files: 0,
-        tasks: 0,
-        task_attempts: 0,
-        retries: 0,
-        workers: 0,
-        workers_lost: 0,
-        locality: LocalityCounts::default(),
-        wall_time_s: started.elapsed().as_secs_f64(),
-        logs: None,
     }
 }
 

@@ -59,6 +59,31 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary of a job that failed before it could start.
+    pub fn failed(job: &str, error: String, started: std::time::Instant) -> Summary {
+        Summary {
+            job: job.to_string(),
+            status: Status::Failed,
+            error: Some(error),
+            input_files: 0,
+            rows_in: 0,
+            bytes_read: 0,
+            rows_out: 0,
+            bytes_written: 0,
+            spilled_bytes: 0,
+            output: None,
+            output_files: 0,
+            tasks: 0,
+            task_attempts: 0,
+            retries: 0,
+            workers: 0,
+            workers_lost: 0,
+            locality: LocalityCounts::default(),
+            wall_time_s: started.elapsed().as_secs_f64(),
+            logs: None,
+        }
+    }
+
     /// Lines for the terminal.
     pub fn render(&self) -> String {
         let mut s = String::new();

@@ -1,26 +1,14 @@
-//! `spindle appmaster`: the application master in its YARN container. It registers first
-//! (so `spindle status` finds it within a second of the container starting), then runs
-//! the same driver as `spindle run` with a YARN container launcher, records the summary
-//! beside the spec for `submit --wait`, and unregisters with a status and diagnostics.
+//! `spindle appmaster`: the YARN application master's entry point. It gathers what the
+//! container gives it and runs `spindle_appmaster::yarn::am`.
 
-use super::launch::{container_credentials, secret_from, LaunchInfo, LAUNCH_ENV, SPEC};
-use super::staging::Staging;
-use super::Cluster;
-use crate::run::{failed_summary, protected_places, LEASE_TTL};
 use clap::Args;
-use spindle_appmaster::commit::{CommitHooks, CommitOptions, LeaseOwner};
-use spindle_appmaster::progress::{human_bytes, Status, Summary};
-use spindle_appmaster::yarn::{AmSession, WorkerTemplate, YarnLauncher};
-use spindle_appmaster::{prepare, run_job, DriverOptions};
-use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
-use spindle_job::wire::Compression;
-use spindle_job::JobSpec;
+use spindle_appmaster::progress::Status;
+use spindle_appmaster::yarn::am::{run_appmaster, AmEnv};
+use spindle_appmaster::yarn::launch::{LAUNCH_ENV, SPEC};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use std::time::Instant;
+use tracing::error;
 
 /// Run the application master (started by YARN for `spindle submit`; not typed by people)
 #[derive(Args)]
@@ -39,288 +27,38 @@ pub struct AppMasterArgs {
 pub async fn appmaster(args: AppMasterArgs) -> ExitCode {
     crate::init_logging("info");
     let started = Instant::now();
-    match run(args, started).await {
+    let env = match gather(args) {
+        Ok(env) => env,
+        Err(e) => return before_registering(&e),
+    };
+    match run_appmaster(env, started).await {
         Ok(Status::Succeeded) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            error!("application master failed before it could register: {e}");
-            // YARN shows the container's exit and this log's tail as diagnostics.
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => before_registering(&e),
     }
 }
 
-/// Errors are returned only before registering; afterwards every failure ends in
-/// finishApplicationMaster with the reason as diagnostics.
-async fn run(args: AppMasterArgs, started: Instant) -> Result<Status, String> {
-    let creds = container_credentials()?;
-    let secret = secret_from(&creds)?;
-    let amrm_token = creds
-        .token_by_kind("YARN_AM_RM_TOKEN")
-        .ok_or("the container's credentials hold no AMRMToken")?
-        .clone();
-    let launch = LaunchInfo::decode(&args.launch)
-        .map_err(|e| format!("{LAUNCH_ENV} is not a launch description: {e}"))?;
-    let cluster = Cluster::from_env()?;
-    let app_id = app_id_from_container(&std::env::var("CONTAINER_ID").unwrap_or_default())?;
-    let host = std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host());
-    let listener = TcpListener::bind((host.as_str(), 0))
-        .await
-        .map_err(|e| format!("cannot listen on {host}: {e}"))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let schedulers = cluster.conf.rm_scheduler_addresses();
-    let mut am = AmRmClient::connect_any(&schedulers, &amrm_token, &cluster.user)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot reach the ResourceManager scheduler at {}: {e}",
-                schedulers.join(", ")
-            )
-        })?;
-    am.register(&host, port as i32, "")
-        .await
-        .map_err(|e| format!("registerApplicationMaster: {e}"))?;
-    info!(
-        app = %app_id,
-        master = %format!("{host}:{port}"),
-        after_ms = started.elapsed().as_millis() as u64,
-        "registered with the ResourceManager"
-    );
-
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (progress_tx, progress_rx) = watch::channel(Default::default());
-    let spec = JobSpec::from_file(&args.spec.display().to_string());
-    let template = spec.as_ref().ok().map(|spec| WorkerTemplate {
-        resource: Resource {
-            memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
-            vcores: spec.workers.vcores as i32,
-        },
-        hosts: launch.hosts.clone(),
-        racks: launch.racks.clone(),
-        context: worker_context(&launch, &host, port, spec, &secret),
-    });
-    let template = template.unwrap_or(WorkerTemplate {
-        resource: Resource::default(),
-        hosts: Vec::new(),
-        racks: Vec::new(),
-        context: Box::new(|_| Default::default()),
-    });
-    let session = AmSession {
-        am,
-        user: cluster.user.clone(),
-        app_id: app_id.clone(),
-        host: host.clone(),
-        port: port as i32,
-    };
-    let mut launcher = YarnLauncher::start(session, template, events_tx, progress_rx);
-    let summary = match spec {
-        Err(e) => failed_summary("spec", format!("bad spec: {e}"), started),
-        Ok(spec) => {
-            let opts = Opts {
-                workers: args.workers,
-                app_id: &app_id,
-                progress: progress_tx,
-            };
-            run_spec(
-                &spec,
-                listener,
-                &secret,
-                &mut launcher,
-                events_rx,
-                opts,
-                started,
-            )
-            .await
-        }
-    };
-    info!(status = ?summary.status, error = ?summary.error, "job ended");
-
-    // The summary is written before unregistering: `submit --wait` reads it once YARN
-    // reports the application finished.
-    let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    match Staging::connect(&default_fs, &cwd, &cluster.user) {
-        Ok(staging) => {
-            let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
-            if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {
-                error!("cannot record the summary: {e}");
-            }
-        }
-        Err(e) => error!("cannot record the summary: {e}"),
-    }
-    let (final_status, diagnostics) = match summary.status {
-        Status::Succeeded => (FinalStatus::Succeeded, success_line(&summary)),
-        Status::Failed => (
-            FinalStatus::Failed,
-            format!(
-                "job {} failed: {}",
-                summary.job,
-                summary.error.as_deref().unwrap_or("unknown error")
-            ),
-        ),
-        Status::Killed => (FinalStatus::Killed, "killed".to_string()),
-    };
-    if let Err(e) = launcher.finish(final_status, &diagnostics).await {
-        error!("{e}");
-    }
-    Ok(summary.status)
-}
-
-struct Opts<'a> {
-    workers: u32,
-    app_id: &'a str,
-    progress: watch::Sender<spindle_appmaster::Progress>,
-}
-
-async fn run_spec(
-    spec: &JobSpec,
-    listener: TcpListener,
-    secret: &str,
-    launcher: &mut YarnLauncher,
-    events: mpsc::UnboundedReceiver<spindle_appmaster::LauncherEvent>,
-    opts: Opts<'_>,
-    started: Instant,
-) -> Summary {
-    // Each AM attempt stages under its own name (its container id): a later attempt
-    // never commits what an earlier one left half-written.
-    let attempt = std::env::var("CONTAINER_ID").unwrap_or_else(|_| opts.app_id.to_string());
-    let commit = CommitOptions {
-        owner: LeaseOwner {
-            attempt,
-            host: std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host()),
-            pid: std::process::id(),
-            app: Some(opts.app_id.to_string()),
-        },
-        protected: protected_places(),
-        hooks: CommitHooks::default(),
-        lease_ttl: LEASE_TTL,
-    };
-    let (committer, job) = match prepare(spec, Compression::Auto, &commit).await {
-        Ok(p) => p,
-        Err(e) => return failed_summary(&spec.name, e.to_string(), started),
-    };
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`,
-    // a NodeManager going down) and SIGKILL a quarter second later: too soon for the
-    // driver's orderly stop, so the staged output goes and the AM unregisters at once.
-    let staged = committer.clone();
-    let unregister = launcher.unregister();
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            if term.recv().await.is_some() {
-                info!("SIGTERM: removing staged output, unregistering, stopping the job");
-                let _ = cancel_tx.send(true);
-                let (aborted, finished) = tokio::join!(
-                    staged.abort(),
-                    unregister.finish(FinalStatus::Killed, "killed (SIGTERM)")
-                );
-                if let Err(e) = aborted {
-                    error!(
-                        "cannot remove staged output {}: {e}",
-                        staged.staging().url()
-                    );
-                }
-                if let Err(e) = finished {
-                    // After `yarn application -kill` the RM has already ended the attempt.
-                    info!("unregistering after SIGTERM: {e}");
-                }
-            }
-        }
-    });
-    let driver = DriverOptions {
-        workers: opts.workers,
-        max_restarts: spec.workers.max_restarts,
-        max_attempts: spec.max_task_attempts,
-        locality_wait: Duration::from_millis(500),
-        // Containers may wait in the queue; lost containers are reported by YARN.
-        join_timeout: Duration::from_secs(600),
-        committer: Some(committer),
-        progress: Some(opts.progress),
-        cancel: Some(cancel_rx),
-        logs: Some(format!("yarn logs -applicationId {}", opts.app_id)),
-    };
-    run_job(job, listener, secret, launcher, events, driver).await
-}
-
-fn worker_context(
-    launch: &LaunchInfo,
-    host: &str,
-    port: u16,
-    spec: &JobSpec,
-    secret: &str,
-) -> Box<dyn Fn(u32) -> spindle_hadoop::yarn::ContainerLaunchContext + Send + Sync> {
-    let launch = launch.clone();
-    let master = format!("{host}:{port}");
-    let slots = spec.workers.vcores;
-    let memory = spec.workers.memory.bytes();
-    let secret = secret.to_string();
-    Box::new(move |id| {
-        let args: Vec<String> = [
-            "worker",
-            "--master",
-            &master,
-            "--id",
-            &id.to_string(),
-            "--slots",
-            &slots.to_string(),
-            "--memory-bytes",
-            &memory.to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        launch.context(&args, &format!("worker-{id}"), &[], &[], &secret)
+fn gather(args: AppMasterArgs) -> Result<AmEnv, String> {
+    let mut protected = crate::run::protected_places();
+    let cluster = super::cluster_from_env()?;
+    protected.hdfs_home = Some(format!("/user/{}", cluster.user));
+    Ok(AmEnv {
+        spec: args.spec,
+        launch: args.launch,
+        workers: args.workers,
+        container_id: std::env::var("CONTAINER_ID").unwrap_or_default(),
+        host: std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host()),
+        credentials_file: super::credentials_file()?,
+        cluster,
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        protected,
     })
 }
 
-fn success_line(s: &Summary) -> String {
-    format!(
-        "job {} succeeded: {} rows in ({}), {} rows out in {} files to {}, {} tasks, {} workers ({} lost), {:.1} s",
-        s.job,
-        s.rows_in,
-        human_bytes(s.bytes_read),
-        s.rows_out,
-        s.output_files,
-        s.output.as_deref().unwrap_or("-"),
-        s.tasks,
-        s.workers,
-        s.workers_lost,
-        s.wall_time_s
-    )
-}
-
-/// `container_[e<epoch>_]<ts>_<app>_<attempt>_<seq>` → `application_<ts>_<app>`.
-fn app_id_from_container(container: &str) -> Result<String, String> {
-    let parts: Vec<&str> = container.split('_').collect();
-    let rest = match parts.as_slice() {
-        ["container", e, rest @ ..] if e.starts_with('e') => rest,
-        ["container", rest @ ..] => rest,
-        _ => &[][..],
-    };
-    match rest {
-        [ts, app, _, _] => Ok(format!("application_{ts}_{app}")),
-        _ => Err(format!(
-            "CONTAINER_ID {container:?} is not a container id: this role runs inside a YARN container"
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn application_id_from_container_ids() {
-        assert_eq!(
-            app_id_from_container("container_1700000000000_0007_01_000001").unwrap(),
-            "application_1700000000000_0007"
-        );
-        assert_eq!(
-            app_id_from_container("container_e17_1700000000000_0007_01_000001").unwrap(),
-            "application_1700000000000_0007"
-        );
-        assert!(app_id_from_container("").is_err());
-    }
+/// Errors before registering: YARN shows the container's exit and this log's tail as
+/// diagnostics.
+fn before_registering(e: &str) -> ExitCode {
+    error!("application master failed before it could register: {e}");
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
 }

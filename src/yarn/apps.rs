@@ -1,7 +1,6 @@
 //! `spindle status`, `spindle ls`, `spindle kill`: what the ResourceManager knows about
 //! spindle applications, for people (a table) and scripts (`--json`).
 
-use super::Cluster;
 use clap::Args;
 use serde_json::json;
 use spindle_appmaster::yarn::APPLICATION_TYPE;
@@ -201,7 +200,7 @@ where
     F: FnOnce(spindle_hadoop::yarn::ApplicationClient) -> Fut,
     Fut: std::future::Future<Output = spindle_hadoop::Result<T>>,
 {
-    let cluster = Cluster::from_env()?;
+    let cluster = super::cluster_from_env()?;
     let rm = cluster.resource_manager().await?;
     f(rm).await.map_err(|e| e.to_string())
 }

@@ -2,12 +2,12 @@
 //! master, and optionally follow the application to its end.
 
 use super::apps::{report_json, state_name};
-use super::launch::{LaunchInfo, Staged, LAUNCH_ENV, SPEC};
-use super::staging::Staging;
-use super::Cluster;
 use clap::Args;
 use spindle_appmaster::commit::{self, CommitError, Inputs};
 use spindle_appmaster::progress::Summary;
+use spindle_appmaster::yarn::cluster::Cluster;
+use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV, SPEC};
+use spindle_appmaster::yarn::staging::Staging;
 use spindle_appmaster::yarn::APPLICATION_TYPE;
 use spindle_hadoop::config::SITE_FILES;
 use spindle_hadoop::yarn::{
@@ -96,7 +96,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
             );
         }
     }
-    let cluster = Cluster::from_env()?;
+    let cluster = super::cluster_from_env()?;
     if let Some(code) = refuse_unsafe_output(args, spec, &cluster).await {
         return Ok(code);
     }

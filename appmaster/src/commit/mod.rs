@@ -31,6 +31,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::warn;
 
+/// How long an output lease lives without renewal (renewed every third of it).
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
 /// How the binary wants commits done: who it is, what it protects, test pause points.
 #[derive(Clone)]
 pub struct CommitOptions {

@@ -3,7 +3,11 @@
 //! task owns the AMRM connection (heartbeats, asks, completions, unregister).
 
 mod allocator;
+pub mod am;
+pub mod cluster;
 mod exit;
+pub mod launch;
+pub mod staging;
 
 pub use allocator::{AmSession, Unregister, WorkerTemplate, YarnLauncher};
 pub use exit::describe_exit;

@@ -2,8 +2,8 @@
 //! environment, as JSON) so that it starts workers exactly like itself: the staged files (with the
 //! size and modification time the NodeManager checks), the environment and the commands.
 
+use super::SECRET_ALIAS;
 use serde::{Deserialize, Serialize};
-use spindle_appmaster::yarn::SECRET_ALIAS;
 use spindle_hadoop::credentials::Credentials;
 use spindle_hadoop::yarn::{
     ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility,
@@ -123,12 +123,9 @@ pub fn secret_credentials(secret: &str) -> Credentials {
 }
 
 /// The application's secret and the AMRMToken (the AM's only), from the Credentials file
-/// YARN put in the container (`HADOOP_TOKEN_FILE_LOCATION`).
-pub fn container_credentials() -> Result<Credentials, String> {
-    let path = std::env::var("HADOOP_TOKEN_FILE_LOCATION").map_err(|_| {
-        "HADOOP_TOKEN_FILE_LOCATION is not set: this role runs inside a YARN container".to_string()
-    })?;
-    let data = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+/// YARN put in the container (its path is in `HADOOP_TOKEN_FILE_LOCATION`).
+pub fn read_credentials(path: &str) -> Result<Credentials, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     Credentials::read(&data).map_err(|e| format!("{path}: {e}"))
 }
 
