@@ -3,7 +3,7 @@
 
 use crate::scheduler::TaskGraph;
 use spindle_io::codec::encode_schema;
-use spindle_io::read::infer_schema;
+use spindle_io::read::input_schema;
 use spindle_io::splits::{local_host, plan_splits};
 use spindle_io::storage::FileInfo;
 use spindle_io::{IoError, Location};
@@ -32,15 +32,15 @@ pub struct JobDef {
 }
 
 impl JobDef {
-    /// Splits the listed input `files`, infers their schema, and lays out one task per
-    /// split and per downstream partition.
+    /// Splits the listed input `files`, infers their schema (unless the spec declares it),
+    /// and lays out one task per split and per downstream partition.
     pub async fn from_spec(
         spec: &JobSpec,
         files: Vec<FileInfo>,
         output_staging: &Location,
         compression: Compression,
     ) -> Result<JobDef, IoError> {
-        let schema = infer_schema(&files, spec.input.format, &spec.input.csv).await?;
+        let schema = input_schema(&files, &spec.input).await?;
         let splits = plan_splits(
             &files,
             spec.input.format,
@@ -91,6 +91,7 @@ impl JobDef {
                 csv_header: spec.input.csv.header,
                 csv_delimiter: spec.input.csv.delimiter as u8,
                 schema_ipc: encode_schema(&schema)?,
+                schema_declared: spec.input.schema.is_some(),
                 output: spec.output.clone(),
                 output_staging: output_staging.url(),
                 compression,

@@ -21,6 +21,9 @@ pub enum IoError {
         offset: u64,
         message: String,
     },
+    /// A file whose columns do not match the job's schema.
+    #[error("{url}: {message}")]
+    Header { url: String, message: String },
     #[error("{context}: {source}")]
     Arrow {
         context: String,

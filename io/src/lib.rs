@@ -4,6 +4,7 @@
 //! authenticated TCP that carries it all.
 
 pub mod align;
+pub mod bind;
 pub mod blocks;
 pub mod codec;
 pub mod error;

@@ -6,6 +6,9 @@
 #![allow(deprecated)]
 
 use crate::align::{offset_of_line, records_in};
+use crate::bind::{
+    bind_header, declared_schema, first_line, header_names, strip_bom, HeaderBinding,
+};
 use crate::error::IoError;
 use crate::storage::{FileInfo, Location};
 use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
@@ -14,9 +17,10 @@ use futures::TryStreamExt;
 use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
 use parquet::file::metadata::ParquetMetaData;
 use spindle_job::wire::Split;
-use spindle_job::{CsvOptions, InputFormat};
+use spindle_job::{CsvOptions, InputFormat, InputSpec};
+use std::collections::HashMap;
 use std::io::Cursor;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Rows per record batch produced by the readers.
 pub const BATCH_ROWS: usize = 8192;
@@ -31,6 +35,14 @@ pub struct ScanResult {
     pub batches: Vec<RecordBatch>,
     pub bytes_read: u64,
     pub rows: u64,
+}
+
+/// The schema every split is parsed with: the declared `input.schema`, or else inferred.
+pub async fn input_schema(files: &[FileInfo], input: &InputSpec) -> Result<SchemaRef, IoError> {
+    match &input.schema {
+        Some(columns) => Ok(declared_schema(columns)),
+        None => infer_schema(files, input.format, &input.csv).await,
+    }
 }
 
 /// The schema all splits are parsed with, inferred from the start of the first non-empty
@@ -59,6 +71,7 @@ pub async fn infer_schema(
             .map_or(0, |p| p + 1);
         sample.truncate(cut);
     }
+    let (sample, bom) = strip_bom(&sample);
     let malformed = |message: String| IoError::Malformed {
         url: file.url.clone(),
         offset: 0,
@@ -69,19 +82,18 @@ pub async fn infer_schema(
             arrow::csv::reader::Format::default()
                 .with_header(csv.header)
                 .with_delimiter(csv.delimiter as u8)
-                .infer_schema(Cursor::new(&sample), Some(INFER_RECORDS))
+                .infer_schema(Cursor::new(sample), Some(INFER_RECORDS))
                 .map_err(|e| malformed(e.to_string()))?
                 .0
         }
         _ => {
-            match arrow::json::reader::infer_json_schema(Cursor::new(&sample), Some(INFER_RECORDS))
-            {
+            match arrow::json::reader::infer_json_schema(Cursor::new(sample), Some(INFER_RECORDS)) {
                 Ok((schema, _)) => schema,
                 Err(e) => {
-                    return Err(match first_invalid_json_line(&sample) {
+                    return Err(match first_invalid_json_line(sample) {
                         Some((offset, message)) => IoError::Malformed {
                             url: file.url.clone(),
-                            offset: offset as u64,
+                            offset: (bom + offset) as u64,
                             message,
                         },
                         None => malformed(e.to_string()),
@@ -111,40 +123,132 @@ pub fn text_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("line", DataType::Utf8, false)]))
 }
 
-/// Reads one split into batches of `schema`. For csv, `projection` (column indexes) limits
-/// which columns are built into arrays; every field is still tokenized, so malformed rows
-/// are still caught.
-pub async fn read_split(
-    split: &Split,
+/// Parses a job's splits the same way on every worker. Csv columns are bound to the
+/// schema by header name (each file's header is read once per worker and cached); jsonl
+/// fields the schema lacks are errors unless the schema was declared.
+pub struct SplitReader {
     format: InputFormat,
-    csv: &CsvOptions,
+    csv: CsvOptions,
     schema: SchemaRef,
-    projection: Option<&[usize]>,
-) -> Result<ScanResult, IoError> {
-    let loc = Location::parse(&split.url)?;
-    if format == InputFormat::Parquet {
-        return read_parquet(&loc, split, schema).await;
-    }
-    let (data, offset) = fetch_records(&loc, split).await?;
-    let batches = tokio::task::spawn_blocking({
-        let url = split.url.clone();
-        let csv = csv.clone();
-        let header = csv.header && split.start == 0;
-        let projection = projection.map(|p| p.to_vec());
-        move || match format {
-            InputFormat::Csv => parse_csv(&data, offset, &url, &csv, header, schema, projection),
-            InputFormat::Jsonl => parse_jsonl(&data, offset, &url, schema),
-            _ => parse_text(&data, offset, &url),
+    /// The schema is `input.schema`: fields it does not list are skipped, not errors.
+    declared: bool,
+    bindings: Mutex<HashMap<String, Arc<HeaderBinding>>>,
+}
+
+impl SplitReader {
+    pub fn new(format: InputFormat, csv: CsvOptions, schema: SchemaRef, declared: bool) -> Self {
+        SplitReader {
+            format,
+            csv,
+            schema,
+            declared,
+            bindings: Mutex::new(HashMap::new()),
         }
-    })
-    .await
-    .map_err(|e| IoError::Protocol(format!("parser task failed: {e}")))??;
-    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-    Ok(ScanResult {
-        batches,
-        bytes_read: split.end - split.start,
-        rows,
-    })
+    }
+
+    /// Reads one split into batches of the schema, or of its `projection` (schema column
+    /// indexes, in the order the batches should have them). Only csv honours the
+    /// projection; other formats return every column.
+    pub async fn read(
+        &self,
+        split: &Split,
+        projection: Option<&[usize]>,
+    ) -> Result<ScanResult, IoError> {
+        let loc = Location::parse(&split.url)?;
+        if self.format == InputFormat::Parquet {
+            return read_parquet(&loc, split, self.schema.clone()).await;
+        }
+        let (mut data, mut offset) = fetch_records(&loc, split).await?;
+        if split.start == 0 {
+            let (_, bom) = strip_bom(&data);
+            data = data.slice(bom..);
+            offset += bom as u64;
+        }
+        let binding = match self.format {
+            InputFormat::Csv if self.csv.header && !data.is_empty() => {
+                Some(self.binding(&loc, split, &data).await?)
+            }
+            _ => None,
+        };
+        let format = self.format;
+        let url = split.url.clone();
+        let csv = self.csv.clone();
+        let header = csv.header && split.start == 0;
+        let (file_schema, file_projection) = match &binding {
+            Some(b) => (b.file_schema.clone(), Some(b.file_projection(projection))),
+            None => (self.schema.clone(), projection.map(<[usize]>::to_vec)),
+        };
+        let strict = !self.declared;
+        let batches = tokio::task::spawn_blocking(move || match format {
+            InputFormat::Csv => parse_csv(
+                &data,
+                offset,
+                &url,
+                &csv,
+                header,
+                file_schema,
+                file_projection,
+            ),
+            InputFormat::Jsonl => parse_jsonl(&data, offset, &url, file_schema, strict),
+            _ => parse_text(&data, offset, &url),
+        })
+        .await
+        .map_err(|e| IoError::Protocol(format!("parser task failed: {e}")))??;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok(ScanResult {
+            batches,
+            bytes_read: split.end - split.start,
+            rows,
+        })
+    }
+
+    /// How the split's file lays out the schema's columns, from its header: the start of
+    /// `data` for the file's first split, otherwise the file's first line, read once.
+    async fn binding(
+        &self,
+        loc: &Location,
+        split: &Split,
+        data: &[u8],
+    ) -> Result<Arc<HeaderBinding>, IoError> {
+        let cached = self
+            .bindings
+            .lock()
+            .expect("bindings")
+            .get(&split.url)
+            .cloned();
+        if let Some(b) = cached {
+            return Ok(b);
+        }
+        let line = match split.start {
+            0 => first_line(data, true).unwrap_or_default().to_vec(),
+            _ => read_first_line(loc, split.file_size).await?,
+        };
+        let header = header_names(&split.url, &line, self.csv.delimiter as u8)?;
+        let binding = Arc::new(bind_header(
+            &split.url,
+            &header,
+            &self.schema,
+            self.declared,
+        )?);
+        self.bindings
+            .lock()
+            .expect("bindings")
+            .insert(split.url.clone(), binding.clone());
+        Ok(binding)
+    }
+}
+
+/// A file's first line (its csv header), without a byte order mark or line end.
+async fn read_first_line(loc: &Location, file_size: u64) -> Result<Vec<u8>, IoError> {
+    let mut want = LOOKAHEAD.min(file_size);
+    loop {
+        let buf = loc.get_range(0..want).await?;
+        let (body, _) = strip_bom(&buf);
+        if let Some(line) = first_line(body, want >= file_size) {
+            return Ok(line.to_vec());
+        }
+        want = (want * 2).min(file_size);
+    }
 }
 
 /// The bytes of the records that start inside the split, and their file offset.
@@ -207,20 +311,25 @@ fn line_in_message(message: &str) -> Option<usize> {
     number_after("fields for line ").or_else(|| number_after(" at line ").map(|n| n + 1))
 }
 
+/// `strict`: a field the schema lacks is an error (the schema was inferred from a sample,
+/// so the field would otherwise vanish unnoticed).
 fn parse_jsonl(
     data: &[u8],
     offset: u64,
     url: &str,
     schema: SchemaRef,
+    strict: bool,
 ) -> Result<Vec<RecordBatch>, IoError> {
     let reader = arrow::json::ReaderBuilder::new(schema.clone())
+        .with_strict_mode(strict)
         .with_batch_size(BATCH_ROWS)
         .build(Cursor::new(data))
         .map_err(|e| IoError::arrow(url, e))?;
     match reader.collect::<Result<Vec<_>, _>>() {
         Ok(batches) => Ok(batches),
         Err(e) => {
-            let (at, message) = locate_bad_json_line(data, &schema).unwrap_or((0, e.to_string()));
+            let (at, message) =
+                locate_bad_json_line(data, &schema, strict).unwrap_or((0, e.to_string()));
             Err(IoError::Malformed {
                 url: url.to_string(),
                 offset: offset + at as u64,
@@ -246,22 +355,51 @@ fn first_invalid_json_line(data: &[u8]) -> Option<(usize, String)> {
 }
 
 /// Finds the first line that does not decode on its own (only on the error path).
-fn locate_bad_json_line(data: &[u8], schema: &SchemaRef) -> Option<(usize, String)> {
+fn locate_bad_json_line(data: &[u8], schema: &SchemaRef, strict: bool) -> Option<(usize, String)> {
     let mut pos = 0;
     for line in data.split_inclusive(|&b| b == b'\n') {
         let trimmed = line.trim_ascii();
         if !trimmed.is_empty() {
             let decoded = arrow::json::ReaderBuilder::new(schema.clone())
+                .with_strict_mode(strict)
                 .build(Cursor::new(trimmed))
                 .and_then(|r| r.collect::<Result<Vec<_>, _>>());
             if let Err(e) = decoded {
+                let message = e.to_string();
+                if let Some(field) = field_not_in_schema(&message) {
+                    let names: Vec<&str> =
+                        schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    return Some((
+                        pos,
+                        format!(
+                            "field `{field}` is not in the schema [{}] inferred from the \
+                             first records of the input; declare the columns in input.schema \
+                             to read it",
+                            names.join(",")
+                        ),
+                    ));
+                }
                 let preview: String = String::from_utf8_lossy(trimmed).chars().take(80).collect();
-                return Some((pos, format!("{e} in line `{preview}`")));
+                return Some((pos, format!("{message} in line `{preview}`")));
             }
         }
         pos += line.len();
     }
     None
+}
+
+/// The dotted path of the field arrow-json's strict mode rejected, from its message
+/// ("whilst decoding field 'a': column 'b' missing from schema" is `a.b`).
+fn field_not_in_schema(message: &str) -> Option<String> {
+    let tail = message.strip_suffix("' missing from schema")?;
+    let (parents, field) = tail.rsplit_once("column '")?;
+    let mut path: Vec<&str> = parents
+        .split("whilst decoding field '")
+        .skip(1)
+        .filter_map(|p| p.split_once('\'').map(|(name, _)| name))
+        .collect();
+    path.push(field);
+    Some(path.join("."))
 }
 
 fn parse_text(data: &[u8], offset: u64, url: &str) -> Result<Vec<RecordBatch>, IoError> {
@@ -361,3 +499,7 @@ async fn read_parquet(
         rows,
     })
 }
+
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod tests;

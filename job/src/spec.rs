@@ -61,8 +61,38 @@ pub struct InputSpec {
     pub format: InputFormat,
     #[serde(default)]
     pub csv: CsvOptions,
+    /// The columns to read, instead of inferring them from the first file (csv, jsonl).
+    /// Fields a file has beyond these are ignored, as Spark does with a user schema.
+    #[serde(default, deserialize_with = "column_list")]
+    pub schema: Option<Vec<ColumnSpec>>,
     #[serde(default = "default_split")]
     pub split_size: ByteSize,
+}
+
+/// One column of a declared input schema: `{name: bytes, type: int64}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: ColumnType,
+}
+
+/// The Arrow types a declared column may have (timestamps are microseconds, no zone).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    #[serde(alias = "string")]
+    Utf8,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    #[serde(alias = "bool")]
+    Boolean,
+    #[serde(alias = "date")]
+    Date32,
+    Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -193,7 +223,7 @@ impl JobSpec {
     /// Parses YAML text; `origin` names the text in errors (usually the file name).
     pub fn from_yaml(text: &str, origin: &str) -> Result<JobSpec, SpecError> {
         let de = serde_yaml::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|err| {
+        let spec: JobSpec = serde_path_to_error::deserialize(de).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
             let location = inner
@@ -220,7 +250,17 @@ impl JobSpec {
                 origin: origin.to_string(),
                 message: format!("{location}{key}{text}"),
             }
-        })
+        })?;
+        let has_schema = spec.input.schema.is_some();
+        if has_schema && !matches!(spec.input.format, InputFormat::Csv | InputFormat::Jsonl) {
+            return Err(SpecError::Invalid {
+                origin: origin.to_string(),
+                message: "key `input.schema`: only csv and jsonl inputs take a schema \
+                          (parquet files carry their own, text is one `line` column)"
+                    .into(),
+            });
+        }
+        Ok(spec)
     }
 }
 
@@ -270,6 +310,28 @@ fn non_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
         return Err(de::Error::custom("needs at least one column"));
     }
     Ok(v)
+}
+
+fn column_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ColumnSpec>>, D::Error> {
+    let columns = Vec::<ColumnSpec>::deserialize(d)?;
+    if columns.is_empty() {
+        return Err(de::Error::custom("needs at least one column"));
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if c.name.is_empty() {
+            return Err(de::Error::custom(format!(
+                "column {} has an empty name",
+                i + 1
+            )));
+        }
+        if columns[..i].iter().any(|earlier| earlier.name == c.name) {
+            return Err(de::Error::custom(format!(
+                "column `{}` is listed twice",
+                c.name
+            )));
+        }
+    }
+    Ok(Some(columns))
 }
 
 fn single_byte_char<'de, D: Deserializer<'de>>(d: D) -> Result<char, D::Error> {

@@ -134,3 +134,77 @@ fn unknown_key_inside_command_map() {
     let e = err(&FULL.replace("format: csv }", "fmt: csv }"));
     assert!(e.contains("fmt"), "{e}");
 }
+
+const WITH_SCHEMA: &str = r#"name: typed
+input:
+  path: data/*.jsonl
+  format: jsonl
+  schema: [{name: user, type: utf8}, {name: bytes, type: int64}, {name: ts, type: timestamp}]
+output: {path: /tmp/out}
+"#;
+
+#[test]
+fn input_schema_is_parsed_in_order() {
+    let spec = JobSpec::from_yaml(WITH_SCHEMA, "job.yaml").unwrap();
+    let col = |name: &str, data_type| ColumnSpec {
+        name: name.into(),
+        data_type,
+    };
+    assert_eq!(
+        spec.input.schema,
+        Some(vec![
+            col("user", ColumnType::Utf8),
+            col("bytes", ColumnType::Int64),
+            col("ts", ColumnType::Timestamp),
+        ])
+    );
+    assert_eq!(
+        JobSpec::from_yaml(FULL, "job.yaml").unwrap().input.schema,
+        None
+    );
+}
+
+#[test]
+fn every_type_name_and_alias_is_accepted() {
+    let names = [
+        ("utf8", ColumnType::Utf8),
+        ("string", ColumnType::Utf8),
+        ("int32", ColumnType::Int32),
+        ("int64", ColumnType::Int64),
+        ("float32", ColumnType::Float32),
+        ("float64", ColumnType::Float64),
+        ("bool", ColumnType::Boolean),
+        ("boolean", ColumnType::Boolean),
+        ("date", ColumnType::Date32),
+        ("date32", ColumnType::Date32),
+        ("timestamp", ColumnType::Timestamp),
+    ];
+    for (name, want) in names {
+        let text = WITH_SCHEMA.replace("type: utf8", &format!("type: {name}"));
+        let spec = JobSpec::from_yaml(&text, "j").unwrap();
+        assert_eq!(spec.input.schema.unwrap()[0].data_type, want, "{name}");
+    }
+}
+
+#[test]
+fn unknown_column_type_names_key_and_line() {
+    let e = err(&WITH_SCHEMA.replace("type: int64", "type: int65"));
+    assert!(e.starts_with("job.yaml: line 5, column "), "{e}");
+    assert!(e.contains("key `input.schema[1].type`"), "{e}");
+    assert!(e.contains("unknown variant `int65`"), "{e}");
+}
+
+#[test]
+fn bad_schema_lists_are_rejected() {
+    let e = err(&WITH_SCHEMA.replace("{name: ts, type: timestamp}", "{name: user, type: date}"));
+    assert!(e.contains("key `input.schema`"), "{e}");
+    assert!(e.contains("column `user` is listed twice"), "{e}");
+    let e = err(&WITH_SCHEMA.replace("{name: ts, type: timestamp}", "{name: ts}"));
+    assert!(e.contains("missing field `type`"), "{e}");
+    let e = err(&WITH_SCHEMA.replace("format: jsonl", "format: parquet"));
+    assert_eq!(
+        e,
+        "job.yaml: key `input.schema`: only csv and jsonl inputs take a schema \
+         (parquet files carry their own, text is one `line` column)"
+    );
+}

@@ -45,6 +45,9 @@ pub struct JobSetup {
     /// The input schema as an Arrow IPC schema message, inferred once by the master so
     /// that every split parses to the same types.
     pub schema_ipc: Vec<u8>,
+    /// The schema is the spec's `input.schema` rather than inferred: input fields it does
+    /// not list are skipped instead of failing the task.
+    pub schema_declared: bool,
     pub output: OutputSpec,
     /// Where task attempts write output files before the commit renames them.
     pub output_staging: String,

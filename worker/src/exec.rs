@@ -11,7 +11,7 @@ use crate::store::ResultStore;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use spindle_io::codec::{decode, decode_schema, encode};
-use spindle_io::read::read_split;
+use spindle_io::read::SplitReader;
 use spindle_io::write::encode_output;
 use spindle_io::Location;
 use spindle_job::wire::{JobSetup, RunTask, TaskInput, TaskStats, WorkerId};
@@ -27,6 +27,8 @@ pub struct Executor {
     pub secret: Arc<str>,
     pub me: WorkerId,
     pub scratch: PathBuf,
+    /// Parses splits; keeps each csv file's header binding for this worker's tasks.
+    reader: SplitReader,
     /// The scan projection (only phase 0 scans, so one per job).
     projection: tokio::sync::OnceCell<Option<Vec<usize>>>,
 }
@@ -40,6 +42,12 @@ impl Executor {
         scratch: PathBuf,
     ) -> Result<Executor, TaskError> {
         let schema = decode_schema(&setup.schema_ipc)?;
+        let reader = SplitReader::new(
+            setup.format,
+            setup.csv_options(),
+            schema.clone(),
+            setup.schema_declared,
+        );
         Ok(Executor {
             setup: Arc::new(setup),
             schema,
@@ -47,6 +55,7 @@ impl Executor {
             secret,
             me,
             scratch,
+            reader,
             projection: tokio::sync::OnceCell::new(),
         })
     }
@@ -69,14 +78,7 @@ impl Executor {
                     })?),
                     None => self.schema.clone(),
                 };
-                let scan = read_split(
-                    split,
-                    self.setup.format,
-                    &self.setup.csv_options(),
-                    self.schema.clone(),
-                    projection.as_deref(),
-                )
-                .await?;
+                let scan = self.reader.read(split, projection.as_deref()).await?;
                 stats.rows_in = scan.rows;
                 stats.bytes_read = scan.bytes_read;
                 (Some(schema), scan.batches)
@@ -208,6 +210,7 @@ mod tests {
             csv_header: true,
             csv_delimiter: b',',
             schema_ipc: encode_schema(&schema).unwrap(),
+            schema_declared: false,
             output: spec.output.clone(),
             output_staging: format!("{}/stage", dir.path().display()),
             compression: Compression::Auto,
