@@ -534,3 +534,39 @@ fn malformed_jsonl_past_the_inference_sample_names_its_offset() {
     let bad = "{\"a\":\"not a number\",\"b\":\"y\"}\n";
     assert_bad_jsonl_is_located("late.jsonl", &good, bad, "16 KiB");
 }
+
+#[test]
+fn absurd_counts_and_sizes_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.csv");
+    write_csv(&input, &clicks(60_000, 9), true);
+    assert!(std::fs::metadata(&input).unwrap().len() > 1_000_000);
+    let out = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let plain = Job::new("bounds", input.display(), "csv", &out).yaml();
+    let run = run_spec(dir.path(), &plain, &["--workers", "0"]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(run.stderr().contains("--workers"), "{}", run.stderr());
+    let huge = Job::new("bounds", input.display(), "csv", &out)
+        .stages("stages:\n  - shuffle: { by: [user], partitions: 4294967295 }\n")
+        .yaml();
+    let run = run_spec(dir.path(), &huge, &[]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let err = run.stderr();
+    assert!(
+        err.contains("stages[0].shuffle.partitions") && err.contains("1 to 100000"),
+        "{err}"
+    );
+    let tiny = Job::new("bounds", input.display(), "csv", &out)
+        .split("1 B")
+        .yaml();
+    let run = run_spec(dir.path(), &tiny, &[]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("raise split_size"),
+        "{}",
+        run.stderr()
+    );
+    assert!(no_visible_output(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

@@ -10,6 +10,9 @@ use spindle_job::InputFormat;
 
 /// Cuts files into splits of about `split_size` bytes. Empty files have no records and
 /// produce no splits. `local_host` is the host of `file://` inputs.
+/// More scan tasks than this is a mistaken `split_size`, not a job.
+pub const MAX_SPLITS: u64 = 1_000_000;
+
 pub async fn plan_splits(
     files: &[FileInfo],
     format: InputFormat,
@@ -17,6 +20,14 @@ pub async fn plan_splits(
     local_host: &str,
 ) -> Result<Vec<Split>, IoError> {
     let split_size = split_size.max(1);
+    let most: u64 = files.iter().map(|f| f.size.div_ceil(split_size)).sum();
+    if most > MAX_SPLITS {
+        return Err(IoError::Unsupported(format!(
+            "key `input.split_size`: {split_size} B would cut the input's {} B into up to {most} splits; \
+             the limit is {MAX_SPLITS}: raise split_size",
+            files.iter().map(|f| f.size).sum::<u64>()
+        )));
+    }
     let mut splits = vec![];
     let blocks = hdfs_blocks(files).await;
     for file in files {

@@ -23,7 +23,7 @@ pub struct JobSpec {
     pub output: OutputSpec,
     /// Attempts per task before the job fails with the task's last error (Hadoop's
     /// `mapreduce.map.maxattempts` is 4).
-    #[serde(default = "default_attempts", deserialize_with = "positive_u32")]
+    #[serde(default = "default_attempts", deserialize_with = "ranged::<_, 1, 100>")]
     pub max_task_attempts: u32,
 }
 
@@ -31,14 +31,20 @@ pub struct JobSpec {
 #[serde(deny_unknown_fields)]
 pub struct WorkerSpec {
     /// Number of worker containers; locally, defaults to the number of cores.
-    #[serde(default, deserialize_with = "optional_positive_u32")]
+    #[serde(default, deserialize_with = "optional_ranged::<_, 1, 10000>")]
     pub instances: Option<u32>,
-    #[serde(default = "default_memory")]
+    #[serde(
+        default = "default_memory",
+        deserialize_with = "size_in::<_, 1048576, 1099511627776>"
+    )]
     pub memory: ByteSize,
-    #[serde(default = "default_vcores", deserialize_with = "positive_u32")]
+    #[serde(default = "default_vcores", deserialize_with = "ranged::<_, 1, 1024>")]
     pub vcores: u32,
     /// Replacement workers started after crashes before the job gives up.
-    #[serde(default = "default_restarts")]
+    #[serde(
+        default = "default_restarts",
+        deserialize_with = "ranged::<_, 0, 1000>"
+    )]
     pub max_restarts: u32,
 }
 
@@ -65,7 +71,10 @@ pub struct InputSpec {
     /// Fields a file has beyond these are ignored, as Spark does with a user schema.
     #[serde(default, deserialize_with = "column_list")]
     pub schema: Option<Vec<ColumnSpec>>,
-    #[serde(default = "default_split")]
+    #[serde(
+        default = "default_split",
+        deserialize_with = "size_in::<_, 1, 68719476736>"
+    )]
     pub split_size: ByteSize,
 }
 
@@ -141,7 +150,7 @@ pub enum Stage {
 pub struct ShuffleStage {
     #[serde(deserialize_with = "non_empty_list")]
     pub by: Vec<String>,
-    #[serde(deserialize_with = "positive_u32")]
+    #[serde(deserialize_with = "ranged::<_, 1, 100000>")]
     pub partitions: u32,
 }
 
@@ -292,16 +301,41 @@ fn comma() -> char {
     ','
 }
 
-fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    let v = u32::deserialize(d)?;
-    if v == 0 {
-        return Err(de::Error::custom("must be at least 1"));
-    }
-    Ok(v)
+/// A whole number in `MIN..=MAX`: every count in a spec has bounds, so a typo cannot ask
+/// for billions of tasks or containers.
+fn ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
+    d: D,
+) -> Result<u32, D::Error> {
+    let v = u64::deserialize(d)?;
+    check_range(v, MIN, MAX).map_err(de::Error::custom)
 }
 
-fn optional_positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    positive_u32(d).map(Some)
+fn check_range(v: u64, min: u32, max: u32) -> Result<u32, String> {
+    if v < min as u64 || v > max as u64 {
+        return Err(format!("{v} is out of range: must be {min} to {max}"));
+    }
+    Ok(v as u32)
+}
+
+fn optional_ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    ranged::<D, MIN, MAX>(d).map(Some)
+}
+
+/// A size in `MIN..=MAX` bytes.
+fn size_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
+    d: D,
+) -> Result<ByteSize, D::Error> {
+    let v = ByteSize::deserialize(d)?;
+    if v.bytes() < MIN || v.bytes() > MAX {
+        return Err(de::Error::custom(format!(
+            "{v} is out of range: must be {} to {}",
+            ByteSize(MIN),
+            ByteSize(MAX)
+        )));
+    }
+    Ok(v)
 }
 
 fn non_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -366,11 +400,8 @@ impl<'de> Deserialize<'de> for Stage {
                     "shuffle" => Stage::Shuffle(map.next_value()?),
                     "command" => Stage::Command(map.next_value()?),
                     "coalesce" => {
-                        let n: u32 = map.next_value()?;
-                        if n == 0 {
-                            return Err(de::Error::custom("coalesce must be at least 1"));
-                        }
-                        Stage::Coalesce(n)
+                        let n: u64 = map.next_value()?;
+                        Stage::Coalesce(check_range(n, 1, 100_000).map_err(de::Error::custom)?)
                     }
                     other => return Err(de::Error::unknown_variant(other, STAGES)),
                 };

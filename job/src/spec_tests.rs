@@ -102,8 +102,77 @@ fn missing_required_key_is_named() {
 fn zero_partitions_is_rejected_at_its_line() {
     let text = FULL.replace("partitions: 8", "partitions: 0");
     let e = err(&text);
-    assert!(e.contains("at least 1"), "{e}");
+    assert!(e.contains("0 is out of range: must be 1 to 100000"), "{e}");
     assert!(e.contains("line 12"), "{e}");
+}
+
+#[test]
+fn every_count_and_size_has_bounds_named_with_key_and_line() {
+    let cases = [
+        (
+            "partitions: 8",
+            "partitions: 4294967295",
+            "stages[1].shuffle.partitions",
+            "must be 1 to 100000",
+        ),
+        (
+            "partitions: 8",
+            "partitions: 99999999999999",
+            "stages[1].shuffle.partitions",
+            "out of range",
+        ),
+        (
+            "split_size: 128 MiB",
+            "split_size: 0",
+            "input.split_size",
+            "must be 1 B to 64.0 GiB",
+        ),
+        (
+            "split_size: 128 MiB",
+            "split_size: 65 GiB",
+            "input.split_size",
+            "out of range",
+        ),
+        (
+            "instances: 4",
+            "instances: 0",
+            "workers.instances",
+            "must be 1 to 10000",
+        ),
+        (
+            "instances: 4",
+            "instances: 1000000",
+            "workers.instances",
+            "must be 1 to 10000",
+        ),
+        (
+            "memory: 2 GiB",
+            "memory: 2 TiB",
+            "workers.memory",
+            "out of range",
+        ),
+        (
+            "vcores: 1",
+            "vcores: 0",
+            "workers.vcores",
+            "must be 1 to 1024",
+        ),
+    ];
+    for (from, to, key, want) in cases {
+        assert!(FULL.contains(from), "{from}");
+        let e = err(&FULL.replace(from, to));
+        assert!(
+            e.contains(key) && e.contains(want) && e.contains("line "),
+            "{to}: {e}"
+        );
+    }
+    let e = err(&format!("{FULL}max_task_attempts: 0\n"));
+    assert!(
+        e.contains("max_task_attempts") && e.contains("must be 1 to 100"),
+        "{e}"
+    );
+    let e = err(&FULL.replace("partitions: 8 }", "partitions: 8 }\n  - coalesce: 0"));
+    assert!(e.contains("must be 1 to 100000"), "{e}");
 }
 
 #[test]
