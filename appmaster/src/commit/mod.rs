@@ -287,9 +287,9 @@ async fn existing_output(
             first.rel
         )));
     };
+    let listed: std::collections::HashSet<&String> = manifest.files.iter().collect();
     for e in &entries {
-        let ours =
-            e.kind == EntryKind::File && (e.rel == "_SUCCESS" || manifest.files.contains(&e.rel));
+        let ours = e.kind == EntryKind::File && (e.rel == "_SUCCESS" || listed.contains(&e.rel));
         if !ours {
             return Err(refuse(format!(
                 "{} holds {} ({}), which its last spindle commit did not write; \

@@ -4,31 +4,37 @@
 use super::manifest::Manifest;
 use super::{existing_output, Inner, Names};
 use futures::{StreamExt, TryStreamExt};
-use spindle_io::tree::EntryKind;
 use spindle_io::{IoError, Location};
+use std::collections::{HashMap, HashSet};
 use tracing::warn;
 
-/// Copies in flight at once on object stores.
-const PARALLEL_COPIES: usize = 16;
+/// Store calls (renames, copies, deletes) in flight at once.
+const PARALLEL_CALLS: usize = 16;
 
 /// Local disk and HDFS: the staging directory, completed with its manifest, takes the
 /// output's place; the old output is removed file by file, as its manifest lists it.
 pub(super) async fn by_rename(i: &Inner, files: &[(u32, String)]) -> Result<u64, IoError> {
-    let mut published = Vec::with_capacity(files.len());
-    let mut bytes = 0;
-    for (n, (_, rel)) in files.iter().enumerate() {
-        let name = format!("part-{n:05}.{}", i.ext);
-        let from = i.staging.child(rel);
-        bytes += from.head().await?.size;
-        from.rename_to(&i.staging.child(&name)).await?;
-        published.push(name);
-    }
+    let sizes = staged_sizes(&i.staging).await?;
+    let bytes = total_size(&sizes, files)?;
+    let plan: Vec<(&String, String)> = files
+        .iter()
+        .enumerate()
+        .map(|(n, (_, rel))| (rel, format!("part-{n:05}.{}", i.ext)))
+        .collect();
+    in_parallel(plan.iter().map(|(rel, name)| async move {
+        i.staging.child(rel).rename_to(&i.staging.child(name)).await
+    }))
+    .await?;
     // Files of failed or superseded task attempts are not part of the output.
-    for e in i.staging.entries().await? {
-        if e.kind != EntryKind::Dir && !published.contains(&e.rel) {
-            i.staging.child(&e.rel).delete().await?;
-        }
-    }
+    let kept: HashSet<&String> = plan.iter().map(|(rel, _)| *rel).collect();
+    in_parallel(
+        sizes
+            .keys()
+            .filter(|rel| !kept.contains(rel))
+            .map(|rel| async move { i.staging.child(rel).delete().await }),
+    )
+    .await?;
+    let published: Vec<String> = plan.into_iter().map(|(_, name)| name).collect();
     let manifest = Manifest::new(&i.attempt, &i.job, published, vec![]);
     i.staging.child("_SUCCESS").put(manifest.to_bytes()).await?;
     i.hooks.step("before-publish").await?;
@@ -72,13 +78,11 @@ pub(super) async fn by_manifest(i: &Inner, files: &[(u32, String)]) -> Result<u6
             i.output.url()
         )));
     }
-    let sizes: Vec<u64> = futures::stream::iter(plan.iter().map(|(from, name)| async move {
-        let size = from.head().await?.size;
-        from.copy_to(&i.output.child(name)).await?;
-        Ok::<u64, IoError>(size)
-    }))
-    .buffer_unordered(PARALLEL_COPIES)
-    .try_collect()
+    let bytes = total_size(&staged_sizes(&i.staging).await?, files)?;
+    in_parallel(
+        plan.iter()
+            .map(|(from, name)| async move { from.copy_to(&i.output.child(name)).await }),
+    )
     .await?;
     let published: Vec<String> = plan.into_iter().map(|(_, name)| name).collect();
     i.hooks.step("before-publish").await?;
@@ -98,7 +102,46 @@ pub(super) async fn by_manifest(i: &Inner, files: &[(u32, String)]) -> Result<u6
         warn!(staging = %i.staging.url(), error = %e, "cannot remove the staging copies");
     }
     finished(i).await;
-    Ok(sizes.iter().sum())
+    Ok(bytes)
+}
+
+/// Each staged file's size, by name, from one listing.
+async fn staged_sizes(staging: &Location) -> Result<HashMap<String, u64>, IoError> {
+    let prefix = staging.path.as_ref().len();
+    Ok(staging
+        .list()
+        .await?
+        .into_iter()
+        .map(|m| {
+            let rel = m.location.as_ref()[prefix..]
+                .trim_start_matches('/')
+                .to_string();
+            (rel, m.size)
+        })
+        .collect())
+}
+
+fn total_size(sizes: &HashMap<String, u64>, files: &[(u32, String)]) -> Result<u64, IoError> {
+    files.iter().try_fold(0, |sum, (task, rel)| {
+        let size = sizes.get(rel).ok_or_else(|| {
+            IoError::Unsupported(format!(
+                "task {task}'s output {rel} is not in the staging directory"
+            ))
+        })?;
+        Ok(sum + size)
+    })
+}
+
+/// Runs store calls [`PARALLEL_CALLS`] at a time; the first error wins.
+async fn in_parallel<F>(calls: impl Iterator<Item = F>) -> Result<(), IoError>
+where
+    F: std::future::Future<Output = Result<(), IoError>>,
+{
+    futures::stream::iter(calls)
+        .buffer_unordered(PARALLEL_CALLS)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
 }
 
 /// A short name part unique to one commit attempt (FNV-1a of the attempt id).
@@ -115,10 +158,10 @@ pub(super) fn commit_tag(attempt: &str) -> String {
 /// it empty. Anything else in it stays, with a warning naming the directory.
 pub(super) async fn remove_old(dir: &Location, manifest: Option<&Manifest>) {
     let listed = manifest.map(|m| m.files.as_slice()).unwrap_or_default();
-    for name in listed.iter().map(String::as_str).chain(["_SUCCESS"]) {
-        if let Err(e) = dir.child(name).delete().await {
-            warn!(dir = %dir.url(), file = name, error = %e, "cannot remove an old output file");
-        }
+    let names = listed.iter().map(String::as_str).chain(["_SUCCESS"]);
+    let removed = in_parallel(names.map(|name| async move { dir.child(name).delete().await }));
+    if let Err(e) = removed.await {
+        warn!(dir = %dir.url(), error = %e, "cannot remove an old output file");
     }
     let _ = dir.remove_dir_if_empty().await;
     if let Ok(Some(_)) = dir.stat().await {
