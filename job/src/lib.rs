@@ -13,6 +13,6 @@ pub mod wire;
 pub use plan::{Op, Phase, PhaseSource, Plan, Sink};
 pub use size::ByteSize;
 pub use spec::{
-    CommandStage, CsvOptions, InputFormat, InputSpec, JobSpec, OutputFormat, OutputMode,
-    OutputSpec, RowFormat, ShuffleStage, SpecError, Stage, WorkerSpec,
+    ColumnSpec, ColumnType, CommandStage, CsvOptions, InputFormat, InputSpec, JobSpec,
+    OutputFormat, OutputMode, OutputSpec, RowFormat, ShuffleStage, SpecError, Stage, WorkerSpec,
 };

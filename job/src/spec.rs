@@ -115,11 +115,42 @@ pub struct ShuffleStage {
     pub partitions: u32,
 }
 
-/// `command: "prog args"` or `command: { run: "prog args", format: csv }`.
+/// `command: "prog args"` or `command: { run: "prog args", format: csv, schema: [...] }`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CommandStage {
     pub run: String,
     pub format: RowFormat,
+    /// The columns the program prints, the same for every partition. Without it each
+    /// partition's output is inferred, and the partitions' schemas are unified before any
+    /// later stage or the output sees them.
+    pub schema: Option<Vec<ColumnSpec>>,
+}
+
+/// One declared column: `{name: user, type: utf8}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: ColumnType,
+}
+
+/// Column types a spec can declare (Arrow types of the same names).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    #[serde(alias = "string")]
+    Utf8,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    #[serde(alias = "boolean")]
+    Bool,
+    #[serde(alias = "date")]
+    Date32,
+    /// Microseconds, no time zone.
+    Timestamp,
 }
 
 /// How rows travel through a `command` stage's stdin and stdout.
@@ -330,7 +361,9 @@ impl<'de> Deserialize<'de> for CommandStage {
         impl<'de> Visitor<'de> for CommandVisitor {
             type Value = CommandStage;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a command line, or a map with `run` and optional `format`")
+                f.write_str(
+                    "a command line, or a map with `run` and optional `format` and `schema`",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<CommandStage, E> {
                 non_blank_command(v)
@@ -338,16 +371,24 @@ impl<'de> Deserialize<'de> for CommandStage {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CommandStage, A::Error> {
                 let mut run: Option<String> = None;
                 let mut format = RowFormat::Jsonl;
+                let mut schema = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "run" => run = Some(map.next_value()?),
                         "format" => format = map.next_value()?,
-                        other => return Err(de::Error::unknown_field(other, &["run", "format"])),
+                        "schema" => schema = Some(map.next_value::<Columns>()?.0),
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["run", "format", "schema"],
+                            ))
+                        }
                     }
                 }
                 let run = run.ok_or_else(|| de::Error::missing_field("run"))?;
                 let mut stage: CommandStage = non_blank_command(&run)?;
                 stage.format = format;
+                stage.schema = schema;
                 Ok(stage)
             }
         }
@@ -362,7 +403,29 @@ fn non_blank_command<E: de::Error>(v: &str) -> Result<CommandStage, E> {
     Ok(CommandStage {
         run: v.to_string(),
         format: RowFormat::Jsonl,
+        schema: None,
     })
+}
+
+/// A declared schema: at least one column, no name twice.
+struct Columns(Vec<ColumnSpec>);
+
+impl<'de> Deserialize<'de> for Columns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let columns = Vec::<ColumnSpec>::deserialize(d)?;
+        if columns.is_empty() {
+            return Err(de::Error::custom("a schema needs at least one column"));
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].iter().any(|o| o.name == c.name) {
+                return Err(de::Error::custom(format!(
+                    "column `{}` is declared twice",
+                    c.name
+                )));
+            }
+        }
+        Ok(Columns(columns))
+    }
 }
 
 #[cfg(test)]

@@ -47,7 +47,8 @@ fn parses_the_design_example() {
         spec.stages[4],
         Stage::Command(CommandStage {
             run: "sort".into(),
-            format: RowFormat::Csv
+            format: RowFormat::Csv,
+            schema: None,
         })
     );
     assert_eq!(spec.stages[5], Stage::Coalesce(2));
@@ -133,4 +134,58 @@ fn bad_size_is_explained() {
 fn unknown_key_inside_command_map() {
     let e = err(&FULL.replace("format: csv }", "fmt: csv }"));
     assert!(e.contains("fmt"), "{e}");
+}
+
+const WITH_SCHEMA: &str = r#"
+name: t
+input: {path: /x, format: csv}
+stages:
+  - command:
+      run: "grep a"
+      format: jsonl
+      schema: [{name: user, type: string}, {name: n, type: int64}, {name: ok, type: boolean}]
+output: {path: /y}
+"#;
+
+#[test]
+fn a_command_declares_its_schema_with_type_aliases() {
+    let spec = JobSpec::from_yaml(WITH_SCHEMA, "job.yaml").unwrap();
+    let column = |name: &str, data_type| ColumnSpec {
+        name: name.into(),
+        data_type,
+    };
+    assert_eq!(
+        spec.stages[0],
+        Stage::Command(CommandStage {
+            run: "grep a".into(),
+            format: RowFormat::Jsonl,
+            schema: Some(vec![
+                column("user", ColumnType::Utf8),
+                column("n", ColumnType::Int64),
+                column("ok", ColumnType::Bool),
+            ]),
+        })
+    );
+}
+
+#[test]
+fn a_bad_column_type_names_the_key_and_line() {
+    let e = err(&WITH_SCHEMA.replace("type: int64", "type: integer"));
+    assert!(e.starts_with("job.yaml: line 8, column "), "{e}");
+    assert!(
+        e.contains("key `stages[0].command.schema[1].type`: unknown variant `integer`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_or_repeating_schema_is_rejected() {
+    let e = err(&WITH_SCHEMA.replace(
+        "[{name: user, type: string}, {name: n, type: int64}, {name: ok, type: boolean}]",
+        "[]",
+    ));
+    assert!(e.contains("a schema needs at least one column"), "{e}");
+    assert!(e.contains("stages[0].command.schema"), "{e}");
+    let e = err(&WITH_SCHEMA.replace("name: ok", "name: n"));
+    assert!(e.contains("column `n` is declared twice"), "{e}");
 }
