@@ -16,6 +16,19 @@ pub fn container_secret() -> Result<String, String> {
     launch::secret_from(&launch::container_credentials()?)
 }
 
+/// A worker's secret from its container's Credentials file, which is then deleted: it
+/// holds nothing else a worker needs, and the programs of `command` stages, running as
+/// the same user, must not find it.
+pub fn take_container_secret() -> Result<String, String> {
+    let secret = container_secret()?;
+    if let Ok(path) = std::env::var("HADOOP_TOKEN_FILE_LOCATION") {
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(%path, error = %e, "cannot remove the container's credentials");
+        }
+    }
+    Ok(secret)
+}
+
 /// The cluster as the edge node's Hadoop configuration describes it.
 pub struct Cluster {
     pub conf: Configuration,
