@@ -23,9 +23,11 @@ pub struct WorkerArgs {
     /// Directory for spill files and command scratch
     #[arg(long, env = "LOCAL_DIRS")]
     local_dir: PathBuf,
-    /// The application's secret (in YARN, read from the container's credentials)
-    #[arg(long, env = "SPINDLE_SECRET", hide_env_values = true)]
-    secret: Option<String>,
+    /// Read the application's secret from the first line of stdin (how `spindle run`
+    /// passes it); without this, from the YARN container's credentials. Never from the
+    /// environment or the command line, which other processes of the user can read.
+    #[arg(long)]
+    secret_stdin: bool,
 }
 
 pub async fn worker(args: WorkerArgs) -> ExitCode {
@@ -37,15 +39,17 @@ pub async fn worker(args: WorkerArgs) -> ExitCode {
         .next()
         .map(PathBuf::from)
         .unwrap_or(args.local_dir.clone());
-    let secret = match args.secret {
-        Some(s) => s,
-        None => match crate::yarn::container_secret() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("worker error: no secret given and {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+    let secret = if args.secret_stdin {
+        secret_from_stdin()
+    } else {
+        crate::yarn::take_container_secret()
+    };
+    let secret = match secret {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("worker error: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     // In a container, the NodeManager's host name is the one HDFS block locations use.
     let host = std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host());
@@ -65,4 +69,16 @@ pub async fn worker(args: WorkerArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn secret_from_stdin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the secret from stdin: {e}"))?;
+    let secret = line.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err("--secret-stdin given but stdin held no secret".into());
+    }
+    Ok(secret.to_string())
 }

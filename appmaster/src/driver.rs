@@ -8,6 +8,8 @@ use crate::launcher::{ContainerLauncher, LauncherEvent};
 use crate::progress::{LocalityCounts, Progress, Status, Summary};
 use crate::scheduler::{Locality, Recorded, Scheduler, SchedulerConfig};
 use crate::server::{serve, ServerEvent};
+use spindle_io::codec::{decode_schema, encode_schema};
+use spindle_io::schema::unify;
 use spindle_job::wire::{
     FailureKind, FetchSource, RunTask, TaskId, TaskInput, ToMaster, ToWorker, WorkerId,
 };
@@ -54,6 +56,10 @@ struct Driver<'a> {
     attempts: Vec<u32>,
     counted: Vec<bool>,
     output_files: BTreeMap<TaskId, String>,
+    /// What each undeclared command's task printed (Arrow IPC schemas), and their unions
+    /// per spec stage, made when the first task that reads them is sent.
+    schemas: HashMap<TaskId, Vec<u8>>,
+    unified: HashMap<usize, Vec<u8>>,
     progress: Progress,
     locality: LocalityCounts,
     task_attempts: u64,
@@ -94,6 +100,8 @@ pub async fn run_job(
         attempts: vec![0; n],
         counted: vec![false; n],
         output_files: BTreeMap::new(),
+        schemas: HashMap::new(),
+        unified: HashMap::new(),
         progress: Progress {
             tasks_total: n as u64,
             ..Default::default()
@@ -275,6 +283,11 @@ impl Driver<'_> {
                     self.progress.rows_out += stats.rows_out;
                     self.output_files.insert(task, file);
                 }
+                if let Some(schema) = stats.schema_ipc {
+                    // A recomputed task reports again; unions are made afresh.
+                    self.schemas.insert(task, schema);
+                    self.unified.clear();
+                }
             }
             ToMaster::Failed {
                 task,
@@ -374,10 +387,29 @@ impl Driver<'_> {
                     }
                 }
             }
-            let (phase, kind) = &self.job.tasks[task as usize];
+            let (phase, kind) = self.job.tasks[task as usize].clone();
             let input = match kind {
-                TaskKind::Scan(split) => TaskInput::Split(split.clone()),
+                TaskKind::Scan(split) => TaskInput::Split(split),
                 TaskKind::Noop => TaskInput::Noop,
+                TaskKind::Unify { from, stage } => match self.unified_schema(task, stage) {
+                    Ok(schema_ipc) => {
+                        let holder = self.sched.result_location(from).unwrap_or(0);
+                        TaskInput::Unify {
+                            source: FetchSource {
+                                task: from,
+                                bucket: 0,
+                                worker: holder,
+                                addr: self.data_addr(holder),
+                            },
+                            schema_ipc,
+                        }
+                    }
+                    Err(e) => {
+                        self.error
+                            .get_or_insert(format!("stage {stage} (command): {e}"));
+                        continue;
+                    }
+                },
                 TaskKind::Fetch { bucket } => TaskInput::Fetch(
                     self.sched
                         .deps(task)
@@ -386,7 +418,7 @@ impl Driver<'_> {
                             let holder = self.sched.result_location(dep).unwrap_or(0);
                             FetchSource {
                                 task: dep,
-                                bucket: *bucket,
+                                bucket,
                                 worker: holder,
                                 addr: self.data_addr(holder),
                             }
@@ -397,7 +429,7 @@ impl Driver<'_> {
             let run = RunTask {
                 task,
                 attempt: self.attempts[task as usize],
-                phase: *phase,
+                phase,
                 input,
             };
             self.outboxes
@@ -418,6 +450,26 @@ impl Driver<'_> {
         }
     }
 
+    /// The union of the schemas that `task`'s dependencies, the partitions of the
+    /// undeclared command of spec stage `stage`, printed.
+    fn unified_schema(&mut self, task: TaskId, stage: usize) -> Result<Vec<u8>, String> {
+        if let Some(s) = self.unified.get(&stage) {
+            return Ok(s.clone());
+        }
+        let mut parts = vec![];
+        for &dep in self.sched.deps(task) {
+            let ipc = self
+                .schemas
+                .get(&dep)
+                .ok_or_else(|| format!("task {dep} reported no output schema"))?;
+            parts.push(decode_schema(ipc).map_err(|e| format!("task {dep}'s schema: {e}"))?);
+        }
+        let union = Arc::new(unify(&parts).map_err(|c| c.to_string())?);
+        let ipc = encode_schema(&union).map_err(|e| e.to_string())?;
+        self.unified.insert(stage, ipc.clone());
+        Ok(ipc)
+    }
+
     fn data_addr(&self, worker: WorkerId) -> String {
         match self.slots.get(&worker) {
             Some(Slot::Live { data_addr, .. }) => data_addr.clone(),
@@ -436,6 +488,9 @@ impl Driver<'_> {
             },
             (phase, TaskKind::Fetch { bucket }) => {
                 format!("task {task} (phase {phase}, partition {bucket})")
+            }
+            (phase, TaskKind::Unify { from, .. }) => {
+                format!("task {task} (phase {phase}, the partition of task {from})")
             }
             (_, TaskKind::Noop) => format!("task {task}"),
         }

@@ -18,6 +18,12 @@ pub enum TaskKind {
     Fetch {
         bucket: u32,
     },
+    /// Fetch the result of `from`, one of the tasks it waits for, cast to the union of the
+    /// schemas that all of them (the partitions of spec stage `stage`, a command) printed.
+    Unify {
+        from: u32,
+        stage: usize,
+    },
     Noop,
 }
 
@@ -66,6 +72,12 @@ impl JobDef {
                     for bucket in 0..partitions {
                         current.push(graph.add(previous.clone(), vec![]));
                         tasks.push((phase_no, TaskKind::Fetch { bucket }));
+                    }
+                }
+                PhaseSource::Unify { stage } => {
+                    for &from in &previous {
+                        current.push(graph.add_reading(previous.clone(), from));
+                        tasks.push((phase_no, TaskKind::Unify { from, stage }));
                     }
                 }
                 PhaseSource::Coalesce { n } => {

@@ -6,6 +6,7 @@ use spindle_job::wire::WorkerId;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 pub struct LocalLauncher {
@@ -62,13 +63,21 @@ impl ContainerLauncher for LocalLauncher {
             .args(["--memory-bytes", &self.memory.to_string()])
             .arg("--local-dir")
             .arg(&spill)
-            .env("SPINDLE_SECRET", &self.secret)
-            .stdin(Stdio::null())
+            // The secret goes through a pipe: a process's environment and command line
+            // are readable by the user's other processes, the programs of commands too.
+            .arg("--secret-stdin")
+            .env_remove("SPINDLE_SECRET")
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let line = format!("{}\n", self.secret);
+        tokio::spawn(async move {
+            let _ = stdin.write_all(line.as_bytes()).await; // dropping it closes the pipe
+        });
         let (kill_tx, kill_rx) = oneshot::channel();
         self.kills.insert(worker, kill_tx);
         let events = self.events.clone();

@@ -18,7 +18,8 @@ pub fn strip_bom(data: &[u8]) -> (&[u8], usize) {
     }
 }
 
-/// The schema `input.schema` declares; every column is nullable.
+/// The schema of declared columns (`input.schema`, a command's `schema`); every column
+/// is nullable, since a file or a program may leave any out.
 pub fn declared_schema(columns: &[ColumnSpec]) -> SchemaRef {
     let fields: Vec<Field> = columns
         .iter()

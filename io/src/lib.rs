@@ -10,6 +10,7 @@ pub mod codec;
 pub mod error;
 pub mod net;
 pub mod read;
+pub mod schema;
 pub mod splits;
 pub mod storage;
 pub mod tree;

@@ -4,15 +4,17 @@
 //! Kept free of I/O so that the CLI, the application master and the workers agree on one
 //! definition of a job without pulling each other's dependencies.
 
+pub mod columns;
 pub mod combine;
 pub mod plan;
 pub mod size;
 pub mod spec;
 pub mod wire;
 
+pub use columns::{ColumnSpec, ColumnType};
 pub use plan::{Op, Phase, PhaseSource, Plan, Sink};
 pub use size::ByteSize;
 pub use spec::{
-    ColumnSpec, ColumnType, CommandStage, CsvOptions, InputFormat, InputSpec, JobSpec,
-    OutputFormat, OutputMode, OutputSpec, RowFormat, ShuffleStage, SpecError, Stage, WorkerSpec,
+    CommandStage, CsvOptions, InputFormat, InputSpec, JobSpec, OutputFormat, OutputMode,
+    OutputSpec, RowFormat, ShuffleStage, SpecError, Stage, WorkerSpec,
 };

@@ -2,8 +2,12 @@
 //! boundaries where data moves between workers (`shuffle`, `coalesce`).
 //!
 //! Narrow stages (`sql`, `command`) are fused into the phase that precedes them, so one
-//! task reads its input once and keeps rows in memory across them.
+//! task reads its input once and keeps rows in memory across them. A `command` without a
+//! declared schema ends its phase: each partition's output schema is inferred from what the
+//! program printed, and a [`PhaseSource::Unify`] phase gives every partition the union of
+//! them before anything else reads the rows.
 
+use crate::columns::ColumnSpec;
 use crate::spec::{CommandStage, JobSpec, Stage};
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +33,10 @@ pub enum PhaseSource {
     Shuffle { partitions: u32 },
     /// At most `n` tasks, each merging a contiguous run of the previous phase's outputs.
     Coalesce { n: u32 },
+    /// One task per task of the previous phase, which ends in the undeclared command of
+    /// spec stage `stage`: each reads its own partition, but only once every partition is
+    /// done, cast to the union of their schemas.
+    Unify { stage: usize },
 }
 
 /// A per-partition operation; `stage` is the 1-based position in the spec, for errors.
@@ -42,6 +50,7 @@ pub enum Op {
         stage: usize,
         run: String,
         format: crate::spec::RowFormat,
+        schema: Option<Vec<ColumnSpec>>,
     },
 }
 
@@ -80,11 +89,26 @@ impl Plan {
                     stage: number,
                     query: query.clone(),
                 }),
-                Stage::Command(CommandStage { run, format }) => current.ops.push(Op::Command {
-                    stage: number,
-                    run: run.clone(),
-                    format: *format,
-                }),
+                Stage::Command(CommandStage {
+                    run,
+                    format,
+                    schema,
+                }) => {
+                    current.ops.push(Op::Command {
+                        stage: number,
+                        run: run.clone(),
+                        format: *format,
+                        schema: schema.clone(),
+                    });
+                    if schema.is_none() {
+                        current.sink = Sink::Whole;
+                        phases.push(Phase {
+                            source: PhaseSource::Unify { stage: number },
+                            ops: vec![],
+                            sink: Sink::Output,
+                        });
+                    }
+                }
                 Stage::Shuffle(s) => {
                     current.sink = Sink::Hash {
                         by: s.by.clone(),
@@ -163,23 +187,50 @@ output: {path: /y}
         )
         .unwrap();
         let plan = Plan::from_spec(&spec);
-        assert_eq!(plan.phases.len(), 3);
+        assert_eq!(plan.phases.len(), 4);
         assert_eq!(plan.phases[0].ops.len(), 2);
+        assert_eq!(plan.phases[0].sink, Sink::Whole);
+        assert_eq!(plan.phases[1].source, PhaseSource::Unify { stage: 2 });
+        assert!(plan.phases[1].ops.is_empty());
         assert_eq!(
-            plan.phases[0].sink,
+            plan.phases[1].sink,
             Sink::Hash {
                 by: vec!["a".into()],
                 partitions: 3
             }
         );
         assert_eq!(
-            plan.phases[1].source,
+            plan.phases[2].source,
             PhaseSource::Shuffle { partitions: 3 }
         );
-        assert_eq!(plan.phases[1].sink, Sink::Whole);
-        assert_eq!(plan.phases[1].ops[0].describe(), "stage 4 (sql)");
-        assert_eq!(plan.phases[2].source, PhaseSource::Coalesce { n: 1 });
-        assert_eq!(plan.phases[2].sink, Sink::Output);
+        assert_eq!(plan.phases[2].sink, Sink::Whole);
+        assert_eq!(plan.phases[2].ops[0].describe(), "stage 4 (sql)");
+        assert_eq!(plan.phases[3].source, PhaseSource::Coalesce { n: 1 });
+        assert_eq!(plan.phases[3].sink, Sink::Output);
+    }
+
+    #[test]
+    fn a_command_with_a_declared_schema_stays_fused() {
+        let spec = JobSpec::from_yaml(
+            r#"
+name: t
+input: {path: /x, format: csv}
+stages:
+  - command: {run: cat, schema: [{name: a, type: utf8}]}
+  - sql: "SELECT a FROM input"
+  - command: cat
+output: {path: /y}
+"#,
+            "t",
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&spec);
+        assert_eq!(plan.phases.len(), 2);
+        assert_eq!(plan.phases[0].ops.len(), 3);
+        assert_eq!(plan.phases[0].sink, Sink::Whole);
+        assert_eq!(plan.phases[1].source, PhaseSource::Unify { stage: 3 });
+        assert!(plan.phases[1].ops.is_empty());
+        assert_eq!(plan.phases[1].sink, Sink::Output);
     }
 
     #[test]

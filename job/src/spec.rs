@@ -3,6 +3,7 @@
 //! Every check that can name a key lives inside deserialization, so that the error carries
 //! the key's path (via `serde_path_to_error`) and its line (via `serde_yaml`'s location).
 
+use crate::columns::{ColumnSpec, Columns};
 use crate::size::ByteSize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -78,32 +79,6 @@ pub struct InputSpec {
     pub split_size: ByteSize,
 }
 
-/// One column of a declared input schema: `{name: bytes, type: int64}`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnSpec {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub data_type: ColumnType,
-}
-
-/// The Arrow types a declared column may have (timestamps are microseconds, no zone).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    #[serde(alias = "string")]
-    Utf8,
-    Int32,
-    Int64,
-    Float32,
-    Float64,
-    #[serde(alias = "bool")]
-    Boolean,
-    #[serde(alias = "date")]
-    Date32,
-    Timestamp,
-}
-
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
@@ -154,11 +129,15 @@ pub struct ShuffleStage {
     pub partitions: u32,
 }
 
-/// `command: "prog args"` or `command: { run: "prog args", format: csv }`.
+/// `command: "prog args"` or `command: { run: "prog args", format: csv, schema: [...] }`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CommandStage {
     pub run: String,
     pub format: RowFormat,
+    /// The columns the program prints, the same for every partition. Without it each
+    /// partition's output is inferred, and the partitions' schemas are unified before any
+    /// later stage or the output sees them.
+    pub schema: Option<Vec<ColumnSpec>>,
 }
 
 /// How rows travel through a `command` stage's stdin and stdout.
@@ -347,25 +326,7 @@ fn non_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
 }
 
 fn column_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ColumnSpec>>, D::Error> {
-    let columns = Vec::<ColumnSpec>::deserialize(d)?;
-    if columns.is_empty() {
-        return Err(de::Error::custom("needs at least one column"));
-    }
-    for (i, c) in columns.iter().enumerate() {
-        if c.name.is_empty() {
-            return Err(de::Error::custom(format!(
-                "column {} has an empty name",
-                i + 1
-            )));
-        }
-        if columns[..i].iter().any(|earlier| earlier.name == c.name) {
-            return Err(de::Error::custom(format!(
-                "column `{}` is listed twice",
-                c.name
-            )));
-        }
-    }
-    Ok(Some(columns))
+    Columns::deserialize(d).map(|c| Some(c.0))
 }
 
 fn single_byte_char<'de, D: Deserializer<'de>>(d: D) -> Result<char, D::Error> {
@@ -423,7 +384,9 @@ impl<'de> Deserialize<'de> for CommandStage {
         impl<'de> Visitor<'de> for CommandVisitor {
             type Value = CommandStage;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a command line, or a map with `run` and optional `format`")
+                f.write_str(
+                    "a command line, or a map with `run` and optional `format` and `schema`",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<CommandStage, E> {
                 non_blank_command(v)
@@ -431,16 +394,24 @@ impl<'de> Deserialize<'de> for CommandStage {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CommandStage, A::Error> {
                 let mut run: Option<String> = None;
                 let mut format = RowFormat::Jsonl;
+                let mut schema = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "run" => run = Some(map.next_value()?),
                         "format" => format = map.next_value()?,
-                        other => return Err(de::Error::unknown_field(other, &["run", "format"])),
+                        "schema" => schema = Some(map.next_value::<Columns>()?.0),
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["run", "format", "schema"],
+                            ))
+                        }
                     }
                 }
                 let run = run.ok_or_else(|| de::Error::missing_field("run"))?;
                 let mut stage: CommandStage = non_blank_command(&run)?;
                 stage.format = format;
+                stage.schema = schema;
                 Ok(stage)
             }
         }
@@ -455,6 +426,7 @@ fn non_blank_command<E: de::Error>(v: &str) -> Result<CommandStage, E> {
     Ok(CommandStage {
         run: v.to_string(),
         format: RowFormat::Jsonl,
+        schema: None,
     })
 }
 

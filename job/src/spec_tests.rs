@@ -1,4 +1,5 @@
 use super::*;
+use crate::columns::{ColumnSpec, ColumnType};
 
 const FULL: &str = r#"
 name: clicks-by-user
@@ -47,7 +48,8 @@ fn parses_the_design_example() {
         spec.stages[4],
         Stage::Command(CommandStage {
             run: "sort".into(),
-            format: RowFormat::Csv
+            format: RowFormat::Csv,
+            schema: None,
         })
     );
     assert_eq!(spec.stages[5], Stage::Coalesce(2));
@@ -276,4 +278,58 @@ fn bad_schema_lists_are_rejected() {
         "job.yaml: key `input.schema`: only csv and jsonl inputs take a schema \
          (parquet files carry their own, text is one `line` column)"
     );
+}
+
+const WITH_COMMAND_SCHEMA: &str = r#"
+name: t
+input: {path: /x, format: csv}
+stages:
+  - command:
+      run: "grep a"
+      format: jsonl
+      schema: [{name: user, type: string}, {name: n, type: int64}, {name: ok, type: boolean}]
+output: {path: /y}
+"#;
+
+#[test]
+fn a_command_declares_its_schema_with_type_aliases() {
+    let spec = JobSpec::from_yaml(WITH_COMMAND_SCHEMA, "job.yaml").unwrap();
+    let column = |name: &str, data_type| ColumnSpec {
+        name: name.into(),
+        data_type,
+    };
+    assert_eq!(
+        spec.stages[0],
+        Stage::Command(CommandStage {
+            run: "grep a".into(),
+            format: RowFormat::Jsonl,
+            schema: Some(vec![
+                column("user", ColumnType::Utf8),
+                column("n", ColumnType::Int64),
+                column("ok", ColumnType::Boolean),
+            ]),
+        })
+    );
+}
+
+#[test]
+fn a_bad_column_type_names_the_key_and_line() {
+    let e = err(&WITH_COMMAND_SCHEMA.replace("type: int64", "type: integer"));
+    assert!(e.starts_with("job.yaml: line 8, column "), "{e}");
+    assert!(
+        e.contains("key `stages[0].command.schema[1].type`: unknown variant `integer`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_or_repeating_schema_is_rejected() {
+    let e = err(&WITH_COMMAND_SCHEMA.replace(
+        "[{name: user, type: string}, {name: n, type: int64}, {name: ok, type: boolean}]",
+        "[]",
+    ));
+    assert!(e.contains("a schema needs at least one column"), "{e}");
+    assert!(e.contains("stages[0].command.schema"), "{e}");
+    let e = err(&WITH_COMMAND_SCHEMA.replace("name: ok", "name: n"));
+    assert!(e.contains("column `n` is listed twice"), "{e}");
 }

@@ -69,6 +69,12 @@ pub enum TaskInput {
     Split(Split),
     /// Fetch these `(producer task, bucket)` results from the workers that hold them.
     Fetch(Vec<FetchSource>),
+    /// Fetch one command's output and cast it to the schema all its partitions share
+    /// (an Arrow IPC schema message; fields missing from this partition become nulls).
+    Unify {
+        source: FetchSource,
+        schema_ipc: Vec<u8>,
+    },
     /// No data: used to measure the runtime's own per-task cost.
     Noop,
 }
@@ -112,6 +118,8 @@ pub struct TaskStats {
     pub spilled_bytes: u64,
     /// Output file written by a final task, relative to the staging directory.
     pub output_file: Option<String>,
+    /// The schema of an undeclared command's output (Arrow IPC), for the master to unify.
+    pub schema_ipc: Option<Vec<u8>>,
 }
 
 /// Why a task failed, which decides whether retrying can help.

@@ -11,16 +11,23 @@ use spindle_appmaster::yarn::launch::{read_credentials, secret_from};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::user::simple_user;
 
-/// The application's secret from a YARN container's Credentials file.
-pub fn container_secret() -> Result<String, String> {
-    secret_from(&read_credentials(&credentials_file()?)?)
-}
-
 /// `HADOOP_TOKEN_FILE_LOCATION`: where YARN put the container's Credentials file.
 pub fn credentials_file() -> Result<String, String> {
     std::env::var("HADOOP_TOKEN_FILE_LOCATION").map_err(|_| {
         "HADOOP_TOKEN_FILE_LOCATION is not set: this role runs inside a YARN container".to_string()
     })
+}
+
+/// A worker's secret from its container's Credentials file, which is then deleted: it
+/// holds nothing else a worker needs, and the programs of `command` stages, running as
+/// the same user, must not find it.
+pub fn take_container_secret() -> Result<String, String> {
+    let path = credentials_file()?;
+    let secret = secret_from(&read_credentials(&path)?)?;
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(%path, error = %e, "cannot remove the container's credentials");
+    }
+    Ok(secret)
 }
 
 /// The cluster of `HADOOP_CONF_DIR` / `YARN_CONF_DIR`, as the user Hadoop clients act as.

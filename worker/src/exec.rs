@@ -2,7 +2,7 @@
 //! operations, and hand the result to its sink (buckets for a shuffle, the whole result
 //! for a coalesce, or an output file).
 
-use crate::command::run_command;
+use crate::command::{run_command, CommandOp};
 use crate::error::TaskError;
 use crate::fetch::fetch_all;
 use crate::shuffle::hash_partition;
@@ -10,13 +10,14 @@ use crate::sql::{columns_read, run_sql};
 use crate::store::ResultStore;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
-use spindle_io::codec::{decode, decode_schema, encode};
+use spindle_io::codec::{decode, decode_schema, encode, encode_schema};
 use spindle_io::read::SplitReader;
+use spindle_io::schema::{conform, declared};
 use spindle_io::write::encode_output;
 use spindle_io::Location;
 use spindle_job::wire::{JobSetup, RunTask, TaskInput, TaskStats, WorkerId};
 use spindle_job::{Op, Sink};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What a worker knows about the job, shared by its running tasks.
@@ -94,20 +95,64 @@ impl Executor {
                 }
                 (schema, batches)
             }
+            TaskInput::Unify { source, schema_ipc } => {
+                let target = decode_schema(schema_ipc)?;
+                let sources = std::slice::from_ref(source);
+                let encoded = fetch_all(sources, self.me, &self.store, &self.secret).await?;
+                let mut batches = vec![];
+                for e in encoded {
+                    for b in decode(&e)?.1 {
+                        batches.push(conform(&b, &target).map_err(|err| {
+                            TaskError::deterministic(format!(
+                                "casting the output of task {} to the schema of all its \
+                                 partitions: {err}",
+                                source.task
+                            ))
+                        })?);
+                    }
+                }
+                (Some(target), batches)
+            }
+        };
+        let scratch = if phase.ops.iter().any(|op| matches!(op, Op::Command { .. })) {
+            Some(TaskScratch::create(&self.scratch, task)?)
+        } else {
+            None
         };
         for op in &phase.ops {
             let Some(s) = schema.clone() else { break };
             let what = op.describe();
             let (s, b) = match op {
                 Op::Sql { query, .. } => run_sql(&what, query, s, batches).await?,
-                Op::Command { run, format, .. } => {
-                    run_command(&what, run, *format, &self.scratch, s, batches).await?
+                Op::Command {
+                    stage,
+                    run,
+                    format,
+                    schema: columns,
+                } => {
+                    let scratch = scratch.as_ref().expect("made for phases with commands");
+                    let spool = scratch.dir.join(format!("stdout-{stage}"));
+                    let op = CommandOp {
+                        what: &what,
+                        run,
+                        format: *format,
+                        schema: columns.as_deref().map(declared),
+                        cwd: &scratch.work,
+                        spool: &spool,
+                        secret: &self.secret,
+                    };
+                    run_command(&op, s, batches).await?
                 }
             };
             schema = Some(s);
             batches = b;
         }
+        drop(scratch);
         let schema = schema.unwrap_or_else(|| Arc::new(Schema::empty()));
+        // The master unifies what the partitions of an undeclared command printed.
+        if let Some(Op::Command { schema: None, .. }) = phase.ops.last() {
+            stats.schema_ipc = Some(encode_schema(&schema)?);
+        }
         stats.rows_out = batches.iter().map(|b| b.num_rows() as u64).sum();
         let mode = self.setup.compression;
         match &phase.sink {
@@ -178,6 +223,36 @@ impl Executor {
     }
 }
 
+/// A command task's own directory under the worker's local dir: `work/` is the
+/// programs' working directory, and spooled output sits beside it. Removed when dropped.
+struct TaskScratch {
+    dir: PathBuf,
+    work: PathBuf,
+}
+
+impl TaskScratch {
+    fn create(local: &Path, task: &RunTask) -> Result<TaskScratch, TaskError> {
+        let dir = local
+            .join("tasks")
+            .join(format!("task-{}-{}", task.task, task.attempt));
+        let work = dir.join("work");
+        // A directory left by a worker that died with this attempt would hold stale files.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&work).map_err(|e| {
+            TaskError::retryable(format!("creating scratch dir {}: {e}", work.display()))
+        })?;
+        Ok(TaskScratch { dir, work })
+    }
+}
+
+impl Drop for TaskScratch {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove scratch dir");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +314,76 @@ mod tests {
         assert_eq!(
             text,
             "{\"user\":\"a\",\"b\":10}\n{\"user\":\"a\",\"b\":30}\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_runs_in_its_own_scratch_dir_which_is_removed_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.jsonl");
+        std::fs::write(&input, "{\"user\":\"a\"}\n").unwrap();
+        let spec = JobSpec::from_yaml(
+            &format!(
+                "name: t\ninput: {{path: {}, format: jsonl}}\nstages:\n  - command: \"cat >/dev/null; touch left-behind; printf '{{\\\"cwd\\\":\\\"%s\\\"}}\\\\n' \\\"$(pwd)\\\"\"\noutput: {{path: {}/out, format: jsonl}}\n",
+                input.display(),
+                dir.path().display()
+            ),
+            "t",
+        )
+        .unwrap();
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("user", arrow::datatypes::DataType::Utf8, true),
+        ]));
+        let mut plan = Plan::from_spec(&spec);
+        // The command is the last stage; write its output from this phase directly.
+        plan.phases.truncate(1);
+        plan.phases[0].sink = Sink::Output;
+        let setup = JobSetup {
+            job_name: "t".into(),
+            plan,
+            format: InputFormat::Jsonl,
+            csv_header: true,
+            csv_delimiter: b',',
+            schema_ipc: encode_schema(&schema).unwrap(),
+            schema_declared: false,
+            output: spec.output.clone(),
+            output_staging: format!("{}/stage", dir.path().display()),
+            compression: Compression::Auto,
+        };
+        let local = dir.path().join("local");
+        let store = Arc::new(ResultStore::new(1 << 20, local.join("spill")));
+        let ex = Executor::new(setup, store, Arc::from("s"), 1, local.clone()).unwrap();
+        let size = std::fs::metadata(&input).unwrap().len();
+        let task = RunTask {
+            task: 7,
+            attempt: 2,
+            phase: 0,
+            input: TaskInput::Split(Split {
+                url: format!("file://{}", input.display()),
+                start: 0,
+                end: size,
+                file_size: size,
+                row_groups: None,
+                hosts: vec![],
+            }),
+        };
+        let stats = ex.run(&task).await.unwrap();
+        let file = dir.path().join("stage").join(stats.output_file.unwrap());
+        let cwd = local.join("tasks").join("task-7-2").join("work");
+        assert_eq!(
+            std::fs::read_to_string(file).unwrap(),
+            format!("{{\"cwd\":\"{}\"}}\n", cwd.display())
+        );
+        assert!(!local.join("tasks").join("task-7-2").exists());
+        assert_eq!(std::fs::read_dir(local.join("tasks")).unwrap().count(), 0);
+        let reported = decode_schema(&stats.schema_ipc.unwrap()).unwrap();
+        assert_eq!(
+            reported.as_ref(),
+            &arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+                "cwd",
+                arrow::datatypes::DataType::Utf8,
+                true
+            )])
         );
     }
 }

@@ -56,6 +56,8 @@ enum State {
 struct Task {
     state: State,
     deps: Vec<TaskId>,
+    /// The one dependency it reads, if it waits for more.
+    reads: Option<TaskId>,
     dependents: Vec<TaskId>,
     hosts: Vec<String>,
     /// Inputs not available yet.
@@ -103,6 +105,7 @@ impl Scheduler {
                 state: State::Waiting,
                 missing: n.deps.len() as u32,
                 deps: n.deps,
+                reads: n.reads,
                 dependents: vec![],
                 hosts: n.hosts,
                 pending: 0,
@@ -461,7 +464,9 @@ impl Scheduler {
     fn best_worker_for_inputs(&self, t: TaskId) -> Option<WorkerId> {
         let mut held: Vec<(WorkerId, u64)> = vec![];
         let mut total = 0u64;
-        for &d in &self.tasks[t as usize].deps {
+        let node = &self.tasks[t as usize];
+        let reads = node.reads.as_slice();
+        for &d in if reads.is_empty() { &node.deps } else { reads } {
             if let State::Done(w) = self.tasks[d as usize].state {
                 let b = self.tasks[d as usize].bytes.max(1);
                 total += b;

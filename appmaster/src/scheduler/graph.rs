@@ -7,6 +7,8 @@ pub struct TaskNode {
     pub deps: Vec<TaskId>,
     /// Hosts holding this task's input split (scans only).
     pub hosts: Vec<String>,
+    /// The one dependency whose result it reads, when it waits for more (a barrier).
+    pub reads: Option<TaskId>,
 }
 
 /// Tasks indexed by id; an id's position is its priority (lower runs first).
@@ -19,7 +21,19 @@ impl TaskGraph {
     pub fn add(&mut self, deps: Vec<TaskId>, hosts: Vec<String>) -> TaskId {
         let id = self.tasks.len() as TaskId;
         debug_assert!(deps.iter().all(|&d| d < id), "dependencies come first");
-        self.tasks.push(TaskNode { deps, hosts });
+        self.tasks.push(TaskNode {
+            deps,
+            hosts,
+            reads: None,
+        });
+        id
+    }
+
+    /// A task that waits for all of `deps` but reads only the result of `reads`.
+    pub fn add_reading(&mut self, deps: Vec<TaskId>, reads: TaskId) -> TaskId {
+        debug_assert!(deps.contains(&reads));
+        let id = self.add(deps, vec![]);
+        self.tasks[id as usize].reads = Some(reads);
         id
     }
 

@@ -375,3 +375,32 @@ fn tree_reduction_completes_on_many_workers() {
     // every intermediate result is released exactly once
     assert_eq!(env.out.released.len(), n - 1);
 }
+
+#[test]
+fn a_barrier_task_waits_for_all_and_runs_where_the_one_it_reads_is() {
+    let mut g = TaskGraph::independent(2);
+    g.add_reading(vec![0, 1], 1);
+    g.add_reading(vec![0, 1], 0);
+    let cfg = SchedulerConfig {
+        prefetch_per_slot: 0,
+        ..Default::default()
+    };
+    let mut env = Env::with(g, cfg);
+    env.worker(1, "a", 1);
+    env.worker(2, "b", 1);
+    let mut first = env.take();
+    first.sort_by_key(|a| (a.0, a.1));
+    assert_eq!(
+        first.iter().map(|a| (a.0, a.1)).collect::<Vec<_>>(),
+        vec![(0, 1), (1, 2)]
+    );
+    env.finish(0, 1, 1 << 30);
+    assert_eq!(env.take(), vec![], "task 2 waits for task 1 too");
+    env.finish(1, 2, 1 << 30);
+    let mut second = env.take();
+    second.sort_by_key(|a| (a.0, a.1));
+    assert_eq!(
+        second.iter().map(|a| (a.0, a.1)).collect::<Vec<_>>(),
+        vec![(2, 2), (3, 1)]
+    );
+}
