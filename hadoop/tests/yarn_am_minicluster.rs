@@ -228,6 +228,7 @@ async fn simple_auth_is_refused_on_the_scheduler_port(conf: &Configuration, user
             user: user.to_string(),
         },
         connect_timeout: Duration::from_secs(20),
+        call_timeout: Duration::from_secs(60),
     };
     // The server answers the first call with a fatal error.
     let conn = Connection::connect(&scheduler, opts)
