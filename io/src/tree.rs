@@ -7,7 +7,7 @@
 use crate::error::IoError;
 use crate::storage::Location;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What a name in a listing is. Symlinks are reported, never followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +349,7 @@ fn walk_local(root: &Path, dir: &Path, out: &mut Vec<Entry>) -> Result<(), IoErr
     Ok(())
 }
 
-fn exchange_local(a: &PathBuf, b: &PathBuf) -> Result<bool, IoError> {
+fn exchange_local(a: &Path, b: &Path) -> Result<bool, IoError> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let ca =

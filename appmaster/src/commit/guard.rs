@@ -1,7 +1,7 @@
 //! Outputs refused before any work: roots, the current and home directories, and any
 //! output that equals, lies inside, or contains one of the job's inputs.
 
-use spindle_io::{IoError, Location};
+use spindle_io::Location;
 use std::path::{Path, PathBuf};
 
 /// Places a job must never write over, as the binary found them.
@@ -96,11 +96,6 @@ pub async fn check_output(
         }
     }
     Ok(())
-}
-
-/// Maps a store-level failure into the same error text.
-pub fn io(e: IoError) -> String {
-    e.to_string()
 }
 
 /// `(store, path)` to compare: local paths with symlinks resolved as far as they exist,

@@ -68,13 +68,12 @@ impl LeaseOwner {
 
 impl Lease {
     /// Takes the lease in `file` for `output`, valid for `ttl` and renewed every third of
-    /// it. `local_host` tells whether a holder's pid can be checked on this machine.
+    /// it. A holder on `owner.host` is checked by its pid.
     pub async fn acquire(
         file: Location,
         output: &Location,
         owner: LeaseOwner,
         ttl: Duration,
-        local_host: &str,
     ) -> Result<Lease, LeaseError> {
         let record = |owner: &LeaseOwner| LeaseRecord {
             owner: owner.clone(),
@@ -102,7 +101,7 @@ impl Lease {
                 }
                 Some(h)
                     if h.owner.app.is_none()
-                        && h.owner.host == local_host
+                        && h.owner.host == owner.host
                         && !process_alive(h.owner.pid) =>
                 {
                     Some(format!("process {} is gone", h.owner.pid))

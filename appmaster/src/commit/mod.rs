@@ -136,7 +136,6 @@ impl Committer {
             &output,
             opts.owner.clone(),
             opts.lease_ttl,
-            &opts.owner.host,
         )
         .await
         .map_err(|e| match e {
