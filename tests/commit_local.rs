@@ -367,3 +367,25 @@ fn run_directory_is_private_and_removed_after_success() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
+
+#[test]
+fn a_job_longer_than_the_renewal_interval_keeps_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let (spec, out) = slow_job(&root);
+    // Past one renewal (every 10 s), well inside the lease's 30 s.
+    let spec = spec.replace("sleep 30; cat", "sleep 12; cat");
+    let started = Instant::now();
+    let o = run_in(&root, &spec, &[]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(started.elapsed() > Duration::from_secs(12));
+    assert!(!err.contains("lease"), "{err}");
+    assert!(out.join("_SUCCESS").exists());
+    let left: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".out.spindle-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

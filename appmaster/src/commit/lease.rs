@@ -146,7 +146,17 @@ impl Lease {
                 let data = serde_json::to_vec(&r).expect("lease serializes");
                 match f.read_versioned().await {
                     Ok(Some(seen)) if holder_of(&seen.data).as_ref() == Some(&o) => {
-                        if let Err(e) = f.replace_if_unchanged(&seen, data, &o.attempt).await {
+                        // Nobody else writes a live lease, so local disk and HDFS renew in
+                        // place (a rename-aside would open a window for a second job);
+                        // object stores renew only the version they read.
+                        let renewed = if f.renames_dirs() {
+                            f.put(data).await
+                        } else {
+                            f.replace_if_unchanged(&seen, data, &o.attempt)
+                                .await
+                                .map(|_| ())
+                        };
+                        if let Err(e) = renewed {
                             warn!(lease = %f.url(), error = %e, "cannot renew the output lease");
                         }
                     }
