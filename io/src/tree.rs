@@ -204,8 +204,13 @@ impl Location {
 
     /// Writes a small file only if nothing is there yet; `Ok(false)` if something is.
     pub async fn create_new(&self, data: Vec<u8>) -> Result<bool, IoError> {
+        self.put_if(PutMode::Create, data).await
+    }
+
+    /// A put under a precondition; `Ok(false)` when the precondition does not hold.
+    async fn put_if(&self, mode: PutMode, data: Vec<u8>) -> Result<bool, IoError> {
         let opts = PutOptions {
-            mode: PutMode::Create,
+            mode,
             ..Default::default()
         };
         match self
@@ -214,7 +219,9 @@ impl Location {
             .await
         {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(IoError::store(self.url(), e)),
         }
     }
@@ -269,20 +276,8 @@ impl Location {
             aside.delete().await?;
             return self.create_new(data).await;
         }
-        let opts = PutOptions {
-            mode: PutMode::Update(seen.version.clone()),
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(&self.path, PutPayload::from(data), opts)
+        self.put_if(PutMode::Update(seen.version.clone()), data)
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(IoError::store(self.url(), e)),
-        }
     }
 
     /// Server-side copy of one object or file to `to` (replacing it).
