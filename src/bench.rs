@@ -2,6 +2,7 @@
 //! `spindle bench commit`: the output commit alone, on any store.
 
 use clap::{Args, Subcommand};
+use spindle_appmaster::cmdline::WorkerCommand;
 use spindle_appmaster::progress::Status;
 use spindle_appmaster::scheduler::TaskGraph;
 use spindle_appmaster::{run_job, DriverOptions, JobDef, LocalLauncher};
@@ -72,14 +73,16 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("spindle-bench-{}", std::process::id()));
     let (tx, rx) = mpsc::unbounded_channel();
     let exe = std::env::current_exe().expect("own binary");
-    let mut launcher =
-        LocalLauncher::new(exe, master, secret.clone(), slots, 1 << 30, dir.clone(), tx);
+    let heartbeat_timeout = Duration::from_secs(30);
+    let command = WorkerCommand::new(master, slots, 1 << 30, heartbeat_timeout);
+    let mut launcher = LocalLauncher::new(exe, command, secret.clone(), dir.clone(), tx);
     let opts = DriverOptions {
         workers,
         max_restarts: 0,
         max_attempts: 1,
         locality_wait: Duration::ZERO,
         join_timeout: Duration::from_secs(30),
+        heartbeat_timeout,
         committer: None,
         progress: None,
         cancel: None,

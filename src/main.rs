@@ -35,9 +35,9 @@ enum Command {
     Ls(yarn::apps::LsArgs),
     Kill(yarn::apps::KillArgs),
     Bench(bench::BenchArgs),
-    Worker(worker::WorkerArgs),
+    Worker(spindle_appmaster::cmdline::WorkerCommand),
     #[command(name = "appmaster", hide = true)]
-    AppMaster(yarn::appmaster::AppMasterArgs),
+    AppMaster(spindle_appmaster::cmdline::AppMasterCommand),
 }
 
 fn main() -> ExitCode {

@@ -3,6 +3,7 @@
 
 use crate::ui;
 use clap::{Args, ValueEnum};
+use spindle_appmaster::cmdline::WorkerCommand;
 use spindle_appmaster::commit::{CommitError, CommitHooks, CommitOptions, LeaseOwner, Protected};
 use spindle_appmaster::progress::{Status, Summary};
 use spindle_appmaster::{prepare, run_job, DriverOptions, LocalLauncher};
@@ -178,15 +179,14 @@ async fn run_spec(
     };
     let secret = new_secret();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let mut launcher = LocalLauncher::new(
-        exe,
+    let heartbeat_timeout = spec.workers.heartbeat_timeout.duration();
+    let command = WorkerCommand::new(
         master,
-        secret.clone(),
         spec.workers.vcores,
         spec.workers.memory.bytes(),
-        run_dir.clone(),
-        events_tx,
+        heartbeat_timeout,
     );
+    let mut launcher = LocalLauncher::new(exe, command, secret.clone(), run_dir.clone(), events_tx);
     let (progress_tx, progress_rx) = watch::channel(Default::default());
     let bar = (!args.quiet && !args.json).then(|| ui::progress(progress_rx));
     let opts = DriverOptions {
@@ -195,6 +195,7 @@ async fn run_spec(
         max_attempts: spec.max_task_attempts,
         locality_wait: Duration::from_millis(500),
         join_timeout: Duration::from_secs(60),
+        heartbeat_timeout,
         committer: Some(committer),
         progress: Some(progress_tx),
         cancel: Some(cancel),

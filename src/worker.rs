@@ -1,44 +1,22 @@
 //! `spindle worker`: the worker role, started by `spindle run` or in a YARN container.
 
-use clap::Args;
+use spindle_appmaster::cmdline::WorkerCommand;
 use spindle_worker::{run_worker, WorkerOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Run a worker (started by spindle itself; not usually typed by people)
-#[derive(Args)]
-pub struct WorkerArgs {
-    /// The master's address, host:port
-    #[arg(long)]
-    master: String,
-    /// This worker's id, assigned by the master
-    #[arg(long)]
-    id: u32,
-    /// Tasks run at once
-    #[arg(long, default_value_t = 1)]
-    slots: u32,
-    /// Memory for task results before spilling to --local-dir
-    #[arg(long, default_value_t = 2 << 30)]
-    memory_bytes: u64,
-    /// Directory for spill files and command scratch
-    #[arg(long, env = "LOCAL_DIRS")]
-    local_dir: PathBuf,
-    /// Read the application's secret from the first line of stdin (how `spindle run`
-    /// passes it); without this, from the YARN container's credentials. Never from the
-    /// environment or the command line, which other processes of the user can read.
-    #[arg(long)]
-    secret_stdin: bool,
-}
-
-pub async fn worker(args: WorkerArgs) -> ExitCode {
+pub async fn worker(args: WorkerCommand) -> ExitCode {
     crate::init_logging("info");
-    let local_dir = args
+    // YARN gives a comma-separated list of the container's local dirs; the first will do.
+    let Some(local_dir) = args
         .local_dir
-        .to_string_lossy()
-        .split(',')
-        .next()
-        .map(PathBuf::from)
-        .unwrap_or(args.local_dir.clone());
+        .as_ref()
+        .and_then(|d| d.to_string_lossy().split(',').next().map(PathBuf::from))
+    else {
+        eprintln!("worker error: no --local-dir and no LOCAL_DIRS in the environment");
+        return ExitCode::FAILURE;
+    };
     let secret = if args.secret_stdin {
         secret_from_stdin()
     } else {
@@ -61,6 +39,8 @@ pub async fn worker(args: WorkerArgs) -> ExitCode {
         local_dir,
         secret,
         host,
+        heartbeat: Duration::from_millis(args.heartbeat_ms),
+        peer_timeout: Duration::from_millis(args.peer_timeout_ms),
     };
     match run_worker(opts).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,9 @@ pub struct JobDef {
     pub tasks: Vec<(u32, TaskKind)>,
     /// Sent to every worker; `None` for runtime benchmarks that move no data.
     pub setup: Option<JobSetup>,
+    /// How long a task of each phase may run; the master's backstop for a worker that
+    /// cannot stop one (empty: the driver's default).
+    pub phase_timeouts: Vec<std::time::Duration>,
     pub input_files: usize,
 }
 
@@ -92,10 +95,14 @@ impl JobDef {
             }
             previous = current;
         }
+        let phase_timeouts = (0..plan.phases.len())
+            .map(|p| plan.phase_timeout(p))
+            .collect();
         Ok(JobDef {
             name: spec.name.clone(),
             graph,
             tasks,
+            phase_timeouts,
             setup: Some(JobSetup {
                 job_name: spec.name.clone(),
                 plan,
@@ -119,6 +126,7 @@ impl JobDef {
             name: name.to_string(),
             graph,
             tasks,
+            phase_timeouts: vec![],
             setup: None,
             input_files: 0,
         }

@@ -2,6 +2,7 @@
 //! container launcher seam (local processes or YARN containers), the server workers connect
 //! to, and the output commit.
 
+pub mod cmdline;
 pub mod commit;
 pub mod driver;
 pub mod job;

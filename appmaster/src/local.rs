@@ -1,6 +1,7 @@
 //! Local mode's launcher: each worker is a `spindle worker` child process connecting to
 //! the master over loopback TCP, exactly as it would from a YARN container.
 
+use crate::cmdline::WorkerCommand;
 use crate::launcher::{ContainerLauncher, LauncherEvent};
 use spindle_job::wire::WorkerId;
 use std::collections::HashMap;
@@ -11,10 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub struct LocalLauncher {
     exe: PathBuf,
-    master: String,
+    /// Every worker's command line but its id and directory.
+    command: WorkerCommand,
     secret: String,
-    slots: u32,
-    memory: u64,
     dir: PathBuf,
     events: mpsc::UnboundedSender<LauncherEvent>,
     kills: HashMap<WorkerId, oneshot::Sender<()>>,
@@ -24,19 +24,15 @@ impl LocalLauncher {
     /// `dir` holds each worker's log and spill directory.
     pub fn new(
         exe: PathBuf,
-        master: String,
+        command: WorkerCommand,
         secret: String,
-        slots: u32,
-        memory: u64,
         dir: PathBuf,
         events: mpsc::UnboundedSender<LauncherEvent>,
     ) -> LocalLauncher {
         LocalLauncher {
             exe,
-            master,
+            command,
             secret,
-            slots,
-            memory,
             dir,
             events,
             kills: HashMap::new(),
@@ -55,21 +51,23 @@ impl ContainerLauncher for LocalLauncher {
         let log_path = self.log_path(worker);
         let log =
             std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        // The secret goes through a pipe: a process's environment and command line are
+        // readable by the user's other processes, the programs of commands too.
+        let command = WorkerCommand {
+            id: worker,
+            local_dir: Some(spill),
+            secret_stdin: true,
+            ..self.command.clone()
+        };
         let mut child = tokio::process::Command::new(&self.exe)
-            .arg("worker")
-            .args(["--master", &self.master])
-            .args(["--id", &worker.to_string()])
-            .args(["--slots", &self.slots.to_string()])
-            .args(["--memory-bytes", &self.memory.to_string()])
-            .arg("--local-dir")
-            .arg(&spill)
-            // The secret goes through a pipe: a process's environment and command line
-            // are readable by the user's other processes, the programs of commands too.
-            .arg("--secret-stdin")
+            .args(command.to_args())
             .env_remove("SPINDLE_SECRET")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
+            // Its own process group, holding the programs of its commands too: a kill
+            // ends them all, as YARN's container kill does.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
@@ -85,7 +83,9 @@ impl ContainerLauncher for LocalLauncher {
             let status = tokio::select! {
                 s = child.wait() => s,
                 _ = kill_rx => {
-                    let _ = child.start_kill();
+                    if let Some(pid) = child.id() {
+                        kill_group(pid);
+                    }
                     child.wait().await
                 }
             };
@@ -117,6 +117,15 @@ impl ContainerLauncher for LocalLauncher {
 
     fn log_hint(&self, worker: WorkerId) -> String {
         self.log_path(worker).display().to_string()
+    }
+}
+
+/// SIGKILL to the process group `pid` leads: the worker and every program it started.
+fn kill_group(pid: u32) {
+    // SAFETY: killpg only sends a signal. The group is led by our own child, which has
+    // not been waited for, so its id cannot have been reused.
+    unsafe {
+        libc::killpg(pid as libc::pid_t, libc::SIGKILL);
     }
 }
 

@@ -1,13 +1,20 @@
 //! The master's endpoint for workers: authenticated connections carrying batched
 //! messages both ways. Each connection gets a reader task feeding the driver's event
-//! channel and a writer task draining that worker's outbox.
+//! channel and a writer task draining that worker's outbox. Whatever ends a connection
+//! (a close, a malformed frame, silence past the timeout) is reported as the worker
+//! leaving, so the driver always learns of it.
 
-use spindle_io::net::{decode_msg, encode_msg, read_frame, serve_authenticated, write_frame, Role};
+use spindle_io::net::{
+    decode_msg, encode_msg, read_frame_within, serve_authenticated, write_frame, Role,
+};
+use spindle_io::IoError;
 use spindle_job::wire::{ToMaster, ToWorker, WorkerId};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 pub(crate) enum ServerEvent {
     Joined {
@@ -18,12 +25,20 @@ pub(crate) enum ServerEvent {
         outbox: mpsc::UnboundedSender<Vec<ToWorker>>,
     },
     Message(WorkerId, ToMaster),
-    Left(WorkerId),
+    Left(WorkerId, String),
+}
+
+/// How often the master writes to an idle worker, and how long it waits for a word.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Liveness {
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 pub(crate) async fn serve(
     listener: TcpListener,
     secret: Arc<str>,
+    liveness: Liveness,
     events: mpsc::UnboundedSender<ServerEvent>,
 ) {
     serve_authenticated(
@@ -31,72 +46,98 @@ pub(crate) async fn serve(
         secret,
         Role::Master,
         "worker connection failed",
-        move |stream| handle(stream, events.clone()),
+        move |stream| handle(stream, liveness, events.clone()),
     )
     .await
 }
 
 async fn handle(
     stream: TcpStream,
+    liveness: Liveness,
     events: mpsc::UnboundedSender<ServerEvent>,
-) -> Result<(), spindle_io::IoError> {
-    let (mut reader, mut writer) = stream.into_split();
-    let first = read_frame(&mut reader)
+) -> Result<(), IoError> {
+    let (mut reader, writer) = stream.into_split();
+    let first = read_frame_within(&mut reader, liveness.timeout)
         .await?
-        .ok_or_else(|| spindle_io::IoError::Protocol("closed before hello".into()))?;
+        .ok_or_else(|| IoError::Protocol("closed before hello".into()))?;
     let mut msgs: Vec<ToMaster> = decode_msg(&first)?;
-    let worker = match msgs.first() {
-        Some(ToMaster::Hello {
-            worker,
-            host,
-            data_addr,
-            slots,
-            ..
-        }) => {
-            let (tx, mut rx) = mpsc::unbounded_channel::<Vec<ToWorker>>();
-            let _ = events.send(ServerEvent::Joined {
-                worker: *worker,
-                host: host.clone(),
-                data_addr: data_addr.clone(),
-                slots: *slots,
-                outbox: tx,
-            });
-            tokio::spawn(async move {
-                while let Some(mut batch) = rx.recv().await {
-                    while let Ok(more) = rx.try_recv() {
-                        batch.extend(more);
-                    }
-                    let Ok(body) = encode_msg(&batch) else { break };
-                    if write_frame(&mut writer, &body).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            *worker
-        }
-        _ => {
-            return Err(spindle_io::IoError::Protocol(
-                "first message was not hello".into(),
-            ))
-        }
+    let Some(ToMaster::Hello {
+        worker,
+        host,
+        data_addr,
+        slots,
+        ..
+    }) = msgs.first().cloned()
+    else {
+        return Err(IoError::Protocol("first message was not hello".into()));
     };
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<ToWorker>>();
+    let _ = events.send(ServerEvent::Joined {
+        worker,
+        host,
+        data_addr,
+        slots,
+        outbox: tx,
+    });
+    tokio::spawn(write_batches(writer, rx, liveness.interval));
     msgs.remove(0);
     for m in msgs {
         let _ = events.send(ServerEvent::Message(worker, m));
     }
+    let why = read_batches(&mut reader, worker, liveness.timeout, &events).await;
+    debug!(worker, %why, "worker connection ended");
+    let _ = events.send(ServerEvent::Left(worker, why));
+    Ok(())
+}
+
+/// Forwards the worker's messages until the connection ends; returns why it ended.
+async fn read_batches(
+    reader: &mut OwnedReadHalf,
+    worker: WorkerId,
+    timeout: Duration,
+    events: &mpsc::UnboundedSender<ServerEvent>,
+) -> String {
     loop {
-        match read_frame(&mut reader).await {
-            Ok(Some(body)) => {
-                let batch: Vec<ToMaster> = decode_msg(&body)?;
+        let body = match read_frame_within(reader, timeout).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return "connection to worker closed".into(),
+            Err(e) => return format!("connection to worker failed: {e}"),
+        };
+        match decode_msg::<Vec<ToMaster>>(&body) {
+            Ok(batch) => {
                 for m in batch {
                     let _ = events.send(ServerEvent::Message(worker, m));
                 }
             }
-            Ok(None) | Err(_) => {
-                debug!(worker, "worker connection closed");
-                let _ = events.send(ServerEvent::Left(worker));
-                return Ok(());
+            Err(e) => {
+                warn!(worker, error = %e, "malformed message from worker");
+                return format!("sent a malformed message ({e})");
             }
+        }
+    }
+}
+
+/// Sends the driver's batches as they come, and an empty batch when idle for
+/// `interval`, so the worker knows the master is alive.
+async fn write_batches(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<ToWorker>>,
+    interval: Duration,
+) {
+    loop {
+        let batch = match tokio::time::timeout(interval, rx.recv()).await {
+            Ok(Some(mut batch)) => {
+                while let Ok(more) = rx.try_recv() {
+                    batch.extend(more);
+                }
+                batch
+            }
+            Ok(None) => return,
+            Err(_) => vec![],
+        };
+        let Ok(body) = encode_msg(&batch) else { return };
+        if write_frame(&mut writer, &body).await.is_err() {
+            return;
         }
     }
 }

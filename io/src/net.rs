@@ -20,8 +20,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Largest frame accepted; a bigger length means a confused or hostile peer.
-pub const MAX_FRAME: usize = 1 << 30;
+/// Largest frame accepted; a bigger length means a confused or hostile peer. Task results
+/// of any size travel as many frames (the worker's transfer module), never one.
+pub const MAX_FRAME: usize = 256 << 20;
 const NONCE: usize = 32;
 const CONTEXT: &[u8] = b"spindle-auth-v2";
 /// A client that has not proved itself by then is dropped, so silent connections cannot
@@ -252,6 +253,22 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).await?;
     Ok(Some(body))
+}
+
+/// Reads one frame, giving up after `idle` without one: a peer that stopped (a frozen
+/// process, a vanished host) must not hold the reader forever.
+pub async fn read_frame_within<R: AsyncRead + Unpin>(
+    r: &mut R,
+    idle: Duration,
+) -> Result<Option<Vec<u8>>, IoError> {
+    tokio::time::timeout(idle, read_frame(r))
+        .await
+        .map_err(|_| IoError::Protocol(format!("peer silent for {}", seconds(idle))))?
+}
+
+/// `1.5s`, for messages about deadlines.
+pub fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// Serializes a message with bincode.

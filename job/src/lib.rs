@@ -9,6 +9,7 @@ pub mod combine;
 pub mod plan;
 pub mod size;
 pub mod spec;
+pub mod timeout;
 pub mod wire;
 
 pub use columns::{ColumnSpec, ColumnType};
@@ -16,5 +17,6 @@ pub use plan::{Op, Phase, PhaseSource, Plan, Sink};
 pub use size::ByteSize;
 pub use spec::{
     CommandStage, CsvOptions, InputFormat, InputSpec, JobSpec, OutputFormat, OutputMode,
-    OutputSpec, RowFormat, ShuffleStage, SpecError, Stage, WorkerSpec,
+    OutputSpec, RowFormat, ShuffleStage, SpecError, Stage, StageSpec, WorkerSpec,
 };
+pub use timeout::Timeout;

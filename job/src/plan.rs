@@ -9,12 +9,19 @@
 
 use crate::columns::ColumnSpec;
 use crate::spec::{CommandStage, JobSpec, Stage};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Plan {
     pub phases: Vec<Phase>,
+    /// How long one task may run.
+    pub task_timeout: Duration,
+    /// How long one stage's operation may run inside a task, by 1-based stage number,
+    /// where the spec bounds it more tightly than `task_timeout`.
+    pub stage_timeouts: BTreeMap<usize, Duration>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,6 +62,13 @@ pub enum Op {
 }
 
 impl Op {
+    /// The 1-based position of its stage in the spec.
+    pub fn stage(&self) -> usize {
+        match self {
+            Op::Sql { stage, .. } | Op::Command { stage, .. } => *stage,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Op::Sql { stage, .. } => format!("stage {stage} (sql)"),
@@ -81,10 +95,14 @@ impl Plan {
             ops: vec![],
             sink: Sink::Output,
         }];
-        for (i, stage) in spec.stages.iter().enumerate() {
+        let mut stage_timeouts = BTreeMap::new();
+        for (i, written) in spec.stages.iter().enumerate() {
             let number = i + 1;
+            if let Some(t) = written.task_timeout {
+                stage_timeouts.insert(number, t.duration());
+            }
             let current = phases.last_mut().expect("at least the scan phase");
-            match stage {
+            match &written.stage {
                 Stage::Sql(query) => current.ops.push(Op::Sql {
                     stage: number,
                     query: query.clone(),
@@ -136,7 +154,33 @@ impl Plan {
         if std::env::var_os("SPINDLE_NO_COMBINE").is_none() {
             combine_before_shuffles(&mut phases);
         }
-        Plan { phases }
+        Plan {
+            phases,
+            task_timeout: spec.task_timeout.duration(),
+            stage_timeouts,
+        }
+    }
+
+    /// How long stage `stage`'s operation may run in one task: its own `task_timeout`
+    /// where the spec gives one, else the job's.
+    pub fn stage_timeout(&self, stage: usize) -> Duration {
+        self.stage_timeouts
+            .get(&stage)
+            .copied()
+            .unwrap_or(self.task_timeout)
+    }
+
+    /// How long a task of phase `phase` may run in all: the job's `task_timeout`, or a
+    /// longer one of a stage it runs.
+    pub fn phase_timeout(&self, phase: usize) -> Duration {
+        let ops = self
+            .phases
+            .get(phase)
+            .map(|p| p.ops.as_slice())
+            .unwrap_or(&[]);
+        ops.iter()
+            .map(|op| self.stage_timeout(op.stage()))
+            .fold(self.task_timeout, Duration::max)
     }
 }
 
@@ -168,6 +212,43 @@ fn combine_before_shuffles(phases: &mut [Phase]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stage_timeouts_override_the_jobs_for_their_stage() {
+        let spec = JobSpec::from_yaml(
+            r#"
+name: t
+input: {path: /x, format: csv}
+task_timeout: 10m
+stages:
+  - sql: "SELECT 1"
+  - command: slow
+    task_timeout: 2h
+  - shuffle: {by: [a], partitions: 3}
+  - task_timeout: 30s
+    sql: "SELECT 2"
+output: {path: /y}
+"#,
+            "t",
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&spec);
+        let (ten_min, two_h) = (Duration::from_secs(600), Duration::from_secs(7200));
+        assert_eq!(plan.stage_timeout(1), ten_min);
+        assert_eq!(plan.stage_timeout(2), two_h);
+        assert_eq!(plan.stage_timeout(4), Duration::from_secs(30));
+        assert_eq!(plan.phase_timeout(0), two_h, "the scan phase runs stage 2");
+        assert_eq!(
+            plan.phase_timeout(1),
+            ten_min,
+            "the unify phase runs no stage"
+        );
+        assert_eq!(
+            plan.phase_timeout(2),
+            ten_min,
+            "stage 4 is shorter than the job's"
+        );
+    }
 
     #[test]
     fn shuffle_splits_phases_and_fuses_narrow_stages() {

@@ -80,30 +80,34 @@ impl fmt::Display for ByteSize {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct SizeVisitor;
-        impl Visitor<'_> for SizeVisitor {
-            type Value = ByteSize;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a size such as `2 GiB`, `512 MiB` or a number of MiB")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
-                v.checked_mul(ByteSize::MIB)
-                    .filter(|&b| b <= ByteSize::MAX)
-                    .map(ByteSize)
-                    .ok_or_else(|| E::custom(format!("{v} MiB is too large (at most 1 PiB)")))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                let v = u64::try_from(v).map_err(|_| E::custom("a size cannot be negative"))?;
-                self.visit_u64(v)
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ByteSize, E> {
-                ByteSize::parse(&v.to_string()).map_err(E::custom)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
-                ByteSize::parse(v).map_err(E::custom)
-            }
-        }
         d.deserialize_any(SizeVisitor)
+    }
+}
+
+/// Reads a [`ByteSize`] from any of the forms people write.
+#[derive(Clone, Copy)]
+pub(crate) struct SizeVisitor;
+
+impl Visitor<'_> for SizeVisitor {
+    type Value = ByteSize;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a size such as `2 GiB`, `512 MiB` or a number of MiB")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
+        v.checked_mul(ByteSize::MIB)
+            .filter(|&b| b <= ByteSize::MAX)
+            .map(ByteSize)
+            .ok_or_else(|| E::custom(format!("{v} MiB is too large (at most 1 PiB)")))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
+        let v = u64::try_from(v).map_err(|_| E::custom("a size cannot be negative"))?;
+        self.visit_u64(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<ByteSize, E> {
+        ByteSize::parse(&v.to_string()).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
+        ByteSize::parse(v).map_err(E::custom)
     }
 }
 

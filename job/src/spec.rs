@@ -4,7 +4,8 @@
 //! the key's path (via `serde_path_to_error`) and its line (via `serde_yaml`'s location).
 
 use crate::columns::{ColumnSpec, Columns};
-use crate::size::ByteSize;
+use crate::size::{ByteSize, SizeVisitor};
+use crate::timeout::{Timeout, TimeoutVisitor};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -20,12 +21,18 @@ pub struct JobSpec {
     pub workers: WorkerSpec,
     pub input: InputSpec,
     #[serde(default)]
-    pub stages: Vec<Stage>,
+    pub stages: Vec<StageSpec>,
     pub output: OutputSpec,
     /// Attempts per task before the job fails with the task's last error (Hadoop's
     /// `mapreduce.map.maxattempts` is 4).
     #[serde(default = "default_attempts", deserialize_with = "ranged::<_, 1, 100>")]
     pub max_task_attempts: u32,
+    /// How long one task may run before it is killed and retried (1s to 7d).
+    #[serde(
+        default = "default_task_timeout",
+        deserialize_with = "timeout_in::<_, 1, 604800>"
+    )]
+    pub task_timeout: Timeout,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -47,6 +54,13 @@ pub struct WorkerSpec {
         deserialize_with = "ranged::<_, 0, 1000>"
     )]
     pub max_restarts: u32,
+    /// A worker silent for this long (no heartbeat) is lost: killed, and its work redone
+    /// elsewhere (1s to 1h).
+    #[serde(
+        default = "default_heartbeat_timeout",
+        deserialize_with = "timeout_in::<_, 1, 3600>"
+    )]
+    pub heartbeat_timeout: Timeout,
 }
 
 impl Default for WorkerSpec {
@@ -56,6 +70,7 @@ impl Default for WorkerSpec {
             memory: default_memory(),
             vcores: default_vcores(),
             max_restarts: default_restarts(),
+            heartbeat_timeout: default_heartbeat_timeout(),
         }
     }
 }
@@ -103,6 +118,31 @@ impl Default for CsvOptions {
             header: true,
             delimiter: ',',
         }
+    }
+}
+
+/// A stage as written: what it does and, for `sql` and `command`, how long it may take
+/// in one task (`task_timeout:` beside the stage's key).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StageSpec {
+    #[serde(flatten)]
+    pub stage: Stage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_timeout: Option<Timeout>,
+}
+
+impl From<Stage> for StageSpec {
+    fn from(stage: Stage) -> Self {
+        StageSpec {
+            stage,
+            task_timeout: None,
+        }
+    }
+}
+
+impl PartialEq<Stage> for StageSpec {
+    fn eq(&self, other: &Stage) -> bool {
+        self.stage == *other
     }
 }
 
@@ -273,6 +313,12 @@ fn default_split() -> ByteSize {
 fn default_output_format() -> OutputFormat {
     OutputFormat::Parquet
 }
+fn default_task_timeout() -> Timeout {
+    Timeout::secs(3600)
+}
+fn default_heartbeat_timeout() -> Timeout {
+    Timeout::secs(30)
+}
 fn yes() -> bool {
     true
 }
@@ -285,8 +331,8 @@ fn comma() -> char {
 fn ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
     d: D,
 ) -> Result<u32, D::Error> {
-    let v = u64::deserialize(d)?;
-    check_range(v, MIN, MAX).map_err(de::Error::custom)
+    let v = d.deserialize_any(Within::new(CountVisitor, MIN as u64, MAX as u64))?;
+    Ok(v as u32)
 }
 
 fn check_range(v: u64, min: u32, max: u32) -> Result<u32, String> {
@@ -306,15 +352,80 @@ fn optional_ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
 fn size_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
     d: D,
 ) -> Result<ByteSize, D::Error> {
-    let v = ByteSize::deserialize(d)?;
-    if v.bytes() < MIN || v.bytes() > MAX {
-        return Err(de::Error::custom(format!(
-            "{v} is out of range: must be {} to {}",
-            ByteSize(MIN),
-            ByteSize(MAX)
-        )));
+    d.deserialize_any(Within::new(SizeVisitor, ByteSize(MIN), ByteSize(MAX)))
+}
+
+/// A duration in `MIN..=MAX` seconds.
+fn timeout_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
+    d: D,
+) -> Result<Timeout, D::Error> {
+    let (min, max) = (Timeout::secs(MIN), Timeout::secs(MAX));
+    d.deserialize_any(Within::new(TimeoutVisitor, min, max))
+}
+
+/// A whole number, for counts.
+#[derive(Clone, Copy)]
+struct CountVisitor;
+
+impl Visitor<'_> for CountVisitor {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a whole number")
     }
-    Ok(v)
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::custom(format!("{v} is out of range: cannot be negative")))
+    }
+}
+
+/// Checks the range inside the value's own visitor: serde_yaml gives an error raised
+/// there the value's line, and one raised after it only the line of the enclosing map.
+struct Within<V, T> {
+    inner: V,
+    min: T,
+    max: T,
+}
+
+impl<V, T: PartialOrd + fmt::Display> Within<V, T> {
+    fn new(inner: V, min: T, max: T) -> Self {
+        Within { inner, min, max }
+    }
+
+    fn check<E: de::Error>(&self, v: Result<T, E>) -> Result<T, E> {
+        let v = v?;
+        if v < self.min || v > self.max {
+            return Err(E::custom(format!(
+                "{v} is out of range: must be {} to {}",
+                self.min, self.max
+            )));
+        }
+        Ok(v)
+    }
+}
+
+impl<'de, V, T> Visitor<'de> for Within<V, T>
+where
+    V: Visitor<'de, Value = T> + Copy,
+    T: PartialOrd + fmt::Display,
+{
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        self.check(self.inner.visit_u64(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        self.check(self.inner.visit_i64(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        self.check(self.inner.visit_f64(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        self.check(self.inner.visit_str(v))
+    }
 }
 
 fn non_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -343,38 +454,64 @@ fn single_byte_char<'de, D: Deserializer<'de>>(d: D) -> Result<char, D::Error> {
 
 const STAGES: &[&str] = &["sql", "shuffle", "command", "coalesce"];
 
-/// A stage is a one-key map (`- sql: ...`), the form Skein-style YAML users write.
-impl<'de> Deserialize<'de> for Stage {
+/// A stage is a one-key map (`- sql: ...`), the form Skein-style YAML users write, with
+/// an optional `task_timeout:` beside that key.
+impl<'de> Deserialize<'de> for StageSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct StageVisitor;
         impl<'de> Visitor<'de> for StageVisitor {
-            type Value = Stage;
+            type Value = StageSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a stage: `sql: ...`, `shuffle: {by, partitions}`, `command: ...` or `coalesce: N`")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stage, A::Error> {
-                let key: String = map
-                    .next_key()?
-                    .ok_or_else(|| de::Error::custom("empty stage"))?;
-                let stage = match key.as_str() {
-                    "sql" => Stage::Sql(map.next_value()?),
-                    "shuffle" => Stage::Shuffle(map.next_value()?),
-                    "command" => Stage::Command(map.next_value()?),
-                    "coalesce" => {
-                        let n: u64 = map.next_value()?;
-                        Stage::Coalesce(check_range(n, 1, 100_000).map_err(de::Error::custom)?)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StageSpec, A::Error> {
+                let mut stage: Option<(String, Stage)> = None;
+                let mut task_timeout = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "task_timeout" {
+                        task_timeout = Some(map.next_value_seed(TimeoutSeed)?);
+                        continue;
                     }
-                    other => return Err(de::Error::unknown_variant(other, STAGES)),
-                };
-                if let Some(extra) = map.next_key::<String>()? {
+                    if let Some((first, _)) = &stage {
+                        return Err(de::Error::custom(format!(
+                            "a stage has exactly one key, found `{first}` and `{key}` (start each stage with `- `)"
+                        )));
+                    }
+                    let parsed = match key.as_str() {
+                        "sql" => Stage::Sql(map.next_value()?),
+                        "shuffle" => Stage::Shuffle(map.next_value()?),
+                        "command" => Stage::Command(map.next_value()?),
+                        "coalesce" => {
+                            let n: u64 = map.next_value()?;
+                            Stage::Coalesce(check_range(n, 1, 100_000).map_err(de::Error::custom)?)
+                        }
+                        other => return Err(de::Error::unknown_variant(other, STAGES)),
+                    };
+                    stage = Some((key, parsed));
+                }
+                let (key, stage) = stage.ok_or_else(|| de::Error::custom("empty stage"))?;
+                if task_timeout.is_some() && !matches!(stage, Stage::Sql(_) | Stage::Command(_)) {
                     return Err(de::Error::custom(format!(
-                        "a stage has exactly one key, found `{key}` and `{extra}` (start each stage with `- `)"
+                        "`task_timeout` applies to sql and command stages; {key} tasks follow the job's task_timeout"
                     )));
                 }
-                Ok(stage)
+                Ok(StageSpec {
+                    stage,
+                    task_timeout,
+                })
             }
         }
         d.deserialize_map(StageVisitor)
+    }
+}
+
+/// A stage's own `task_timeout`: 1s to 7d, like the job's.
+struct TimeoutSeed;
+
+impl<'de> de::DeserializeSeed<'de> for TimeoutSeed {
+    type Value = Timeout;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Timeout, D::Error> {
+        timeout_in::<D, 1, 604800>(d)
     }
 }
 

@@ -142,6 +142,10 @@ pub enum ToMaster {
         slots: u32,
         pid: u32,
     },
+    /// Sent every heartbeat interval: a worker silent past its timeout is lost.
+    Heartbeat,
+    /// The task got a slot and began; an attempt is charged only to tasks that began.
+    Started { task: TaskId, attempt: u32 },
     Done {
         task: TaskId,
         attempt: u32,

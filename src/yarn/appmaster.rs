@@ -1,30 +1,15 @@
 //! `spindle appmaster`: the YARN application master's entry point. It gathers what the
 //! container gives it and runs `spindle_appmaster::yarn::am`.
 
-use clap::Args;
+use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::progress::Status;
 use spindle_appmaster::yarn::am::{run_appmaster, AmEnv};
-use spindle_appmaster::yarn::launch::{LAUNCH_ENV, SPEC};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use tracing::error;
 
-/// Run the application master (started by YARN for `spindle submit`; not typed by people)
-#[derive(Args)]
-pub struct AppMasterArgs {
-    /// The job spec, localized into the container
-    #[arg(long, default_value = SPEC)]
-    spec: PathBuf,
-    /// What `submit` staged, as JSON (set by `submit` in the AM's environment)
-    #[arg(long, env = LAUNCH_ENV, hide_env_values = true)]
-    launch: String,
-    /// Worker containers
-    #[arg(long)]
-    workers: u32,
-}
-
-pub async fn appmaster(args: AppMasterArgs) -> ExitCode {
+pub async fn appmaster(args: AppMasterCommand) -> ExitCode {
     crate::init_logging("info");
     let started = Instant::now();
     let env = match gather(args) {
@@ -38,7 +23,7 @@ pub async fn appmaster(args: AppMasterArgs) -> ExitCode {
     }
 }
 
-fn gather(args: AppMasterArgs) -> Result<AmEnv, String> {
+fn gather(args: AppMasterCommand) -> Result<AmEnv, String> {
     let mut protected = crate::run::protected_places();
     let cluster = super::cluster_from_env()?;
     protected.hdfs_home = Some(format!("/user/{}", cluster.user));

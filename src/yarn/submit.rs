@@ -3,6 +3,7 @@
 
 use super::apps::{report_json, state_name};
 use clap::Args;
+use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::commit::{self, CommitError, Inputs};
 use spindle_appmaster::progress::Summary;
 use spindle_appmaster::yarn::cluster::Cluster;
@@ -120,11 +121,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
     (launch.hosts, launch.racks) = running_nodes(&rm).await?;
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
-    let am_args: Vec<String> = ["appmaster", "--spec", SPEC, "--workers"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([workers.to_string()])
-        .collect();
+    let am_args = AppMasterCommand::args_for(workers);
     let context = launch.context(
         &am_args,
         "appmaster",

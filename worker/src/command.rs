@@ -6,6 +6,7 @@
 //! spooled to disk to infer it when not), and only the tail of stderr is kept.
 
 use crate::error::TaskError;
+use crate::process_tree::ProcessTree;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -60,6 +61,9 @@ pub async fn run_command(
     let mut child = command.spawn().map_err(|e| {
         TaskError::retryable(format!("{what}: cannot start `sh -c {}`: {e}", op.run))
     })?;
+    // Dropped when the task ends any way at all (done, failed, timed out, cancelled):
+    // kills every process the command left behind.
+    let mut tree = child.id().map(ProcessTree::new);
     let mut stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
@@ -89,14 +93,20 @@ pub async fn run_command(
         .wait()
         .await
         .map_err(|e| TaskError::retryable(format!("{what}: {e}")))?;
+    tree.iter_mut().for_each(ProcessTree::disarm);
     if !status.success() {
         let tail = stderr_tail(&err, op.secret);
-        return Err(TaskError::retryable(scrub(format!(
+        let message = scrub(format!(
             "{what}: `{}` {}; stderr: {}",
             op.run,
             describe(status),
             if tail.is_empty() { "(empty)" } else { &tail }
-        ))));
+        ));
+        // The shell's "cannot execute" and "not found": another attempt finds the same.
+        return Err(match status.code() {
+            Some(126 | 127) => TaskError::deterministic(message),
+            _ => TaskError::retryable(message),
+        });
     }
     let decoded = match out {
         Output::Decoded(r) => r.map(|b| (op.schema.clone().expect("declared"), b)),

@@ -1,32 +1,44 @@
 //! Serves this worker's task results to its peers. A request names `(task, bucket)`
-//! pairs; the reply is one frame per pair holding the encoded result, or an empty frame
+//! pairs; the reply is one result per pair, streamed by [`crate::transfer`], saying so
 //! when this worker does not hold it.
 
 use crate::store::ResultStore;
-use spindle_io::net::{decode_msg, read_frame, serve_authenticated, write_frame, Role};
+use crate::transfer::send_result;
+use spindle_io::net::{decode_msg, read_frame_within, serve_authenticated, Role};
 use spindle_job::wire::TaskId;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 pub type FetchRequest = Vec<(TaskId, u32)>;
 
-pub async fn serve(listener: TcpListener, secret: Arc<str>, store: Arc<ResultStore>) {
+/// Serves until the process ends; a peer silent for `idle` is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    secret: Arc<str>,
+    store: Arc<ResultStore>,
+    idle: Duration,
+) {
     serve_authenticated(
         listener,
         secret,
         Role::Data,
         "data request failed",
-        move |stream| handle(stream, store.clone()),
+        move |stream| handle(stream, store.clone(), idle),
     )
     .await
 }
 
-async fn handle(mut stream: TcpStream, store: Arc<ResultStore>) -> Result<(), spindle_io::IoError> {
-    while let Some(body) = read_frame(&mut stream).await? {
+async fn handle(
+    mut stream: TcpStream,
+    store: Arc<ResultStore>,
+    idle: Duration,
+) -> Result<(), spindle_io::IoError> {
+    while let Some(body) = read_frame_within(&mut stream, idle).await? {
         let request: FetchRequest = decode_msg(&body)?;
         for (task, bucket) in request {
             let data = store.get(task, bucket)?;
-            write_frame(&mut stream, data.as_deref().unwrap_or(&[])).await?;
+            send_result(&mut stream, data.as_deref(), idle).await?;
         }
     }
     Ok(())

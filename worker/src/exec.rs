@@ -19,6 +19,7 @@ use spindle_job::wire::{JobSetup, RunTask, TaskInput, TaskStats, WorkerId};
 use spindle_job::{Op, Sink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a worker knows about the job, shared by its running tasks.
 pub struct Executor {
@@ -28,6 +29,8 @@ pub struct Executor {
     pub secret: Arc<str>,
     pub me: WorkerId,
     pub scratch: PathBuf,
+    /// How long a peer may stay silent mid-fetch.
+    pub peer_timeout: Duration,
     /// Parses splits; keeps each csv file's header binding for this worker's tasks.
     reader: SplitReader,
     /// The scan projection (only phase 0 scans, so one per job).
@@ -41,6 +44,7 @@ impl Executor {
         secret: Arc<str>,
         me: WorkerId,
         scratch: PathBuf,
+        peer_timeout: Duration,
     ) -> Result<Executor, TaskError> {
         let schema = decode_schema(&setup.schema_ipc)?;
         let reader = SplitReader::new(
@@ -56,6 +60,7 @@ impl Executor {
             secret,
             me,
             scratch,
+            peer_timeout,
             reader,
             projection: tokio::sync::OnceCell::new(),
         })
@@ -85,7 +90,14 @@ impl Executor {
                 (Some(schema), scan.batches)
             }
             TaskInput::Fetch(sources) => {
-                let encoded = fetch_all(sources, self.me, &self.store, &self.secret).await?;
+                let encoded = fetch_all(
+                    sources,
+                    self.me,
+                    &self.store,
+                    &self.secret,
+                    self.peer_timeout,
+                )
+                .await?;
                 let mut schema = None;
                 let mut batches = vec![];
                 for e in encoded {
@@ -98,7 +110,14 @@ impl Executor {
             TaskInput::Unify { source, schema_ipc } => {
                 let target = decode_schema(schema_ipc)?;
                 let sources = std::slice::from_ref(source);
-                let encoded = fetch_all(sources, self.me, &self.store, &self.secret).await?;
+                let encoded = fetch_all(
+                    sources,
+                    self.me,
+                    &self.store,
+                    &self.secret,
+                    self.peer_timeout,
+                )
+                .await?;
                 let mut batches = vec![];
                 for e in encoded {
                     for b in decode(&e)?.1 {
@@ -122,27 +141,40 @@ impl Executor {
         for op in &phase.ops {
             let Some(s) = schema.clone() else { break };
             let what = op.describe();
-            let (s, b) = match op {
-                Op::Sql { query, .. } => run_sql(&what, query, s, batches).await?,
-                Op::Command {
-                    stage,
-                    run,
-                    format,
-                    schema: columns,
-                } => {
-                    let scratch = scratch.as_ref().expect("made for phases with commands");
-                    let spool = scratch.dir.join(format!("stdout-{stage}"));
-                    let op = CommandOp {
-                        what: &what,
+            let ran = async {
+                match op {
+                    Op::Sql { query, .. } => run_sql(&what, query, s, batches).await,
+                    Op::Command {
+                        stage,
                         run,
-                        format: *format,
-                        schema: columns.as_deref().map(declared),
-                        cwd: &scratch.work,
-                        spool: &spool,
-                        secret: &self.secret,
-                    };
-                    run_command(&op, s, batches).await?
+                        format,
+                        schema: columns,
+                    } => {
+                        let scratch = scratch.as_ref().expect("made for phases with commands");
+                        let spool = scratch.dir.join(format!("stdout-{stage}"));
+                        let op = CommandOp {
+                            what: &what,
+                            run,
+                            format: *format,
+                            schema: columns.as_deref().map(declared),
+                            cwd: &scratch.work,
+                            spool: &spool,
+                            secret: &self.secret,
+                        };
+                        run_command(&op, s, batches).await
+                    }
                 }
+            };
+            // A stage with its own task_timeout is bounded by it; the task as a whole
+            // is bounded by the caller.
+            let (s, b) = match self.setup.plan.stage_timeouts.get(&op.stage()) {
+                Some(&limit) => tokio::time::timeout(limit, ran).await.map_err(|_| {
+                    TaskError::retryable(format!(
+                        "{what} ran past its task_timeout of {}",
+                        spindle_job::Timeout(limit)
+                    ))
+                })??,
+                None => ran.await?,
             };
             schema = Some(s);
             batches = b;
@@ -291,7 +323,15 @@ mod tests {
             compression: Compression::Auto,
         };
         let store = Arc::new(ResultStore::new(1 << 20, dir.path().join("spill")));
-        let ex = Executor::new(setup, store, Arc::from("s"), 1, dir.path().to_path_buf()).unwrap();
+        let ex = Executor::new(
+            setup,
+            store,
+            Arc::from("s"),
+            1,
+            dir.path().to_path_buf(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let size = std::fs::metadata(&input).unwrap().len();
         let task = RunTask {
             task: 0,
@@ -352,7 +392,15 @@ mod tests {
         };
         let local = dir.path().join("local");
         let store = Arc::new(ResultStore::new(1 << 20, local.join("spill")));
-        let ex = Executor::new(setup, store, Arc::from("s"), 1, local.clone()).unwrap();
+        let ex = Executor::new(
+            setup,
+            store,
+            Arc::from("s"),
+            1,
+            local.clone(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let size = std::fs::metadata(&input).unwrap().len();
         let task = RunTask {
             task: 7,

@@ -6,17 +6,23 @@ mod data_server;
 mod error;
 mod exec;
 mod fetch;
+mod process_tree;
 mod shuffle;
 mod sql;
 mod store;
+mod transfer;
 
 pub use error::TaskError;
 pub use shuffle::hash_bytes;
 
 use exec::Executor;
-use spindle_io::net::{connect_auth, decode_msg, encode_msg, read_frame, write_frame, Role};
+use futures::FutureExt;
+use spindle_io::net::{
+    connect_auth, decode_msg, encode_msg, read_frame_within, seconds, write_frame, Role,
+};
 use spindle_io::IoError;
-use spindle_job::wire::{TaskStats, ToMaster, ToWorker, WorkerId};
+use spindle_job::wire::{RunTask, TaskStats, ToMaster, ToWorker, WorkerId};
+use spindle_job::Timeout;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +41,11 @@ pub struct WorkerOptions {
     pub secret: String,
     /// Host name reported for locality.
     pub host: String,
+    /// How often to tell the master this worker is alive.
+    pub heartbeat: Duration,
+    /// Silence from the master, or from a peer mid-transfer, after which this worker gives
+    /// up on it.
+    pub peer_timeout: Duration,
 }
 
 /// Runs until the master says stop or goes away.
@@ -51,10 +62,11 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
         (opts.memory_bytes / 2).max(1 << 20),
         opts.local_dir.join("spill"),
     ));
-    tokio::spawn(data_server::serve(
+    let data_server = tokio::spawn(data_server::serve(
         data_listener,
         secret.clone(),
         store.clone(),
+        opts.peer_timeout,
     ));
     info!(id = opts.id, %data_addr, "worker joined master {}", opts.master);
 
@@ -81,10 +93,33 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
         }
     });
 
+    let beat = tx.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut every = tokio::time::interval(opts.heartbeat);
+        loop {
+            every.tick().await;
+            if beat.send(ToMaster::Heartbeat).is_err() {
+                return;
+            }
+        }
+    });
+    // Whatever ends this loop ends the worker: stop the heartbeat and the data server.
+    let _stop = AbortOnDrop(vec![heartbeat.abort_handle(), data_server.abort_handle()]);
+
     let slots = Arc::new(Semaphore::new(opts.slots.max(1) as usize));
     let mut executor: Option<Arc<Executor>> = None;
     loop {
-        let Some(body) = read_frame(&mut reader).await? else {
+        // The master writes at least every heartbeat; silence means it froze or its host
+        // vanished without a reset.
+        let frame = read_frame_within(&mut reader, opts.peer_timeout)
+            .await
+            .map_err(|_| {
+                IoError::Protocol(format!(
+                    "the master was silent for {}; stopping",
+                    seconds(opts.peer_timeout)
+                ))
+            })?;
+        let Some(body) = frame else {
             info!("master closed the connection; stopping");
             break;
         };
@@ -98,6 +133,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
                         secret.clone(),
                         opts.id,
                         opts.local_dir.clone(),
+                        opts.peer_timeout,
                     )
                     .map_err(|e| IoError::Protocol(e.message))?;
                     executor = Some(Arc::new(ex));
@@ -109,12 +145,8 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
                     tokio::spawn(async move {
                         let _permit = slots.acquire_owned().await;
                         let (id, attempt) = (task.task, task.attempt);
-                        let result = match (&ex, &task.input) {
-                            (_, spindle_job::wire::TaskInput::Noop) => Ok(TaskStats::default()),
-                            (Some(ex), _) => ex.run(&task).await,
-                            (None, _) => Err(TaskError::retryable("task arrived before job setup")),
-                        };
-                        let msg = match result {
+                        let _ = tx.send(ToMaster::Started { task: id, attempt });
+                        let msg = match run_task(ex.as_deref(), &task).await {
                             Ok(stats) => ToMaster::Done {
                                 task: id,
                                 attempt,
@@ -136,6 +168,7 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
                 ToWorker::Release { task } => store.release(task),
                 ToWorker::Shutdown => {
                     debug!("shutdown requested");
+                    heartbeat.abort();
                     drop(tx);
                     let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
                     return Ok(());
@@ -144,6 +177,59 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
         }
     }
     Ok(())
+}
+
+/// Runs one task within its phase's time limit; a panic inside becomes the task's failure
+/// instead of a silent end.
+async fn run_task(ex: Option<&Executor>, task: &RunTask) -> Result<TaskStats, TaskError> {
+    let ex = match (ex, &task.input) {
+        (_, spindle_job::wire::TaskInput::Noop) => return Ok(TaskStats::default()),
+        (Some(ex), _) => ex,
+        (None, _) => return Err(TaskError::retryable("task arrived before job setup")),
+    };
+    guarded(
+        ex.setup.plan.phase_timeout(task.phase as usize),
+        ex.run(task),
+    )
+    .await
+}
+
+/// `run` within `limit`, with a panic turned into a failure carrying its message.
+async fn guarded(
+    limit: Duration,
+    run: impl std::future::Future<Output = Result<TaskStats, TaskError>>,
+) -> Result<TaskStats, TaskError> {
+    let run = std::panic::AssertUnwindSafe(run).catch_unwind();
+    match tokio::time::timeout(limit, run).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(TaskError::retryable(format!(
+            "panicked: {}",
+            panic_message(panic.as_ref())
+        ))),
+        Err(_) => Err(TaskError::retryable(format!(
+            "ran past its task_timeout of {}",
+            Timeout(limit)
+        ))),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Aborts background tasks when the worker's main loop ends, however it ends.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 async fn connect_with_retry(addr: &str) -> Result<TcpStream, IoError> {
@@ -159,4 +245,37 @@ async fn connect_with_retry(addr: &str) -> Result<TcpStream, IoError> {
         }
     }
     Ok(TcpStream::connect(addr).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_fails_with_its_message() {
+        let err = guarded(Duration::from_secs(5), async {
+            let v: Vec<u8> = vec![];
+            if v.is_empty() {
+                panic!("index {} out of range", 3);
+            }
+            Ok(TaskStats::default())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.message, "panicked: index 3 out of range");
+        assert_eq!(err.kind, spindle_job::wire::FailureKind::Retryable);
+    }
+
+    #[tokio::test]
+    async fn a_task_past_its_limit_is_stopped_and_says_so() {
+        let started = std::time::Instant::now();
+        let err = guarded(Duration::from_millis(200), async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(TaskStats::default())
+        })
+        .await
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(err.message, "ran past its task_timeout of 200ms");
+    }
 }

@@ -26,6 +26,10 @@ pub struct SchedulerConfig {
     pub queued_task_cost_bytes: u64,
     /// Host to rack, where known (YARN's topology).
     pub racks: HashMap<String, String>,
+    /// The wait before a failed task's first retry; it doubles with each attempt.
+    pub retry_backoff: Duration,
+    /// The longest wait between retries.
+    pub max_retry_backoff: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -36,6 +40,8 @@ impl Default for SchedulerConfig {
             prefetch_per_slot: 2,
             queued_task_cost_bytes: 16 << 20,
             racks: HashMap::new(),
+            retry_backoff: Duration::from_millis(250),
+            max_retry_backoff: Duration::from_secs(8),
         }
     }
 }
@@ -47,6 +53,8 @@ enum State {
     /// In some queue, not yet sent.
     Ready,
     Running(WorkerId),
+    /// Failed; may be queued again from this moment on.
+    Backoff(Instant),
     /// Result available on this worker.
     Done(WorkerId),
     /// Done, and its result was dropped (released or lost) because nothing needs it.
@@ -65,9 +73,17 @@ struct Task {
     /// Dependents that still need this task's result.
     pending: u32,
     attempts: u32,
+    /// The worker reported that the current attempt began (it had a slot).
+    began: bool,
+    /// Times the task could not fetch its inputs; bounded so a fault no one can be
+    /// blamed for still ends the job.
+    lost_inputs: u32,
     bytes: u64,
     ready_at: Instant,
 }
+
+/// Fetch failures one task may have before the job fails.
+const MAX_LOST_INPUTS: u32 = 10;
 
 struct Worker {
     host: String,
@@ -91,6 +107,8 @@ pub struct Scheduler {
     sinks_done: usize,
     retries: u64,
     halted: bool,
+    /// Tasks in [`State::Backoff`].
+    delayed: Vec<TaskId>,
     /// When the last worker joined: scans wait for their host's worker from then on, so
     /// the first workers of a ramp-up do not take every other host's scans.
     last_join: Instant,
@@ -110,6 +128,8 @@ impl Scheduler {
                 hosts: n.hosts,
                 pending: 0,
                 attempts: 0,
+                began: false,
+                lost_inputs: 0,
                 bytes: 0,
                 ready_at: now,
             })
@@ -131,6 +151,7 @@ impl Scheduler {
             sinks_done: 0,
             retries: 0,
             halted: false,
+            delayed: vec![],
             last_join: now,
         };
         for id in 0..s.tasks.len() as TaskId {
@@ -193,6 +214,14 @@ impl Scheduler {
             },
         );
         self.fill(id, now, out);
+    }
+
+    /// The worker began running `task` (it may have been queued there for a slot).
+    pub fn task_started(&mut self, task: TaskId, worker: WorkerId) {
+        let t = &mut self.tasks[task as usize];
+        if t.state == State::Running(worker) {
+            t.began = true;
+        }
     }
 
     pub fn task_finished(
@@ -274,17 +303,45 @@ impl Scheduler {
                     return;
                 }
                 self.retries += 1;
-                self.requeue(task, now);
+                self.back_off(task, now);
             }
-            FailureKind::InputLost { worker: lost } => {
-                self.tasks[task as usize].state = State::Waiting;
-                if self.workers.get(&lost).is_some_and(|w| w.alive) {
-                    self.remove_worker(lost, now, out);
+            FailureKind::InputLost { .. } => {
+                // Whether the producer is to blame is the driver's call (it removes the
+                // worker it condemns); the task itself tries again, boundedly.
+                let t = &mut self.tasks[task as usize];
+                t.state = State::Waiting;
+                t.lost_inputs += 1;
+                if t.lost_inputs >= MAX_LOST_INPUTS {
+                    let n = t.lost_inputs;
+                    self.fail(
+                        task,
+                        &format!("{error} (could not fetch its inputs {n} times)"),
+                        out,
+                    );
+                    return;
                 }
-                self.requeue(task, now);
+                self.back_off(task, now);
             }
         }
         self.fill_all(now, out);
+    }
+
+    /// Holds a failed task back before its next attempt: the wait doubles with each
+    /// failure, up to `max_retry_backoff`.
+    fn back_off(&mut self, t: TaskId, now: Instant) {
+        let task = &self.tasks[t as usize];
+        let failures = (task.attempts + task.lost_inputs).saturating_sub(1).min(16);
+        let wait = self
+            .cfg
+            .retry_backoff
+            .saturating_mul(1 << failures)
+            .min(self.cfg.max_retry_backoff);
+        if wait.is_zero() {
+            self.requeue(t, now);
+            return;
+        }
+        self.tasks[t as usize].state = State::Backoff(now + wait);
+        self.delayed.push(t);
     }
 
     /// A worker is gone: retry what it ran, recompute what it held that is still needed.
@@ -321,13 +378,18 @@ impl Scheduler {
                 self.resurrect(r, now);
             }
         }
-        for t in running {
+        for &t in &running {
             self.tasks[t as usize].state = State::Waiting;
-            let error = format!("worker {id} was lost while running task {t}");
-            if !self.count_attempt(t, &error, out) {
-                return;
+        }
+        for t in running {
+            // A task still waiting for a slot there never ran: it goes again uncharged.
+            if self.tasks[t as usize].began {
+                let error = format!("worker {id} was lost while running task {t}");
+                if !self.count_attempt(t, &error, out) {
+                    return;
+                }
+                self.retries += 1;
             }
-            self.retries += 1;
             self.requeue(t, now);
         }
         for t in queued {
@@ -349,9 +411,110 @@ impl Scheduler {
         self.fill_all(now, out);
     }
 
-    /// Gives idle workers a chance to take scans whose locality wait has run out.
+    /// Queues failed tasks whose backoff is over, and gives idle workers a chance to
+    /// take scans whose locality wait has run out.
     pub fn tick(&mut self, now: Instant, out: &mut impl Output) {
+        let tasks = &self.tasks;
+        let (due, later): (Vec<TaskId>, Vec<TaskId>) =
+            self.delayed
+                .iter()
+                .partition(|&&t| match tasks[t as usize].state {
+                    State::Backoff(at) => at <= now,
+                    _ => true,
+                });
+        self.delayed = later;
+        for t in due {
+            if matches!(self.tasks[t as usize].state, State::Backoff(_)) {
+                self.tasks[t as usize].state = State::Waiting;
+                self.requeue(t, now);
+            }
+        }
         self.fill_all(now, out);
+    }
+
+    /// When the next backed-off task may go, if any waits.
+    pub fn next_retry_at(&self) -> Option<Instant> {
+        self.delayed
+            .iter()
+            .filter_map(|&t| match self.tasks[t as usize].state {
+                State::Backoff(at) => Some(at),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Checks what must hold between events; tests call it after every step. Returns the
+    /// first thing that does not hold.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let queued = |t: TaskId| {
+            self.anywhere.contains(&t)
+                || self.by_host.values().any(|q| q.contains(&t))
+                || self
+                    .workers
+                    .values()
+                    .any(|w| w.alive && w.queue.contains(&t))
+        };
+        for (id, w) in &self.workers {
+            let running = self
+                .tasks
+                .iter()
+                .filter(|t| t.state == State::Running(*id))
+                .count() as u32;
+            if w.alive && w.running != running {
+                return Err(format!(
+                    "worker {id} counts {} running tasks but {running} are running there",
+                    w.running
+                ));
+            }
+        }
+        for (i, t) in self.tasks.iter().enumerate() {
+            let i = i as TaskId;
+            match t.state {
+                State::Running(w) | State::Done(w) => {
+                    if !self.workers.get(&w).is_some_and(|x| x.alive) {
+                        return Err(format!(
+                            "task {i} is {:?} on a worker that is gone",
+                            t.state
+                        ));
+                    }
+                    if matches!(t.state, State::Done(_)) && !self.workers[&w].results.contains(&i) {
+                        return Err(format!("worker {w} does not list task {i}'s result"));
+                    }
+                }
+                State::Ready if !self.halted && !queued(i) => {
+                    return Err(format!("task {i} is ready but in no queue"));
+                }
+                State::Waiting if !self.halted && self.count_missing(i) == 0 => {
+                    return Err(format!("task {i} has every input but waits forever"));
+                }
+                State::Backoff(_) if !self.delayed.contains(&i) => {
+                    return Err(format!("task {i} backs off but nothing will wake it"));
+                }
+                _ => {}
+            }
+            if !self.halted && t.state == State::Waiting {
+                for &d in &t.deps {
+                    let dep = &self.tasks[d as usize];
+                    if dep.state == State::Released && dep.pending == 0 {
+                        return Err(format!(
+                            "task {i} waits for task {d}, whose result is gone and not redone"
+                        ));
+                    }
+                }
+            }
+        }
+        let sinks = self
+            .tasks
+            .iter()
+            .filter(|t| t.dependents.is_empty() && t.state == State::Released)
+            .count();
+        if sinks != self.sinks_done {
+            return Err(format!(
+                "{} sinks counted done but {sinks} are",
+                self.sinks_done
+            ));
+        }
+        Ok(())
     }
 
     fn count_missing(&self, t: TaskId) -> u32 {
@@ -495,8 +658,16 @@ impl Scheduler {
             .map(|(w, _)| w)
     }
 
+    /// Fills every worker: those with work queued for them first (so idle ones do not
+    /// steal what was placed by its inputs), each group in id order.
     fn fill_all(&mut self, now: Instant, out: &mut impl Output) {
-        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        let mut ids: Vec<(bool, WorkerId)> = self
+            .workers
+            .iter()
+            .map(|(id, w)| (w.queue.is_empty(), *id))
+            .collect();
+        ids.sort_unstable();
+        let ids = ids.into_iter().map(|(_, id)| id);
         for w in ids {
             if self.halted {
                 return;
@@ -520,6 +691,7 @@ impl Scheduler {
             };
             let locality = self.locality(t, w);
             self.tasks[t as usize].state = State::Running(w);
+            self.tasks[t as usize].began = false;
             self.worker_mut(w).running += 1;
             out.assign(t, w, locality);
         }

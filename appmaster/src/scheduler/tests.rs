@@ -10,8 +10,13 @@ struct Env {
 }
 
 impl Env {
+    /// Retries go again at once, unless a test sets a backoff.
     fn new(graph: TaskGraph) -> Env {
-        Env::with(graph, SchedulerConfig::default())
+        let cfg = SchedulerConfig {
+            retry_backoff: Duration::ZERO,
+            ..Default::default()
+        };
+        Env::with(graph, cfg)
     }
     fn with(graph: TaskGraph, cfg: SchedulerConfig) -> Env {
         let now = Instant::now();
@@ -21,16 +26,39 @@ impl Env {
             now,
         };
         env.s.start(&mut env.out);
+        env.check();
         env
+    }
+    /// Every step of every test ends here: what must hold between events holds.
+    fn check(&self) {
+        if let Err(e) = self.s.check_invariants() {
+            panic!("scheduler invariant broken: {e}");
+        }
     }
     fn worker(&mut self, id: WorkerId, host: &str, slots: u32) {
         self.s.add_worker(id, host, slots, self.now, &mut self.out);
+        self.check();
+    }
+    fn fail(&mut self, t: TaskId, w: WorkerId, kind: FailureKind, error: &str) {
+        self.s
+            .task_failed(t, w, kind, error, self.now, &mut self.out);
+        self.check();
+    }
+    fn lose(&mut self, w: WorkerId) {
+        self.s.remove_worker(w, self.now, &mut self.out);
+        self.check();
+    }
+    fn tick(&mut self) {
+        self.s.tick(self.now, &mut self.out);
+        self.check();
     }
     fn take(&mut self) -> Vec<(TaskId, WorkerId, Locality)> {
         std::mem::take(&mut self.out.assigned)
     }
     fn finish(&mut self, t: TaskId, w: WorkerId, bytes: u64) {
+        self.s.task_started(t, w);
         self.s.task_finished(t, w, bytes, self.now, &mut self.out);
+        self.check();
     }
     /// Finishes everything assigned until the job ends; returns every assignment.
     fn drain(&mut self) -> Vec<(TaskId, WorkerId, Locality)> {
@@ -96,7 +124,7 @@ fn scans_wait_for_their_host_then_go_elsewhere() {
         "b must not take a's scans before the wait"
     );
     env.now += Duration::from_secs(1);
-    env.s.tick(env.now, &mut env.out);
+    env.tick();
     let late = env.take();
     assert!(!late.is_empty());
     assert!(
@@ -122,7 +150,7 @@ fn scans_for_hosts_without_workers_go_elsewhere_after_the_wait() {
         "waits for a worker on x or z to join"
     );
     env.now += Duration::from_secs(1);
-    env.s.tick(env.now, &mut env.out);
+    env.tick();
     let got = env.take();
     assert_eq!(
         got,
@@ -194,14 +222,7 @@ fn retryable_failures_retry_then_fail_with_the_last_error() {
     for attempt in 1..=4 {
         let got = env.take();
         assert_eq!(got.len(), 1, "attempt {attempt}");
-        env.s.task_failed(
-            0,
-            1,
-            FailureKind::Retryable,
-            &format!("boom {attempt}"),
-            env.now,
-            &mut env.out,
-        );
+        env.fail(0, 1, FailureKind::Retryable, &format!("boom {attempt}"));
     }
     let (t, err) = env.out.failed.clone().unwrap();
     assert_eq!(t, 0);
@@ -217,14 +238,7 @@ fn deterministic_failure_fails_at_once() {
     let mut env = Env::new(TaskGraph::independent(3));
     env.worker(1, "h", 1);
     env.take();
-    env.s.task_failed(
-        1,
-        1,
-        FailureKind::Deterministic,
-        "bad sql",
-        env.now,
-        &mut env.out,
-    );
+    env.fail(1, 1, FailureKind::Deterministic, "bad sql");
     assert_eq!(env.out.failed, Some((1, "bad sql".into())));
     env.finish(0, 1, 0);
     assert!(env.take().is_empty(), "nothing more runs after failure");
@@ -258,17 +272,10 @@ fn losing_a_worker_recomputes_exactly_the_lost_needed_results() {
     env.finish(r0, on[&r0], 0);
     let lost_maps: Vec<TaskId> = maps.iter().copied().filter(|m| on[m] == 2).collect();
     assert!(!lost_maps.is_empty(), "both workers ran maps: {on:?}");
-    env.s.remove_worker(2, env.now, &mut env.out);
+    env.lose(2);
     if on[&r1] == 1 {
         // r1 was fetching on the surviving worker: it reports the lost input
-        env.s.task_failed(
-            r1,
-            1,
-            FailureKind::InputLost { worker: 2 },
-            "refused",
-            env.now,
-            &mut env.out,
-        );
+        env.fail(r1, 1, FailureKind::InputLost { worker: 2 }, "refused");
     }
     let mut rerun: Vec<TaskId> = env.take().iter().map(|a| a.0).collect();
     rerun.sort();
@@ -287,32 +294,32 @@ fn losing_a_worker_recomputes_exactly_the_lost_needed_results() {
 }
 
 #[test]
-fn lost_input_reported_by_a_consumer_removes_the_holder_and_recomputes() {
+fn lost_input_recomputes_once_the_driver_condemns_the_holder() {
+    // r reads a (small, on worker 1) and b (big, on worker 2), so r runs on worker 2
     let mut g = TaskGraph::default();
     let a = g.add(vec![], vec!["h1".into()]);
-    let r = g.add(vec![a], vec![]);
+    let b = g.add(vec![], vec!["h2".into()]);
+    let r = g.add(vec![a, b], vec![]);
     let mut env = Env::new(g);
     env.worker(1, "h1", 1);
+    env.worker(2, "h2", 1);
     env.take();
     env.finish(a, 1, 10);
-    env.worker(2, "h2", 1);
-    let got = env.take();
-    let (_, w, _) = got[0];
-    assert_eq!(got[0].0, r);
-    // the consumer could not fetch from worker 1
-    env.s.task_failed(
-        r,
-        w,
-        FailureKind::InputLost { worker: 1 },
-        "refused",
-        env.now,
-        &mut env.out,
-    );
-    // the scan's host has no worker now: it runs elsewhere once the locality wait is over
+    env.finish(b, 2, 1 << 30);
+    assert_eq!(env.take(), vec![(r, 2, Locality::Any)]);
+    // r could not fetch from worker 1; blame is the driver's to verify, so the scheduler
+    // alone keeps the holder and only sends the consumer again
+    env.fail(r, 2, FailureKind::InputLost { worker: 1 }, "refused");
+    assert_eq!(env.take(), vec![(r, 2, Locality::Any)]);
+    assert_eq!(env.s.result_location(a), Some(1));
+    // the driver verified the loss and removed the holder; r, running, will report again
+    env.s.task_started(r, 2);
+    env.lose(1);
+    env.fail(r, 2, FailureKind::InputLost { worker: 1 }, "refused");
+    assert!(env.take().is_empty(), "a waits for a worker on its host");
     env.now += Duration::from_secs(1);
-    env.s.tick(env.now, &mut env.out);
-    let again = env.take();
-    assert_eq!(again.iter().map(|a| a.0).collect::<Vec<_>>(), vec![a]);
+    env.tick();
+    assert_eq!(env.take(), vec![(a, 2, Locality::OffSwitch)]);
     assert_eq!(
         env.s.attempts(r),
         0,
@@ -320,6 +327,74 @@ fn lost_input_reported_by_a_consumer_removes_the_holder_and_recomputes() {
     );
     env.finish(a, 2, 10);
     assert_eq!(env.take().iter().map(|a| a.0).collect::<Vec<_>>(), vec![r]);
+}
+
+#[test]
+fn a_fault_no_one_is_blamed_for_still_ends_the_job() {
+    let mut g = TaskGraph::default();
+    let a = g.add(vec![], vec![]);
+    let r = g.add(vec![a], vec![]);
+    let mut env = Env::new(g);
+    env.worker(1, "h", 1);
+    env.take();
+    env.finish(a, 1, 10);
+    for _ in 0..10 {
+        let got = env.take();
+        assert_eq!(got.len(), 1, "{:?}", env.out.failed);
+        env.fail(r, 1, FailureKind::InputLost { worker: 2 }, "refused");
+    }
+    let (t, err) = env.out.failed.clone().expect("the job fails");
+    assert_eq!(t, r);
+    assert!(err.contains("10 times"), "{err}");
+}
+
+#[test]
+fn retries_back_off_doubling_up_to_the_cap() {
+    let cfg = SchedulerConfig {
+        retry_backoff: Duration::from_millis(100),
+        max_retry_backoff: Duration::from_millis(300),
+        max_attempts: 10,
+        ..Default::default()
+    };
+    let mut env = Env::with(TaskGraph::independent(1), cfg);
+    env.worker(1, "h", 1);
+    env.take();
+    let mut waits = vec![];
+    for _ in 0..4 {
+        env.fail(0, 1, FailureKind::Retryable, "flaky");
+        assert!(env.take().is_empty(), "not sent again at once");
+        let failed_at = env.now;
+        while env.take().is_empty() {
+            env.now += Duration::from_millis(10);
+            env.tick();
+        }
+        waits.push((env.now - failed_at).as_millis());
+    }
+    assert_eq!(waits, vec![100, 200, 300, 300]);
+}
+
+#[test]
+fn a_task_that_never_got_a_slot_is_not_charged_when_its_worker_dies() {
+    let cfg = SchedulerConfig {
+        max_attempts: 1,
+        ..Default::default()
+    };
+    let mut env = Env::with(TaskGraph::independent(3), cfg);
+    env.worker(1, "h", 1);
+    let sent = env.take();
+    assert_eq!(sent.len(), 3, "one slot, two prefetched");
+    env.s.task_started(sent[0].0, 1);
+    env.worker(2, "h", 1);
+    env.lose(1);
+    // only the task that began used its single attempt
+    let (t, _) = env
+        .out
+        .failed
+        .clone()
+        .expect("the begun task used its only attempt");
+    assert_eq!(t, sent[0].0);
+    assert_eq!(env.s.attempts(sent[1].0), 0);
+    assert_eq!(env.s.attempts(sent[2].0), 0);
 }
 
 #[test]
@@ -338,27 +413,21 @@ fn recompute_reaches_through_released_inputs() {
     assert_eq!(t[0].0, b);
     let wb = t[0].1;
     env.finish(b, wb, 10);
-    assert_eq!(env.out.released.len(), 1);
-    let t = env.take();
-    assert_eq!(t[0].0, c);
-    let wc = t[0].1;
-    if wc == wb {
-        return; // c runs beside its input; losing that worker is the running-task case
-    }
-    env.s.remove_worker(wb, env.now, &mut env.out);
-    // c is still running on the other worker with b fetched, or it will report InputLost;
-    // here it reports the loss
-    env.s.task_failed(
-        c,
-        wc,
-        FailureKind::InputLost { worker: wb },
-        "gone",
-        env.now,
-        &mut env.out,
+    assert_eq!(
+        env.out.released,
+        vec![(a, t[0].1)],
+        "a is released once b is done"
     );
+    let t = env.take();
+    assert_eq!(t, vec![(c, wb, Locality::Any)], "c runs beside its input");
+    // b's worker dies with c on it (not yet begun): c goes again uncharged, and b and,
+    // through it, the released a are recomputed on the survivor
+    env.lose(wb);
     let order: Vec<_> = env.drain().iter().map(|a| a.0).collect();
     assert_eq!(order, vec![a, b, c]);
     assert!(env.out.finished);
+    assert!(env.out.failed.is_none());
+    assert_eq!(env.s.attempts(c), 0);
 }
 
 #[test]

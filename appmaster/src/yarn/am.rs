@@ -7,6 +7,7 @@ use super::cluster::Cluster;
 use super::launch::{read_credentials, secret_from, LaunchInfo, LAUNCH_ENV};
 use super::staging::Staging;
 use super::{AmSession, WorkerTemplate, YarnLauncher};
+use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, LeaseOwner, Protected, LEASE_TTL};
 use crate::progress::{human_bytes, Status, Summary};
 use crate::{prepare, run_job, DriverOptions};
@@ -225,6 +226,7 @@ async fn run_spec(
         locality_wait: Duration::from_millis(500),
         // Containers may wait in the queue; lost containers are reported by YARN.
         join_timeout: Duration::from_secs(600),
+        heartbeat_timeout: spec.workers.heartbeat_timeout.duration(),
         committer: Some(committer),
         progress: Some(opts.progress),
         cancel: Some(cancel_rx),
@@ -241,26 +243,27 @@ fn worker_context(
     secret: &str,
 ) -> Box<dyn Fn(u32) -> spindle_hadoop::yarn::ContainerLaunchContext + Send + Sync> {
     let launch = launch.clone();
-    let master = format!("{host}:{port}");
-    let slots = spec.workers.vcores;
-    let memory = spec.workers.memory.bytes();
+    let template = WorkerCommand::new(
+        format!("{host}:{port}"),
+        spec.workers.vcores,
+        spec.workers.memory.bytes(),
+        spec.workers.heartbeat_timeout.duration(),
+    );
     let secret = secret.to_string();
     Box::new(move |id| {
-        let args: Vec<String> = [
-            "worker",
-            "--master",
-            &master,
-            "--id",
-            &id.to_string(),
-            "--slots",
-            &slots.to_string(),
-            "--memory-bytes",
-            &memory.to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        launch.context(&args, &format!("worker-{id}"), &[], &[], &secret)
+        // The directory comes from the container's LOCAL_DIRS, the secret from its
+        // credentials.
+        let command = WorkerCommand {
+            id,
+            ..template.clone()
+        };
+        launch.context(
+            &command.to_args(),
+            &format!("worker-{id}"),
+            &[],
+            &[],
+            &secret,
+        )
     })
 }
 

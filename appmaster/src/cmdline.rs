@@ -1,0 +1,184 @@
+//! The command lines spindle starts itself with. Each is one typed structure: clap parses
+//! it in the binary, and the launchers write it with [`WorkerCommand::to_args`] and
+//! [`AppMasterCommand::to_args`], so a flag cannot be renamed on one side only.
+
+use crate::yarn::launch::{LAUNCH_ENV, SPEC};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run a worker (started by spindle itself; not usually typed by people)
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct WorkerCommand {
+    /// The master's address, host:port
+    #[arg(long)]
+    pub master: String,
+    /// This worker's id, assigned by the master
+    #[arg(long)]
+    pub id: u32,
+    /// Tasks run at once
+    #[arg(long, default_value_t = 1)]
+    pub slots: u32,
+    /// Memory for task results before spilling to --local-dir
+    #[arg(long, default_value_t = 2 << 30)]
+    pub memory_bytes: u64,
+    /// Directory for spill files and command scratch (in YARN: the container's first
+    /// LOCAL_DIRS entry)
+    #[arg(long, env = "LOCAL_DIRS", hide_env_values = true)]
+    pub local_dir: Option<PathBuf>,
+    /// Read the application's secret from the first line of stdin (how `spindle run`
+    /// passes it); without this, from the YARN container's credentials. Never from the
+    /// environment or the command line, which other processes of the user can read.
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// Milliseconds between heartbeats to the master
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub heartbeat_ms: u64,
+    /// Milliseconds of silence from the master, or from a peer mid-transfer, before
+    /// giving up on it
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub peer_timeout_ms: u64,
+}
+
+impl WorkerCommand {
+    /// A worker for `master` with the liveness settings derived from
+    /// `heartbeat_timeout`; `id` and the directory are set per launch.
+    pub fn new(master: String, slots: u32, memory_bytes: u64, heartbeat_timeout: Duration) -> Self {
+        WorkerCommand {
+            master,
+            id: 0,
+            slots,
+            memory_bytes,
+            local_dir: None,
+            secret_stdin: false,
+            heartbeat_ms: heartbeat_interval(heartbeat_timeout).as_millis() as u64,
+            peer_timeout_ms: heartbeat_timeout.as_millis() as u64,
+        }
+    }
+
+    /// The arguments after the binary's name, starting with the subcommand.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "worker".to_string(),
+            "--master".into(),
+            self.master.clone(),
+            "--id".into(),
+            self.id.to_string(),
+            "--slots".into(),
+            self.slots.to_string(),
+            "--memory-bytes".into(),
+            self.memory_bytes.to_string(),
+            "--heartbeat-ms".into(),
+            self.heartbeat_ms.to_string(),
+            "--peer-timeout-ms".into(),
+            self.peer_timeout_ms.to_string(),
+        ];
+        if let Some(dir) = &self.local_dir {
+            args.push("--local-dir".into());
+            args.push(dir.to_string_lossy().into_owned());
+        }
+        if self.secret_stdin {
+            args.push("--secret-stdin".into());
+        }
+        args
+    }
+}
+
+/// How often a worker heartbeats when it is declared lost after `timeout` of silence:
+/// ten beats per timeout, at most one a second, at least one per 100 ms.
+pub fn heartbeat_interval(timeout: Duration) -> Duration {
+    (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
+}
+
+/// Run the application master (started by YARN for `spindle submit`; not typed by people)
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct AppMasterCommand {
+    /// The job spec, localized into the container
+    #[arg(long, default_value = SPEC)]
+    pub spec: PathBuf,
+    /// What `submit` staged, as JSON (set by `submit` in the AM's environment)
+    #[arg(long, env = LAUNCH_ENV, hide_env_values = true)]
+    pub launch: String,
+    /// Worker containers
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub workers: u32,
+}
+
+impl AppMasterCommand {
+    /// The AM's arguments; what it launched with travels in [`LAUNCH_ENV`] instead.
+    pub fn args_for(workers: u32) -> Vec<String> {
+        vec![
+            "appmaster".into(),
+            "--spec".into(),
+            SPEC.into(),
+            "--workers".into(),
+            workers.to_string(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    enum Cli {
+        Worker(WorkerCommand),
+        #[command(name = "appmaster")]
+        AppMaster(AppMasterCommand),
+    }
+
+    #[test]
+    fn a_written_worker_command_parses_back_to_itself() {
+        let mut cmd =
+            WorkerCommand::new("10.0.0.1:4000".into(), 4, 1 << 30, Duration::from_secs(3));
+        cmd.id = 7;
+        for (dir, stdin) in [(None, false), (Some(PathBuf::from("/tmp/w 7")), true)] {
+            cmd.local_dir = dir;
+            cmd.secret_stdin = stdin;
+            let argv = std::iter::once("spindle".to_string()).chain(cmd.to_args());
+            let Cli::Worker(parsed) = Cli::try_parse_from(argv).unwrap() else {
+                panic!("not a worker command");
+            };
+            if cmd.local_dir.is_none() {
+                // YARN's LOCAL_DIRS may be set in the test's environment
+                let mut parsed = parsed.clone();
+                parsed.local_dir = None;
+                assert_eq!(parsed, cmd);
+            } else {
+                assert_eq!(parsed, cmd);
+            }
+        }
+        assert_eq!(cmd.heartbeat_ms, 300);
+        assert_eq!(cmd.peer_timeout_ms, 3000);
+    }
+
+    #[test]
+    fn the_appmaster_command_parses() {
+        let argv = std::iter::once("spindle".to_string())
+            .chain(AppMasterCommand::args_for(3))
+            .chain(["--launch".to_string(), "{}".into()]);
+        let Cli::AppMaster(parsed) = Cli::try_parse_from(argv).unwrap() else {
+            panic!("not an appmaster command");
+        };
+        assert_eq!(parsed.workers, 3);
+        assert_eq!(parsed.spec, PathBuf::from(SPEC));
+    }
+
+    #[test]
+    fn heartbeats_are_ten_per_timeout_within_bounds() {
+        assert_eq!(
+            heartbeat_interval(Duration::from_secs(30)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            heartbeat_interval(Duration::from_secs(3)),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            heartbeat_interval(Duration::from_millis(500)),
+            Duration::from_millis(100)
+        );
+    }
+}
