@@ -12,6 +12,7 @@ mod error;
 pub mod hdfs;
 pub mod ipc;
 pub mod proto;
+pub mod retry;
 pub mod sasl;
 pub mod user;
 pub mod yarn;

@@ -64,7 +64,7 @@ pub struct SubmitArgs {
 }
 
 pub async fn submit(args: SubmitArgs) -> ExitCode {
-    crate::init_logging("error");
+    crate::init_logging("error,spindle_hadoop=warn");
     let spec_text = match std::fs::read(&args.spec) {
         Ok(t) => t,
         Err(e) => {

@@ -12,6 +12,7 @@ use super::types::*;
 use crate::config::Configuration;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
 use crate::proto::yarn as pb;
+use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
 /// Protocol name used in the connection context and every request header.
@@ -25,10 +26,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 ///
 /// It knows every RM address (one, or one per HA id) and fails over in order when a
 /// connection cannot be opened or the RM answers `StandbyException`; it reconnects when
-/// the server has closed a connection.
+/// the server has closed a connection. Once connected, a call that fails for a reason a
+/// later attempt can cure (the RM restarting, failing over, not answering) is retried
+/// with backoff within its [`RetryPolicy`], so a client rides out an RM restart.
 pub struct ApplicationClient {
     addrs: Vec<String>,
     user: String,
+    retry: RetryPolicy,
     /// Index into `addrs` of the RM last used, and its connection if open.
     conn: Mutex<(usize, Option<Arc<Connection>>)>,
 }
@@ -49,6 +53,7 @@ impl ApplicationClient {
         let client = Self {
             addrs: addrs.to_vec(),
             user: user.to_string(),
+            retry: RetryPolicy::RESOURCE_MANAGER,
             conn: Mutex::new((0, None)),
         };
         client.connection().await?;
@@ -56,9 +61,20 @@ impl ApplicationClient {
     }
 
     /// Connects to the RM addresses of `conf` (`yarn.resourcemanager.address`, or the
-    /// per-id addresses under HA).
+    /// per-id addresses under HA), retrying calls for as long as
+    /// `yarn.resourcemanager.connect.max-wait.ms` says (15 minutes by default).
     pub async fn from_config(conf: &Configuration, user: &str) -> Result<Self> {
-        Self::connect_any(&conf.rm_addresses(), user).await
+        let mut client = Self::connect_any(&conf.rm_addresses(), user).await?;
+        if let Some(ms) = conf.get_i64("yarn.resourcemanager.connect.max-wait.ms")? {
+            client.retry.deadline = Duration::from_millis(ms.max(0) as u64);
+        }
+        Ok(client)
+    }
+
+    /// Retries calls by `policy` instead.
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 
     /// The ResourceManager address in use.
@@ -107,7 +123,8 @@ impl ApplicationClient {
     }
 
     /// One call, retried on a fresh connection if the old one had closed (the RM drops
-    /// idle connections) and on the next RM if this one is a standby. Every method used
+    /// idle connections), on the next RM if this one is a standby, and with backoff while
+    /// the RM cannot be reached, within the retry policy's deadline. Every method used
     /// here is safe to repeat: submitting the same application id twice is accepted by
     /// the RM, kill is idempotent.
     async fn call<Req: Message, Res: Message + Default>(
@@ -115,31 +132,38 @@ impl ApplicationClient {
         method: &str,
         req: &Req,
     ) -> Result<Res> {
-        let attempts = self.addrs.len() + 1;
-        let mut attempt = 1;
+        let started = std::time::Instant::now();
+        let mut retries = 0;
         loop {
-            let conn = self.connection().await?;
-            let result = conn.call(APPLICATION_CLIENT_PROTOCOL, method, req).await;
-            if attempt >= attempts {
+            let result = match self.connection().await {
+                Ok(conn) => conn.call(APPLICATION_CLIENT_PROTOCOL, method, req).await,
+                Err(e) => Err(e),
+            };
+            let error = match &result {
+                Err(e) if e.is_transient() => e,
+                _ => return result,
+            };
+            if error
+                .remote()
+                .is_some_and(|r| r.simple_class() == "StandbyException")
+            {
+                self.fail_over().await;
+            }
+            // A closed connection is replaced at once, the first time.
+            let wait = match (retries, error) {
+                (0, Error::ConnectionClosed { .. }) => Duration::ZERO,
+                _ => self.retry.wait(retries),
+            };
+            if started.elapsed() + wait > self.retry.deadline {
                 return result;
             }
-            match &result {
-                Err(Error::ConnectionClosed { reason, .. }) => {
-                    debug!(addr = conn.addr(), method, %reason, "reconnecting");
-                }
-                Err(e)
-                    if e.remote()
-                        .is_some_and(|r| r.simple_class() == "StandbyException") =>
-                {
-                    debug!(
-                        addr = conn.addr(),
-                        method, "standby resource manager, failing over"
-                    );
-                    self.fail_over().await;
-                }
-                _ => return result,
+            if retries == 0 || wait >= self.retry.max / 2 {
+                warn!(method, error = %error, "ResourceManager call failed; retrying in {:.1} s", wait.as_secs_f64());
+            } else {
+                debug!(method, error = %error, "retrying");
             }
-            attempt += 1;
+            tokio::time::sleep(wait).await;
+            retries += 1;
         }
     }
 

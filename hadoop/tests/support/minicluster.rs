@@ -142,6 +142,18 @@ impl MiniCluster {
         );
     }
 
+    /// Freezes every daemon (NameNode, DataNodes, ResourceManager, NodeManagers: they
+    /// share one JVM) until [`MiniCluster::resume`], as a stalled host would.
+    #[allow(dead_code)] // used by the workspace root's fault tests only
+    pub fn pause(&self) {
+        self.signal_group("STOP");
+    }
+
+    #[allow(dead_code)]
+    pub fn resume(&self) {
+        self.signal_group("CONT");
+    }
+
     fn signal_group(&self, signal: &str) {
         let _ = Command::new("kill")
             .arg(format!("-{signal}"))
