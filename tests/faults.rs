@@ -30,6 +30,20 @@ output: {{ path: "{out}", format: jsonl }}
     (spec, rows)
 }
 
+/// A job of one 10-row csv file through `stages`, with `top` (top-level keys) added; its
+/// spec and its output directory.
+fn small_job(dir: &Path, name: &str, top: &str, stages: &str) -> (String, std::path::PathBuf) {
+    let input = dir.join("a.csv");
+    write_csv(&input, &clicks(10, 5), true);
+    let out = dir.join("out");
+    let spec = format!(
+        "name: {name}\n{top}workers: {{ instances: 1 }}\ninput: {{ path: \"{}\", format: csv }}\nstages:\n{stages}output: {{ path: \"{}\" }}\n",
+        input.display(),
+        out.display()
+    );
+    (spec, out)
+}
+
 /// Processes whose command line holds `marker`: what a killed command left behind.
 fn processes_with(marker: &str) -> Vec<u32> {
     let mut found = vec![];
@@ -82,22 +96,12 @@ fn a_worker_frozen_mid_shuffle_is_replaced_and_the_result_is_exact() {
 #[test]
 fn a_stuck_command_is_killed_with_its_children_retried_then_fails_naming_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("a.csv");
-    write_csv(&input, &clicks(10, 5), true);
-    let out = dir.path().join("out");
     // the shell starts a child that would outlive it if only the shell were killed
-    let spec = format!(
-        r#"name: stuck
-task_timeout: 2s
-max_task_attempts: 2
-workers: {{ instances: 1 }}
-input: {{ path: "{}", format: csv }}
-stages:
-  - command: "sleep 100007 & sleep 100008; cat"
-output: {{ path: "{}" }}
-"#,
-        input.display(),
-        out.display()
+    let (spec, out) = small_job(
+        dir.path(),
+        "stuck",
+        "task_timeout: 2s\nmax_task_attempts: 2\n",
+        "  - command: \"sleep 100007 & sleep 100008; cat\"\n",
     );
     let started = Instant::now();
     let run = run_spec(dir.path(), &spec, &[]);
@@ -122,23 +126,11 @@ output: {{ path: "{}" }}
 #[test]
 fn a_stages_own_timeout_bounds_it_within_a_longer_job_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("a.csv");
-    write_csv(&input, &clicks(10, 5), true);
-    let out = dir.path().join("out");
-    let spec = format!(
-        r#"name: stage-timeout
-task_timeout: 1h
-max_task_attempts: 1
-workers: {{ instances: 1 }}
-input: {{ path: "{}", format: csv }}
-stages:
-  - sql: "SELECT user FROM input"
-  - command: "sleep 100009"
-    task_timeout: 1s
-output: {{ path: "{}" }}
-"#,
-        input.display(),
-        out.display()
+    let (spec, _) = small_job(
+        dir.path(),
+        "stage-timeout",
+        "task_timeout: 1h\nmax_task_attempts: 1\n",
+        "  - sql: \"SELECT user FROM input\"\n  - command: \"sleep 100009\"\n    task_timeout: 1s\n",
     );
     let started = Instant::now();
     let run = run_spec(dir.path(), &spec, &[]);
@@ -156,20 +148,11 @@ output: {{ path: "{}" }}
 #[test]
 fn a_missing_program_fails_at_once_without_burning_attempts() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("a.csv");
-    write_csv(&input, &clicks(10, 5), true);
-    let out = dir.path().join("out");
-    let spec = format!(
-        r#"name: missing
-max_task_attempts: 4
-workers: {{ instances: 1 }}
-input: {{ path: "{}", format: csv }}
-stages:
-  - command: "no-such-program-for-spindle --flag"
-output: {{ path: "{}" }}
-"#,
-        input.display(),
-        out.display()
+    let (spec, _) = small_job(
+        dir.path(),
+        "missing",
+        "max_task_attempts: 4\n",
+        "  - command: \"no-such-program-for-spindle --flag\"\n",
     );
     let started = Instant::now();
     let run = run_spec(dir.path(), &spec, &[]);

@@ -333,3 +333,63 @@ fn an_empty_or_repeating_schema_is_rejected() {
     let e = err(&WITH_COMMAND_SCHEMA.replace("name: ok", "name: n"));
     assert!(e.contains("column `n` is listed twice"), "{e}");
 }
+
+#[test]
+fn an_out_of_range_value_is_reported_at_its_own_line() {
+    // FULL starts with a newline: `split_size` is on line 9, `partitions` on line 12
+    let e = err(&FULL.replace("split_size: 128 MiB", "split_size: 65 GiB"));
+    assert!(e.contains("line 9, column 15"), "{e}");
+    let e = err(&FULL.replace("partitions: 8", "partitions: 0"));
+    assert!(e.contains("line 12, column"), "{e}");
+    let e = err(&format!("{FULL}max_task_attempts: 0\n"));
+    assert!(e.contains("line 21, column 20"), "{e}");
+}
+
+#[test]
+fn task_timeouts_for_the_job_and_for_a_stage() {
+    let spec = JobSpec::from_yaml(&format!("{FULL}task_timeout: 10m\n"), "j").unwrap();
+    assert_eq!(spec.task_timeout, Timeout::secs(600));
+    assert_eq!(spec.workers.heartbeat_timeout, Timeout::secs(30));
+    assert!(spec.stages.iter().all(|s| s.task_timeout.is_none()));
+    let text = FULL.replace(
+        "  - command: \"cat\"\n",
+        "  - command: \"cat\"\n    task_timeout: 2h\n",
+    );
+    let spec = JobSpec::from_yaml(&text, "j").unwrap();
+    assert_eq!(spec.task_timeout, Timeout::secs(3600), "the default");
+    assert_eq!(spec.stages[3].task_timeout, Some(Timeout::secs(7200)));
+    // the key may come first too
+    let text = FULL.replace(
+        "  - sql: \"SELECT user, bytes",
+        "  - task_timeout: 45s\n    sql: \"SELECT user, bytes",
+    );
+    let spec = JobSpec::from_yaml(&text, "j").unwrap();
+    assert_eq!(spec.stages[0].task_timeout, Some(Timeout::secs(45)));
+}
+
+#[test]
+fn bad_task_timeouts_name_the_key() {
+    let e = err(&FULL.replace(
+        "  - coalesce: 2\n",
+        "  - coalesce: 2\n    task_timeout: 1m\n",
+    ));
+    assert!(
+        e.contains("stages[5]") && e.contains("sql and command stages"),
+        "{e}"
+    );
+    let e = err(&FULL.replace(
+        "  - command: \"cat\"\n",
+        "  - command: \"cat\"\n    task_timeout: 8d\n",
+    ));
+    assert!(e.contains("must be 1s to 7d"), "{e}");
+    let e = err(&format!("{FULL}task_timeout: 1.5h\n"));
+    assert!(
+        e.contains("key `task_timeout`") && e.contains("not a duration"),
+        "{e}"
+    );
+    let e = err(&FULL.replace(
+        "workers: { instances: 4,",
+        "workers: { heartbeat_timeout: 0s, instances: 4,",
+    ));
+    assert!(e.contains("workers.heartbeat_timeout"), "{e}");
+}

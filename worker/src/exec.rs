@@ -15,7 +15,7 @@ use spindle_io::read::SplitReader;
 use spindle_io::schema::{conform, declared};
 use spindle_io::write::encode_output;
 use spindle_io::Location;
-use spindle_job::wire::{JobSetup, RunTask, TaskInput, TaskStats, WorkerId};
+use spindle_job::wire::{FetchSource, JobSetup, RunTask, TaskInput, TaskStats, WorkerId};
 use spindle_job::{Op, Sink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,14 +90,7 @@ impl Executor {
                 (Some(schema), scan.batches)
             }
             TaskInput::Fetch(sources) => {
-                let encoded = fetch_all(
-                    sources,
-                    self.me,
-                    &self.store,
-                    &self.secret,
-                    self.peer_timeout,
-                )
-                .await?;
+                let encoded = self.fetch(sources).await?;
                 let mut schema = None;
                 let mut batches = vec![];
                 for e in encoded {
@@ -110,14 +103,7 @@ impl Executor {
             TaskInput::Unify { source, schema_ipc } => {
                 let target = decode_schema(schema_ipc)?;
                 let sources = std::slice::from_ref(source);
-                let encoded = fetch_all(
-                    sources,
-                    self.me,
-                    &self.store,
-                    &self.secret,
-                    self.peer_timeout,
-                )
-                .await?;
+                let encoded = self.fetch(sources).await?;
                 let mut batches = vec![];
                 for e in encoded {
                     for b in decode(&e)?.1 {
@@ -206,6 +192,18 @@ impl Executor {
             }
         }
         Ok(stats)
+    }
+
+    /// The encoded results of `sources`, from this worker's store or its peers.
+    async fn fetch(&self, sources: &[FetchSource]) -> Result<Vec<bytes::Bytes>, TaskError> {
+        fetch_all(
+            sources,
+            self.me,
+            &self.store,
+            &self.secret,
+            self.peer_timeout,
+        )
+        .await
     }
 
     /// For csv scans followed by SQL: the columns that SQL reads, worked out once per

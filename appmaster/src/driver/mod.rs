@@ -67,19 +67,23 @@ pub async fn run_job(
         if status.is_some() {
             break;
         }
+        // In this order: what workers said is heard before the clock judges their
+        // silence, however long the loop was held up.
         tokio::select! {
-            ev = server_rx.recv() => {
-                if let Some(ev) = ev { d.on_server(ev, Instant::now()); }
+            biased;
+            _ = cancelled(&mut cancel) => {
+                d.error = Some("killed by user".into());
+                status = Some(Status::Killed);
+            }
+            Some(ev) = server_rx.recv() => {
+                d.on_server(ev, Instant::now());
                 while let Ok(ev) = server_rx.try_recv() { d.on_server(ev, Instant::now()); }
             }
             Some(ev) = launcher_events.recv() => d.on_launcher(ev, Instant::now()),
             _ = tick.tick() => {
+                while let Ok(ev) = server_rx.try_recv() { d.on_server(ev, Instant::now()); }
                 d.on_tick(Instant::now());
                 d.publish();
-            }
-            _ = cancelled(&mut cancel) => {
-                d.error = Some("killed by user".into());
-                status = Some(Status::Killed);
             }
         }
         d.dispatch();
