@@ -6,6 +6,7 @@ pub mod cmdline;
 pub mod commit;
 pub mod driver;
 pub mod job;
+pub mod kv;
 pub mod launcher;
 pub mod local;
 pub mod prepare;
