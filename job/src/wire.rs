@@ -144,7 +144,8 @@ pub enum ToMaster {
     },
     /// Sent every heartbeat interval: a worker silent past its timeout is lost.
     Heartbeat,
-    /// The task got a slot and began; an attempt is charged only to tasks that began.
+    /// The task has been running a while (tasks that end sooner say only `Done` or
+    /// `Failed`); a worker's loss counts an attempt only against tasks that began.
     Started { task: TaskId, attempt: u32 },
     Done {
         task: TaskId,

@@ -145,8 +145,17 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
                     tokio::spawn(async move {
                         let _permit = slots.acquire_owned().await;
                         let (id, attempt) = (task.task, task.attempt);
-                        let _ = tx.send(ToMaster::Started { task: id, attempt });
-                        let msg = match run_task(ex.as_deref(), &task).await {
+                        let run = run_task(ex.as_deref(), &task);
+                        tokio::pin!(run);
+                        // Most tasks end sooner: one message each, not two.
+                        let result = tokio::select! {
+                            r = &mut run => r,
+                            _ = tokio::time::sleep(REPORT_BEGUN_AFTER) => {
+                                let _ = tx.send(ToMaster::Started { task: id, attempt });
+                                run.await
+                            }
+                        };
+                        let msg = match result {
                             Ok(stats) => ToMaster::Done {
                                 task: id,
                                 attempt,
@@ -178,6 +187,10 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
     }
     Ok(())
 }
+
+/// A task still running this long after it got its slot is reported begun: from then
+/// on its worker's loss counts against its attempts, and the master times it.
+const REPORT_BEGUN_AFTER: Duration = Duration::from_millis(100);
 
 /// Runs one task within its phase's time limit; a panic inside becomes the task's failure
 /// instead of a silent end.
