@@ -40,6 +40,8 @@ pub enum Role {
     Master,
     /// A worker's data server, for its peers.
     Data,
+    /// The application master's key-value store, for containers and the edge node.
+    Kv,
 }
 
 impl Role {
@@ -47,6 +49,7 @@ impl Role {
         match self {
             Role::Master => b"master",
             Role::Data => b"data",
+            Role::Kv => b"kv",
         }
     }
 }

@@ -190,7 +190,9 @@ mod tests {
         let mut huge = snapshot_of(&s);
         huge.extend(u32::MAX.to_be_bytes());
         huge.extend([0u8; 4]);
-        let e = replay(&huge, 10).err().expect("a length beyond reason is refused");
+        let e = replay(&huge, 10)
+            .err()
+            .expect("a length beyond reason is refused");
         assert!(e.contains("claims"), "{e}");
     }
 }

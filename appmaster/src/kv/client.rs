@@ -1,0 +1,145 @@
+//! A client of an application's key-value store, for the CLI and for containers.
+
+use super::store::{Entry, Event, KeyRange, Op, OpResult, Revision, Txn, TxnResult};
+use super::wire::{KvReply, KvRequest};
+use spindle_io::net::{connect_auth, decode_msg, encode_msg, read_frame_within, write_frame, Role};
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// How long a plain request may take, the journal write included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct KvClient {
+    stream: TcpStream,
+}
+
+impl KvClient {
+    /// Connects to the store at `addr` (`host:port`) and proves `secret`; the store
+    /// proves it back.
+    pub async fn connect(addr: &str, secret: &str) -> Result<KvClient, String> {
+        let mut stream = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("connecting to the key-value store at {addr} timed out"))?
+            .map_err(|e| format!("cannot reach the key-value store at {addr}: {e}"))?;
+        stream.set_nodelay(true).ok();
+        connect_auth(&mut stream, secret, Role::Kv)
+            .await
+            .map_err(|e| format!("key-value store at {addr}: {e}"))?;
+        Ok(KvClient { stream })
+    }
+
+    async fn request(&mut self, req: &KvRequest, within: Duration) -> Result<KvReply, String> {
+        let body = encode_msg(req).map_err(|e| e.to_string())?;
+        write_frame(&mut self.stream, &body)
+            .await
+            .map_err(|e| format!("sending to the key-value store: {e}"))?;
+        self.reply(within).await
+    }
+
+    async fn reply(&mut self, within: Duration) -> Result<KvReply, String> {
+        let frame = read_frame_within(&mut self.stream, within)
+            .await
+            .map_err(|e| format!("the key-value store: {e}"))?
+            .ok_or("the key-value store closed the connection")?;
+        match decode_msg(&frame).map_err(|e| e.to_string())? {
+            KvReply::Error(e) => Err(e),
+            reply => Ok(reply),
+        }
+    }
+
+    pub async fn txn(&mut self, txn: Txn) -> Result<TxnResult, String> {
+        match self.request(&KvRequest::Txn(txn), REQUEST_TIMEOUT).await? {
+            KvReply::Txn(r) => Ok(r),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// The one answer of one operation.
+    async fn op(&mut self, op: Op) -> Result<OpResult, String> {
+        let mut r = self.txn(Txn::ops(vec![op])).await?;
+        r.results.pop().ok_or_else(|| "no answer".to_string())
+    }
+
+    pub async fn get(&mut self, range: KeyRange) -> Result<Vec<(String, Entry)>, String> {
+        match self.op(Op::Get(range)).await? {
+            OpResult::Entries(e) => Ok(e),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    pub async fn list(&mut self, range: KeyRange) -> Result<Vec<String>, String> {
+        match self.op(Op::List(range)).await? {
+            OpResult::Keys(k) => Ok(k),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    pub async fn put(
+        &mut self,
+        key: &str,
+        value: Vec<u8>,
+        owner: Option<String>,
+    ) -> Result<Revision, String> {
+        let op = Op::Put {
+            key: key.to_string(),
+            value,
+            owner,
+            previous: false,
+        };
+        Ok(self.txn(Txn::ops(vec![op])).await?.revision)
+    }
+
+    /// How many keys went.
+    pub async fn delete(&mut self, range: KeyRange) -> Result<u64, String> {
+        match self
+            .op(Op::Delete {
+                range,
+                previous: false,
+            })
+            .await?
+        {
+            OpResult::Deleted(n, _) => Ok(n),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// The entry once `key` exists, or `None` after `timeout`.
+    pub async fn wait(&mut self, key: &str, timeout: Duration) -> Result<Option<Entry>, String> {
+        let req = KvRequest::Wait {
+            key: key.to_string(),
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        match self.request(&req, timeout + REQUEST_TIMEOUT).await? {
+            KvReply::Waited(e) => Ok(e),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// Starts watching `range` after revision `after`; read with [`KvClient::events`].
+    pub async fn watch(mut self, range: KeyRange, after: Revision) -> Result<Watch, String> {
+        let body = encode_msg(&KvRequest::Watch { range, after }).map_err(|e| e.to_string())?;
+        write_frame(&mut self.stream, &body)
+            .await
+            .map_err(|e| format!("sending to the key-value store: {e}"))?;
+        Ok(Watch { client: self })
+    }
+}
+
+/// A watch in progress.
+pub struct Watch {
+    client: KvClient,
+}
+
+impl Watch {
+    /// The next events, in order; an error once the store has forgotten some of them
+    /// (the watcher must read the keys afresh) or cannot be reached.
+    pub async fn events(&mut self, idle: Duration) -> Result<Vec<Event>, String> {
+        match self.client.reply(idle).await? {
+            KvReply::Events(e) => Ok(e),
+            KvReply::Compacted { oldest, current } => Err(format!(
+                "events before revision {oldest} are forgotten; read afresh at revision {current}"
+            )),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+}
