@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_commit;
+mod kv;
 mod run;
 mod ui;
 mod worker;
@@ -34,6 +35,7 @@ enum Command {
     Status(yarn::apps::StatusArgs),
     Ls(yarn::apps::LsArgs),
     Kill(yarn::apps::KillArgs),
+    Kv(kv::KvArgs),
     Bench(bench::BenchArgs),
     Worker(spindle_appmaster::cmdline::WorkerCommand),
     #[command(name = "appmaster", hide = true)]
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
             Command::Kill(args) => yarn::apps::kill(args).await,
             Command::AppMaster(args) => yarn::appmaster::appmaster(args).await,
             Command::Bench(args) => bench::bench(args).await,
+            Command::Kv(args) => kv::kv(args).await,
             Command::Worker(args) => worker::worker(args).await,
         }
     });

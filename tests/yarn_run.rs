@@ -297,8 +297,13 @@ fn kill_ends_a_running_application_and_commits_nothing() {
     );
 }
 
-/// Worker processes of the application whose master listens on `master`.
-fn worker_pids(master: &str) -> Vec<(u32, i32)> {
+/// Worker processes of application `app` (their containers' ids name it), with their
+/// worker ids.
+fn worker_pids(app: &str) -> Vec<(u32, i32)> {
+    let containers = format!(
+        "CONTAINER_ID=container_{}_",
+        app.trim_start_matches("application_")
+    );
     let mut found = vec![];
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -311,11 +316,13 @@ fn worker_pids(master: &str) -> Vec<(u32, i32)> {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).to_string())
             .collect();
+        let ours = std::fs::read(entry.path().join("environ")).is_ok_and(|env| {
+            env.split(|b| *b == 0)
+                .any(|v| String::from_utf8_lossy(v).starts_with(&containers))
+        });
         let is_worker = args.first().is_some_and(|a| a.ends_with("spindle"))
             && args.get(1).is_some_and(|a| a == "worker")
-            && args
-                .windows(2)
-                .any(|w| w[0] == "--master" && w[1] == master);
+            && ours;
         if let (true, Some(id)) = (is_worker, args.windows(2).find(|w| w[0] == "--id")) {
             found.push((id[1].parse().unwrap(), pid));
         }
@@ -329,14 +336,13 @@ fn a_killed_worker_container_is_replaced_and_the_result_is_exact() {
     let rows = upload_clicks("/it/crash/in", &[(3000, 11)]);
     let stages = "stages:\n  - command: \"sleep 0.3; cat\"\n  - sql: \"SELECT user, bytes FROM input WHERE status = 200\"\n  - shuffle: { by: [user], partitions: 3 }\n  - sql: \"SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user\"\n";
     let spec = write_spec("yarn-crash", "/it/crash/in", stages, "/it/crash/out");
-    let (app, s) = submit_until_registered(&spec);
-    let master = format!("{}:{}", s["am_host"].as_str().unwrap(), s["am_rpc_port"]);
+    let (app, _) = submit_until_registered(&spec);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut workers = vec![];
     while workers.len() < 2 {
-        assert!(Instant::now() < deadline, "workers of {master} never ran");
+        assert!(Instant::now() < deadline, "workers of {app} never ran");
         std::thread::sleep(Duration::from_millis(100));
-        workers = worker_pids(&master);
+        workers = worker_pids(&app);
     }
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
@@ -500,4 +506,56 @@ fn hdfs_one_writer_per_output() {
 #[test]
 fn hdfs_expired_lease_of_another_host_is_taken_over() {
     suite::expired_lease_of_another_host_is_taken_over(&HdfsStore::new("stale-lease"));
+}
+
+#[test]
+fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
+    upload_clicks("/it/kv/in", &[(50, 8)]);
+    let stages = "stages:\n  - command: \"sleep 60; cat\"\n";
+    let spec = write_spec("yarn-kv", "/it/kv/in", stages, "/it/kv/out");
+    let (app, _) = submit_until_registered(&spec);
+    let kv = |args: &[&str]| {
+        let started = Instant::now();
+        let mut all = vec!["kv"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--app", &app]);
+        let o = spindle(&all);
+        assert!(started.elapsed() < Duration::from_secs(30), "kv {args:?} took too long");
+        o
+    };
+    let o = kv(&["put", "svc/a", "10.0.0.1:80"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = kv(&["get", "svc/a"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(o.stdout, b"10.0.0.1:80", "the value alone");
+    // a waiter started before the put returns with its value
+    let waiter = Command::new(BIN)
+        .args(["kv", "wait", "svc/b", "--timeout", "60s", "--app", &app])
+        .env("HADOOP_CONF_DIR", &cluster().conf_dir)
+        .env_remove("YARN_CONF_DIR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let put_at = Instant::now();
+    assert!(kv(&["put", "svc/b", "ready"]).status.success());
+    let waited = waiter.wait_with_output().unwrap();
+    assert!(waited.status.success(), "{}", text(&waited));
+    assert_eq!(waited.stdout, b"ready");
+    assert!(put_at.elapsed() < Duration::from_secs(15));
+    let o = kv(&["ls", "svc/"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "svc/a\nsvc/b\n", "{}", text(&o));
+    let o = kv(&["del", "svc/", "--prefix"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "2", "{}", text(&o));
+    let o = kv(&["get", "svc/a"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no key `svc/a`"), "{}", text(&o));
+    // every acknowledged change is in the journal on HDFS
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let journal = get(&format!("/user/{user}/.spindle/{app}/kv.journal")).expect("kv.journal");
+    let replayed = spindle_appmaster::kv::journal::replay(&journal, 100).unwrap();
+    assert_eq!(replayed.store.revision(), 3);
+    assert!(replayed.store.is_empty());
+    assert!(spindle(&["kill", &app]).status.success());
 }

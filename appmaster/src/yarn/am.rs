@@ -6,7 +6,9 @@
 use super::cluster::Cluster;
 use super::launch::{read_credentials, secret_from, LaunchInfo, LAUNCH_ENV};
 use super::staging::Staging;
-use super::{AmSession, WorkerTemplate, YarnLauncher};
+use super::kv_journal::HdfsJournal;
+use super::{AmSession, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
+use crate::kv::service::KvService;
 use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, LeaseOwner, Protected, LEASE_TTL};
 use crate::progress::{human_bytes, Status, Summary};
@@ -59,6 +61,11 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         .await
         .map_err(|e| format!("cannot listen on {host}: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    // The registered RPC port is the key-value store's: clients find it in the report.
+    let kv_listener = TcpListener::bind((host.as_str(), 0))
+        .await
+        .map_err(|e| format!("cannot listen on {host}: {e}"))?;
+    let kv_port = kv_listener.local_addr().map_err(|e| e.to_string())?.port();
     let schedulers = cluster.conf.rm_scheduler_addresses();
     let mut am = AmRmClient::connect_any(&schedulers, &amrm_token, &cluster.user)
         .await
@@ -68,15 +75,24 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 schedulers.join(", ")
             )
         })?;
-    am.register(&host, port as i32, "")
+    am.register(&host, kv_port as i32, "")
         .await
         .map_err(|e| format!("registerApplicationMaster: {e}"))?;
     info!(
         app = %app_id,
         master = %format!("{host}:{port}"),
+        kv = %format!("{host}:{kv_port}"),
         after_ms = started.elapsed().as_millis() as u64,
         "registered with the ResourceManager"
     );
+    tokio::spawn(serve_kv(
+        kv_listener,
+        secret.clone(),
+        cluster.conf.get("fs.defaultFS").unwrap_or_default(),
+        env.cwd.clone(),
+        cluster.user.clone(),
+        format!("{}/{KV_JOURNAL}", launch.app_dir),
+    ));
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Default::default());
@@ -101,7 +117,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         user: cluster.user.clone(),
         app_id: app_id.clone(),
         host: host.clone(),
-        port: port as i32,
+        port: kv_port as i32,
     };
     let mut launcher = YarnLauncher::start(session, template, events_tx, progress_rx);
     let summary = match spec {
@@ -233,6 +249,30 @@ async fn run_spec(
         logs: Some(format!("yarn logs -applicationId {}", opts.app_id)),
     };
     run_job(job, listener, secret, launcher, events, driver).await
+}
+
+/// Replays the key-value journal (a previous attempt's keys, at their revisions) and
+/// serves the store. Until the journal is open, clients wait in the listen queue; if it
+/// cannot be opened, the endpoint closes and clients are refused.
+async fn serve_kv(
+    listener: TcpListener,
+    secret: String,
+    default_fs: String,
+    conf_dir: PathBuf,
+    user: String,
+    journal: String,
+) {
+    let opened = async {
+        let staging = Staging::connect(&default_fs, &conf_dir, &user)?;
+        HdfsJournal::open(staging.client(), &journal, KV_HISTORY).await
+    };
+    match opened.await {
+        Ok((store, sink)) => {
+            let service = KvService::new(store, Box::new(sink));
+            crate::kv::server::serve(listener, secret.into(), service).await;
+        }
+        Err(e) => error!("the key-value store is not served: {e}"),
+    }
 }
 
 fn worker_context(

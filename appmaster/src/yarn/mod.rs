@@ -6,6 +6,7 @@ mod allocator;
 pub mod am;
 pub mod cluster;
 mod exit;
+pub mod kv_journal;
 pub mod launch;
 pub mod staging;
 
@@ -14,5 +15,9 @@ pub use exit::describe_exit;
 
 /// Alias of the application's secret in the containers' Credentials file.
 pub const SECRET_ALIAS: &str = "spindle.secret";
+/// The key-value journal's name in the application's staging directory.
+pub const KV_JOURNAL: &str = "kv.journal";
+/// Events the key-value store remembers for watchers that reconnect.
+pub const KV_HISTORY: usize = 100_000;
 /// YARN application type of spindle applications (`yarn application -appTypes SPINDLE`).
 pub const APPLICATION_TYPE: &str = "SPINDLE";

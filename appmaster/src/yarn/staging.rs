@@ -66,6 +66,11 @@ impl Staging {
         Ok((self.staged(super::launch::BINARY, &path, true).await?, true))
     }
 
+    /// The HDFS client, for the key-value journal.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The application's private directory.
     pub async fn app_dir(&self, app: &str) -> Result<String, String> {
         let dir = format!("{}/{app}", self.root);

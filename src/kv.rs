@@ -1,0 +1,201 @@
+//! `spindle kv`: read and write a running application's key-value store from the edge
+//! node. The application master is found through the ResourceManager's report, and the
+//! application's secret in the user's private staging directory.
+
+use clap::{Args, Subcommand};
+use spindle_appmaster::kv::client::KvClient;
+use spindle_appmaster::kv::store::{Entry, Event, KeyRange};
+use spindle_appmaster::yarn::staging::Staging;
+use spindle_hadoop::yarn::ApplicationId;
+use spindle_job::Timeout;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+/// Read and write a running application's key-value store
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    spindle kv put svc/db 10.0.0.5:5432 --app application_1700000000000_0001\n  \
+    spindle kv wait svc/db --timeout 5m --app ...     # prints the value once it is there\n  \
+    spindle kv ls svc/ --json --app ...\n  \
+    spindle kv watch svc/ --prefix --app ...          # one line per put or delete")]
+pub struct KvArgs {
+    #[command(subcommand)]
+    op: KvOp,
+    /// The application (default: $SPINDLE_APPLICATION_ID)
+    #[arg(long, global = true, env = "SPINDLE_APPLICATION_ID")]
+    app: Option<String>,
+    /// Print JSON (one object per line for ls and watch)
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum KvOp {
+    /// Print a key's value, alone and as stored
+    Get { key: String },
+    /// Set a key; the value comes from stdin when not given
+    Put { key: String, value: Option<String> },
+    /// Delete a key, or with --prefix every key starting with it; prints how many went
+    Del {
+        key: String,
+        #[arg(long)]
+        prefix: bool,
+    },
+    /// List the keys starting with PREFIX (every key without it)
+    Ls { prefix: Option<String> },
+    /// Wait until a key exists, then print its value
+    Wait {
+        key: String,
+        /// Give up after this long (30s, 10m, 2h; at most 1d)
+        #[arg(long, default_value = "10m", value_parser = Timeout::parse)]
+        timeout: Timeout,
+    },
+    /// Print each put and delete on a key (or with --prefix, on every key starting with
+    /// it) as it happens, until interrupted
+    Watch {
+        key: String,
+        #[arg(long)]
+        prefix: bool,
+    },
+}
+
+pub async fn kv(args: KvArgs) -> ExitCode {
+    crate::init_logging("error");
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: KvArgs) -> Result<ExitCode, String> {
+    let app = args
+        .app
+        .ok_or("no application: give --app APP (or set SPINDLE_APPLICATION_ID)")?;
+    let mut c = connect(&app).await?;
+    let json = args.json;
+    match args.op {
+        KvOp::Get { key } => {
+            let Some((_, entry)) = c.get(KeyRange::Key(key.clone())).await?.pop() else {
+                return Err(format!("no key `{key}`"));
+            };
+            print_entry(&key, &entry, json);
+        }
+        KvOp::Put { key, value } => {
+            let value = match value {
+                Some(v) => v.into_bytes(),
+                None => {
+                    let mut v = vec![];
+                    std::io::stdin()
+                        .read_to_end(&mut v)
+                        .map_err(|e| format!("reading the value from stdin: {e}"))?;
+                    v
+                }
+            };
+            let revision = c.put(&key, value, None).await?;
+            if json {
+                println!("{}", serde_json::json!({ "key": key, "revision": revision }));
+            }
+        }
+        KvOp::Del { key, prefix } => {
+            let n = c.delete(range(key, prefix)).await?;
+            println!("{}", if json { serde_json::json!({ "deleted": n }).to_string() } else { n.to_string() });
+        }
+        KvOp::Ls { prefix } => {
+            for key in c.list(KeyRange::Prefix(prefix.unwrap_or_default())).await? {
+                if json {
+                    println!("{}", serde_json::json!({ "key": key }));
+                } else {
+                    println!("{key}");
+                }
+            }
+        }
+        KvOp::Wait { key, timeout } => {
+            let limit = timeout.duration().min(std::time::Duration::from_secs(86_400));
+            match c.wait(&key, limit).await? {
+                Some(entry) => print_entry(&key, &entry, json),
+                None => return Err(format!("`{key}` did not appear within {timeout}")),
+            }
+        }
+        KvOp::Watch { key, prefix } => {
+            let mut w = c.watch(range(key, prefix), 0).await?;
+            loop {
+                for e in w.events(std::time::Duration::from_secs(24 * 3600)).await? {
+                    print_event(&e, json);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn range(key: String, prefix: bool) -> KeyRange {
+    if prefix {
+        KeyRange::Prefix(key)
+    } else {
+        KeyRange::Key(key)
+    }
+}
+
+fn print_entry(key: &str, e: &Entry, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "key": key,
+            "value": String::from_utf8_lossy(&e.value),
+            "create_revision": e.create_revision,
+            "mod_revision": e.mod_revision,
+            "owner": e.owner,
+        });
+        println!("{v}");
+    } else {
+        let mut out = std::io::stdout();
+        let _ = out.write_all(&e.value);
+        let _ = out.flush();
+    }
+}
+
+fn print_event(e: &Event, json: bool) {
+    let value = e.put.as_ref().map(|(v, _)| String::from_utf8_lossy(v).into_owned());
+    if json {
+        let kind = if e.put.is_some() { "put" } else { "delete" };
+        let v = serde_json::json!({ "revision": e.revision, "event": kind, "key": e.key, "value": value });
+        println!("{v}");
+    } else {
+        match value {
+            Some(v) => println!("{} put {} {v}", e.revision, e.key),
+            None => println!("{} del {}", e.revision, e.key),
+        }
+    }
+}
+
+/// Finds the application master through the ResourceManager and proves the secret from
+/// the application's staging directory.
+async fn connect(app: &str) -> Result<KvClient, String> {
+    let id: ApplicationId = app.parse().map_err(|e| format!("{e}"))?;
+    let cluster = crate::yarn::cluster_from_env()?;
+    let rm = cluster.resource_manager().await?;
+    let report = rm
+        .get_application_report(id)
+        .await
+        .map_err(|e| format!("getApplicationReport: {e}"))?;
+    if report.rpc_port <= 0 || report.host.is_empty() || report.host == "N/A" {
+        return Err(format!(
+            "{app} has no running application master (state {})",
+            crate::yarn::apps::state_name(report.state)
+        ));
+    }
+    let default_fs = cluster
+        .conf
+        .get("fs.defaultFS")
+        .ok_or("fs.defaultFS is not set in HADOOP_CONF_DIR")?;
+    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user)?;
+    let secret_path = format!("{}/{app}/secret", staging.root);
+    let secret = staging
+        .read(&secret_path)
+        .await
+        .map_err(|e| format!("cannot read the application's secret: {e}"))?;
+    let secret = String::from_utf8(secret).map_err(|_| format!("{secret_path} is not text"))?;
+    KvClient::connect(&format!("{}:{}", report.host, report.rpc_port), &secret).await
+}
