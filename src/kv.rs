@@ -6,10 +6,11 @@ use clap::{Args, Subcommand};
 use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::kv::store::{Entry, Event, KeyRange};
 use spindle_appmaster::yarn::staging::Staging;
-use spindle_hadoop::yarn::ApplicationId;
+use spindle_hadoop::yarn::{ApplicationId, ApplicationState};
 use spindle_job::Timeout;
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Read and write a running application's key-value store
 #[derive(Args)]
@@ -74,8 +75,14 @@ async fn run(args: KvArgs) -> Result<ExitCode, String> {
     let app = args
         .app
         .ok_or("no application: give --app APP (or set SPINDLE_APPLICATION_ID)")?;
-    let mut c = connect(&app).await?;
     let json = args.json;
+    // wait and watch ride out a restart of the application master
+    match args.op {
+        KvOp::Wait { key, timeout } => return wait(&app, &key, timeout, json).await,
+        KvOp::Watch { key, prefix } => return watch(&app, range(key, prefix), json).await,
+        _ => {}
+    }
+    let mut c = connect(&app).await.map_err(Unreached::text)?;
     match args.op {
         KvOp::Get { key } => {
             let Some((_, entry)) = c.get(KeyRange::Key(key.clone())).await?.pop() else {
@@ -96,12 +103,22 @@ async fn run(args: KvArgs) -> Result<ExitCode, String> {
             };
             let revision = c.put(&key, value, None).await?;
             if json {
-                println!("{}", serde_json::json!({ "key": key, "revision": revision }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "key": key, "revision": revision })
+                );
             }
         }
         KvOp::Del { key, prefix } => {
             let n = c.delete(range(key, prefix)).await?;
-            println!("{}", if json { serde_json::json!({ "deleted": n }).to_string() } else { n.to_string() });
+            println!(
+                "{}",
+                if json {
+                    serde_json::json!({ "deleted": n }).to_string()
+                } else {
+                    n.to_string()
+                }
+            );
         }
         KvOp::Ls { prefix } => {
             for key in c.list(KeyRange::Prefix(prefix.unwrap_or_default())).await? {
@@ -112,23 +129,86 @@ async fn run(args: KvArgs) -> Result<ExitCode, String> {
                 }
             }
         }
-        KvOp::Wait { key, timeout } => {
-            let limit = timeout.duration().min(std::time::Duration::from_secs(86_400));
-            match c.wait(&key, limit).await? {
-                Some(entry) => print_entry(&key, &entry, json),
-                None => return Err(format!("`{key}` did not appear within {timeout}")),
-            }
-        }
-        KvOp::Watch { key, prefix } => {
-            let mut w = c.watch(range(key, prefix), 0).await?;
-            loop {
-                for e in w.events(std::time::Duration::from_secs(24 * 3600)).await? {
-                    print_event(&e, json);
-                }
-            }
-        }
+        KvOp::Wait { .. } | KvOp::Watch { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the store could not be reached: for good (the application has ended, the id is
+/// wrong) or for now (its master is restarting).
+enum Unreached {
+    Final(String),
+    ForNow(String),
+}
+
+impl Unreached {
+    fn text(self) -> String {
+        match self {
+            Unreached::Final(e) | Unreached::ForNow(e) => e,
+        }
+    }
+}
+
+/// The wait between attempts to reach a master that is restarting.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+async fn wait(app: &str, key: &str, timeout: Timeout, json: bool) -> Result<ExitCode, String> {
+    let limit = timeout.duration().min(Duration::from_secs(86_400));
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let waited = match connect(app).await {
+            Ok(mut c) => c.wait(key, left).await.map_err(Unreached::ForNow),
+            Err(e) => Err(e),
+        };
+        match waited {
+            Ok(Some(entry)) => {
+                print_entry(key, &entry, json);
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(None) => break,
+            Err(Unreached::Final(e)) => return Err(e),
+            Err(Unreached::ForNow(e)) if Instant::now() + RECONNECT < deadline => {
+                eprintln!("lost the key-value store ({e}); reconnecting");
+                tokio::time::sleep(RECONNECT).await;
+            }
+            Err(Unreached::ForNow(_)) => break,
+        }
+    }
+    Err(format!("`{key}` did not appear within {timeout}"))
+}
+
+/// Prints events until interrupted; after losing the master it reconnects and goes on
+/// from the last revision printed, so nothing is missed or repeated.
+async fn watch(app: &str, range: KeyRange, json: bool) -> Result<ExitCode, String> {
+    let mut after = 0;
+    loop {
+        let watched = async {
+            let c = connect(app).await?;
+            let mut w = c
+                .watch(range.clone(), after)
+                .await
+                .map_err(Unreached::ForNow)?;
+            loop {
+                let events = w
+                    .events(Duration::from_secs(24 * 3600))
+                    .await
+                    .map_err(Unreached::ForNow)?;
+                for e in events {
+                    print_event(&e, json);
+                    after = e.revision;
+                }
+            }
+        };
+        match watched.await {
+            Err(Unreached::Final(e)) => return Err(e),
+            Err(Unreached::ForNow(e)) => {
+                eprintln!("lost the key-value store ({e}); reconnecting");
+                tokio::time::sleep(RECONNECT).await;
+            }
+            Ok(()) => {}
+        }
+    }
 }
 
 fn range(key: String, prefix: bool) -> KeyRange {
@@ -157,7 +237,10 @@ fn print_entry(key: &str, e: &Entry, json: bool) {
 }
 
 fn print_event(e: &Event, json: bool) {
-    let value = e.put.as_ref().map(|(v, _)| String::from_utf8_lossy(v).into_owned());
+    let value = e
+        .put
+        .as_ref()
+        .map(|(v, _)| String::from_utf8_lossy(v).into_owned());
     if json {
         let kind = if e.put.is_some() { "put" } else { "delete" };
         let v = serde_json::json!({ "revision": e.revision, "event": kind, "key": e.key, "value": value });
@@ -172,20 +255,37 @@ fn print_event(e: &Event, json: bool) {
 
 /// Finds the application master through the ResourceManager and proves the secret from
 /// the application's staging directory.
-async fn connect(app: &str) -> Result<KvClient, String> {
-    let id: ApplicationId = app.parse().map_err(|e| format!("{e}"))?;
-    let cluster = crate::yarn::cluster_from_env()?;
-    let rm = cluster.resource_manager().await?;
+async fn connect(app: &str) -> Result<KvClient, Unreached> {
+    let id: ApplicationId = app.parse().map_err(|e| Unreached::Final(format!("{e}")))?;
+    let cluster = crate::yarn::cluster_from_env().map_err(Unreached::Final)?;
+    let rm = cluster.resource_manager().await.map_err(Unreached::Final)?;
     let report = rm
         .get_application_report(id)
         .await
-        .map_err(|e| format!("getApplicationReport: {e}"))?;
+        .map_err(|e| Unreached::Final(format!("getApplicationReport: {e}")))?;
+    if report.state.is_some_and(ApplicationState::is_terminal) {
+        return Err(Unreached::Final(format!(
+            "{app} has ended ({})",
+            crate::yarn::apps::state_name(report.state)
+        )));
+    }
     if report.rpc_port <= 0 || report.host.is_empty() || report.host == "N/A" {
-        return Err(format!(
+        return Err(Unreached::ForNow(format!(
             "{app} has no running application master (state {})",
             crate::yarn::apps::state_name(report.state)
-        ));
+        )));
     }
+    connect_to(app, &cluster, &report.host, report.rpc_port)
+        .await
+        .map_err(Unreached::ForNow)
+}
+
+async fn connect_to(
+    app: &str,
+    cluster: &spindle_appmaster::yarn::cluster::Cluster,
+    host: &str,
+    port: i32,
+) -> Result<KvClient, String> {
     let default_fs = cluster
         .conf
         .get("fs.defaultFS")
@@ -197,5 +297,5 @@ async fn connect(app: &str) -> Result<KvClient, String> {
         .await
         .map_err(|e| format!("cannot read the application's secret: {e}"))?;
     let secret = String::from_utf8(secret).map_err(|_| format!("{secret_path} is not text"))?;
-    KvClient::connect(&format!("{}:{}", report.host, report.rpc_port), &secret).await
+    KvClient::connect(&format!("{host}:{port}"), &secret).await
 }

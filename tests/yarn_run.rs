@@ -297,9 +297,9 @@ fn kill_ends_a_running_application_and_commits_nothing() {
     );
 }
 
-/// Worker processes of application `app` (their containers' ids name it), with their
-/// worker ids.
-fn worker_pids(app: &str) -> Vec<(u32, i32)> {
+/// `spindle ROLE` processes of application `app` (their containers' ids name it): their
+/// arguments and pids.
+fn spindle_processes(app: &str, role: &str) -> Vec<(Vec<String>, i32)> {
     let containers = format!(
         "CONTAINER_ID=container_{}_",
         app.trim_start_matches("application_")
@@ -320,13 +320,25 @@ fn worker_pids(app: &str) -> Vec<(u32, i32)> {
             env.split(|b| *b == 0)
                 .any(|v| String::from_utf8_lossy(v).starts_with(&containers))
         });
-        let is_worker = args.first().is_some_and(|a| a.ends_with("spindle"))
-            && args.get(1).is_some_and(|a| a == "worker")
-            && ours;
-        if let (true, Some(id)) = (is_worker, args.windows(2).find(|w| w[0] == "--id")) {
-            found.push((id[1].parse().unwrap(), pid));
+        if ours
+            && args.first().is_some_and(|a| a.ends_with("spindle"))
+            && args.get(1).is_some_and(|a| a == role)
+        {
+            found.push((args, pid));
         }
     }
+    found
+}
+
+/// Worker processes of application `app`, with their worker ids.
+fn worker_pids(app: &str) -> Vec<(u32, i32)> {
+    let mut found: Vec<(u32, i32)> = spindle_processes(app, "worker")
+        .into_iter()
+        .filter_map(|(args, pid)| {
+            let id = args.windows(2).find(|w| w[0] == "--id")?;
+            Some((id[1].parse().unwrap(), pid))
+        })
+        .collect();
     found.sort();
     found
 }
@@ -520,7 +532,10 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         all.extend_from_slice(args);
         all.extend_from_slice(&["--app", &app]);
         let o = spindle(&all);
-        assert!(started.elapsed() < Duration::from_secs(30), "kv {args:?} took too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "kv {args:?} took too long"
+        );
         o
     };
     let o = kv(&["put", "svc/a", "10.0.0.1:80"]);
@@ -545,17 +560,130 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
     assert_eq!(waited.stdout, b"ready");
     assert!(put_at.elapsed() < Duration::from_secs(15));
     let o = kv(&["ls", "svc/"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "svc/a\nsvc/b\n", "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "svc/a\nsvc/b\n",
+        "{}",
+        text(&o)
+    );
     let o = kv(&["del", "svc/", "--prefix"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "2", "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "2",
+        "{}",
+        text(&o)
+    );
     let o = kv(&["get", "svc/a"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no key `svc/a`"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no key `svc/a`"),
+        "{}",
+        text(&o)
+    );
     // every acknowledged change is in the journal on HDFS
     let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
     let journal = get(&format!("/user/{user}/.spindle/{app}/kv.journal")).expect("kv.journal");
     let replayed = spindle_appmaster::kv::journal::replay(&journal, 100).unwrap();
     assert_eq!(replayed.store.revision(), 3);
     assert!(replayed.store.is_empty());
+    assert!(spindle(&["kill", &app]).status.success());
+}
+
+#[test]
+fn the_key_value_store_survives_a_new_application_master_attempt() {
+    upload_clicks("/it/kvam/in", &[(50, 9)]);
+    let stages = "stages:\n  - command: \"sleep 120; cat\"\n";
+    let spec = write_spec("yarn-kv-am", "/it/kvam/in", stages, "/it/kvam/out");
+    let o = submit(&spec, &["--max-attempts", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let first = wait_for(&app, "the AM to register", |s| {
+        s["state"] == "RUNNING" && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+    });
+    let kv = |args: &[&str]| {
+        let mut all = vec!["kv"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--app", &app, "--json"]);
+        spindle(&all)
+    };
+    let spawn_kv = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("kv")
+            .args(args)
+            .args(["--app", &app, "--json"])
+            .env("HADOOP_CONF_DIR", &cluster().conf_dir)
+            .env_remove("YARN_CONF_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    assert!(kv(&["put", "svc/a", "v1"]).status.success());
+    let before: serde_json::Value = serde_json::from_slice(&kv(&["get", "svc/a"]).stdout).unwrap();
+    assert_eq!(before["mod_revision"], 1, "{before}");
+    // a watcher and a waiter, both started before the master dies
+    let mut watcher = spawn_kv(&["watch", "svc/", "--prefix"]);
+    let waiter = spawn_kv(&["wait", "svc/later", "--timeout", "150s"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let masters = spindle_processes(&app, "appmaster");
+    assert_eq!(masters.len(), 1, "one application master");
+    let killed_at = Instant::now();
+    assert_eq!(unsafe { libc_kill(masters[0].1, 9) }, 0);
+    let second = wait_for(&app, "a second attempt to register", |s| {
+        s["state"] == "RUNNING"
+            && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+            && s["am_rpc_port"] != first["am_rpc_port"]
+    });
+    assert!(killed_at.elapsed() < Duration::from_secs(120), "{second}");
+    // the new attempt serves the key at the revision it had
+    let after: serde_json::Value = serde_json::from_slice(&kv(&["get", "svc/a"]).stdout).unwrap();
+    assert_eq!(after, before);
+    assert!(kv(&["put", "svc/later", "v2"]).status.success());
+    let waited = waiter.wait_with_output().unwrap();
+    assert!(waited.status.success(), "{}", text(&waited));
+    let got: serde_json::Value = serde_json::from_slice(&waited.stdout).unwrap();
+    assert_eq!(
+        (got["value"].as_str(), got["mod_revision"].as_u64()),
+        (Some("v2"), Some(2))
+    );
+    assert!(kv(&["del", "svc/a"]).status.success());
+    // the watcher saw every event once, in order, across the restart
+    let out = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(out).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines: Vec<serde_json::Value> = vec![];
+    while lines.len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(serde_json::from_str(&line).unwrap()),
+            Err(_) => break,
+        }
+    }
+    let _ = watcher.kill();
+    let seen: Vec<(u64, String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["revision"].as_u64().unwrap(),
+                l["event"].as_str().unwrap().into(),
+                l["key"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "put".into(), "svc/a".into()),
+            (2, "put".into(), "svc/later".into()),
+            (3, "delete".into(), "svc/a".into())
+        ]
+    );
     assert!(spindle(&["kill", &app]).status.success());
 }

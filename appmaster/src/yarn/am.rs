@@ -4,13 +4,13 @@
 //! beside the spec for `submit --wait`, and unregisters with a status and diagnostics.
 
 use super::cluster::Cluster;
+use super::kv_journal::HdfsJournal;
 use super::launch::{read_credentials, secret_from, LaunchInfo, LAUNCH_ENV};
 use super::staging::Staging;
-use super::kv_journal::HdfsJournal;
 use super::{AmSession, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
-use crate::kv::service::KvService;
 use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, LeaseOwner, Protected, LEASE_TTL};
+use crate::kv::service::KvService;
 use crate::progress::{human_bytes, Status, Summary};
 use crate::{prepare, run_job, DriverOptions};
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
