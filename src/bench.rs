@@ -40,6 +40,8 @@ enum BenchWhat {
     },
     /// Stage N small files, commit them, then commit N more over them: seconds each
     Commit(crate::bench_commit::CommitBench),
+    /// A running application's key-value store: latency, throughput, wake-ups, replay
+    Kv(crate::bench_kv::KvBench),
 }
 
 pub async fn bench(args: BenchArgs) -> ExitCode {
@@ -53,6 +55,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
             json,
         } => (tasks, workers, slots, tree, json),
         BenchWhat::Commit(args) => return crate::bench_commit::run(args).await,
+        BenchWhat::Kv(args) => return crate::bench_kv::kv(args).await,
     };
     let graph = if tree {
         TaskGraph::tree_reduction(tasks)

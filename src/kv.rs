@@ -253,10 +253,17 @@ fn print_event(e: &Event, json: bool) {
     }
 }
 
+/// A client of `app`'s store, for other commands (benchmarks).
+pub async fn client(app: &str) -> Result<KvClient, String> {
+    connect(app).await.map_err(Unreached::text)
+}
+
 /// Finds the application master through the ResourceManager and proves the secret from
 /// the application's staging directory.
 async fn connect(app: &str) -> Result<KvClient, Unreached> {
-    let id: ApplicationId = app.parse().map_err(|e| Unreached::Final(format!("{e}")))?;
+    let id = app
+        .parse::<ApplicationId>()
+        .map_err(|e| Unreached::Final(e.to_string()))?;
     let cluster = crate::yarn::cluster_from_env().map_err(Unreached::Final)?;
     let rm = cluster.resource_manager().await.map_err(Unreached::Final)?;
     let report = rm

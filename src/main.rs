@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_commit;
+mod bench_kv;
 mod kv;
 mod run;
 mod ui;

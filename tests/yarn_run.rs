@@ -667,6 +667,7 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
         }
     }
     let _ = watcher.kill();
+    let _ = watcher.wait();
     let seen: Vec<(u64, String, String)> = lines
         .iter()
         .map(|l| {
