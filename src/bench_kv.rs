@@ -55,7 +55,8 @@ async fn measure(args: &KvBench) -> Result<serde_json::Value, String> {
     let started = Instant::now();
     for i in 0..args.ops {
         let t = Instant::now();
-        c.put(&format!("bench/seq/{i:07}"), value.clone(), None).await?;
+        c.put(&format!("bench/seq/{i:07}"), value.clone(), None)
+            .await?;
         puts.push(t.elapsed());
     }
     let sequential = args.ops as f64 / started.elapsed().as_secs_f64();
@@ -73,7 +74,9 @@ async fn measure(args: &KvBench) -> Result<serde_json::Value, String> {
         let value = value.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..per_client {
-                client.put(&format!("bench/con/{k}/{i:07}"), value.clone(), None).await?;
+                client
+                    .put(&format!("bench/con/{k}/{i:07}"), value.clone(), None)
+                    .await?;
             }
             Ok::<(), String>(())
         }));

@@ -98,10 +98,14 @@ pub fn replay(bytes: &[u8], history_limit: usize) -> Result<Replayed, String> {
     })
 }
 
+/// A journal smaller than this is never compacted while running.
+pub const COMPACT_AT_LEAST: u64 = 1 << 20;
+
 /// Whether a journal of `journal_len` bytes is worth compacting into a snapshot of
-/// about `snapshot_len`: when history outweighs the state several times over.
-pub fn worth_compacting(journal_len: u64, snapshot_len: u64) -> bool {
-    journal_len > (4 * snapshot_len).max(1 << 20)
+/// `snapshot_len`: when history outweighs the state four times over, and the journal
+/// has reached `at_least` bytes.
+pub fn worth_compacting(journal_len: u64, snapshot_len: u64, at_least: u64) -> bool {
+    journal_len > (4 * snapshot_len).max(at_least)
 }
 
 #[cfg(test)]
@@ -141,14 +145,19 @@ mod tests {
         let c = replay(&compact, 100).unwrap();
         assert_eq!(c.store.snapshot(), s.snapshot());
         assert_eq!(c.records, 1);
+        let (journal_len, compact_len) = (journal.len() as u64, compact.len() as u64);
         assert!(worth_compacting(
-            journal.len() as u64 * 1000,
-            compact.len() as u64
+            journal_len * 1000,
+            compact_len,
+            COMPACT_AT_LEAST
         ));
         assert!(!worth_compacting(
-            compact.len() as u64,
-            compact.len() as u64
+            compact_len,
+            compact_len,
+            COMPACT_AT_LEAST
         ));
+        assert!(!worth_compacting(3 * compact_len, compact_len, 0));
+        assert!(worth_compacting(5 * compact_len, compact_len, 0));
     }
 
     #[test]

@@ -1,20 +1,26 @@
 //! The store as the application master serves it: every change is made durable in the
 //! journal before its writer hears back (group commit: changes that arrive while a batch
 //! is written go in the next one), and waiters and watchers wake on each new revision.
+//! Once the journal's history outweighs the state, a snapshot replaces it, so that a new
+//! attempt's replay follows the store's size.
 
-use super::journal::{self, Record};
+use super::journal::{self, worth_compacting, Record, COMPACT_AT_LEAST};
 use super::store::{
-    Compacted, Entry, Event, KeyRange, Op, OpResult, Revision, Store, Txn, TxnResult,
+    Change, Compacted, Entry, Event, KeyRange, Op, OpResult, Revision, Store, Txn, TxnResult,
 };
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::error;
+use tracing::{error, warn};
 
-/// Where journal records go; `append` returns once they are durable.
+/// Where journal records go; each call returns once what it wrote is durable.
 pub trait JournalSink: Send + 'static {
+    /// Adds records at the end.
     fn append(&mut self, records: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
+    /// Replaces the whole journal with `snapshot`, atomically: a reader finds either the
+    /// old journal or the new one.
+    fn replace(&mut self, snapshot: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// A journal kept in memory, for tests and for runs that need no durability.
@@ -26,92 +32,148 @@ impl JournalSink for MemoryJournal {
         self.0.lock().expect("journal poisoned").extend(records);
         Box::pin(async { Ok(()) })
     }
+
+    fn replace(&mut self, snapshot: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+        *self.0.lock().expect("journal poisoned") = snapshot;
+        Box::pin(async { Ok(()) })
+    }
 }
 
-type Pending = (Vec<u8>, oneshot::Sender<Result<(), String>>);
+/// What the journal writer does, in the order the store changed.
+enum Write {
+    Append(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    /// A snapshot of the store taken after every append queued before it.
+    Replace(Vec<u8>),
+}
+
+/// The store and what its journal holds.
+struct State {
+    store: Store,
+    /// Bytes in the journal, and in the snapshot it starts with.
+    journal_len: u64,
+    snapshot_len: u64,
+}
 
 pub struct KvService {
-    store: Mutex<Store>,
+    state: Mutex<State>,
+    /// A journal this long (and four times its snapshot) is compacted.
+    compact_at_least: u64,
     /// Set once an append fails: the store then holds a change the journal lacks, so it
     /// takes no more writes.
     broken: Mutex<Option<String>>,
-    journal: mpsc::UnboundedSender<Pending>,
+    journal: mpsc::UnboundedSender<Write>,
     revision: watch::Sender<Revision>,
 }
 
 impl KvService {
-    /// Serves `store` (fresh, or replayed from the journal `sink` continues).
+    /// Serves `store`, which `sink` holds as one snapshot (a new or a compacted journal).
     pub fn new(store: Store, sink: Box<dyn JournalSink>) -> Arc<KvService> {
+        KvService::with_compaction(store, sink, COMPACT_AT_LEAST)
+    }
+
+    /// As [`KvService::new`], compacting once the journal reaches `at_least` bytes.
+    pub fn with_compaction(
+        store: Store,
+        sink: Box<dyn JournalSink>,
+        at_least: u64,
+    ) -> Arc<KvService> {
         let (journal, pending) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(sink, pending));
+        tokio::spawn(write_in_order(sink, pending));
         let (revision, _) = watch::channel(store.revision());
+        let snapshot_len = journal::snapshot_of(&store).len() as u64;
         Arc::new(KvService {
-            store: Mutex::new(store),
+            state: Mutex::new(State {
+                store,
+                journal_len: snapshot_len,
+                snapshot_len,
+            }),
+            compact_at_least: at_least,
             broken: Mutex::new(None),
             journal,
             revision,
         })
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().expect("store poisoned")
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("store poisoned")
+    }
+
+    /// Queues `change` for the journal (and a snapshot after it, when one is due). Called
+    /// under the state's lock, so the journal holds changes in revision order.
+    fn queue(&self, state: &mut State, change: Change) -> oneshot::Receiver<Result<(), String>> {
+        let bytes = journal::encode(&Record::Change(change));
+        state.journal_len += bytes.len() as u64;
+        let (tx, rx) = oneshot::channel();
+        let _ = self.journal.send(Write::Append(bytes, tx));
+        if worth_compacting(state.journal_len, state.snapshot_len, self.compact_at_least) {
+            let snapshot = journal::snapshot_of(&state.store);
+            state.snapshot_len = snapshot.len() as u64;
+            state.journal_len = state.snapshot_len;
+            let _ = self.journal.send(Write::Replace(snapshot));
+        }
+        rx
+    }
+
+    /// Waits for a queued change to be durable, then wakes waiters and watchers.
+    async fn settle(
+        &self,
+        durable: oneshot::Receiver<Result<(), String>>,
+        revision: Revision,
+    ) -> Result<(), String> {
+        let written = durable
+            .await
+            .unwrap_or_else(|_| Err("the journal writer stopped".to_string()));
+        if let Err(e) = written {
+            let why = format!("the journal cannot be written: {e}");
+            self.broken
+                .lock()
+                .expect("poisoned")
+                .get_or_insert(why.clone());
+            return Err(why);
+        }
+        self.revision.send_replace(revision);
+        Ok(())
+    }
+
+    fn refuse_if_broken(&self) -> Result<(), String> {
+        match self.broken.lock().expect("poisoned").clone() {
+            Some(why) => Err(format!("the store takes no writes: {why}")),
+            None => Ok(()),
+        }
     }
 
     /// Runs a transaction; answers once what it wrote is durable.
     pub async fn txn(&self, txn: &Txn) -> Result<TxnResult, String> {
-        if let Some(why) = self.broken.lock().expect("poisoned").clone() {
-            return Err(format!("the store takes no writes: {why}"));
-        }
+        self.refuse_if_broken()?;
         let (result, durable) = {
-            let mut store = self.store();
-            let (result, change) = store.apply(txn);
-            // Queued under the lock, so the journal holds changes in revision order.
-            let durable = change.map(|c| {
-                let (tx, rx) = oneshot::channel();
-                let _ = self.journal.send((journal::encode(&Record::Change(c)), tx));
-                rx
-            });
+            let mut state = self.state();
+            let (result, change) = state.store.apply(txn);
+            let durable = change.map(|c| self.queue(&mut state, c));
             (result, durable)
         };
         if let Some(rx) = durable {
-            let written = rx
-                .await
-                .unwrap_or_else(|_| Err("the journal writer stopped".to_string()));
-            if let Err(e) = written {
-                let why = format!("the journal cannot be written: {e}");
-                self.broken
-                    .lock()
-                    .expect("poisoned")
-                    .get_or_insert(why.clone());
-                return Err(why);
-            }
-            self.revision.send_replace(result.revision);
+            self.settle(rx, result.revision).await?;
         }
         Ok(result)
     }
 
     /// Deletes the keys a container owned; it has ended.
     pub async fn drop_owner(&self, owner: &str) -> Result<(), String> {
+        self.refuse_if_broken()?;
         let durable = {
-            let mut store = self.store();
-            store.drop_owner(owner).map(|c| {
-                let revision = c.revision;
-                let (tx, rx) = oneshot::channel();
-                let _ = self.journal.send((journal::encode(&Record::Change(c)), tx));
-                (revision, rx)
-            })
+            let mut state = self.state();
+            let change = state.store.drop_owner(owner);
+            change.map(|c| (c.revision, self.queue(&mut state, c)))
         };
         if let Some((revision, rx)) = durable {
-            rx.await
-                .map_err(|_| "the journal writer stopped".to_string())??;
-            self.revision.send_replace(revision);
+            self.settle(rx, revision).await?;
         }
         Ok(())
     }
 
     fn get(&self, key: &str) -> Option<Entry> {
         let txn = Txn::ops(vec![Op::Get(KeyRange::Key(key.to_string()))]);
-        match self.store().apply(&txn).0.results.pop() {
+        match self.state().store.apply(&txn).0.results.pop() {
             Some(OpResult::Entries(mut e)) => e.pop().map(|(_, e)| e),
             _ => None,
         }
@@ -141,7 +203,7 @@ impl KvService {
     ) -> Result<Vec<Event>, Compacted> {
         let mut changed = self.revision.subscribe();
         loop {
-            let events = self.store().events_since(range, after)?;
+            let events = self.state().store.events_since(range, after)?;
             if !events.is_empty() {
                 return Ok(events);
             }
@@ -152,27 +214,127 @@ impl KvService {
     }
 
     pub fn revision(&self) -> Revision {
-        self.store().revision()
+        self.state().store.revision()
     }
 }
 
-/// Writes queued records in batches, acknowledging each after its batch is durable.
-async fn write_batches(
+/// Carries out queued writes in order, appending every run of changes in one batch and
+/// acknowledging each once it is durable.
+async fn write_in_order(
     mut sink: Box<dyn JournalSink>,
-    mut pending: mpsc::UnboundedReceiver<Pending>,
+    mut pending: mpsc::UnboundedReceiver<Write>,
 ) {
     while let Some(first) = pending.recv().await {
-        let mut batch = vec![first];
+        let mut queued = vec![first];
         while let Ok(more) = pending.try_recv() {
-            batch.push(more);
+            queued.push(more);
         }
-        let bytes: Vec<u8> = batch.iter().flat_map(|(b, _)| b.iter().copied()).collect();
-        let result = sink.append(bytes).await;
-        if let Err(e) = &result {
-            error!(error = %e, "cannot append to the key-value journal");
+        let mut records = vec![];
+        let mut acks = vec![];
+        for write in queued {
+            match write {
+                Write::Append(bytes, ack) => {
+                    records.extend(bytes);
+                    acks.push(ack);
+                }
+                // The snapshot holds every change queued before it: it stands in for
+                // their records, and if it cannot be written, they are appended instead.
+                Write::Replace(snapshot) => match sink.replace(snapshot).await {
+                    Ok(()) => {
+                        records.clear();
+                        acknowledge(&mut acks, Ok(()));
+                    }
+                    Err(e) => warn!(error = %e, "cannot compact the key-value journal"),
+                },
+            }
         }
-        for (_, ack) in batch {
-            let _ = ack.send(result.clone());
+        if !acks.is_empty() {
+            let result = sink.append(records).await;
+            if let Err(e) = &result {
+                error!(error = %e, "cannot append to the key-value journal");
+            }
+            acknowledge(&mut acks, result);
         }
+    }
+}
+
+fn acknowledge(acks: &mut Vec<oneshot::Sender<Result<(), String>>>, result: Result<(), String>) {
+    for ack in acks.drain(..) {
+        let _ = ack.send(result.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::journal::replay;
+
+    fn put(key: String, value: Vec<u8>) -> Txn {
+        Txn::ops(vec![Op::Put {
+            key,
+            value,
+            owner: None,
+            previous: false,
+        }])
+    }
+
+    #[tokio::test]
+    async fn a_long_history_is_compacted_and_replays_to_the_same_store() {
+        let journal = MemoryJournal::default();
+        let store = Store::new(100);
+        journal
+            .0
+            .lock()
+            .unwrap()
+            .extend(journal::snapshot_of(&store));
+        let service = KvService::with_compaction(store, Box::new(journal.clone()), 4096);
+        let mut longest = 0;
+        for i in 0..2000u32 {
+            // ten keys, rewritten over and over: history grows, the state does not
+            let r = service
+                .txn(&put(format!("k/{}", i % 10), i.to_be_bytes().to_vec()))
+                .await;
+            assert_eq!(r.unwrap().revision, i as u64 + 1);
+            longest = longest.max(journal.0.lock().unwrap().len());
+        }
+        assert!(
+            longest < 8192,
+            "the journal stayed small: {longest} bytes at most"
+        );
+        let bytes = journal.0.lock().unwrap().clone();
+        let replayed = replay(&bytes, 100).unwrap();
+        assert_eq!(replayed.store.revision(), 2000);
+        assert_eq!(replayed.store.snapshot(), service.state().store.snapshot());
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_land_in_the_journal_in_revision_order() {
+        let journal = MemoryJournal::default();
+        let store = Store::new(100);
+        journal
+            .0
+            .lock()
+            .unwrap()
+            .extend(journal::snapshot_of(&store));
+        let service = KvService::with_compaction(store, Box::new(journal.clone()), 2048);
+        let mut tasks = vec![];
+        for w in 0..8u32 {
+            let s = service.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..100u32 {
+                    s.txn(&put(format!("w{w}/{}", i % 3), vec![i as u8]))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // replay refuses a journal whose revisions go back
+        let bytes = journal.0.lock().unwrap().clone();
+        let replayed = replay(&bytes, 100).unwrap();
+        assert_eq!(replayed.store.revision(), 800);
+        assert_eq!(replayed.store.snapshot(), service.state().store.snapshot());
     }
 }

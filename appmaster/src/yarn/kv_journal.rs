@@ -48,16 +48,11 @@ impl HdfsJournal {
             Err(e) if not_found(&e) => Store::new(history_limit),
             Err(e) => return Err(format!("reading {path}: {e}")),
         };
-        let aside = format!("{path}.compacting");
-        write_new(&client, &aside, snapshot_of(&store)).await?;
-        client
-            .rename(&aside, path, true)
-            .await
-            .map_err(|e| format!("cannot rename {aside} to {path}: {e}"))?;
-        let journal = HdfsJournal {
+        let mut journal = HdfsJournal {
             client,
             path: path.to_string(),
         };
+        journal.replace(snapshot_of(&store)).await?;
         Ok((store, journal))
     }
 }
@@ -75,6 +70,19 @@ impl JournalSink for HdfsJournal {
                 .await
                 .map_err(|e| format!("writing {path}: {e}"))?;
             w.close().await.map_err(|e| format!("closing {path}: {e}"))
+        })
+    }
+
+    /// Writes the snapshot aside, then renames it over the journal.
+    fn replace(&mut self, snapshot: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let path = &self.path;
+            let aside = format!("{path}.compacting");
+            write_new(&self.client, &aside, snapshot).await?;
+            self.client
+                .rename(&aside, path, true)
+                .await
+                .map_err(|e| format!("cannot rename {aside} to {path}: {e}"))
         })
     }
 }
