@@ -278,8 +278,8 @@ mod tests {
         }])
     }
 
-    #[tokio::test]
-    async fn a_long_history_is_compacted_and_replays_to_the_same_store() {
+    /// An empty store over a new in-memory journal, compacted from `at_least` bytes.
+    fn fresh(at_least: u64) -> (MemoryJournal, Arc<KvService>) {
         let journal = MemoryJournal::default();
         let store = Store::new(100);
         journal
@@ -287,7 +287,13 @@ mod tests {
             .lock()
             .unwrap()
             .extend(journal::snapshot_of(&store));
-        let service = KvService::with_compaction(store, Box::new(journal.clone()), 4096);
+        let service = KvService::with_compaction(store, Box::new(journal.clone()), at_least);
+        (journal, service)
+    }
+
+    #[tokio::test]
+    async fn a_long_history_is_compacted_and_replays_to_the_same_store() {
+        let (journal, service) = fresh(4096);
         let mut longest = 0;
         for i in 0..2000u32 {
             // ten keys, rewritten over and over: history grows, the state does not
@@ -309,14 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_writers_land_in_the_journal_in_revision_order() {
-        let journal = MemoryJournal::default();
-        let store = Store::new(100);
-        journal
-            .0
-            .lock()
-            .unwrap()
-            .extend(journal::snapshot_of(&store));
-        let service = KvService::with_compaction(store, Box::new(journal.clone()), 2048);
+        let (journal, service) = fresh(2048);
         let mut tasks = vec![];
         for w in 0..8u32 {
             let s = service.clone();
