@@ -35,7 +35,13 @@ enum KvOp {
     /// Print a key's value, alone and as stored
     Get { key: String },
     /// Set a key; the value comes from stdin when not given
-    Put { key: String, value: Option<String> },
+    Put {
+        key: String,
+        value: Option<String>,
+        /// The container that owns the key: it is deleted when that container ends
+        #[arg(long, value_name = "CONTAINER_ID")]
+        owner: Option<String>,
+    },
     /// Delete a key, or with --prefix every key starting with it; prints how many went
     Del {
         key: String,
@@ -90,7 +96,7 @@ async fn run(args: KvArgs) -> Result<ExitCode, String> {
             };
             print_entry(&key, &entry, json);
         }
-        KvOp::Put { key, value } => {
+        KvOp::Put { key, value, owner } => {
             let value = match value {
                 Some(v) => v.into_bytes(),
                 None => {
@@ -101,7 +107,7 @@ async fn run(args: KvArgs) -> Result<ExitCode, String> {
                     v
                 }
             };
-            let revision = c.put(&key, value, None).await?;
+            let revision = c.put(&key, value, owner).await?;
             if json {
                 println!(
                     "{}",

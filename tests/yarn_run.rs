@@ -688,3 +688,55 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
     );
     assert!(spindle(&["kill", &app]).status.success());
 }
+
+#[test]
+fn keys_owned_by_a_container_go_when_it_ends() {
+    upload_clicks("/it/kvown/in", &[(50, 10)]);
+    let stages = "stages:\n  - command: \"sleep 120; cat\"\n";
+    let spec = write_spec("yarn-kv-owner", "/it/kvown/in", stages, "/it/kvown/out");
+    let (app, _) = submit_until_registered(&spec);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut workers = vec![];
+    while workers.is_empty() {
+        assert!(Instant::now() < deadline, "workers of {app} never ran");
+        std::thread::sleep(Duration::from_millis(200));
+        workers = worker_pids(&app);
+    }
+    let pid = workers[0].1;
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let container = environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).to_string())
+        .find_map(|v| v.strip_prefix("CONTAINER_ID=").map(str::to_string))
+        .expect("the worker knows its container");
+    let kv = |args: &[&str]| {
+        let mut all = vec!["kv"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--app", &app]);
+        spindle(&all)
+    };
+    let o = kv(&["put", "addr/w1", "10.0.0.9:7000", "--owner", &container]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(kv(&["put", "config", "kept"]).status.success());
+    assert_eq!(kv(&["get", "addr/w1"]).stdout, b"10.0.0.9:7000");
+    let killed_at = Instant::now();
+    assert_eq!(unsafe { libc_kill(pid, 9) }, 0);
+    loop {
+        let o = kv(&["get", "addr/w1"]);
+        if o.status.code() == Some(1) {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(60),
+            "the key outlived its container: {}",
+            text(&o)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        kv(&["get", "config"]).stdout,
+        b"kept",
+        "keys nobody owns stay"
+    );
+    assert!(spindle(&["kill", &app]).status.success());
+}

@@ -60,6 +60,8 @@ pub struct AmSession {
     pub app_id: String,
     pub host: String,
     pub port: i32,
+    /// Told the id of every container that ends (the key-value store drops its keys).
+    pub ended: Option<mpsc::UnboundedSender<String>>,
 }
 
 /// Unregisters the application; cloneable, so a signal handler can do it too. Only the
@@ -105,6 +107,7 @@ impl YarnLauncher {
             am: session.am,
             user: session.user,
             registered_as: (session.host, session.port),
+            ended: session.ended,
             finished: None,
             template,
             events,
@@ -167,6 +170,7 @@ struct Allocator {
     user: String,
     /// Host and RPC port the AM registered with.
     registered_as: (String, i32),
+    ended: Option<mpsc::UnboundedSender<String>>,
     /// Set once unregistered (with the outcome): nothing more goes to the RM.
     finished: Option<Result<(), String>>,
     template: WorkerTemplate,
@@ -314,6 +318,9 @@ impl Allocator {
         }
         self.nm_tokens.extend(a.nm_tokens);
         for status in a.completed {
+            if let Some(ended) = &self.ended {
+                let _ = ended.send(status.id.to_string());
+            }
             let Some(running) = self.containers.remove(&status.id) else {
                 continue;
             };

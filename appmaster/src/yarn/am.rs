@@ -85,8 +85,10 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         after_ms = started.elapsed().as_millis() as u64,
         "registered with the ResourceManager"
     );
+    let (ended_tx, ended_rx) = mpsc::unbounded_channel();
     tokio::spawn(serve_kv(
         kv_listener,
+        ended_rx,
         secret.clone(),
         cluster.conf.get("fs.defaultFS").unwrap_or_default(),
         env.cwd.clone(),
@@ -118,6 +120,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         app_id: app_id.clone(),
         host: host.clone(),
         port: kv_port as i32,
+        ended: Some(ended_tx),
     };
     let mut launcher = YarnLauncher::start(session, template, events_tx, progress_rx);
     let summary = match spec {
@@ -252,10 +255,12 @@ async fn run_spec(
 }
 
 /// Replays the key-value journal (a previous attempt's keys, at their revisions) and
-/// serves the store. Until the journal is open, clients wait in the listen queue; if it
-/// cannot be opened, the endpoint closes and clients are refused.
+/// serves the store, dropping the keys of each container that `ended` names. Until the
+/// journal is open, clients wait in the listen queue; if it cannot be opened, the
+/// endpoint closes and clients are refused.
 async fn serve_kv(
     listener: TcpListener,
+    mut ended: mpsc::UnboundedReceiver<String>,
     secret: String,
     default_fs: String,
     conf_dir: PathBuf,
@@ -269,6 +274,14 @@ async fn serve_kv(
     match opened.await {
         Ok((store, sink)) => {
             let service = KvService::new(store, Box::new(sink));
+            let owners = service.clone();
+            tokio::spawn(async move {
+                while let Some(container) = ended.recv().await {
+                    if let Err(e) = owners.drop_owner(&container).await {
+                        error!("cannot drop the keys of {container}: {e}");
+                    }
+                }
+            });
             crate::kv::server::serve(listener, secret.into(), service).await;
         }
         Err(e) => error!("the key-value store is not served: {e}"),
