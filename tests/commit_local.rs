@@ -3,7 +3,7 @@
 //! that must survive.
 
 mod common;
-use common::commit_suite::{self as suite, TestStore};
+use common::commit_suite::TestStore;
 use common::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -67,34 +67,10 @@ impl TestStore for LocalStore {
     }
 }
 
-#[test]
-fn overwrite_replaces_exactly_the_previous_commit() {
-    suite::overwrite_replaces_exactly_the_previous_commit(&LocalStore::new());
-}
-
-#[test]
-fn overwrite_refuses_foreign_files() {
-    suite::overwrite_refuses_foreign_files(&LocalStore::new());
-}
-
-#[test]
-fn failed_commit_leaves_the_old_output() {
-    suite::failed_commit_leaves_the_old_output(&LocalStore::new());
-}
-
-#[test]
-fn kill_at_each_commit_step_then_recover() {
-    suite::kill_at_each_commit_step_then_recover(&LocalStore::new());
-}
-
-#[test]
-fn one_writer_per_output() {
-    suite::one_writer_per_output(&LocalStore::new());
-}
-
-#[test]
-fn expired_lease_of_another_host_is_taken_over() {
-    suite::expired_lease_of_another_host_is_taken_over(&LocalStore::new());
+/// The commit fault suite (local files).
+mod commit_suite {
+    use super::*;
+    common::commit_suite::commit_suite_tests!(|_: &str| LocalStore::new());
 }
 
 /// A job over `input` writing `out` in `mode`, run from `cwd`.

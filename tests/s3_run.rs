@@ -3,7 +3,7 @@
 //! tests fail: they never skip.
 
 mod common;
-use common::commit_suite::{self as suite, TestStore};
+use common::commit_suite::TestStore;
 use common::*;
 use spindle_io::Location;
 
@@ -171,32 +171,8 @@ impl TestStore for S3Store {
     }
 }
 
-#[test]
-fn s3_overwrite_replaces_exactly_the_previous_commit() {
-    suite::overwrite_replaces_exactly_the_previous_commit(&S3Store::new("overwrite"));
-}
-
-#[test]
-fn s3_overwrite_refuses_foreign_files() {
-    suite::overwrite_refuses_foreign_files(&S3Store::new("foreign"));
-}
-
-#[test]
-fn s3_failed_commit_leaves_the_old_output() {
-    suite::failed_commit_leaves_the_old_output(&S3Store::new("failed-commit"));
-}
-
-#[test]
-fn s3_kill_at_each_commit_step_then_recover() {
-    suite::kill_at_each_commit_step_then_recover(&S3Store::new("kill"));
-}
-
-#[test]
-fn s3_one_writer_per_output() {
-    suite::one_writer_per_output(&S3Store::new("writers"));
-}
-
-#[test]
-fn s3_expired_lease_of_another_host_is_taken_over() {
-    suite::expired_lease_of_another_host_is_taken_over(&S3Store::new("stale-lease"));
+/// The commit fault suite (S3).
+mod s3_commit_suite {
+    use super::*;
+    common::commit_suite::commit_suite_tests!(|name: &str| S3Store::new(name));
 }

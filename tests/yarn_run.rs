@@ -7,7 +7,7 @@ mod common;
 #[path = "../hadoop/tests/support/minicluster.rs"]
 mod minicluster;
 
-use common::commit_suite::{self as suite, TestStore};
+use common::commit_suite::TestStore;
 use common::*;
 use minicluster::MiniCluster;
 use std::path::Path;
@@ -490,34 +490,10 @@ impl TestStore for HdfsStore {
     }
 }
 
-#[test]
-fn hdfs_overwrite_replaces_exactly_the_previous_commit() {
-    suite::overwrite_replaces_exactly_the_previous_commit(&HdfsStore::new("overwrite"));
-}
-
-#[test]
-fn hdfs_overwrite_refuses_foreign_files() {
-    suite::overwrite_refuses_foreign_files(&HdfsStore::new("foreign"));
-}
-
-#[test]
-fn hdfs_failed_commit_leaves_the_old_output() {
-    suite::failed_commit_leaves_the_old_output(&HdfsStore::new("failed-commit"));
-}
-
-#[test]
-fn hdfs_kill_at_each_commit_step_then_recover() {
-    suite::kill_at_each_commit_step_then_recover(&HdfsStore::new("kill"));
-}
-
-#[test]
-fn hdfs_one_writer_per_output() {
-    suite::one_writer_per_output(&HdfsStore::new("writers"));
-}
-
-#[test]
-fn hdfs_expired_lease_of_another_host_is_taken_over() {
-    suite::expired_lease_of_another_host_is_taken_over(&HdfsStore::new("stale-lease"));
+/// The commit fault suite (HDFS).
+mod hdfs_commit_suite {
+    use super::*;
+    common::commit_suite::commit_suite_tests!(|name: &str| HdfsStore::new(name));
 }
 
 #[test]

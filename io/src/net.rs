@@ -264,9 +264,21 @@ pub async fn read_frame_within<R: AsyncRead + Unpin>(
     r: &mut R,
     idle: Duration,
 ) -> Result<Option<Vec<u8>>, IoError> {
-    tokio::time::timeout(idle, read_frame(r))
-        .await
-        .map_err(|_| IoError::Protocol(format!("peer silent for {}", seconds(idle))))?
+    within(idle, read_frame(r)).await
+}
+
+/// `io`, or a protocol error saying the peer was silent if it takes longer than `idle`.
+pub async fn within<T, E: Into<IoError>>(
+    idle: Duration,
+    io: impl Future<Output = Result<T, E>>,
+) -> Result<T, IoError> {
+    match tokio::time::timeout(idle, io).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(IoError::Protocol(format!(
+            "peer silent for {}",
+            seconds(idle)
+        ))),
+    }
 }
 
 /// `1.5s`, for messages about deadlines.

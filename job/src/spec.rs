@@ -335,13 +335,6 @@ fn ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
     Ok(v as u32)
 }
 
-fn check_range(v: u64, min: u32, max: u32) -> Result<u32, String> {
-    if v < min as u64 || v > max as u64 {
-        return Err(format!("{v} is out of range: must be {min} to {max}"));
-    }
-    Ok(v as u32)
-}
-
 fn optional_ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
     d: D,
 ) -> Result<Option<u32>, D::Error> {
@@ -402,6 +395,18 @@ impl<V, T: PartialOrd + fmt::Display> Within<V, T> {
             )));
         }
         Ok(v)
+    }
+}
+
+/// As a seed, for values read inside a hand-written map visitor.
+impl<'de, V, T> de::DeserializeSeed<'de> for Within<V, T>
+where
+    V: Visitor<'de, Value = T> + Copy,
+    T: PartialOrd + fmt::Display,
+{
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
@@ -469,7 +474,10 @@ impl<'de> Deserialize<'de> for StageSpec {
                 let mut task_timeout = None;
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "task_timeout" {
-                        task_timeout = Some(map.next_value_seed(TimeoutSeed)?);
+                        // 1s to 7d, like the job's
+                        let (min, max) = (Timeout::secs(1), Timeout::secs(604_800));
+                        task_timeout =
+                            Some(map.next_value_seed(Within::new(TimeoutVisitor, min, max))?);
                         continue;
                     }
                     if let Some((first, _)) = &stage {
@@ -482,8 +490,8 @@ impl<'de> Deserialize<'de> for StageSpec {
                         "shuffle" => Stage::Shuffle(map.next_value()?),
                         "command" => Stage::Command(map.next_value()?),
                         "coalesce" => {
-                            let n: u64 = map.next_value()?;
-                            Stage::Coalesce(check_range(n, 1, 100_000).map_err(de::Error::custom)?)
+                            let n = map.next_value_seed(Within::new(CountVisitor, 1, 100_000))?;
+                            Stage::Coalesce(n as u32)
                         }
                         other => return Err(de::Error::unknown_variant(other, STAGES)),
                     };
@@ -502,16 +510,6 @@ impl<'de> Deserialize<'de> for StageSpec {
             }
         }
         d.deserialize_map(StageVisitor)
-    }
-}
-
-/// A stage's own `task_timeout`: 1s to 7d, like the job's.
-struct TimeoutSeed;
-
-impl<'de> de::DeserializeSeed<'de> for TimeoutSeed {
-    type Value = Timeout;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Timeout, D::Error> {
-        timeout_in::<D, 1, 604800>(d)
     }
 }
 

@@ -321,20 +321,7 @@ pub fn one_writer_per_output(store: &dyn TestStore) {
     // The holder dies without releasing: its lease is taken over, with a warning.
     holder.kill().unwrap();
     holder.wait().unwrap();
-    let o = run(
-        store,
-        work.path(),
-        &spec(store, work.path(), 4, "overwrite"),
-        None,
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("took over a stale output lease"),
-        "{}",
-        text(&o)
-    );
-    assert_eq!(complete_rows(&store.files("out")), Some(expected_rows(4)));
-    assert_no_leftovers(store);
+    overwrite_taking_over_a_stale_lease(store, work.path(), 4);
 }
 
 pub fn expired_lease_of_another_host_is_taken_over(store: &dyn TestStore) {
@@ -345,18 +332,63 @@ pub fn expired_lease_of_another_host_is_taken_over(store: &dyn TestStore) {
         "output": store.url("out"), "expires_unix_ms": 1000,
     });
     store.put(".out.spindle-lease", lease.to_string().as_bytes());
-    let o = run(
-        store,
-        work.path(),
-        &spec(store, work.path(), 2, "overwrite"),
-        None,
-    );
+    overwrite_taking_over_a_stale_lease(store, work.path(), 2);
+}
+
+/// Overwrites with `version`, which must take over a stale lease (with a warning) and
+/// commit exactly its rows, leaving nothing behind.
+fn overwrite_taking_over_a_stale_lease(store: &dyn TestStore, work: &Path, version: u32) {
+    let o = run(store, work, &spec(store, work, version, "overwrite"), None);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("took over a stale output lease"),
         "{}",
         text(&o)
     );
-    assert_eq!(complete_rows(&store.files("out")), Some(expected_rows(2)));
+    assert_eq!(
+        complete_rows(&store.files("out")),
+        Some(expected_rows(version))
+    );
     assert_no_leftovers(store);
 }
+
+/// The suite's tests for one store, each on a store of its own made by `$store(name)`:
+/// `commit_suite_tests!(|name| S3Store::new(name));` inside a module of the test file.
+#[allow(unused_macros)] // test files without a store of their own
+macro_rules! commit_suite_tests {
+    ($store:expr) => {
+        use $crate::common::commit_suite as suite;
+
+        #[test]
+        fn overwrite_replaces_exactly_the_previous_commit() {
+            suite::overwrite_replaces_exactly_the_previous_commit(&($store)("overwrite"));
+        }
+
+        #[test]
+        fn overwrite_refuses_foreign_files() {
+            suite::overwrite_refuses_foreign_files(&($store)("foreign"));
+        }
+
+        #[test]
+        fn failed_commit_leaves_the_old_output() {
+            suite::failed_commit_leaves_the_old_output(&($store)("failed-commit"));
+        }
+
+        #[test]
+        fn kill_at_each_commit_step_then_recover() {
+            suite::kill_at_each_commit_step_then_recover(&($store)("kill"));
+        }
+
+        #[test]
+        fn one_writer_per_output() {
+            suite::one_writer_per_output(&($store)("writers"));
+        }
+
+        #[test]
+        fn expired_lease_of_another_host_is_taken_over() {
+            suite::expired_lease_of_another_host_is_taken_over(&($store)("stale-lease"));
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use commit_suite_tests;

@@ -4,7 +4,7 @@
 //! reader never allocates more than the header announced and the bytes actually came.
 
 use bytes::{Bytes, BytesMut};
-use spindle_io::net::{read_frame_within, write_frame};
+use spindle_io::net::{read_frame_within, within, write_frame};
 use spindle_io::IoError;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -76,19 +76,6 @@ pub async fn recv_result<R: AsyncRead + Unpin>(
         within(idle, r.read_exact(&mut buf[start..])).await?;
     }
     Ok(Some(buf.freeze()))
-}
-
-async fn within<T, E: Into<IoError>>(
-    idle: Duration,
-    f: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, IoError> {
-    match tokio::time::timeout(idle, f).await {
-        Ok(r) => r.map_err(Into::into),
-        Err(_) => Err(IoError::Protocol(format!(
-            "peer silent for {}",
-            spindle_io::net::seconds(idle)
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -28,11 +28,15 @@ impl KvClient {
         Ok(KvClient { stream })
     }
 
-    async fn request(&mut self, req: &KvRequest, within: Duration) -> Result<KvReply, String> {
+    async fn send(&mut self, req: &KvRequest) -> Result<(), String> {
         let body = encode_msg(req).map_err(|e| e.to_string())?;
         write_frame(&mut self.stream, &body)
             .await
-            .map_err(|e| format!("sending to the key-value store: {e}"))?;
+            .map_err(|e| format!("sending to the key-value store: {e}"))
+    }
+
+    async fn request(&mut self, req: &KvRequest, within: Duration) -> Result<KvReply, String> {
+        self.send(req).await?;
         self.reply(within).await
     }
 
@@ -117,10 +121,7 @@ impl KvClient {
 
     /// Starts watching `range` after revision `after`; read with [`KvClient::events`].
     pub async fn watch(mut self, range: KeyRange, after: Revision) -> Result<Watch, String> {
-        let body = encode_msg(&KvRequest::Watch { range, after }).map_err(|e| e.to_string())?;
-        write_frame(&mut self.stream, &body)
-            .await
-            .map_err(|e| format!("sending to the key-value store: {e}"))?;
+        self.send(&KvRequest::Watch { range, after }).await?;
         Ok(Watch { client: self })
     }
 }

@@ -5,9 +5,7 @@
 //! attempt's replay follows the store's size.
 
 use super::journal::{self, worth_compacting, Record, COMPACT_AT_LEAST};
-use super::store::{
-    Change, Compacted, Entry, Event, KeyRange, Op, OpResult, Revision, Store, Txn, TxnResult,
-};
+use super::store::{Change, Compacted, Entry, Event, KeyRange, Revision, Store, Txn, TxnResult};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -171,21 +169,13 @@ impl KvService {
         Ok(())
     }
 
-    fn get(&self, key: &str) -> Option<Entry> {
-        let txn = Txn::ops(vec![Op::Get(KeyRange::Key(key.to_string()))]);
-        match self.state().store.apply(&txn).0.results.pop() {
-            Some(OpResult::Entries(mut e)) => e.pop().map(|(_, e)| e),
-            _ => None,
-        }
-    }
-
     /// The entry at `key` once it exists, or `None` after `timeout`.
     pub async fn wait(&self, key: &str, timeout: Duration) -> Option<Entry> {
         let mut changed = self.revision.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(e) = self.get(key) {
-                return Some(e);
+            if let Some(e) = self.state().store.get(key) {
+                return Some(e.clone());
             }
             match tokio::time::timeout_at(deadline, changed.changed()).await {
                 Ok(Ok(())) => {}
@@ -268,6 +258,7 @@ fn acknowledge(acks: &mut Vec<oneshot::Sender<Result<(), String>>>, result: Resu
 mod tests {
     use super::*;
     use crate::kv::journal::replay;
+    use crate::kv::store::Op;
 
     fn put(key: String, value: Vec<u8>) -> Txn {
         Txn::ops(vec![Op::Put {

@@ -215,6 +215,10 @@ impl Store {
         self.data.is_empty()
     }
 
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.data.get(key)
+    }
+
     /// Runs a transaction. Reads see the writes before them in the same branch. Returns
     /// the answer and the change to make durable (`None` when nothing was written).
     pub fn apply(&mut self, txn: &Txn) -> (TxnResult, Option<Change>) {
