@@ -13,6 +13,13 @@ pub enum LauncherEvent {
         success: bool,
         diagnostics: String,
     },
+    /// The worker's container is running (YARN only; the driver learns of workers when
+    /// they connect, services from this).
+    Started {
+        worker: WorkerId,
+        container: String,
+        host: String,
+    },
     /// The launcher cannot go on (the ResourceManager is gone or told the AM to stop).
     Fatal(String),
 }

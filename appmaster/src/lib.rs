@@ -13,6 +13,7 @@ pub mod prepare;
 pub mod progress;
 pub mod scheduler;
 mod server;
+pub mod services;
 pub mod yarn;
 
 pub use driver::{run_job, DriverOptions};

@@ -182,7 +182,7 @@ async fn shutdown(d: &mut Driver<'_>, events: &mut mpsc::UnboundedReceiver<Launc
                         waiting -= 1;
                     }
                 }
-                Some(LauncherEvent::Fatal(_)) => {}
+                Some(LauncherEvent::Fatal(_) | LauncherEvent::Started { .. }) => {}
                 None => break,
             },
             _ = &mut deadline => break,

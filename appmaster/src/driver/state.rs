@@ -285,6 +285,7 @@ impl<'a> Driver<'a> {
             LauncherEvent::Fatal(why) => {
                 self.error.get_or_insert(why);
             }
+            LauncherEvent::Started { .. } => {}
         }
     }
 

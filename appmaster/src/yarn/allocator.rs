@@ -26,30 +26,73 @@ const IDLE_HEARTBEAT: Duration = Duration::from_millis(1000);
 /// Consecutive failed heartbeats (each after a reconnect attempt, backing off up to 10 s
 /// apart: about two and a half minutes) before giving up.
 const MAX_HEARTBEAT_FAILURES: u32 = 20;
-const WORKER_PRIORITY: i32 = 1;
 /// How long launches gather before they are asked for together.
 const LAUNCH_BATCH: Duration = Duration::from_millis(5);
 
-/// What every worker container gets.
-pub struct WorkerTemplate {
+/// One kind of container: asked for at its own priority, so that grants can be told
+/// apart (the ETL job has one kind, an application one per service).
+#[derive(Debug, Clone, Default)]
+pub struct Ask {
     pub resource: Resource,
     /// Hosts and racks to ask at. Schedulers hand out at most one off-switch (`*`)
     /// container per node heartbeat, but many node-local ones, so naming the nodes
     /// gets N workers in one heartbeat instead of N.
     pub hosts: Vec<String>,
     pub racks: Vec<String>,
-    /// The launch context of worker `id` (command, environment, files, credentials).
+    /// Whether the scheduler may place the container away from `hosts` and `racks`.
+    pub relax_locality: bool,
+}
+
+impl Ask {
+    /// The requests for `count` containers: at the named hosts, their racks and `*`.
+    /// Without relaxed locality, only the most specific level named is binding (YARN's
+    /// rule: the less specific levels say `relax_locality: false`).
+    fn requests(&self, priority: i32, count: i32) -> Vec<ResourceRequest> {
+        let strict_racks = !self.relax_locality && !self.hosts.is_empty();
+        let named = self.hosts.iter().map(|h| (h, true));
+        let racks = self.racks.iter().map(|r| (r, !strict_racks));
+        let any = "*".to_string();
+        named
+            .chain(racks)
+            .chain([(
+                &any,
+                self.relax_locality || self.hosts.is_empty() && self.racks.is_empty(),
+            )])
+            .map(|(name, relax)| ResourceRequest {
+                priority,
+                resource_name: name.clone(),
+                capability: self.resource,
+                num_containers: count,
+                relax_locality: relax,
+            })
+            .collect()
+    }
+}
+
+/// What the containers get.
+pub struct WorkerTemplate {
+    /// The kinds of container; `launch` asks for the first, `launch_in` for any.
+    pub asks: Vec<Ask>,
+    /// The launch context of worker `id` (command, environment, files, credentials),
+    /// unless its launch brought one.
     pub context: Box<dyn Fn(WorkerId) -> ContainerLaunchContext + Send + Sync>,
 }
 
 enum Cmd {
-    Launch(WorkerId),
+    Launch(Launch),
     Kill(WorkerId),
     Finish {
         status: FinalStatus,
         diagnostics: String,
         done: oneshot::Sender<Result<(), String>>,
     },
+}
+
+struct Launch {
+    worker: WorkerId,
+    /// Index into the template's asks.
+    kind: usize,
+    context: Option<ContainerLaunchContext>,
 }
 
 /// The registered AM: its RM connection and what it registered with (said again if the
@@ -103,7 +146,9 @@ impl YarnLauncher {
         let (cmds, rx) = mpsc::unbounded_channel();
         let placements = Arc::new(Mutex::new(HashMap::new()));
         let app_id = session.app_id.clone();
+        let kinds = template.asks.len();
         let allocator = Allocator {
+            contexts: HashMap::new(),
             am: session.am,
             user: session.user,
             registered_as: (session.host, session.port),
@@ -113,8 +158,8 @@ impl YarnLauncher {
             events,
             progress,
             placements: placements.clone(),
-            pending: VecDeque::new(),
-            asked: 0,
+            pending: (0..kinds).map(|_| VecDeque::new()).collect(),
+            asked: vec![0; kinds],
             containers: HashMap::new(),
             workers: HashMap::new(),
             nm_tokens: HashMap::new(),
@@ -138,12 +183,37 @@ impl YarnLauncher {
     pub fn unregister(&self) -> Unregister {
         Unregister(self.cmds.clone())
     }
+
+    /// Asks for a container of the template's kind `kind` and starts `context` in it.
+    pub fn launch_in(
+        &self,
+        worker: WorkerId,
+        kind: usize,
+        context: ContainerLaunchContext,
+    ) -> Result<(), String> {
+        self.cmds
+            .send(Cmd::Launch(Launch {
+                worker,
+                kind,
+                context: Some(context),
+            }))
+            .map_err(|_| "the allocator task has stopped".to_string())
+    }
+
+    /// Stops a worker's container (or drops its ask); it is then reported as exited.
+    pub fn stop(&self, worker: WorkerId) {
+        let _ = self.cmds.send(Cmd::Kill(worker));
+    }
 }
 
 impl ContainerLauncher for YarnLauncher {
     fn launch(&mut self, worker: WorkerId) -> Result<(), String> {
         self.cmds
-            .send(Cmd::Launch(worker))
+            .send(Cmd::Launch(Launch {
+                worker,
+                kind: 0,
+                context: None,
+            }))
             .map_err(|_| "the allocator task has stopped".to_string())
     }
 
@@ -165,6 +235,12 @@ struct Running {
     node: NodeId,
 }
 
+/// A launch waiting for its container.
+struct Pending {
+    worker: WorkerId,
+    context: Option<ContainerLaunchContext>,
+}
+
 struct Allocator {
     am: AmRmClient,
     user: String,
@@ -177,11 +253,13 @@ struct Allocator {
     events: mpsc::UnboundedSender<LauncherEvent>,
     progress: watch::Receiver<Progress>,
     placements: Arc<Mutex<HashMap<WorkerId, String>>>,
-    /// Workers waiting for a container, in launch order.
-    pending: VecDeque<WorkerId>,
-    /// The container count last asked of the RM (asks replace each other).
-    asked: i32,
+    /// Per kind of container, the workers waiting for one, in launch order.
+    pending: Vec<VecDeque<Pending>>,
+    /// Per kind, the container count last asked of the RM (asks replace each other).
+    asked: Vec<i32>,
     containers: HashMap<ContainerId, Running>,
+    /// Launch contexts brought by launches, kept for the container's life.
+    contexts: HashMap<WorkerId, ContainerLaunchContext>,
     workers: HashMap<WorkerId, ContainerId>,
     nm_tokens: HashMap<NodeId, Token>,
     nms: HashMap<NodeId, NodeManagerClient>,
@@ -197,8 +275,16 @@ impl Allocator {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
                     None => return,
-                    Some(Cmd::Launch(worker)) => {
-                        self.pending.push_back(worker);
+                    Some(Cmd::Launch(launch)) => {
+                        let Some(queue) = self.pending.get_mut(launch.kind) else {
+                            let _ = self.events.send(LauncherEvent::Exited {
+                                worker: launch.worker,
+                                success: false,
+                                diagnostics: format!("no container kind {}", launch.kind),
+                            });
+                            continue;
+                        };
+                        queue.push_back(Pending { worker: launch.worker, context: launch.context });
                         // Ask almost at once (start-up time is mostly waiting for
                         // containers), but after the driver's other launches of this
                         // moment, so that one ask covers them all.
@@ -222,7 +308,7 @@ impl Allocator {
                     let wait = if self.failures > 0 {
                         // Give an RM failover time: 1 s, 2 s, ... up to 10 s apart.
                         Duration::from_secs(u64::from(self.failures.min(10)))
-                    } else if self.pending.is_empty() {
+                    } else if self.pending.iter().all(VecDeque::is_empty) {
                         IDLE_HEARTBEAT
                     } else {
                         EAGER_HEARTBEAT
@@ -235,25 +321,15 @@ impl Allocator {
 
     /// One allocate call; an error is returned only when the RM is gone for good.
     async fn heartbeat(&mut self) -> Result<(), String> {
-        let want = self.pending.len() as i32;
-        let asks = if want != self.asked {
-            let t = &self.template;
-            t.hosts
-                .iter()
-                .chain(&t.racks)
-                .map(String::as_str)
-                .chain(["*"])
-                .map(|name| ResourceRequest {
-                    priority: WORKER_PRIORITY,
-                    resource_name: name.to_string(),
-                    capability: t.resource,
-                    num_containers: want,
-                    relax_locality: true,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let want: Vec<i32> = self.pending.iter().map(|q| q.len() as i32).collect();
+        let asks: Vec<ResourceRequest> = self
+            .template
+            .asks
+            .iter()
+            .enumerate()
+            .filter(|(kind, _)| want[*kind] != self.asked[*kind])
+            .flat_map(|(kind, ask)| ask.requests(priority_of(kind), want[kind]))
+            .collect();
         let release = std::mem::take(&mut self.release);
         let progress = {
             let p = self.progress.borrow();
@@ -312,7 +388,7 @@ impl Allocator {
                     .register(&host, port, "")
                     .await
                     .map_err(|e| format!("re-registering after an RM restart failed: {e}"))?;
-                self.asked = -1;
+                self.asked.iter_mut().for_each(|a| *a = -1);
             }
             None => {}
         }
@@ -325,6 +401,7 @@ impl Allocator {
                 continue;
             };
             self.workers.remove(&running.worker);
+            self.contexts.remove(&running.worker);
             let diagnostics = format!(
                 "container {} on {} {}",
                 status.id,
@@ -339,11 +416,17 @@ impl Allocator {
         }
         let mut by_node: HashMap<NodeId, Vec<(WorkerId, Container)>> = HashMap::new();
         for container in a.allocated {
-            match self.pending.pop_front() {
-                Some(worker) => by_node
-                    .entry(container.node.clone())
-                    .or_default()
-                    .push((worker, container)),
+            let queue = kind_of(container.priority).and_then(|k| self.pending.get_mut(k));
+            match queue.and_then(VecDeque::pop_front) {
+                Some(p) => {
+                    if let Some(context) = p.context {
+                        self.contexts.insert(p.worker, context);
+                    }
+                    by_node
+                        .entry(container.node.clone())
+                        .or_default()
+                        .push((p.worker, container))
+                }
                 // The RM answered an ask we had already lowered.
                 None => self.release.push(container.id),
             }
@@ -359,7 +442,13 @@ impl Allocator {
     async fn start_on_node(&mut self, node: NodeId, batch: Vec<(WorkerId, Container)>) {
         let requests: Vec<(ContainerLaunchContext, Token)> = batch
             .iter()
-            .filter_map(|(w, c)| Some(((self.template.context)(*w), c.token.clone()?)))
+            .filter_map(|(w, c)| {
+                let context = match self.contexts.get(w) {
+                    Some(context) => context.clone(),
+                    None => (self.template.context)(*w),
+                };
+                Some((context, c.token.clone()?))
+            })
             .collect();
         let result = match self.nm(&node).await {
             Ok(nm) => nm
@@ -397,7 +486,12 @@ impl Allocator {
                 });
                 continue;
             }
-            info!(worker, container = %container.id, node = %node.host, "worker container started");
+            info!(worker, container = %container.id, node = %node.host, "container started");
+            let _ = self.events.send(LauncherEvent::Started {
+                worker,
+                container: container.id.to_string(),
+                host: node.host.clone(),
+            });
             self.placements.lock().expect("placements poisoned").insert(
                 worker,
                 format!(
@@ -432,8 +526,11 @@ impl Allocator {
     }
 
     async fn kill(&mut self, worker: WorkerId) {
-        if let Some(i) = self.pending.iter().position(|w| *w == worker) {
-            self.pending.remove(i);
+        let queued = self.pending.iter_mut().find_map(|q| {
+            let i = q.iter().position(|p| p.worker == worker)?;
+            q.remove(i)
+        });
+        if queued.is_some() {
             let _ = self.events.send(LauncherEvent::Exited {
                 worker,
                 success: false,
@@ -480,4 +577,13 @@ impl Allocator {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Kind `k` of container is asked for at priority `k + 1` (0 is the highest, kept free).
+fn priority_of(kind: usize) -> i32 {
+    kind as i32 + 1
+}
+
+fn kind_of(priority: i32) -> Option<usize> {
+    usize::try_from(priority - 1).ok()
 }

@@ -7,7 +7,7 @@ use super::cluster::Cluster;
 use super::kv_journal::HdfsJournal;
 use super::launch::{read_credentials, secret_from, LaunchInfo, LAUNCH_ENV};
 use super::staging::Staging;
-use super::{AmSession, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
+use super::{AmSession, Ask, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
 use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, LeaseOwner, Protected, LEASE_TTL};
 use crate::kv::service::KvService;
@@ -100,18 +100,19 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let (progress_tx, progress_rx) = watch::channel(Default::default());
     let spec = JobSpec::from_file(&args.spec.display().to_string());
     let template = spec.as_ref().ok().map(|spec| WorkerTemplate {
-        resource: Resource {
-            memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
-            vcores: spec.workers.vcores as i32,
-        },
-        hosts: launch.hosts.clone(),
-        racks: launch.racks.clone(),
+        asks: vec![Ask {
+            resource: Resource {
+                memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
+                vcores: spec.workers.vcores as i32,
+            },
+            hosts: launch.hosts.clone(),
+            racks: launch.racks.clone(),
+            relax_locality: true,
+        }],
         context: worker_context(&launch, &host, port, spec, &secret),
     });
     let template = template.unwrap_or(WorkerTemplate {
-        resource: Resource::default(),
-        hosts: Vec::new(),
-        racks: Vec::new(),
+        asks: vec![Ask::default()],
         context: Box::new(|_| Default::default()),
     });
     let session = AmSession {

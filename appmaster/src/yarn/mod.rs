@@ -10,7 +10,7 @@ pub mod kv_journal;
 pub mod launch;
 pub mod staging;
 
-pub use allocator::{AmSession, Unregister, WorkerTemplate, YarnLauncher};
+pub use allocator::{Ask, AmSession, Unregister, WorkerTemplate, YarnLauncher};
 pub use exit::describe_exit;
 
 /// Alias of the application's secret in the containers' Credentials file.
