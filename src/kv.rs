@@ -1,10 +1,14 @@
 //! `spindle kv`: read and write a running application's key-value store from the edge
-//! node. The application master is found through the ResourceManager's report, and the
-//! application's secret in the user's private staging directory.
+//! node or from inside one of its containers. From the edge node, the application master
+//! is found through the ResourceManager's report, and the application's secret in the
+//! user's private staging directory; inside a container, through its environment and
+//! credentials.
 
 use clap::{Args, Subcommand};
 use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::kv::store::{Entry, Event, KeyRange};
+use spindle_appmaster::yarn::app::{APPLICATION_ID_ENV, KV_ENV};
+use spindle_appmaster::yarn::launch::{read_credentials, secret_from};
 use spindle_appmaster::yarn::staging::Staging;
 use spindle_hadoop::yarn::{ApplicationId, ApplicationState};
 use spindle_job::Timeout;
@@ -267,6 +271,9 @@ pub async fn client(app: &str) -> Result<KvClient, String> {
 /// Finds the application master through the ResourceManager and proves the secret from
 /// the application's staging directory.
 async fn connect(app: &str) -> Result<KvClient, Unreached> {
+    if let Some(inside) = in_container(app) {
+        return inside.await.map_err(Unreached::ForNow);
+    }
     let id = app
         .parse::<ApplicationId>()
         .map_err(|e| Unreached::Final(e.to_string()))?;
@@ -291,6 +298,18 @@ async fn connect(app: &str) -> Result<KvClient, Unreached> {
     connect_to(app, &cluster, &report.host, report.rpc_port)
         .await
         .map_err(Unreached::ForNow)
+}
+
+/// Inside one of `app`'s own containers, the store's address is in `SPINDLE_KV` and the
+/// secret in the container's credentials: no ResourceManager or HDFS round trip.
+fn in_container(app: &str) -> Option<impl std::future::Future<Output = Result<KvClient, String>>> {
+    let ours = std::env::var(APPLICATION_ID_ENV).ok()? == app;
+    let address = std::env::var(KV_ENV).ok().filter(|_| ours)?;
+    let credentials = crate::yarn::credentials_file().ok()?;
+    Some(async move {
+        let secret = secret_from(&read_credentials(&credentials)?)?;
+        KvClient::connect(&address, &secret).await
+    })
 }
 
 async fn connect_to(

@@ -3,8 +3,10 @@
 mod bench;
 mod bench_commit;
 mod bench_kv;
+mod control;
 mod kv;
 mod run;
+mod service_run;
 mod ui;
 mod worker;
 mod yarn;
@@ -37,14 +39,23 @@ enum Command {
     Ls(yarn::apps::LsArgs),
     Kill(yarn::apps::KillArgs),
     Kv(kv::KvArgs),
+    Container(control::ContainerArgs),
+    Scale(control::ScaleArgs),
+    Shutdown(control::ShutdownArgs),
     Bench(bench::BenchArgs),
     Worker(spindle_appmaster::cmdline::WorkerCommand),
     #[command(name = "appmaster", hide = true)]
     AppMaster(spindle_appmaster::cmdline::AppMasterCommand),
+    #[command(name = "service-run", hide = true)]
+    ServiceRun(spindle_appmaster::cmdline::ServiceCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ServiceRun(args) = cli.command {
+        // Becomes bash: no runtime.
+        return service_run::service_run(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,7 +70,11 @@ fn main() -> ExitCode {
             Command::AppMaster(args) => yarn::appmaster::appmaster(args).await,
             Command::Bench(args) => bench::bench(args).await,
             Command::Kv(args) => kv::kv(args).await,
+            Command::Container(args) => control::container(args).await,
+            Command::Scale(args) => control::scale(args).await,
+            Command::Shutdown(args) => control::shutdown(args).await,
             Command::Worker(args) => worker::worker(args).await,
+            Command::ServiceRun(_) => unreachable!("run before the runtime starts"),
         }
     });
     // Don't wait for lingering blocking tasks (a stuck read) on the way out.

@@ -9,7 +9,7 @@ use spindle_appmaster::progress::{Status, Summary};
 use spindle_appmaster::{prepare, run_job, DriverOptions, LocalLauncher};
 use spindle_io::net::new_secret;
 use spindle_job::wire::Compression;
-use spindle_job::JobSpec;
+use spindle_job::{JobSpec, Spec};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -56,8 +56,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
     crate::init_logging("warn");
     let started = Instant::now();
     let spec_path = args.spec.display().to_string();
-    let spec = match JobSpec::from_file(&spec_path) {
-        Ok(s) => s,
+    let spec = match Spec::from_file(&spec_path) {
+        Ok(Spec::Job(s)) => s,
+        Ok(Spec::App(_)) => {
+            eprintln!(
+                "error: {spec_path} describes services (it has `services:`), which run on YARN: spindle submit {spec_path}"
+            );
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

@@ -716,3 +716,6 @@ fn keys_owned_by_a_container_go_when_it_ends() {
     );
     assert!(spindle(&["kill", &app]).status.success());
 }
+
+#[path = "yarn_run/services.rs"]
+mod services;

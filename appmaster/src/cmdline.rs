@@ -117,6 +117,33 @@ impl AppMasterCommand {
     }
 }
 
+/// Run one instance of a service (started by the application master in a YARN
+/// container; not typed by people): the service's script from the localized spec, with
+/// its environment, through bash
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ServiceCommand {
+    /// The service, as named under `services:`
+    #[arg(long)]
+    pub service: String,
+    /// The application spec, localized into the container
+    #[arg(long, default_value = SPEC)]
+    pub spec: PathBuf,
+}
+
+impl ServiceCommand {
+    pub const NAME: &'static str = "service-run";
+
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            Self::NAME.into(),
+            "--service".into(),
+            self.service.clone(),
+            "--spec".into(),
+            self.spec.to_string_lossy().into_owned(),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +154,21 @@ mod tests {
         Worker(WorkerCommand),
         #[command(name = "appmaster")]
         AppMaster(AppMasterCommand),
+        #[command(name = "service-run")]
+        Service(ServiceCommand),
+    }
+
+    #[test]
+    fn a_written_service_command_parses_back_to_itself() {
+        let cmd = ServiceCommand {
+            service: "web-ui".into(),
+            spec: PathBuf::from(SPEC),
+        };
+        let argv = std::iter::once("spindle".to_string()).chain(cmd.to_args());
+        let Cli::Service(parsed) = Cli::try_parse_from(argv).unwrap() else {
+            panic!("not a service command");
+        };
+        assert_eq!(parsed, cmd);
     }
 
     #[test]

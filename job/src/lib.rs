@@ -1,9 +1,12 @@
 //! The job: its YAML spec, the plan of phases the runtime executes, and the messages the
-//! application master and workers exchange about it.
+//! application master and workers exchange about it; and application specs, Skein's
+//! format for long-running services.
 //!
 //! Kept free of I/O so that the CLI, the application master and the workers agree on one
 //! definition of a job without pulling each other's dependencies.
 
+pub mod app_spec;
+mod blame;
 pub mod columns;
 pub mod combine;
 pub mod plan;
@@ -12,6 +15,9 @@ pub mod spec;
 pub mod timeout;
 pub mod wire;
 
+pub use app_spec::{
+    AclSpec, AppSpec, FileKind, FileSpec, MasterSpec, Resources, ServiceSpec, Spec, Visibility,
+};
 pub use columns::{ColumnSpec, ColumnType};
 pub use plan::{Op, Phase, PhaseSource, Plan, Sink};
 pub use size::ByteSize;

@@ -6,9 +6,10 @@
 use crate::columns::{ColumnSpec, Columns};
 use crate::size::{ByteSize, SizeVisitor};
 use crate::timeout::{Timeout, TimeoutVisitor};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A parsed, validated job spec.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -241,44 +242,12 @@ pub enum SpecError {
 impl JobSpec {
     /// Reads and validates a spec file.
     pub fn from_file(path: &str) -> Result<JobSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: path.to_string(),
-            source,
-        })?;
-        JobSpec::from_yaml(&text, path)
+        JobSpec::from_yaml(&read_spec(path)?, path)
     }
 
     /// Parses YAML text; `origin` names the text in errors (usually the file name).
     pub fn from_yaml(text: &str, origin: &str) -> Result<JobSpec, SpecError> {
-        let de = serde_yaml::Deserializer::from_str(text);
-        let spec: JobSpec = serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let location = inner
-                .location()
-                .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            // serde_yaml appends its own " at line N column M"; we already said where.
-            let mut text = inner.to_string();
-            if let Some(cut) = text.find(" at line ") {
-                text.truncate(cut);
-            }
-            // serde_yaml may start with the path too; we print it once.
-            if let Some((head, rest)) = text.split_once(": ") {
-                if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
-                    text = rest.to_string();
-                }
-            }
-            let key = if path == "." || path.is_empty() {
-                String::new()
-            } else {
-                format!("key `{path}`: ")
-            };
-            SpecError::Invalid {
-                origin: origin.to_string(),
-                message: format!("{location}{key}{text}"),
-            }
-        })?;
+        let spec: JobSpec = parse_yaml(text, origin, PhantomData)?;
         let has_schema = spec.input.schema.is_some();
         if has_schema && !matches!(spec.input.format, InputFormat::Csv | InputFormat::Jsonl) {
             return Err(SpecError::Invalid {
@@ -290,6 +259,55 @@ impl JobSpec {
         }
         Ok(spec)
     }
+}
+
+/// The text of a spec file.
+pub(crate) fn read_spec(path: &str) -> Result<String, SpecError> {
+    std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_string(),
+        source,
+    })
+}
+
+/// Deserializes YAML text with `seed`; every kind of spec reports a failure the same way:
+/// "line L, column C: key `a.b`: message".
+pub(crate) fn parse_yaml<'de, S: DeserializeSeed<'de>>(
+    text: &'de str,
+    origin: &str,
+    seed: S,
+) -> Result<S::Value, SpecError> {
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(
+        serde_yaml::Deserializer::from_str(text),
+        &mut track,
+    );
+    seed.deserialize(de).map_err(|inner| {
+        let path = track.path().to_string();
+        let location = inner
+            .location()
+            .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        // serde_yaml appends its own " at line N column M"; we already said where.
+        let mut text = inner.to_string();
+        if let Some(cut) = text.find(" at line ") {
+            text.truncate(cut);
+        }
+        // serde_yaml may start with the path too; we print it once.
+        if let Some((head, rest)) = text.split_once(": ") {
+            if !head.is_empty() && !head.contains(' ') && path.starts_with(head) {
+                text = rest.to_string();
+            }
+        }
+        let key = if path == "." || path.is_empty() {
+            String::new()
+        } else {
+            format!("key `{path}`: ")
+        };
+        SpecError::Invalid {
+            origin: origin.to_string(),
+            message: format!("{location}{key}{text}"),
+        }
+    })
 }
 
 fn default_queue() -> String {
@@ -328,7 +346,7 @@ fn comma() -> char {
 
 /// A whole number in `MIN..=MAX`: every count in a spec has bounds, so a typo cannot ask
 /// for billions of tasks or containers.
-fn ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
+pub(crate) fn ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
     d: D,
 ) -> Result<u32, D::Error> {
     let v = d.deserialize_any(Within::new(CountVisitor, MIN as u64, MAX as u64))?;
@@ -342,7 +360,7 @@ fn optional_ranged<'de, D: Deserializer<'de>, const MIN: u32, const MAX: u32>(
 }
 
 /// A size in `MIN..=MAX` bytes.
-fn size_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
+pub(crate) fn size_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
     d: D,
 ) -> Result<ByteSize, D::Error> {
     d.deserialize_any(Within::new(SizeVisitor, ByteSize(MIN), ByteSize(MAX)))
@@ -358,7 +376,7 @@ fn timeout_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
 
 /// A whole number, for counts.
 #[derive(Clone, Copy)]
-struct CountVisitor;
+pub(crate) struct CountVisitor;
 
 impl Visitor<'_> for CountVisitor {
     type Value = u64;
@@ -375,14 +393,14 @@ impl Visitor<'_> for CountVisitor {
 
 /// Checks the range inside the value's own visitor: serde_yaml gives an error raised
 /// there the value's line, and one raised after it only the line of the enclosing map.
-struct Within<V, T> {
+pub(crate) struct Within<V, T> {
     inner: V,
     min: T,
     max: T,
 }
 
 impl<V, T: PartialOrd + fmt::Display> Within<V, T> {
-    fn new(inner: V, min: T, max: T) -> Self {
+    pub(crate) fn new(inner: V, min: T, max: T) -> Self {
         Within { inner, min, max }
     }
 

@@ -27,7 +27,14 @@ fn gather(args: AppMasterCommand) -> Result<AmEnv, String> {
     let mut protected = crate::run::protected_places();
     let cluster = super::cluster_from_env()?;
     protected.hdfs_home = Some(format!("/user/{}", cluster.user));
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let log_dir = std::env::var("LOG_DIRS")
+        .ok()
+        .and_then(|dirs| dirs.split(',').next().map(PathBuf::from))
+        .unwrap_or_else(|| cwd.clone());
     Ok(AmEnv {
+        log_dir,
+        path: std::env::var("PATH").ok(),
         spec: args.spec,
         launch: args.launch,
         workers: args.workers,
@@ -35,7 +42,7 @@ fn gather(args: AppMasterCommand) -> Result<AmEnv, String> {
         host: std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host()),
         credentials_file: super::credentials_file()?,
         cluster,
-        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        cwd,
         protected,
     })
 }

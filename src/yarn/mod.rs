@@ -5,6 +5,7 @@
 pub mod appmaster;
 pub mod apps;
 pub mod submit;
+mod submit_app;
 
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{read_credentials, secret_from};

@@ -16,7 +16,7 @@ use spindle_hadoop::yarn::{
     FinalStatus, NodeState, Resource,
 };
 use spindle_io::net::new_secret;
-use spindle_job::JobSpec;
+use spindle_job::{JobSpec, Spec};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -32,35 +32,39 @@ use std::time::{Duration, Instant};
     Input and output should be hdfs:// or s3:// URLs: paths are read on the cluster.\n\n\
     Without --json, the application id is alone on the last line of stdout.")]
 pub struct SubmitArgs {
-    /// The job spec (YAML)
-    spec: PathBuf,
+    /// The spec (YAML): a job (`input`, `stages`, `output`) or an application of
+    /// services (`services:`, Skein's format)
+    pub(super) spec: PathBuf,
     /// Follow the application until it ends; exit 0 only if it succeeded
     #[arg(long)]
-    wait: bool,
+    pub(super) wait: bool,
     /// YARN queue (default: the spec's `queue`)
     #[arg(long)]
-    queue: Option<String>,
+    pub(super) queue: Option<String>,
     /// Application name (default: the spec's `name`)
     #[arg(long)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// Worker containers (default: the spec's workers.instances, else 2; 1 to 10000)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     workers: Option<u32>,
-    /// Memory of the application master's container, in MiB
-    #[arg(long, default_value_t = 512)]
-    am_memory_mb: i64,
-    /// Virtual cores of the application master's container
-    #[arg(long, default_value_t = 1)]
-    am_vcores: i32,
-    /// Attempts YARN makes at the application master
-    #[arg(long, default_value_t = 1)]
-    max_attempts: i32,
+    /// Memory of the application master's container, in MiB (default: 512, or an
+    /// application's `master.resources`)
+    #[arg(long)]
+    pub(super) am_memory_mb: Option<i64>,
+    /// Virtual cores of the application master's container (default: 1, or an
+    /// application's `master.resources`)
+    #[arg(long)]
+    pub(super) am_vcores: Option<i32>,
+    /// Attempts YARN makes at the application master (default: 1, or an application's
+    /// `max_attempts`)
+    #[arg(long)]
+    pub(super) max_attempts: Option<i32>,
     /// Application tags (repeatable)
     #[arg(long = "tag", value_name = "TAG")]
-    tags: Vec<String>,
+    pub(super) tags: Vec<String>,
     /// Print the result as JSON on stdout
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 pub async fn submit(args: SubmitArgs) -> ExitCode {
@@ -72,14 +76,18 @@ pub async fn submit(args: SubmitArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let spec = match JobSpec::from_file(&args.spec.display().to_string()) {
+    let spec = match Spec::from_file(&args.spec.display().to_string()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    match submit_spec(&args, &spec, spec_text).await {
+    let submitted = match &spec {
+        Spec::Job(job) => submit_spec(&args, job, spec_text).await,
+        Spec::App(app) => super::submit_app::submit_app(&args, app, spec_text).await,
+    };
+    match submitted {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -134,10 +142,10 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.clone());
     sub.application_type = APPLICATION_TYPE.into();
     sub.am_resource = Resource {
-        memory_mb: args.am_memory_mb,
-        vcores: args.am_vcores,
+        memory_mb: args.am_memory_mb.unwrap_or(512),
+        vcores: args.am_vcores.unwrap_or(1),
     };
-    sub.max_app_attempts = args.max_attempts;
+    sub.max_app_attempts = args.max_attempts.unwrap_or(1);
     sub.tags = args.tags.clone();
     rm.submit_application(&sub)
         .await
@@ -213,7 +221,7 @@ async fn running_nodes(rm: &ApplicationClient) -> Result<(Vec<String>, Vec<Strin
 
 /// Uploads what the containers need; returns the launch description, the AM's own extra
 /// files and the application's secret.
-async fn stage(
+pub(super) async fn stage(
     cluster: &Cluster,
     app: &str,
     spec_text: Vec<u8>,
@@ -259,12 +267,14 @@ async fn stage(
         app_dir: dir,
         hosts: Vec::new(),
         racks: Vec::new(),
+        spec: None,
+        service_files: Default::default(),
     };
     Ok((launch, vec![spec], secret))
 }
 
 /// Polls the application until it ends, with a progress line on stderr.
-async fn follow(
+pub(super) async fn follow(
     rm: &ApplicationClient,
     id: ApplicationId,
     show: bool,

@@ -32,7 +32,7 @@ pub enum InstanceState {
 }
 
 impl InstanceState {
-    fn active(self) -> bool {
+    pub fn is_active(self) -> bool {
         matches!(self, InstanceState::Requested | InstanceState::Running)
     }
 }
@@ -161,7 +161,7 @@ impl Services {
         let Some(i) = self.instances.get_mut(&worker) else {
             return actions;
         };
-        if !i.state.active() {
+        if !i.state.is_active() {
             // Stopped by a user: already marked killed.
             return actions;
         }
@@ -230,7 +230,7 @@ impl Services {
         let Some((&worker, i)) = found else {
             return Err(format!("no container {name} in this application"));
         };
-        if !i.state.active() {
+        if !i.state.is_active() {
             return Err(format!("{name} has already ended ({:?})", i.state));
         }
         let service = i.service.clone();
@@ -270,14 +270,14 @@ impl Services {
     fn active_of(&self, service: &str) -> Vec<WorkerId> {
         self.instances
             .iter()
-            .filter(|(_, i)| i.service == service && i.state.active())
+            .filter(|(_, i)| i.service == service && i.state.is_active())
             .map(|(w, _)| *w)
             .collect()
     }
 
     fn kill_instance(&mut self, worker: WorkerId, actions: &mut Vec<Action>) {
         if let Some(i) = self.instances.get_mut(&worker) {
-            if i.state.active() {
+            if i.state.is_active() {
                 i.state = InstanceState::Killed;
                 actions.push(Action::Stop(worker));
                 actions.push(Action::Changed(worker));
@@ -332,7 +332,7 @@ impl Services {
                 }
             }
         }
-        let anything_active = self.instances.values().any(|i| i.state.active());
+        let anything_active = self.instances.values().any(|i| i.state.is_active());
         if anything_active || self.master_script {
             return;
         }
@@ -380,7 +380,7 @@ impl Services {
         let active: Vec<WorkerId> = self
             .instances
             .iter()
-            .filter(|(_, i)| i.state.active())
+            .filter(|(_, i)| i.state.is_active())
             .map(|(w, _)| *w)
             .collect();
         for worker in active {

@@ -15,8 +15,9 @@ use crate::progress::{human_bytes, Status, Summary};
 use crate::{prepare, run_job, DriverOptions};
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
 use spindle_job::wire::Compression;
-use spindle_job::JobSpec;
+use spindle_job::{JobSpec, Spec};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -40,6 +41,12 @@ pub struct AmEnv {
     /// The container's working directory (its localized files).
     pub cwd: PathBuf,
     pub protected: Protected,
+    /// The container's log directory (the first of `LOG_DIRS`): the master script's
+    /// output goes there.
+    pub log_dir: PathBuf,
+    /// `PATH`, which the master script gets with the working directory (and the spindle
+    /// binary) in front.
+    pub path: Option<String>,
 }
 
 /// Errors are returned only before registering; afterwards every failure ends in
@@ -48,6 +55,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let args = &env;
     let creds = read_credentials(&env.credentials_file)?;
     let secret = secret_from(&creds)?;
+    let secret_for_kv = secret.clone();
     let amrm_token = creds
         .token_by_kind("YARN_AM_RM_TOKEN")
         .ok_or("the container's credentials hold no AMRMToken")?
@@ -86,19 +94,48 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         "registered with the ResourceManager"
     );
     let (ended_tx, ended_rx) = mpsc::unbounded_channel();
-    tokio::spawn(serve_kv(
-        kv_listener,
-        ended_rx,
-        secret.clone(),
-        cluster.conf.get("fs.defaultFS").unwrap_or_default(),
-        env.cwd.clone(),
-        cluster.user.clone(),
-        format!("{}/{KV_JOURNAL}", launch.app_dir),
-    ));
+    let kv = KvPlace {
+        default_fs: cluster.conf.get("fs.defaultFS").unwrap_or_default(),
+        conf_dir: env.cwd.clone(),
+        user: cluster.user.clone(),
+        journal: format!("{}/{KV_JOURNAL}", launch.app_dir),
+    };
+    let spec = match Spec::from_file(&args.spec.display().to_string()) {
+        Ok(Spec::App(app)) => Err(app),
+        Ok(Spec::Job(job)) => Ok(Ok(job)),
+        Err(e) => Ok(Err(e)),
+    };
+    let spec = match spec {
+        Ok(job) => job,
+        Err(app) => {
+            let session = AmSession {
+                am,
+                user: cluster.user.clone(),
+                app_id: app_id.clone(),
+                host: host.clone(),
+                port: kv_port as i32,
+                ended: Some(ended_tx),
+            };
+            let registered = super::app::Registered {
+                session,
+                ended: ended_rx,
+                kv_listener,
+                kv,
+                secret,
+                launch,
+            };
+            return Ok(super::app::run_application(&app, registered, &env, started).await);
+        }
+    };
+    tokio::spawn(async move {
+        match kv.open().await {
+            Ok(service) => serve_kv(kv_listener, ended_rx, secret_for_kv, service).await,
+            Err(e) => error!("the key-value store is not served: {e}"),
+        }
+    });
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Default::default());
-    let spec = JobSpec::from_file(&args.spec.display().to_string());
     let template = spec.as_ref().ok().map(|spec| WorkerTemplate {
         asks: vec![Ask {
             resource: Resource {
@@ -255,38 +292,41 @@ async fn run_spec(
     run_job(job, listener, secret, launcher, events, driver).await
 }
 
-/// Replays the key-value journal (a previous attempt's keys, at their revisions) and
-/// serves the store, dropping the keys of each container that `ended` names. Until the
+/// Where the key-value journal lives: `journal` on `default_fs`.
+pub struct KvPlace {
+    pub default_fs: String,
+    pub conf_dir: PathBuf,
+    pub user: String,
+    pub journal: String,
+}
+
+impl KvPlace {
+    /// Replays the journal (a previous attempt's keys, at their revisions).
+    pub async fn open(&self) -> Result<Arc<KvService>, String> {
+        let staging = Staging::connect(&self.default_fs, &self.conf_dir, &self.user)?;
+        let (store, sink) = HdfsJournal::open(staging.client(), &self.journal, KV_HISTORY).await?;
+        Ok(KvService::new(store, Box::new(sink)))
+    }
+}
+
+/// Serves the store, dropping the keys of each container that `ended` names. Until the
 /// journal is open, clients wait in the listen queue; if it cannot be opened, the
 /// endpoint closes and clients are refused.
-async fn serve_kv(
+pub async fn serve_kv(
     listener: TcpListener,
     mut ended: mpsc::UnboundedReceiver<String>,
     secret: String,
-    default_fs: String,
-    conf_dir: PathBuf,
-    user: String,
-    journal: String,
+    service: Arc<KvService>,
 ) {
-    let opened = async {
-        let staging = Staging::connect(&default_fs, &conf_dir, &user)?;
-        HdfsJournal::open(staging.client(), &journal, KV_HISTORY).await
-    };
-    match opened.await {
-        Ok((store, sink)) => {
-            let service = KvService::new(store, Box::new(sink));
-            let owners = service.clone();
-            tokio::spawn(async move {
-                while let Some(container) = ended.recv().await {
-                    if let Err(e) = owners.drop_owner(&container).await {
-                        error!("cannot drop the keys of {container}: {e}");
-                    }
-                }
-            });
-            crate::kv::server::serve(listener, secret.into(), service).await;
+    let owners = service.clone();
+    tokio::spawn(async move {
+        while let Some(container) = ended.recv().await {
+            if let Err(e) = owners.drop_owner(&container).await {
+                error!("cannot drop the keys of {container}: {e}");
+            }
         }
-        Err(e) => error!("the key-value store is not served: {e}"),
-    }
+    });
+    crate::kv::server::serve(listener, secret.into(), service).await;
 }
 
 fn worker_context(

@@ -28,6 +28,9 @@ pub struct Staged {
     pub timestamp: i64,
     /// Private files are cached per user on each node across applications (the binary).
     pub private: bool,
+    /// An archive (zip, tar, tar.gz) the NodeManager unpacks into a directory `name`.
+    #[serde(default)]
+    pub archive: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +49,12 @@ pub struct LaunchInfo {
     pub hosts: Vec<String>,
     #[serde(default)]
     pub racks: Vec<String>,
+    /// The staged spec: service containers read their script from it.
+    #[serde(default)]
+    pub spec: Option<Staged>,
+    /// Each service's own files (the spec's `services.<name>.files`), staged.
+    #[serde(default)]
+    pub service_files: BTreeMap<String, Vec<Staged>>,
 }
 
 impl LaunchInfo {
@@ -68,7 +77,11 @@ impl LaunchInfo {
             file: f.path.clone(),
             size: f.size,
             timestamp: f.timestamp,
-            kind: LocalResourceType::File,
+            kind: if f.archive {
+                LocalResourceType::Archive
+            } else {
+                LocalResourceType::File
+            },
             visibility: if f.private {
                 LocalResourceVisibility::Private
             } else {

@@ -4,13 +4,14 @@
 
 mod allocator;
 pub mod am;
+pub mod app;
 pub mod cluster;
 mod exit;
 pub mod kv_journal;
 pub mod launch;
 pub mod staging;
 
-pub use allocator::{Ask, AmSession, Unregister, WorkerTemplate, YarnLauncher};
+pub use allocator::{AmSession, Ask, Unregister, WorkerTemplate, YarnLauncher};
 pub use exit::describe_exit;
 
 /// Alias of the application's secret in the containers' Credentials file.

@@ -126,6 +126,43 @@ impl Staging {
             .map_err(|e| format!("closing {path}: {e}"))
     }
 
+    /// A file the user named (a service's `files`): a local file uploaded as
+    /// `dir/files/<n>-<its name>`, or one already on the default filesystem (`hdfs://`
+    /// URL or `hdfs:///path`), localized as `name`.
+    pub async fn user_file(
+        &self,
+        dir: &str,
+        n: usize,
+        name: &str,
+        source: &str,
+        archive: bool,
+    ) -> Result<Staged, String> {
+        let mut staged = if let Some(rest) = source.strip_prefix("hdfs://") {
+            // hdfs:///path or hdfs://authority/path: the path part.
+            let path = rest.find('/').map_or("/", |i| &rest[i..]);
+            self.staged(name, path, false).await?
+        } else {
+            let local = source.strip_prefix("file://").unwrap_or(source);
+            let meta = std::fs::metadata(local).map_err(|e| format!("{source}: {e}"))?;
+            if meta.is_dir() {
+                return Err(format!(
+                    "{source} is a directory: pack it (tar czf x.tar.gz -C {source} .) and ship the archive"
+                ));
+            }
+            let data = tokio::fs::read(local)
+                .await
+                .map_err(|e| format!("{source}: {e}"))?;
+            let base = Path::new(local)
+                .file_name()
+                .map_or("file".into(), |b| b.to_string_lossy());
+            let path = format!("{dir}/files/{n}-{base}");
+            self.write(&path, Bytes::from(data), 0o600).await?;
+            self.staged(name, &path, false).await?
+        };
+        staged.archive = archive;
+        Ok(staged)
+    }
+
     async fn staged(&self, name: &str, path: &str, private: bool) -> Result<Staged, String> {
         let status = self.client.get_file_info(path).await.map_err(|e| match e {
             HdfsError::FileNotFound(_) => format!("{path} vanished after upload"),
@@ -137,6 +174,7 @@ impl Staging {
             size: status.length as i64,
             timestamp: status.modification_time as i64,
             private,
+            archive: false,
         })
     }
 }

@@ -1,0 +1,246 @@
+//! The application master of a services application (a spec with `services:`): it
+//! serves the key-value store, runs the master script if there is one, asks for each
+//! service's containers and runs them until the application ends.
+
+use super::am::{serve_kv, AmEnv, KvPlace};
+use super::launch::{LaunchInfo, Staged};
+use super::staging::Staging;
+use super::{AmSession, Ask, WorkerTemplate, YarnLauncher};
+use crate::cmdline::ServiceCommand;
+use crate::progress::Status;
+use crate::services::state::{Instance, Outcome, ServicePlan};
+use crate::services::{self, Setup};
+use spindle_hadoop::yarn::{ContainerLaunchContext, FinalStatus, Resource};
+use spindle_job::{AppSpec, Resources};
+use std::collections::HashMap;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
+
+/// Environment variables every service container and the master script get.
+pub const APPLICATION_ID_ENV: &str = "SPINDLE_APPLICATION_ID";
+pub const SERVICE_ENV: &str = "SPINDLE_SERVICE";
+pub const CONTAINER_ENV: &str = "SPINDLE_CONTAINER";
+/// `host:port` of the key-value store (the secret is in the container's credentials).
+pub const KV_ENV: &str = "SPINDLE_KV";
+
+/// What the registered application master hands over.
+pub struct Registered {
+    pub session: AmSession,
+    /// The containers that end (their keys go).
+    pub ended: mpsc::UnboundedReceiver<String>,
+    pub kv_listener: TcpListener,
+    pub kv: KvPlace,
+    pub secret: String,
+    pub launch: LaunchInfo,
+}
+
+pub async fn run_application(
+    app: &AppSpec,
+    r: Registered,
+    env: &AmEnv,
+    started: Instant,
+) -> Status {
+    let app_id = r.session.app_id.clone();
+    let kv_address = format!("{}:{}", r.session.host, r.session.port);
+    let order: Vec<String> = app.service_order().into_iter().map(String::from).collect();
+    let asks = order
+        .iter()
+        .map(|name| ask(&app.services[name].resources, &app.services[name]))
+        .collect();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (_progress_tx, progress_rx) = watch::channel(Default::default());
+    let template = WorkerTemplate {
+        asks,
+        context: Box::new(|_| ContainerLaunchContext::default()),
+    };
+    let launcher = YarnLauncher::start(r.session, template, events_tx, progress_rx);
+    let kv = match r.kv.open().await {
+        Ok(kv) => kv,
+        Err(e) => {
+            let why = format!("cannot open the key-value store: {e}");
+            return end(
+                &launcher,
+                app,
+                env,
+                &r.launch,
+                Outcome::Failed,
+                why,
+                started,
+            )
+            .await;
+        }
+    };
+    tokio::spawn(serve_kv(
+        r.kv_listener,
+        r.ended,
+        r.secret.clone(),
+        kv.clone(),
+    ));
+
+    let common_env = vec![(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
+    let master = match app
+        .master
+        .as_ref()
+        .and_then(|m| m.script.as_ref().map(|s| (m, s)))
+    {
+        None => None,
+        Some((m, script)) => match start_master(script, &m.env, &common_env, env) {
+            Ok(child) => Some(child),
+            Err(e) => {
+                let why = format!("cannot start the master script: {e}");
+                return end(
+                    &launcher,
+                    app,
+                    env,
+                    &r.launch,
+                    Outcome::Failed,
+                    why,
+                    started,
+                )
+                .await;
+            }
+        },
+    };
+    let launch = &r.launch;
+    let secret = &r.secret;
+    let context = |i: &Instance| {
+        let command = ServiceCommand {
+            service: i.service.clone(),
+            spec: super::launch::SPEC.into(),
+        };
+        let files: Vec<Staged> = launch
+            .spec
+            .iter()
+            .chain(launch.service_files.get(&i.service).into_iter().flatten())
+            .cloned()
+            .collect();
+        let mut vars: Vec<(&str, String)> = common_env.clone();
+        vars.push((SERVICE_ENV, i.service.clone()));
+        vars.push((CONTAINER_ENV, i.name.clone()));
+        launch.context(&command.to_args(), &i.service, &files, &vars, secret)
+    };
+    let plans = order
+        .iter()
+        .map(|name| {
+            let s = &app.services[name];
+            ServicePlan {
+                name: name.clone(),
+                instances: s.instances,
+                max_restarts: s.max_restarts,
+                allow_failures: s.allow_failures,
+                depends: s.depends.clone(),
+            }
+        })
+        .collect();
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            if term.recv().await.is_some() {
+                info!("SIGTERM: stopping the services");
+                let _ = cancel_tx.send(true);
+            }
+        }
+    });
+    let setup = Setup {
+        launcher: &launcher,
+        kinds: order
+            .iter()
+            .enumerate()
+            .map(|(k, n)| (n.clone(), k))
+            .collect::<HashMap<_, _>>(),
+        context: &context,
+        kv,
+        master,
+        cancel: cancel_rx,
+    };
+    let (outcome, why) = services::run(plans, setup, events_rx).await;
+    end(&launcher, app, env, &r.launch, outcome, why, started).await
+}
+
+/// Where a service's containers are asked for. Named nodes or racks bind only when
+/// `relax_locality` is off, as in Skein.
+fn ask(resources: &Resources, s: &spindle_job::ServiceSpec) -> Ask {
+    Ask {
+        resource: Resource {
+            memory_mb: resources.memory.bytes().div_ceil(1 << 20) as i64,
+            vcores: resources.vcores as i32,
+        },
+        hosts: s.nodes.clone(),
+        racks: s.racks.clone(),
+        relax_locality: s.relax_locality || (s.nodes.is_empty() && s.racks.is_empty()),
+    }
+}
+
+/// The master script, in this container's directory, logging beside the AM.
+fn start_master(
+    script: &str,
+    vars: &std::collections::BTreeMap<String, String>,
+    common: &[(&str, String)],
+    env: &AmEnv,
+) -> Result<tokio::process::Child, String> {
+    let log = |name: &str| {
+        std::fs::File::create(env.log_dir.join(name))
+            .map_err(|e| format!("{}: {e}", env.log_dir.join(name).display()))
+    };
+    let path = match &env.path {
+        Some(p) => format!("{}:{p}", env.cwd.display()),
+        None => env.cwd.display().to_string(),
+    };
+    tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&env.cwd)
+        .envs(vars)
+        .envs(common.iter().map(|(k, v)| (*k, v)))
+        .env(SERVICE_ENV, "master")
+        .env(CONTAINER_ENV, "master")
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .stdout(log("master.out")?)
+        .stderr(log("master.err")?)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("bash: {e}"))
+}
+
+/// Records how the application ended beside its spec and unregisters with it.
+async fn end(
+    launcher: &YarnLauncher,
+    app: &AppSpec,
+    env: &AmEnv,
+    launch: &LaunchInfo,
+    outcome: Outcome,
+    diagnostics: String,
+    started: Instant,
+) -> Status {
+    info!(?outcome, %diagnostics, "application ended");
+    let summary = serde_json::json!({
+        "application": app.name,
+        "outcome": outcome,
+        "diagnostics": diagnostics,
+        "wall_time_s": started.elapsed().as_secs_f64(),
+    });
+    let default_fs = env.cluster.conf.get("fs.defaultFS").unwrap_or_default();
+    match Staging::connect(&default_fs, &env.cwd, &env.cluster.user) {
+        Ok(staging) => {
+            let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+            if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {
+                error!("cannot record the summary: {e}");
+            }
+        }
+        Err(e) => error!("cannot record the summary: {e}"),
+    }
+    let (status, final_status) = match outcome {
+        Outcome::Succeeded => (Status::Succeeded, FinalStatus::Succeeded),
+        Outcome::Failed => (Status::Failed, FinalStatus::Failed),
+        Outcome::Killed => (Status::Killed, FinalStatus::Killed),
+    };
+    let diagnostics = format!("application {}: {diagnostics}", app.name);
+    if let Err(e) = launcher.finish(final_status, &diagnostics).await {
+        error!("{e}");
+    }
+    status
+}

@@ -1,0 +1,271 @@
+//! `spindle submit` of a services application (a spec with `services:`, Skein's format):
+//! stage the spec and every service's files, then submit the application master sized
+//! as the spec's `master.resources`.
+
+use super::apps::{report_json, state_name};
+use super::submit::{follow, stage, SubmitArgs};
+use spindle_appmaster::cmdline::AppMasterCommand;
+use spindle_appmaster::yarn::cluster::Cluster;
+use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
+use spindle_appmaster::yarn::staging::Staging;
+use spindle_appmaster::yarn::APPLICATION_TYPE;
+use spindle_hadoop::yarn::{ApplicationState, ApplicationSubmission, FinalStatus, Resource};
+use spindle_job::{AppSpec, FileKind, Resources};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+pub async fn submit_app(
+    args: &SubmitArgs,
+    app: &AppSpec,
+    text: Vec<u8>,
+) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    warn_unused(app);
+    let cluster = super::cluster_from_env()?;
+    let rm = cluster.resource_manager().await?;
+    let new = rm
+        .get_new_application()
+        .await
+        .map_err(|e| format!("getNewApplication: {e}"))?;
+    let master = app.master.as_ref().map(|m| m.resources.clone());
+    let master = master.unwrap_or(Resources {
+        memory: spindle_job::ByteSize::mib(512),
+        vcores: 1,
+        gpus: 0,
+    });
+    let max = new.max_capability;
+    let sized = std::iter::once(("master".to_string(), &master)).chain(
+        app.services
+            .iter()
+            .map(|(n, s)| (format!("services.{n}"), &s.resources)),
+    );
+    for (key, r) in sized {
+        let res = resource(r);
+        if r.gpus > 0 {
+            return Err(format!("{key}.resources.gpus: GPUs are not supported yet"));
+        }
+        if res.memory_mb > max.memory_mb || res.vcores > max.vcores {
+            return Err(format!(
+                "{key}.resources ask for {} MiB and {} vcores, but this cluster's largest container is {} MiB and {} vcores (yarn.scheduler.maximum-allocation-*)",
+                res.memory_mb, res.vcores, max.memory_mb, max.vcores
+            ));
+        }
+    }
+    let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
+    let base = args.spec.parent().unwrap_or(Path::new("."));
+    let master_files = stage_files(&cluster, &mut launch, base, app).await?;
+    launch.spec = am_files.first().cloned();
+    let context = launch.context(
+        &AppMasterCommand::args_for(1),
+        "appmaster",
+        &[am_files, master_files].concat(),
+        &[(LAUNCH_ENV, launch.encode())],
+        &secret,
+    );
+    let name = args.name.as_deref().unwrap_or(&app.name);
+    let mut sub = ApplicationSubmission::new(new.id, name, context);
+    sub.queue = args.queue.clone().unwrap_or_else(|| app.queue.clone());
+    sub.application_type = APPLICATION_TYPE.into();
+    sub.am_resource = Resource {
+        memory_mb: args.am_memory_mb.unwrap_or(resource(&master).memory_mb),
+        vcores: args.am_vcores.unwrap_or(resource(&master).vcores),
+    };
+    sub.max_app_attempts = args.max_attempts.unwrap_or(app.max_attempts as i32);
+    sub.tags = [app.tags.clone(), args.tags.clone()].concat();
+    sub.node_label_expression = app.node_label.clone();
+    rm.submit_application(&sub)
+        .await
+        .map_err(|e| format!("submitApplication: {e}"))?;
+    eprintln!(
+        "submitted {} ({} services) to queue {} in {:.1} s",
+        new.id,
+        app.services.len(),
+        sub.queue,
+        started.elapsed().as_secs_f64(),
+    );
+    if !args.wait {
+        if args.json {
+            let report = rm
+                .get_application_report(new.id)
+                .await
+                .map_err(|e| format!("getApplicationReport: {e}"))?;
+            println!("{}", report_json(&report));
+        } else {
+            println!("{}", new.id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = follow(&rm, new.id, !args.json).await?;
+    let succeeded = report.state == Some(ApplicationState::Finished)
+        && report.final_status == Some(FinalStatus::Succeeded);
+    if args.json {
+        let mut value = report_json(&report);
+        value["summary"] = read_summary(&cluster, &launch).await;
+        println!("{value}");
+    } else {
+        if !succeeded {
+            eprintln!(
+                "error: {} ended {}: {}",
+                report.id,
+                state_name(report.state),
+                report.diagnostics.trim()
+            );
+        } else {
+            eprintln!("{}", report.diagnostics.trim());
+        }
+        println!("{}", report.id);
+    }
+    Ok(match report.state {
+        _ if succeeded => ExitCode::SUCCESS,
+        Some(ApplicationState::Killed) => ExitCode::from(130),
+        _ => ExitCode::FAILURE,
+    })
+}
+
+fn resource(r: &Resources) -> Resource {
+    Resource {
+        memory_mb: r.memory.bytes().div_ceil(1 << 20) as i64,
+        vcores: r.vcores as i32,
+    }
+}
+
+/// Keys Skein has that spindle reads but does not act on yet: said, not ignored.
+fn warn_unused(app: &AppSpec) {
+    let mut unused = Vec::new();
+    if app.user.is_some() {
+        unused.push("user");
+    }
+    if !app.file_systems.is_empty() {
+        unused.push("file_systems");
+    }
+    if app.acls.as_ref().is_some_and(|a| a.enable) {
+        unused.push("acls");
+    }
+    if app.services.values().any(|s| s.node_label.is_some()) {
+        unused.push("services.*.node_label");
+    }
+    if !unused.is_empty() {
+        eprintln!(
+            "warning: not acted on yet (the application runs without them): {}",
+            unused.join(", ")
+        );
+    }
+}
+
+/// Uploads the services' local files (each distinct one once) and describes those
+/// already on the default filesystem; returns the master's files.
+async fn stage_files(
+    cluster: &Cluster,
+    launch: &mut LaunchInfo,
+    base: &Path,
+    app: &AppSpec,
+) -> Result<Vec<Staged>, String> {
+    let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
+    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user)?;
+    let mut done: HashMap<(String, bool), Staged> = HashMap::new();
+    let empty = BTreeMap::new();
+    let master_files = app.master.as_ref().map_or(&empty, |m| &m.files);
+    let lists = std::iter::once(("master".to_string(), master_files))
+        .chain(app.services.iter().map(|(n, s)| (n.clone(), &s.files)));
+    let mut master = Vec::new();
+    for (owner, files) in lists {
+        let mut staged = Vec::new();
+        for (name, file) in files {
+            let source = resolve(&file.source, base, &default_fs)
+                .map_err(|e| format!("files of {owner}: {name}: {e}"))?;
+            let archive = file.kind == FileKind::Archive;
+            let key = (source.clone(), archive);
+            let mut s = match done.get(&key) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = staging
+                        .user_file(&launch.app_dir, done.len(), name, &source, archive)
+                        .await
+                        .map_err(|e| format!("files of {owner}: {name}: {e}"))?;
+                    done.insert(key, s.clone());
+                    s
+                }
+            };
+            s.name = name.clone();
+            staged.push(s);
+        }
+        if owner == "master" {
+            master = staged;
+        } else {
+            launch.service_files.insert(owner, staged);
+        }
+    }
+    Ok(master)
+}
+
+/// A file's source as the stager takes it: a local absolute path (relative ones are
+/// relative to the spec's directory) or an `hdfs://` URL on the default filesystem.
+fn resolve(source: &str, base: &Path, default_fs: &str) -> Result<String, String> {
+    if let Some(rest) = source.strip_prefix("hdfs://") {
+        let authority = rest.split('/').next().unwrap_or_default();
+        let default = default_fs
+            .strip_prefix("hdfs://")
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        if !authority.is_empty() && authority != default {
+            return Err(format!(
+                "{source} is not on the default filesystem {default_fs}: other filesystems are not supported yet"
+            ));
+        }
+        return Ok(source.to_string());
+    }
+    if source.contains("://") && !source.starts_with("file://") {
+        return Err(format!(
+            "{source}: only local files and hdfs:// URLs can be shipped"
+        ));
+    }
+    let local = source.strip_prefix("file://").unwrap_or(source);
+    let path = Path::new(local);
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    Ok(path.display().to_string())
+}
+
+async fn read_summary(cluster: &Cluster, launch: &LaunchInfo) -> serde_json::Value {
+    let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
+    let Ok(staging) = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user) else {
+        return serde_json::Value::Null;
+    };
+    let data = staging
+        .read(&format!("{}/summary.json", launch.app_dir))
+        .await;
+    data.ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_resolve_against_the_spec_and_the_default_filesystem() {
+        let base = Path::new("/home/u/app");
+        let fs = "hdfs://nn:8020";
+        assert_eq!(
+            resolve("env.tar.gz", base, fs).unwrap(),
+            "/home/u/app/env.tar.gz"
+        );
+        assert_eq!(resolve("/opt/x.py", base, fs).unwrap(), "/opt/x.py");
+        assert_eq!(resolve("file:///opt/x.py", base, fs).unwrap(), "/opt/x.py");
+        assert_eq!(resolve("hdfs:///d/x", base, fs).unwrap(), "hdfs:///d/x");
+        assert_eq!(
+            resolve("hdfs://nn:8020/d/x", base, fs).unwrap(),
+            "hdfs://nn:8020/d/x"
+        );
+        assert!(resolve("hdfs://other:8020/d/x", base, fs)
+            .unwrap_err()
+            .contains("not on the default"));
+        assert!(resolve("s3://b/k", base, fs).is_err());
+    }
+}

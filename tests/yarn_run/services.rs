@@ -1,0 +1,267 @@
+//! Services applications (Skein's spec format) on the minicluster: dependency order, the
+//! key-value store from inside containers, files and archives, `container ls|kill`,
+//! `scale`, `shutdown`, restarts, `allow_failures` and the master script.
+
+use super::*;
+
+/// Writes `files` (name, content) and the spec `app.yaml` into a new directory.
+fn app_dir(spec: &str, files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.yaml"), spec).unwrap();
+    for (name, data) in files {
+        std::fs::write(dir.path().join(name), data).unwrap();
+    }
+    dir
+}
+
+fn submit_app(dir: &tempfile::TempDir, extra: &[&str]) -> Output {
+    let spec = dir.path().join("app.yaml").display().to_string();
+    let mut args = vec!["submit", spec.as_str()];
+    args.extend_from_slice(extra);
+    spindle(&args)
+}
+
+/// A tar.gz holding `greeting.py`, made with the system's tar.
+fn greeting_archive(dir: &Path) -> Vec<u8> {
+    let src = dir.join("pkg");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("greeting.py"), "WORDS = 'hello from'\n").unwrap();
+    let out = dir.join("pkg.tar.gz");
+    let tar = Command::new("tar")
+        .args([
+            "czf",
+            &out.display().to_string(),
+            "-C",
+            &src.display().to_string(),
+            ".",
+        ])
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    std::fs::read(out).unwrap()
+}
+
+const SERVER_PY: &str = r#"
+import os, socket, subprocess, sys
+sys.path.insert(0, "pkg")
+from greeting import WORDS
+s = socket.socket()
+s.bind((os.environ["NM_HOST"], 0))
+s.listen(8)
+addr = "%s:%d" % s.getsockname()
+me = os.environ["SPINDLE_CONTAINER"]
+subprocess.run(["spindle", "kv", "put", "server/" + me, addr, "--owner", os.environ["CONTAINER_ID"]], check=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(("%s %s" % (WORDS, os.environ["SPINDLE_CONTAINER"])).encode())
+    c.close()
+"#;
+
+const CLIENT_PY: &str = r#"
+import socket, subprocess
+addr = subprocess.run(["spindle", "kv", "wait", "server/server_0", "--timeout", "60s"], check=True, capture_output=True, text=True).stdout
+host, port = addr.rsplit(":", 1)
+c = socket.create_connection((host, int(port)), timeout=10)
+reply = c.recv(100).decode()
+subprocess.run(["spindle", "kv", "put", "client/reply", reply], check=True)
+"#;
+
+fn containers(app: &str) -> Vec<serde_json::Value> {
+    let o = spindle(&["container", "ls", app, "--all", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn state_of(app: &str, name: &str) -> Option<String> {
+    containers(app)
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .map(|c| c["state"].as_str().unwrap().to_string())
+}
+
+fn wait_state(app: &str, name: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while state_of(app, name).as_deref() != Some(want) {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never became {want}: {:?}",
+            containers(app)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn two_services_find_each_other_through_the_store_and_obey_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = greeting_archive(tmp.path());
+    let spec = r#"# Skein's format, as a Skein user writes it
+name: two-services
+queue: default
+max_attempts: 1
+tags: [it]
+services:
+  server:
+    instances: 2
+    resources: { memory: 256, vcores: 1 }
+    files:
+      server.py: server.py
+      pkg: { source: pkg.tar.gz, type: archive }
+    script: python3 server.py
+  client:
+    resources: { memory: 256 MiB, vcores: 1 }
+    depends: [server]
+    files: { client.py: client.py }
+    env: { GREETING_TIMEOUT: 60 }
+    script: |
+      set -e
+      test "$GREETING_TIMEOUT" = 60
+      python3 client.py
+"#;
+    let dir = app_dir(
+        spec,
+        &[
+            ("server.py", SERVER_PY.as_bytes()),
+            ("client.py", CLIENT_PY.as_bytes()),
+            ("pkg.tar.gz", &archive),
+        ],
+    );
+    let submitted = Instant::now();
+    let o = submit_app(&dir, &["--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let o = spindle(&[
+        "kv",
+        "wait",
+        "client/reply",
+        "--timeout",
+        "150s",
+        "--app",
+        &app,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello from server_0");
+    eprintln!(
+        "submit to the client's answer: {:.1} s",
+        submitted.elapsed().as_secs_f64()
+    );
+    wait_state(&app, "client_0", "SUCCEEDED");
+    wait_state(&app, "server_1", "RUNNING");
+    // The owned address goes with its container: kill it, and it is not replaced.
+    let o = spindle(&["container", "kill", &app, "server_0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_state(&app, "server_0", "KILLED");
+    let gone = Instant::now();
+    while spindle(&["kv", "get", "server/server_0", "--app", &app])
+        .status
+        .success()
+    {
+        assert!(
+            gone.elapsed() < Duration::from_secs(60),
+            "the owned key outlived its container"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Scale up: a new instance, numbered on.
+    let o = spindle(&["scale", &app, "server", "+1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("server scaled to 2"),
+        "{}",
+        text(&o)
+    );
+    wait_state(&app, "server_2", "RUNNING");
+    let o = spindle(&["scale", &app, "nope", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no service nope"),
+        "{}",
+        text(&o)
+    );
+    let o = spindle(&["container", "ls", &app]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        listing.contains("server_1") && listing.contains("server_2"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("client_0"),
+        "ended containers need --all: {listing}"
+    );
+    // Shut down: the application ends as told, promptly.
+    let asked = Instant::now();
+    let o = spindle(&[
+        "shutdown",
+        &app,
+        "--status",
+        "SUCCEEDED",
+        "--diagnostics",
+        "done testing",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = wait_for(&app, "the application to end", |s| s["state"] == "FINISHED");
+    assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
+    assert!(
+        s["diagnostics"].as_str().unwrap().contains("done testing"),
+        "{s}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn restarts_allow_failures_and_the_master_script_end_the_application_as_specified() {
+    // A service that always fails uses its restarts, then fails the application.
+    let failing = app_dir(
+        "name: failing\nservices:\n  flaky:\n    resources: { memory: 256, vcores: 1 }\n    max_restarts: 2\n    script: echo giving up >&2; exit 3\n",
+        &[],
+    );
+    let started = Instant::now();
+    let o = submit_app(&failing, &["--wait", "--am-memory-mb", "256"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("service flaky failed: flaky_2"),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains("after 2 restarts"), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(180));
+
+    // The master script decides; an allowed failure does not end anything.
+    let mastered = app_dir(
+        r#"name: mastered
+master:
+  resources: { memory: 256, vcores: 1 }
+  env: { WANT: "yes" }
+  script: |
+    got=$(spindle kv wait ok/done --timeout 90s)
+    test "$got" = "$WANT"
+services:
+  ok:
+    resources: { memory: 256, vcores: 1 }
+    script: spindle kv put ok/done yes
+  bad:
+    resources: { memory: 256, vcores: 1 }
+    allow_failures: true
+    script: exit 1
+"#,
+        &[],
+    );
+    let started = Instant::now();
+    let o = submit_app(&mastered, &["--wait", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["final_status"], "SUCCEEDED", "{report}");
+    assert_eq!(report["summary"]["outcome"], "SUCCEEDED", "{report}");
+    assert!(
+        report["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("master script exited 0"),
+        "{report}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(180));
+}
