@@ -556,13 +556,26 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         "{}",
         text(&o)
     );
-    // every acknowledged change is in the journal on HDFS
+    // every acknowledged change is in the journal on HDFS, as the next reader finds it
+    // (the killed master left it open: recovering its lease closes it)
+    assert!(spindle(&["kill", &app]).status.success());
     let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    let journal = get(&format!("/user/{user}/.spindle/{app}/kv.journal")).expect("kv.journal");
+    let path = format!("/user/{user}/.spindle/{app}/kv.journal");
+    let conf = cluster().configuration();
+    let default_fs = conf.get("fs.defaultFS").expect("fs.defaultFS");
+    let recovering = Instant::now();
+    runtime()
+        .block_on(spindle_appmaster::yarn::kv_journal::recover_journal(
+            &default_fs,
+            &cluster().conf_dir,
+            &path,
+        ))
+        .unwrap();
+    assert!(recovering.elapsed() < Duration::from_secs(120));
+    let journal = get(&path).expect("kv.journal");
     let replayed = spindle_appmaster::kv::journal::replay(&journal, 100).unwrap();
     assert_eq!(replayed.store.revision(), 3);
     assert!(replayed.store.is_empty());
-    assert!(spindle(&["kill", &app]).status.success());
 }
 
 #[test]

@@ -303,8 +303,8 @@ pub struct KvPlace {
 impl KvPlace {
     /// Replays the journal (a previous attempt's keys, at their revisions).
     pub async fn open(&self) -> Result<Arc<KvService>, String> {
-        let staging = Staging::connect(&self.default_fs, &self.conf_dir, &self.user)?;
-        let (store, sink) = HdfsJournal::open(staging.client(), &self.journal, KV_HISTORY).await?;
+        let (store, sink) =
+            HdfsJournal::open(&self.default_fs, &self.conf_dir, &self.journal, KV_HISTORY).await?;
         Ok(KvService::new(store, Box::new(sink)))
     }
 }
