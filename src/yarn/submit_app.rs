@@ -3,7 +3,7 @@
 //! as the spec's `master.resources`.
 
 use super::apps::{report_json, state_name};
-use super::submit::{follow, stage, SubmitArgs};
+use super::submit::{follow, running_nodes, stage, SubmitArgs};
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
@@ -54,6 +54,7 @@ pub async fn submit_app(
         }
     }
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
+    (launch.hosts, launch.racks) = running_nodes(&rm).await?;
     let base = args.spec.parent().unwrap_or(Path::new("."));
     let master_files = stage_files(&cluster, &mut launch, base, app).await?;
     launch.spec = am_files.first().cloned();

@@ -11,7 +11,7 @@ use crate::progress::Status;
 use crate::services::state::{Instance, Outcome, ServicePlan};
 use crate::services::{self, Setup};
 use spindle_hadoop::yarn::{ContainerLaunchContext, FinalStatus, Resource};
-use spindle_job::{AppSpec, Resources};
+use spindle_job::{AppSpec, ServiceSpec};
 use std::collections::HashMap;
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -47,7 +47,7 @@ pub async fn run_application(
     let order: Vec<String> = app.service_order().into_iter().map(String::from).collect();
     let asks = order
         .iter()
-        .map(|name| ask(&app.services[name].resources, &app.services[name]))
+        .map(|name| ask(&app.services[name], &r.launch))
         .collect();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (_progress_tx, progress_rx) = watch::channel(Default::default());
@@ -161,16 +161,19 @@ pub async fn run_application(
 }
 
 /// Where a service's containers are asked for. Named nodes or racks bind only when
-/// `relax_locality` is off, as in Skein.
-fn ask(resources: &Resources, s: &spindle_job::ServiceSpec) -> Ask {
+/// `relax_locality` is off, as in Skein. Without them, at every running node (and
+/// anywhere): schedulers hand out one off-switch container per node heartbeat but many
+/// node-local ones, so naming the nodes gets all instances in one heartbeat.
+fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
+    let anywhere = s.nodes.is_empty() && s.racks.is_empty();
     Ask {
         resource: Resource {
-            memory_mb: resources.memory.bytes().div_ceil(1 << 20) as i64,
-            vcores: resources.vcores as i32,
+            memory_mb: s.resources.memory.bytes().div_ceil(1 << 20) as i64,
+            vcores: s.resources.vcores as i32,
         },
-        hosts: s.nodes.clone(),
-        racks: s.racks.clone(),
-        relax_locality: s.relax_locality || (s.nodes.is_empty() && s.racks.is_empty()),
+        hosts: if anywhere { launch.hosts.clone() } else { s.nodes.clone() },
+        racks: if anywhere { launch.racks.clone() } else { s.racks.clone() },
+        relax_locality: s.relax_locality || anywhere,
     }
 }
 
