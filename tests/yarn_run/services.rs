@@ -191,6 +191,23 @@ services:
         !listing.contains("client_0"),
         "ended containers need --all: {listing}"
     );
+    // Nobody without the application's secret gets in: not another application's
+    // (any other secret), not an empty one.
+    let s = status(&app);
+    let address = format!("{}:{}", s["am_host"].as_str().unwrap(), s["am_rpc_port"]);
+    for secret in [spindle_io::net::new_secret(), String::new()] {
+        let tried = Instant::now();
+        let connected = runtime().block_on(async {
+            let mut c = spindle_appmaster::kv::client::KvClient::connect(&address, &secret).await?;
+            c.list(spindle_appmaster::kv::store::KeyRange::Prefix(String::new()))
+                .await
+        });
+        assert!(
+            connected.is_err(),
+            "{address} let a stranger in: {connected:?}"
+        );
+        assert!(tried.elapsed() < Duration::from_secs(10));
+    }
     // Shut down: the application ends as told, promptly.
     let asked = Instant::now();
     let o = spindle(&[
@@ -264,4 +281,67 @@ services:
         "{report}"
     );
     assert!(started.elapsed() < Duration::from_secs(180));
+}
+
+#[test]
+fn a_new_master_attempt_starts_the_services_again_with_the_store_intact() {
+    let dir = app_dir(
+        "name: restartable\nmax_attempts: 2\nmaster: { resources: { memory: 256 } }\nservices:\n  s:\n    resources: { memory: 256 }\n    script: spindle kv put \"s/$SPINDLE_CONTAINER/$CONTAINER_ID\" up && sleep 600\n",
+        &[],
+    );
+    let o = submit_app(&dir, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let kv = |args: &[&str]| {
+        let mut all = vec!["kv"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--app", &app]);
+        spindle(&all)
+    };
+    wait_for(&app, "the AM to register", |s| {
+        s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+    });
+    wait_state(&app, "s_0", "RUNNING");
+    assert!(kv(&["put", "kept", "yes"]).status.success());
+    let first = status(&app);
+    let masters = spindle_processes(&app, "appmaster");
+    assert_eq!(masters.len(), 1, "one application master");
+    let killed_at = Instant::now();
+    assert_eq!(unsafe { libc_kill(masters[0].1, 9) }, 0);
+    wait_for(&app, "a second attempt to register", |s| {
+        s["state"] == "RUNNING"
+            && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+            && s["am_rpc_port"] != first["am_rpc_port"]
+    });
+    // The new attempt runs the service in a new container; the old one's record is gone.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let started_again = loop {
+        let o = kv(&["ls", "s/s_0/"]);
+        let keys: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        if keys.len() == 2 {
+            break keys;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not start again: {keys:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        started_again.iter().any(|k| k.contains("_02_")),
+        "{started_again:?}"
+    );
+    let listed = containers(&app);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "RUNNING");
+    assert!(
+        listed[0]["container"].as_str().unwrap().contains("_02_"),
+        "{listed:?}"
+    );
+    assert_eq!(kv(&["get", "kept"]).stdout, b"yes");
+    assert!(killed_at.elapsed() < Duration::from_secs(180));
+    assert!(spindle(&["shutdown", &app]).status.success());
 }
