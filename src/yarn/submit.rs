@@ -200,7 +200,9 @@ async fn refuse_unsafe_output(
 }
 
 /// Hosts and racks of the running NodeManagers; on big clusters, none (ask anywhere).
-pub(super) async fn running_nodes(rm: &ApplicationClient) -> Result<(Vec<String>, Vec<String>), String> {
+pub(super) async fn running_nodes(
+    rm: &ApplicationClient,
+) -> Result<(Vec<String>, Vec<String>), String> {
     const MAX_NAMED_NODES: usize = 200;
     let nodes = rm
         .get_cluster_nodes(&[NodeState::Running])

@@ -302,6 +302,25 @@ fn a_new_master_attempt_starts_the_services_again_with_the_store_intact() {
         s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
     });
     wait_state(&app, "s_0", "RUNNING");
+    let ran = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let o = kv(&["ls", "s/s_0/"]);
+            let keys: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(String::from)
+                .collect();
+            if keys.len() == n {
+                return keys;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "s_0 did not run {n} times: {keys:?}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    ran(1);
     assert!(kv(&["put", "kept", "yes"]).status.success());
     let first = status(&app);
     let masters = spindle_processes(&app, "appmaster");
@@ -314,22 +333,7 @@ fn a_new_master_attempt_starts_the_services_again_with_the_store_intact() {
             && s["am_rpc_port"] != first["am_rpc_port"]
     });
     // The new attempt runs the service in a new container; the old one's record is gone.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let started_again = loop {
-        let o = kv(&["ls", "s/s_0/"]);
-        let keys: Vec<String> = String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(String::from)
-            .collect();
-        if keys.len() == 2 {
-            break keys;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the service did not start again: {keys:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let started_again = ran(2);
     assert!(
         started_again.iter().any(|k| k.contains("_02_")),
         "{started_again:?}"

@@ -171,8 +171,16 @@ fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
             memory_mb: s.resources.memory.bytes().div_ceil(1 << 20) as i64,
             vcores: s.resources.vcores as i32,
         },
-        hosts: if anywhere { launch.hosts.clone() } else { s.nodes.clone() },
-        racks: if anywhere { launch.racks.clone() } else { s.racks.clone() },
+        hosts: if anywhere {
+            launch.hosts.clone()
+        } else {
+            s.nodes.clone()
+        },
+        racks: if anywhere {
+            launch.racks.clone()
+        } else {
+            s.racks.clone()
+        },
         relax_locality: s.relax_locality || anywhere,
     }
 }
