@@ -118,13 +118,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
         memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
         vcores: spec.workers.vcores as i32,
     };
-    let max = app.max_capability;
-    if worker.memory_mb > max.memory_mb || worker.vcores > max.vcores {
-        return Err(format!(
-            "workers ask for {} MiB and {} vcores, but this cluster's largest container is {} MiB and {} vcores (yarn.scheduler.maximum-allocation-*)",
-            worker.memory_mb, worker.vcores, max.memory_mb, max.vcores
-        ));
-    }
+    fits("workers", worker, app.max_capability)?;
 
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
     (launch.hosts, launch.racks) = running_nodes(&rm).await?;
@@ -197,6 +191,17 @@ async fn refuse_unsafe_output(
         }
         _ => None,
     }
+}
+
+/// Refuses containers larger than the cluster's largest: YARN would never grant them.
+pub(super) fn fits(what: &str, asked: Resource, max: Resource) -> Result<(), String> {
+    if asked.memory_mb > max.memory_mb || asked.vcores > max.vcores {
+        return Err(format!(
+            "{what} ask for {} MiB and {} vcores, but this cluster's largest container is {} MiB and {} vcores (yarn.scheduler.maximum-allocation-*)",
+            asked.memory_mb, asked.vcores, max.memory_mb, max.vcores
+        ));
+    }
+    Ok(())
 }
 
 /// Hosts and racks of the running NodeManagers; on big clusters, none (ask anywhere).

@@ -3,7 +3,7 @@
 //! as the spec's `master.resources`.
 
 use super::apps::{report_json, state_name};
-use super::submit::{follow, running_nodes, stage, SubmitArgs};
+use super::submit::{fits, follow, running_nodes, stage, SubmitArgs};
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
@@ -42,16 +42,10 @@ pub async fn submit_app(
             .map(|(n, s)| (format!("services.{n}"), &s.resources)),
     );
     for (key, r) in sized {
-        let res = resource(r);
         if r.gpus > 0 {
             return Err(format!("{key}.resources.gpus: GPUs are not supported yet"));
         }
-        if res.memory_mb > max.memory_mb || res.vcores > max.vcores {
-            return Err(format!(
-                "{key}.resources ask for {} MiB and {} vcores, but this cluster's largest container is {} MiB and {} vcores (yarn.scheduler.maximum-allocation-*)",
-                res.memory_mb, res.vcores, max.memory_mb, max.vcores
-            ));
-        }
+        fits(&format!("{key}.resources"), resource(r), max)?;
     }
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
     (launch.hosts, launch.racks) = running_nodes(&rm).await?;

@@ -100,6 +100,14 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         user: cluster.user.clone(),
         journal: format!("{}/{KV_JOURNAL}", launch.app_dir),
     };
+    let session = AmSession {
+        am,
+        user: cluster.user.clone(),
+        app_id: app_id.clone(),
+        host: host.clone(),
+        port: kv_port as i32,
+        ended: Some(ended_tx),
+    };
     let spec = match Spec::from_file(&args.spec.display().to_string()) {
         Ok(Spec::App(app)) => Err(app),
         Ok(Spec::Job(job)) => Ok(Ok(job)),
@@ -108,14 +116,6 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let spec = match spec {
         Ok(job) => job,
         Err(app) => {
-            let session = AmSession {
-                am,
-                user: cluster.user.clone(),
-                app_id: app_id.clone(),
-                host: host.clone(),
-                port: kv_port as i32,
-                ended: Some(ended_tx),
-            };
             let registered = super::app::Registered {
                 session,
                 ended: ended_rx,
@@ -152,14 +152,6 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         asks: vec![Ask::default()],
         context: Box::new(|_| Default::default()),
     });
-    let session = AmSession {
-        am,
-        user: cluster.user.clone(),
-        app_id: app_id.clone(),
-        host: host.clone(),
-        port: kv_port as i32,
-        ended: Some(ended_tx),
-    };
     let mut launcher = YarnLauncher::start(session, template, events_tx, progress_rx);
     let summary = match spec {
         Err(e) => Summary::failed("spec", format!("bad spec: {e}"), started),

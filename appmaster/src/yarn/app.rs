@@ -7,14 +7,17 @@ use super::launch::{LaunchInfo, Staged};
 use super::staging::Staging;
 use super::{AmSession, Ask, WorkerTemplate, YarnLauncher};
 use crate::cmdline::ServiceCommand;
+use crate::kv::service::KvService;
 use crate::progress::Status;
 use crate::services::state::{Instance, Outcome, ServicePlan};
 use crate::services::{self, Setup};
 use spindle_hadoop::yarn::{ContainerLaunchContext, FinalStatus, Resource};
 use spindle_job::{AppSpec, ServiceSpec};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
+use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
@@ -56,10 +59,10 @@ pub async fn run_application(
         context: Box::new(|_| ContainerLaunchContext::default()),
     };
     let launcher = YarnLauncher::start(r.session, template, events_tx, progress_rx);
-    let kv = match r.kv.open().await {
-        Ok(kv) => kv,
-        Err(e) => {
-            let why = format!("cannot open the key-value store: {e}");
+    let common_env = vec![(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
+    let (kv, master) = match serve_store_and_master(app, &common_env, env, r.kv).await {
+        Ok(started) => started,
+        Err(why) => {
             return end(
                 &launcher,
                 app,
@@ -78,31 +81,6 @@ pub async fn run_application(
         r.secret.clone(),
         kv.clone(),
     ));
-
-    let common_env = vec![(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
-    let master = match app
-        .master
-        .as_ref()
-        .and_then(|m| m.script.as_ref().map(|s| (m, s)))
-    {
-        None => None,
-        Some((m, script)) => match start_master(script, &m.env, &common_env, env) {
-            Ok(child) => Some(child),
-            Err(e) => {
-                let why = format!("cannot start the master script: {e}");
-                return end(
-                    &launcher,
-                    app,
-                    env,
-                    &r.launch,
-                    Outcome::Failed,
-                    why,
-                    started,
-                )
-                .await;
-            }
-        },
-    };
     let launch = &r.launch;
     let secret = &r.secret;
     let context = |i: &Instance| {
@@ -185,13 +163,39 @@ fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
     }
 }
 
+/// Opens the key-value store (replaying a previous attempt's journal) and starts the
+/// master script, if there is one.
+async fn serve_store_and_master(
+    app: &AppSpec,
+    common_env: &[(&str, String)],
+    env: &AmEnv,
+    kv: KvPlace,
+) -> Result<(Arc<KvService>, Option<Child>), String> {
+    let kv = kv
+        .open()
+        .await
+        .map_err(|e| format!("cannot open the key-value store: {e}"))?;
+    let script = app
+        .master
+        .as_ref()
+        .and_then(|m| Some((m, m.script.as_ref()?)));
+    let master = match script {
+        None => None,
+        Some((m, script)) => Some(
+            start_master(script, &m.env, common_env, env)
+                .map_err(|e| format!("cannot start the master script: {e}"))?,
+        ),
+    };
+    Ok((kv, master))
+}
+
 /// The master script, in this container's directory, logging beside the AM.
 fn start_master(
     script: &str,
     vars: &std::collections::BTreeMap<String, String>,
     common: &[(&str, String)],
     env: &AmEnv,
-) -> Result<tokio::process::Child, String> {
+) -> Result<Child, String> {
     let log = |name: &str| {
         std::fs::File::create(env.log_dir.join(name))
             .map_err(|e| format!("{}: {e}", env.log_dir.join(name).display()))
