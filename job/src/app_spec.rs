@@ -16,6 +16,8 @@ use std::marker::PhantomData;
 mod de;
 #[path = "app_spec_order.rs"]
 mod order;
+#[path = "app_spec_unsupported.rs"]
+mod unsupported;
 
 /// What a spec file describes.
 #[derive(Debug, Clone, PartialEq)]
@@ -274,7 +276,7 @@ impl AppSpec {
             );
             return Err((depends_key(cycle[0]), message));
         }
-        Ok(())
+        unsupported::refuse_unsupported(self)
     }
 }
 

@@ -5,9 +5,9 @@ const FULL: &str = r#"name: hello-world
 queue: analytics
 max_attempts: 2
 tags: [spindle, demo]
-file_systems: ["hdfs://backup:8020"]
+file_systems: []
 acls:
-  enable: true
+  enable: false
   view_users: [alice]
   ui_users: ["*"]
 master:
@@ -32,7 +32,7 @@ services:
       lookup:
         source: hdfs:///data/lookup.csv
         type: ARCHIVE
-        visibility: public
+        visibility: private
     env:
       PORT: 8080
       VERSION: 1.10
@@ -80,9 +80,9 @@ fn parses_skeins_example() {
     assert_eq!(spec.queue, "analytics");
     assert_eq!(spec.max_attempts, 2);
     assert_eq!(spec.tags, ["spindle", "demo"]);
-    assert_eq!(spec.file_systems, ["hdfs://backup:8020"]);
+    assert!(spec.file_systems.is_empty());
     let acls = spec.acls.clone().unwrap();
-    assert!(acls.enable);
+    assert!(!acls.enable);
     assert_eq!(acls.view_users, ["alice"]);
     assert_eq!(acls.ui_users, ["*"]);
     assert!(acls.modify_groups.is_empty());
@@ -117,7 +117,7 @@ fn parses_skeins_example() {
     let lookup = file(
         "hdfs:///data/lookup.csv",
         FileKind::Archive,
-        Visibility::Public,
+        Visibility::Private,
     );
     assert_eq!(server.files["lookup"], lookup);
     // Numbers and booleans as written, not as YAML reads them (`1.10` is not `1.1`).
@@ -416,4 +416,47 @@ fn an_app_needs_services_or_a_master_script() {
     );
     let e = err("");
     assert!(e.contains(want), "{e}");
+}
+
+#[test]
+fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
+    let cases = [
+        (
+            "file_systems: []",
+            "file_systems: [\"hdfs://backup:8020\"]",
+            "line 5, column 1: key `file_systems`",
+        ),
+        ("  enable: false", "  enable: true", "key `acls`"),
+        (
+            "        visibility: private",
+            "        visibility: public",
+            "key `services.server.files.lookup`",
+        ),
+        (
+            "    vcores: 1\n  env:",
+            "    vcores: 1\n    gpus: 1\n  env:",
+            "key `master.resources`",
+        ),
+        (
+            "queue: analytics",
+            "queue: analytics\nuser: bob",
+            "key `user`",
+        ),
+        (
+            "    depends: [server]",
+            "    depends: [server]\n    node_label: gpu",
+            "key `services.client.node_label`",
+        ),
+        (
+            "    python driver.py",
+            "    python driver.py\n  log_config: log4j.properties",
+            "key `master.log_config`",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(FULL.contains(from), "{from}");
+        let message = err(&FULL.replacen(from, to, 1));
+        assert!(message.contains(want), "{to}: {message}");
+        assert!(message.contains("line "), "{to}: {message}");
+    }
 }

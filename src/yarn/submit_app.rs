@@ -7,10 +7,10 @@ use super::submit::{fits, follow, running_nodes, stage, SubmitArgs};
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
-use spindle_appmaster::yarn::staging::Staging;
+use spindle_appmaster::yarn::staging::{Staging, UserFile};
 use spindle_appmaster::yarn::APPLICATION_TYPE;
 use spindle_hadoop::yarn::{ApplicationState, ApplicationSubmission, FinalStatus, Resource};
-use spindle_job::{AppSpec, FileKind, Resources};
+use spindle_job::{AppSpec, FileKind, Resources, Visibility};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,7 +22,6 @@ pub async fn submit_app(
     text: Vec<u8>,
 ) -> Result<ExitCode, String> {
     let started = Instant::now();
-    warn_unused(app);
     let cluster = super::cluster_from_env()?;
     let rm = cluster.resource_manager().await?;
     let new = rm
@@ -52,11 +51,15 @@ pub async fn submit_app(
     let base = args.spec.parent().unwrap_or(Path::new("."));
     let master_files = stage_files(&cluster, &mut launch, base, app).await?;
     launch.spec = am_files.first().cloned();
+    let mut am_env = vec![(LAUNCH_ENV, launch.encode())];
+    if let Some(level) = app.master.as_ref().and_then(|m| m.log_level.as_deref()) {
+        am_env.push(("RUST_LOG", rust_log_level(level)?.to_string()));
+    }
     let context = launch.context(
         &AppMasterCommand::args_for(1),
         "appmaster",
         &[am_files, master_files].concat(),
-        &[(LAUNCH_ENV, launch.encode())],
+        &am_env,
         &secret,
     );
     let name = args.name.as_deref().unwrap_or(&app.name);
@@ -119,33 +122,27 @@ pub async fn submit_app(
     })
 }
 
+/// Skein's (log4j's) level names as the application master's `RUST_LOG`.
+fn rust_log_level(level: &str) -> Result<&'static str, String> {
+    Ok(match level.to_ascii_uppercase().as_str() {
+        "ALL" | "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        "OFF" => "off",
+        _ => {
+            return Err(format!(
+                "master.log_level {level:?} is not one of ALL, TRACE, DEBUG, INFO, WARN, ERROR, FATAL, OFF"
+            ))
+        }
+    })
+}
+
 fn resource(r: &Resources) -> Resource {
     Resource {
         memory_mb: r.memory.bytes().div_ceil(1 << 20) as i64,
         vcores: r.vcores as i32,
-    }
-}
-
-/// Keys Skein has that spindle reads but does not act on yet: said, not ignored.
-fn warn_unused(app: &AppSpec) {
-    let mut unused = Vec::new();
-    if app.user.is_some() {
-        unused.push("user");
-    }
-    if !app.file_systems.is_empty() {
-        unused.push("file_systems");
-    }
-    if app.acls.as_ref().is_some_and(|a| a.enable) {
-        unused.push("acls");
-    }
-    if app.services.values().any(|s| s.node_label.is_some()) {
-        unused.push("services.*.node_label");
-    }
-    if !unused.is_empty() {
-        eprintln!(
-            "warning: not acted on yet (the application runs without them): {}",
-            unused.join(", ")
-        );
     }
 }
 
@@ -159,7 +156,7 @@ async fn stage_files(
 ) -> Result<Vec<Staged>, String> {
     let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
     let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user)?;
-    let mut done: HashMap<(String, bool), Staged> = HashMap::new();
+    let mut done: HashMap<(String, bool, bool), Staged> = HashMap::new();
     let empty = BTreeMap::new();
     let master_files = app.master.as_ref().map_or(&empty, |m| &m.files);
     let lists = std::iter::once(("master".to_string(), master_files))
@@ -170,13 +167,18 @@ async fn stage_files(
         for (name, file) in files {
             let source = resolve(&file.source, base, &default_fs)
                 .map_err(|e| format!("files of {owner}: {name}: {e}"))?;
-            let archive = file.kind == FileKind::Archive;
-            let key = (source.clone(), archive);
+            let how = UserFile {
+                archive: file.kind == FileKind::Archive,
+                private: file.visibility == Visibility::Private,
+                size: file.size,
+                timestamp: file.timestamp,
+            };
+            let key = (source.clone(), how.archive, how.private);
             let mut s = match done.get(&key) {
                 Some(s) => s.clone(),
                 None => {
                     let s = staging
-                        .user_file(&launch.app_dir, done.len(), name, &source, archive)
+                        .user_file(name, &source, how)
                         .await
                         .map_err(|e| format!("files of {owner}: {name}: {e}"))?;
                     done.insert(key, s.clone());
@@ -242,6 +244,15 @@ async fn read_summary(cluster: &Cluster, launch: &LaunchInfo) -> serde_json::Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skeins_log_levels_map_to_rust_log() {
+        assert_eq!(rust_log_level("debug"), Ok("debug"));
+        assert_eq!(rust_log_level("FATAL"), Ok("error"));
+        assert!(rust_log_level("loud")
+            .unwrap_err()
+            .contains("master.log_level"));
+    }
 
     #[test]
     fn sources_resolve_against_the_spec_and_the_default_filesystem() {

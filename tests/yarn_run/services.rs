@@ -49,11 +49,11 @@ s = socket.socket()
 s.bind((os.environ["NM_HOST"], 0))
 s.listen(8)
 addr = "%s:%d" % s.getsockname()
-me = os.environ["SPINDLE_CONTAINER"]
+me = os.environ["SPINDLE_CONTAINER_ID"]
 subprocess.run(["spindle", "kv", "put", "server/" + me, addr, "--owner", os.environ["CONTAINER_ID"]], check=True)
 while True:
     c, _ = s.accept()
-    c.sendall(("%s %s" % (WORDS, os.environ["SPINDLE_CONTAINER"])).encode())
+    c.sendall(("%s %s" % (WORDS, os.environ["SPINDLE_CONTAINER_ID"])).encode())
     c.close()
 "#;
 
@@ -133,6 +133,16 @@ services:
     let o = submit_app(&dir, &["--am-memory-mb", "256"]);
     assert!(o.status.success(), "{}", text(&o));
     let app = app_id(&o);
+    // Local files are stored once per content hash, beside the binary, for reuse.
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let stored = ls(&format!("/user/{user}/.spindle/files"));
+    for name in ["-server.py", "-client.py", "-pkg.tar.gz"] {
+        assert_eq!(
+            stored.iter().filter(|f| f.ends_with(name)).count(),
+            1,
+            "{stored:?}"
+        );
+    }
     let o = spindle(&[
         "kv",
         "wait",
@@ -286,7 +296,7 @@ services:
 #[test]
 fn a_new_master_attempt_starts_the_services_again_with_the_store_intact() {
     let dir = app_dir(
-        "name: restartable\nmax_attempts: 2\nmaster: { resources: { memory: 256 } }\nservices:\n  s:\n    resources: { memory: 256 }\n    script: spindle kv put \"s/$SPINDLE_CONTAINER/$CONTAINER_ID\" up && sleep 600\n",
+        "name: restartable\nmax_attempts: 2\nmaster: { resources: { memory: 256 } }\nservices:\n  s:\n    resources: { memory: 256 }\n    script: spindle kv put \"s/$SPINDLE_CONTAINER_ID/$CONTAINER_ID\" up && sleep 600\n",
         &[],
     );
     let o = submit_app(&dir, &[]);

@@ -24,7 +24,7 @@ use tracing::{error, info};
 /// Environment variables every service container and the master script get.
 pub const APPLICATION_ID_ENV: &str = "SPINDLE_APPLICATION_ID";
 pub const SERVICE_ENV: &str = "SPINDLE_SERVICE";
-pub const CONTAINER_ENV: &str = "SPINDLE_CONTAINER";
+pub const CONTAINER_ENV: &str = "SPINDLE_CONTAINER_ID";
 /// `host:port` of the key-value store (the secret is in the container's credentials).
 pub const KV_ENV: &str = "SPINDLE_KV";
 

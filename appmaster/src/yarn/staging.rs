@@ -34,36 +34,40 @@ impl Staging {
 
     /// The binary at `exe`, uploaded unless a file with its content hash is there.
     pub async fn binary(&self, exe: &Path) -> Result<(Staged, bool), String> {
-        let exe_owned = exe.to_path_buf();
-        let hash = tokio::task::spawn_blocking(move || hash_file(&exe_owned))
-            .await
-            .map_err(|e| e.to_string())??;
+        let hash = content_hash(exe).await?;
         let path = format!("{}/bin/spindle-{}", self.root, &hash[..16]);
-        let size = std::fs::metadata(exe)
-            .map_err(|e| format!("{}: {e}", exe.display()))?
+        let uploaded = self.upload_once(exe, &path, 0o755).await?;
+        Ok((
+            self.staged(super::launch::BINARY, &path, true).await?,
+            uploaded,
+        ))
+    }
+
+    /// Uploads `local` to `path` (named by its content hash) unless a file of its size
+    /// is there already: later submits, and other applications, reuse it.
+    async fn upload_once(&self, local: &Path, path: &str, permission: u32) -> Result<bool, String> {
+        let size = std::fs::metadata(local)
+            .map_err(|e| format!("{}: {e}", local.display()))?
             .len();
-        if let Ok(status) = self.client.get_file_info(&path).await {
+        if let Ok(status) = self.client.get_file_info(path).await {
             if status.length as u64 == size {
-                return Ok((
-                    self.staged(super::launch::BINARY, &path, true).await?,
-                    false,
-                ));
+                return Ok(false);
             }
         }
-        let data = tokio::fs::read(exe)
+        let data = tokio::fs::read(local)
             .await
-            .map_err(|e| format!("{}: {e}", exe.display()))?;
-        // Concurrent submits may race to upload the same binary: write aside, then rename.
+            .map_err(|e| format!("{}: {e}", local.display()))?;
+        // Concurrent submits may race to upload the same file: write aside, then rename.
         let tmp = format!("{path}.tmp-{}", std::process::id());
-        self.write(&tmp, Bytes::from(data), 0o755).await?;
-        match self.client.rename(&tmp, &path, false).await {
+        self.write(&tmp, Bytes::from(data), permission).await?;
+        match self.client.rename(&tmp, path, false).await {
             Ok(()) => {}
-            Err(_) if self.client.get_file_info(&path).await.is_ok() => {
+            Err(_) if self.client.get_file_info(path).await.is_ok() => {
                 let _ = self.client.delete(&tmp, false).await;
             }
             Err(e) => return Err(format!("cannot rename {tmp} to {path}: {e}")),
         }
-        Ok((self.staged(super::launch::BINARY, &path, true).await?, true))
+        Ok(true)
     }
 
     /// The HDFS client, for the key-value journal.
@@ -126,40 +130,48 @@ impl Staging {
             .map_err(|e| format!("closing {path}: {e}"))
     }
 
-    /// A file the user named (a service's `files`): a local file uploaded as
-    /// `dir/files/<n>-<its name>`, or one already on the default filesystem (`hdfs://`
-    /// URL or `hdfs:///path`), localized as `name`.
+    /// A file the user named (a service's `files`), localized as `name`: a local file
+    /// uploaded once per content hash as `files/<hash>-<its name>` (reused by later
+    /// submits), or one already on the default filesystem (an `hdfs://` URL or
+    /// `hdfs:///path`), whose size and time must match `expect` when the spec gives them.
     pub async fn user_file(
         &self,
-        dir: &str,
-        n: usize,
         name: &str,
         source: &str,
-        archive: bool,
+        how: UserFile,
     ) -> Result<Staged, String> {
         let mut staged = if let Some(rest) = source.strip_prefix("hdfs://") {
             // hdfs:///path or hdfs://authority/path: the path part.
             let path = rest.find('/').map_or("/", |i| &rest[i..]);
-            self.staged(name, path, false).await?
+            let staged = self.staged(name, path, how.private).await?;
+            for (what, want, have) in [
+                ("size", how.size, staged.size),
+                ("timestamp", how.timestamp, staged.timestamp),
+            ] {
+                if want.is_some_and(|w| w != have) {
+                    return Err(format!(
+                        "{source} has {what} {have}, but the spec says {}",
+                        want.unwrap_or_default()
+                    ));
+                }
+            }
+            staged
         } else {
-            let local = source.strip_prefix("file://").unwrap_or(source);
-            let meta = std::fs::metadata(local).map_err(|e| format!("{source}: {e}"))?;
-            if meta.is_dir() {
+            let local = Path::new(source.strip_prefix("file://").unwrap_or(source));
+            if local.is_dir() {
                 return Err(format!(
                     "{source} is a directory: pack it (tar czf x.tar.gz -C {source} .) and ship the archive"
                 ));
             }
-            let data = tokio::fs::read(local)
-                .await
-                .map_err(|e| format!("{source}: {e}"))?;
-            let base = Path::new(local)
+            let hash = content_hash(local).await?;
+            let base = local
                 .file_name()
                 .map_or("file".into(), |b| b.to_string_lossy());
-            let path = format!("{dir}/files/{n}-{base}");
-            self.write(&path, Bytes::from(data), 0o600).await?;
-            self.staged(name, &path, false).await?
+            let path = format!("{}/files/{}-{base}", self.root, &hash[..16]);
+            self.upload_once(local, &path, 0o600).await?;
+            self.staged(name, &path, how.private).await?
         };
-        staged.archive = archive;
+        staged.archive = how.archive;
         Ok(staged)
     }
 
@@ -177,6 +189,23 @@ impl Staging {
             archive: false,
         })
     }
+}
+
+/// How a user's file is localized, and what the spec says it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserFile {
+    pub archive: bool,
+    /// Cached per user on each node across applications, not per application.
+    pub private: bool,
+    pub size: Option<i64>,
+    pub timestamp: Option<i64>,
+}
+
+async fn content_hash(path: &Path) -> Result<String, String> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || hash_file(&owned))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 fn hash_file(path: &Path) -> Result<String, String> {

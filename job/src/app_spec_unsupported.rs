@@ -1,0 +1,66 @@
+//! What Skein's format can say and spindle cannot do yet. Each is refused naming its
+//! key (and, through `blame`, its line) rather than quietly ignored.
+
+use super::{AppSpec, FileSpec, Visibility};
+use std::collections::BTreeMap;
+
+type Refusal = (Vec<Vec<String>>, String);
+
+/// The first key set to something spindle cannot honour, and why.
+pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
+    let top = |key: &str| vec![vec![key.to_string()]];
+    if spec.user.is_some() {
+        let why = "submitting as another user (a proxy user) is not supported yet";
+        return Err((top("user"), why.into()));
+    }
+    if !spec.file_systems.is_empty() {
+        let why = "delegation tokens for other filesystems are not supported yet (issue 11)";
+        return Err((top("file_systems"), why.into()));
+    }
+    if spec.acls.as_ref().is_some_and(|a| a.enable) {
+        let why = "application ACLs are not supported yet: leave `acls.enable` false";
+        return Err((top("acls"), why.into()));
+    }
+    if let Some(m) = &spec.master {
+        let at = |key: &str| vec![vec!["master".to_string(), key.to_string()]];
+        if m.resources.gpus > 0 {
+            return Err((at("resources"), "GPUs are not supported yet".into()));
+        }
+        if m.log_config.is_some() {
+            let why = "a log4j configuration does not apply: the master logs with RUST_LOG levels; use `log_level`";
+            return Err((at("log_config"), why.into()));
+        }
+        if m.security.is_some() {
+            let why = "custom security (TLS certificates) is not supported: the application's secret protects every endpoint";
+            return Err((at("security"), why.into()));
+        }
+        files(&["master"], &m.files)?;
+    }
+    for (name, s) in &spec.services {
+        let at = |key: &str| vec![vec!["services".to_string(), name.clone(), key.to_string()]];
+        if s.resources.gpus > 0 {
+            return Err((at("resources"), "GPUs are not supported yet".into()));
+        }
+        if s.node_label.is_some() {
+            let why =
+                "per-service node labels are not supported yet (the top-level `node_label` is)";
+            return Err((at("node_label"), why.into()));
+        }
+        files(&["services", name], &s.files)?;
+    }
+    Ok(())
+}
+
+fn files(owner: &[&str], files: &BTreeMap<String, FileSpec>) -> Result<(), Refusal> {
+    for (name, f) in files {
+        if f.visibility == Visibility::Public {
+            let mut key: Vec<String> = owner.iter().map(|s| s.to_string()).collect();
+            key.extend(["files".to_string(), name.clone()]);
+            let why = format!(
+                "file `{name}`: public visibility is not supported yet (application or private)"
+            );
+            return Err((vec![key], why));
+        }
+    }
+    Ok(())
+}
