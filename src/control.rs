@@ -188,13 +188,24 @@ async fn ls(app: &str, service: Option<&str>, all: bool, json: bool) -> Result<(
 /// Puts the command and waits for the application master's answer.
 async fn send(app: &str, command: Command) -> Result<(), String> {
     let mut client = crate::kv::client(app).await?;
+    // A job (not services) publishes no containers and answers no commands: say so now
+    // rather than after the wait.
+    if client
+        .list(KeyRange::Prefix(CONTAINERS.into()))
+        .await?
+        .is_empty()
+    {
+        return Err(format!(
+            "{app} runs no services (nothing under {CONTAINERS})"
+        ));
+    }
     let id = spindle_io::net::new_secret()[..16].to_string();
     let body = serde_json::to_vec(&command).expect("commands serialize");
     client.put(&format!("{COMMANDS}{id}"), body, None).await?;
     let reply_key = format!("{REPLIES}{id}");
     let Some(entry) = client.wait(&reply_key, ANSWER_WITHIN).await? else {
         return Err(format!(
-            "{app} did not answer within {} s (is it a services application, and running?)",
+            "{app} did not answer within {} s",
             ANSWER_WITHIN.as_secs()
         ));
     };

@@ -556,6 +556,16 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         "{}",
         text(&o)
     );
+    // a job runs no services: steering it fails at once, saying so
+    let asked = Instant::now();
+    let o = spindle(&["scale", &app, "web", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("runs no services"),
+        "{}",
+        text(&o)
+    );
+    assert!(asked.elapsed() < Duration::from_secs(15));
     // every acknowledged change is in the journal on HDFS, as the next reader finds it
     // (the killed master left it open: recovering its lease closes it)
     assert!(spindle(&["kill", &app]).status.success());

@@ -121,6 +121,9 @@ pub async fn run_application(
                 let _ = cancel_tx.send(true);
             }
         }
+        // Never drop the sender: a closed channel would read as a cancel.
+        std::future::pending::<()>().await;
+        drop(cancel_tx);
     });
     let setup = Setup {
         launcher: &launcher,
