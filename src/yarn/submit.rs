@@ -165,7 +165,13 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     }
     let report = follow(&rm, app.id, !args.json).await?;
     let summary = read_summary(&cluster, &launch).await;
-    finish(args, &report, summary.as_ref())
+    let value = serde_json::to_value(&summary).expect("summary serializes");
+    Ok(finish(
+        args.json,
+        &report,
+        value,
+        summary.map(|s| s.render()),
+    ))
 }
 
 /// The output refusals the application master would make, made here first: an unsafe
@@ -318,20 +324,24 @@ async fn read_summary(cluster: &Cluster, launch: &LaunchInfo) -> Option<Summary>
     serde_json::from_slice(&data).ok()
 }
 
-fn finish(
-    args: &SubmitArgs,
+/// Prints how the application ended and returns the exit code (0 SUCCEEDED, 130 KILLED,
+/// else 1): with `json`, the report with `summary` in it; else `rendered` (the job's
+/// summary), YARN's diagnostics if it did not succeed, and the application id.
+pub(super) fn finish(
+    json: bool,
     report: &ApplicationReport,
-    summary: Option<&Summary>,
-) -> Result<ExitCode, String> {
+    summary: serde_json::Value,
+    rendered: Option<String>,
+) -> ExitCode {
     let succeeded = report.state == Some(ApplicationState::Finished)
         && report.final_status == Some(FinalStatus::Succeeded);
-    if args.json {
+    if json {
         let mut value = report_json(report);
-        value["summary"] = serde_json::to_value(summary).expect("summary serializes");
+        value["summary"] = summary;
         println!("{value}");
     } else {
-        if let Some(summary) = summary {
-            eprint!("{}", summary.render());
+        if let Some(text) = rendered {
+            eprint!("{text}");
         }
         if !succeeded {
             eprintln!(
@@ -343,9 +353,9 @@ fn finish(
         }
         println!("{}", report.id);
     }
-    Ok(match report.state {
+    match report.state {
         _ if succeeded => ExitCode::SUCCESS,
         Some(ApplicationState::Killed) => ExitCode::from(130),
         _ => ExitCode::FAILURE,
-    })
+    }
 }

@@ -2,14 +2,14 @@
 //! stage the spec and every service's files, then submit the application master sized
 //! as the spec's `master.resources`.
 
-use super::apps::{report_json, state_name};
-use super::submit::{fits, follow, running_nodes, stage, SubmitArgs};
+use super::apps::report_json;
+use super::submit::{finish, fits, follow, running_nodes, stage, SubmitArgs};
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
 use spindle_appmaster::yarn::staging::{Staging, UserFile};
 use spindle_appmaster::yarn::APPLICATION_TYPE;
-use spindle_hadoop::yarn::{ApplicationState, ApplicationSubmission, FinalStatus, Resource};
+use spindle_hadoop::yarn::{ApplicationSubmission, FinalStatus, Resource};
 use spindle_job::{AppSpec, FileKind, Resources, Visibility};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -96,30 +96,10 @@ pub async fn submit_app(
         return Ok(ExitCode::SUCCESS);
     }
     let report = follow(&rm, new.id, !args.json).await?;
-    let succeeded = report.state == Some(ApplicationState::Finished)
-        && report.final_status == Some(FinalStatus::Succeeded);
-    if args.json {
-        let mut value = report_json(&report);
-        value["summary"] = read_summary(&cluster, &launch).await;
-        println!("{value}");
-    } else {
-        if !succeeded {
-            eprintln!(
-                "error: {} ended {}: {}",
-                report.id,
-                state_name(report.state),
-                report.diagnostics.trim()
-            );
-        } else {
-            eprintln!("{}", report.diagnostics.trim());
-        }
-        println!("{}", report.id);
-    }
-    Ok(match report.state {
-        _ if succeeded => ExitCode::SUCCESS,
-        Some(ApplicationState::Killed) => ExitCode::from(130),
-        _ => ExitCode::FAILURE,
-    })
+    let summary = read_summary(&cluster, &launch).await;
+    let ended_well = report.final_status == Some(FinalStatus::Succeeded);
+    let rendered = ended_well.then(|| format!("{}\n", report.diagnostics.trim()));
+    Ok(finish(args.json, &report, summary, rendered))
 }
 
 /// Skein's (log4j's) level names as the application master's `RUST_LOG`.
