@@ -556,6 +556,21 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         "{}",
         text(&o)
     );
+    // the job's scheduler is published where workers connect
+    let o = kv(&["get", "spindle.scheduler"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let scheduler = String::from_utf8_lossy(&o.stdout).to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut workers = spindle_processes(&app, "worker");
+    while workers.is_empty() {
+        assert!(Instant::now() < deadline, "workers of {app} never ran");
+        std::thread::sleep(Duration::from_millis(200));
+        workers = spindle_processes(&app, "worker");
+    }
+    assert!(
+        workers.iter().all(|(argv, _)| argv.contains(&scheduler)),
+        "{scheduler} vs {workers:?}"
+    );
     // a job runs no services: steering it fails at once, saying so
     let asked = Instant::now();
     let o = spindle(&["scale", &app, "web", "2"]);
@@ -584,8 +599,10 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
     assert!(recovering.elapsed() < Duration::from_secs(120));
     let journal = get(&path).expect("kv.journal");
     let replayed = spindle_appmaster::kv::journal::replay(&journal, 100).unwrap();
-    assert_eq!(replayed.store.revision(), 3);
-    assert!(replayed.store.is_empty());
+    // revision 1 is the master publishing its scheduler address
+    assert_eq!(replayed.store.revision(), 4);
+    assert_eq!(replayed.store.len(), 1);
+    assert!(replayed.store.get("spindle.scheduler").is_some());
 }
 
 #[test]
@@ -619,7 +636,8 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
     };
     assert!(kv(&["put", "svc/a", "v1"]).status.success());
     let before: serde_json::Value = serde_json::from_slice(&kv(&["get", "svc/a"]).stdout).unwrap();
-    assert_eq!(before["mod_revision"], 1, "{before}");
+    // revision 1: the master published its scheduler address
+    assert_eq!(before["mod_revision"], 2, "{before}");
     // a watcher and a waiter, both started before the master dies
     let mut watcher = spawn_kv(&["watch", "svc/", "--prefix"]);
     let waiter = spawn_kv(&["wait", "svc/later", "--timeout", "150s"]);
@@ -643,7 +661,8 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
     let got: serde_json::Value = serde_json::from_slice(&waited.stdout).unwrap();
     assert_eq!(
         (got["value"].as_str(), got["mod_revision"].as_u64()),
-        (Some("v2"), Some(2))
+        // revision 3: the new attempt published its own scheduler address
+        (Some("v2"), Some(4))
     );
     assert!(kv(&["del", "svc/a"]).status.success());
     // the watcher saw every event once, in order, across the restart
@@ -680,9 +699,9 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
     assert_eq!(
         seen,
         [
-            (1, "put".into(), "svc/a".into()),
-            (2, "put".into(), "svc/later".into()),
-            (3, "delete".into(), "svc/a".into())
+            (2, "put".into(), "svc/a".into()),
+            (4, "put".into(), "svc/later".into()),
+            (5, "delete".into(), "svc/a".into())
         ]
     );
     assert!(spindle(&["kill", &app]).status.success());

@@ -11,6 +11,7 @@ use super::{AmSession, Ask, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL
 use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, LeaseOwner, Protected, LEASE_TTL};
 use crate::kv::service::KvService;
+use crate::kv::store::{Op, Txn};
 use crate::progress::{human_bytes, Status, Summary};
 use crate::{prepare, run_job, DriverOptions};
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
@@ -127,9 +128,23 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
             return Ok(super::app::run_application(&app, registered, &env, started).await);
         }
     };
+    let scheduler = format!("{host}:{port}");
     tokio::spawn(async move {
         match kv.open().await {
-            Ok(service) => serve_kv(kv_listener, ended_rx, secret_for_kv, service).await,
+            Ok(service) => {
+                // Where this attempt's workers connect, for tools (a new attempt says
+                // its own).
+                let publish = Txn::ops(vec![Op::Put {
+                    key: SCHEDULER_KEY.into(),
+                    value: scheduler.into_bytes(),
+                    owner: None,
+                    previous: false,
+                }]);
+                if let Err(e) = service.txn(&publish).await {
+                    error!("cannot publish {SCHEDULER_KEY}: {e}");
+                }
+                serve_kv(kv_listener, ended_rx, secret_for_kv, service).await
+            }
             Err(e) => error!("the key-value store is not served: {e}"),
         }
     });
@@ -283,6 +298,9 @@ async fn run_spec(
     };
     run_job(job, listener, secret, launcher, events, driver).await
 }
+
+/// The key holding a job's scheduler address (`host:port`), where its workers connect.
+pub const SCHEDULER_KEY: &str = "spindle.scheduler";
 
 /// Where the key-value journal lives: `journal` on `default_fs`.
 pub struct KvPlace {
