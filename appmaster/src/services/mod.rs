@@ -76,18 +76,13 @@ pub async fn run(
                 Action::Changed(worker) => {
                     let i = services.instance(worker).expect("changed instances exist");
                     let json = serde_json::to_vec(i).expect("instances serialize");
-                    let _ = publish
-                        .0
-                        .send(vec![put(&format!("{CONTAINERS}{}", i.name), json)]);
+                    publish.send(vec![put(&format!("{CONTAINERS}{}", i.name), json)]);
                 }
                 Action::Finish {
                     outcome,
                     diagnostics,
                 } => {
-                    // Let the last states reach the store before the application ends.
-                    let (tx, task) = publish;
-                    drop(tx);
-                    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+                    publish.flush().await;
                     return (outcome, diagnostics);
                 }
             }
@@ -109,7 +104,7 @@ pub async fn run(
                 let (actions, reply) = obey(&mut services, command);
                 info!(command = %id, ok = reply.ok, message = %reply.message, "command");
                 let reply = serde_json::to_vec(&reply).expect("replies serialize");
-                let _ = publish.0.send(vec![
+                publish.send(vec![
                     put(&format!("{REPLIES}{id}"), reply),
                     Op::Delete { range: KeyRange::Key(format!("{COMMANDS}{id}")), previous: false },
                 ]);
@@ -167,8 +162,25 @@ fn put(key: &str, value: Vec<u8>) -> Op {
     }
 }
 
-/// Writes to the store in order, off the loop (each write waits for the journal).
-fn publisher(kv: Arc<KvService>) -> (mpsc::UnboundedSender<Vec<Op>>, JoinHandle<()>) {
+/// Writes to the store in order, off the loop; [`Publisher::flush`] waits for the rest.
+struct Publisher {
+    writes: mpsc::UnboundedSender<Vec<Op>>,
+    task: JoinHandle<()>,
+}
+
+impl Publisher {
+    fn send(&self, ops: Vec<Op>) {
+        let _ = self.writes.send(ops);
+    }
+
+    /// Lets what was sent reach the store (within 5 s) before the application ends.
+    async fn flush(self) {
+        drop(self.writes);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+fn publisher(kv: Arc<KvService>) -> Publisher {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Op>>();
     let task = tokio::spawn(async move {
         while let Some(ops) = rx.recv().await {
@@ -177,7 +189,7 @@ fn publisher(kv: Arc<KvService>) -> (mpsc::UnboundedSender<Vec<Op>>, JoinHandle<
             }
         }
     });
-    (tx, task)
+    Publisher { writes: tx, task }
 }
 
 /// Commands as they are put, with their ids; unreadable ones as errors to answer.

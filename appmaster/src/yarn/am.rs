@@ -98,7 +98,6 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let kv = KvPlace {
         default_fs: cluster.conf.get("fs.defaultFS").unwrap_or_default(),
         conf_dir: env.cwd.clone(),
-        user: cluster.user.clone(),
         journal: format!("{}/{KV_JOURNAL}", launch.app_dir),
     };
     let session = AmSession {
@@ -110,13 +109,9 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         ended: Some(ended_tx),
     };
     let spec = match Spec::from_file(&args.spec.display().to_string()) {
-        Ok(Spec::App(app)) => Err(app),
-        Ok(Spec::Job(job)) => Ok(Ok(job)),
-        Err(e) => Ok(Err(e)),
-    };
-    let spec = match spec {
-        Ok(job) => job,
-        Err(app) => {
+        Ok(Spec::Job(job)) => Ok(job),
+        Err(e) => Err(e),
+        Ok(Spec::App(app)) => {
             let registered = super::app::Registered {
                 session,
                 ended: ended_rx,
@@ -306,7 +301,6 @@ pub const SCHEDULER_KEY: &str = "spindle.scheduler";
 pub struct KvPlace {
     pub default_fs: String,
     pub conf_dir: PathBuf,
-    pub user: String,
     pub journal: String,
 }
 
