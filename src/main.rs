@@ -5,6 +5,7 @@ mod bench_commit;
 mod bench_kv;
 mod control;
 mod kv;
+mod logs;
 mod run;
 mod service_run;
 mod ui;
@@ -39,6 +40,7 @@ enum Command {
     Ls(yarn::apps::LsArgs),
     Kill(yarn::apps::KillArgs),
     Kv(kv::KvArgs),
+    Logs(logs::LogsArgs),
     Container(control::ContainerArgs),
     Scale(control::ScaleArgs),
     Shutdown(control::ShutdownArgs),
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
             Command::AppMaster(args) => yarn::appmaster::appmaster(args).await,
             Command::Bench(args) => bench::bench(args).await,
             Command::Kv(args) => kv::kv(args).await,
+            Command::Logs(args) => logs::logs(args).await,
             Command::Container(args) => control::container(args).await,
             Command::Scale(args) => control::scale(args).await,
             Command::Shutdown(args) => control::shutdown(args).await,

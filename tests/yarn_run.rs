@@ -761,3 +761,6 @@ fn keys_owned_by_a_container_go_when_it_ends() {
 
 #[path = "yarn_run/services.rs"]
 mod services;
+
+#[path = "yarn_run/logs.rs"]
+mod logs;

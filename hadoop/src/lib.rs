@@ -11,6 +11,7 @@ pub mod credentials;
 mod error;
 pub mod hdfs;
 pub mod ipc;
+pub mod logs;
 pub mod proto;
 pub mod retry;
 pub mod sasl;

@@ -39,3 +39,19 @@ pub fn cluster_from_env() -> Result<Cluster, String> {
     let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
     Cluster::load(dirs, user)
 }
+
+/// A file the application's master or `submit` left in its staging directory.
+pub async fn read_app_file(cluster: &Cluster, app: &str, name: &str) -> Result<Vec<u8>, String> {
+    let default_fs = cluster
+        .conf
+        .get("fs.defaultFS")
+        .ok_or("fs.defaultFS is not set in HADOOP_CONF_DIR")?;
+    let staging = spindle_appmaster::yarn::staging::Staging::connect(
+        &default_fs,
+        &cluster.conf_dirs[0],
+        &cluster.user,
+    )?;
+    staging
+        .read(&format!("{}/{app}/{name}", staging.root))
+        .await
+}

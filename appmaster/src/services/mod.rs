@@ -35,12 +35,29 @@ pub struct Setup<'a> {
     pub cancel: watch::Receiver<bool>,
 }
 
+/// How a services application ended, and every container it ran.
+pub struct Ended {
+    pub outcome: Outcome,
+    pub diagnostics: String,
+    pub instances: Vec<Instance>,
+}
+
+impl Ended {
+    pub fn failed(diagnostics: String) -> Self {
+        Ended {
+            outcome: Outcome::Failed,
+            diagnostics,
+            instances: Vec::new(),
+        }
+    }
+}
+
 /// Runs the services until the application ends; returns how, and why.
 pub async fn run(
     plans: Vec<ServicePlan>,
     mut setup: Setup<'_>,
     mut events: mpsc::UnboundedReceiver<LauncherEvent>,
-) -> (Outcome, String) {
+) -> Ended {
     // A previous attempt's containers and unanswered commands are stale: its containers
     // ended with it.
     let stale = Txn::ops(vec![
@@ -54,7 +71,7 @@ pub async fn run(
         },
     ]);
     if let Err(e) = setup.kv.txn(&stale).await {
-        return (Outcome::Failed, format!("the key-value store failed: {e}"));
+        return Ended::failed(format!("the key-value store failed: {e}"));
     }
     let publish = publisher(setup.kv.clone());
     let mut commands = commands(setup.kv.clone());
@@ -83,7 +100,12 @@ pub async fn run(
                     diagnostics,
                 } => {
                     publish.flush().await;
-                    return (outcome, diagnostics);
+                    let instances = services.instances().map(|(_, i)| i.clone()).collect();
+                    return Ended {
+                        outcome,
+                        diagnostics,
+                        instances,
+                    };
                 }
             }
         }

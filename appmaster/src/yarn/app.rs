@@ -10,6 +10,7 @@ use crate::cmdline::ServiceCommand;
 use crate::kv::service::KvService;
 use crate::progress::Status;
 use crate::services::state::{Instance, Outcome, ServicePlan};
+use crate::services::Ended;
 use crate::services::{self, Setup};
 use spindle_hadoop::yarn::{ContainerLaunchContext, FinalStatus, Resource};
 use spindle_job::{AppSpec, ServiceSpec};
@@ -63,16 +64,7 @@ pub async fn run_application(
     let (kv, master) = match serve_store_and_master(app, &common_env, env, r.kv).await {
         Ok(started) => started,
         Err(why) => {
-            return end(
-                &launcher,
-                app,
-                env,
-                &r.launch,
-                Outcome::Failed,
-                why,
-                started,
-            )
-            .await;
+            return end(&launcher, app, env, &r.launch, Ended::failed(why), started).await;
         }
     };
     tokio::spawn(serve_kv(
@@ -137,8 +129,8 @@ pub async fn run_application(
         master,
         cancel: cancel_rx,
     };
-    let (outcome, why) = services::run(plans, setup, events_rx).await;
-    end(&launcher, app, env, &r.launch, outcome, why, started).await
+    let ended = services::run(plans, setup, events_rx).await;
+    end(&launcher, app, env, &r.launch, ended, started).await
 }
 
 /// Where a service's containers are asked for. Named nodes or racks bind only when
@@ -230,16 +222,23 @@ async fn end(
     app: &AppSpec,
     env: &AmEnv,
     launch: &LaunchInfo,
-    outcome: Outcome,
-    diagnostics: String,
+    ended: Ended,
     started: Instant,
 ) -> Status {
+    let Ended {
+        outcome,
+        diagnostics,
+        instances,
+    } = ended;
     info!(?outcome, %diagnostics, "application ended");
     let summary = serde_json::json!({
         "application": app.name,
         "outcome": outcome,
         "diagnostics": diagnostics,
         "wall_time_s": started.elapsed().as_secs_f64(),
+        // Which container ran which service, for `spindle logs --service` once the
+        // key-value store is gone.
+        "containers": instances,
     });
     let default_fs = env.cluster.conf.get("fs.defaultFS").unwrap_or_default();
     match Staging::connect(&default_fs, &env.cwd, &env.cluster.user) {

@@ -2,6 +2,7 @@
 //! start. The [`YarnLauncher`] is the driver's [`crate::ContainerLauncher`]; behind it one
 //! task owns the AMRM connection (heartbeats, asks, completions, unregister).
 
+pub mod aggregated_logs;
 mod allocator;
 pub mod am;
 pub mod app;

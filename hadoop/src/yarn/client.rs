@@ -7,7 +7,9 @@ use prost::Message;
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
+use super::container::ContainerReport;
 use super::convert::*;
+use super::convert_am::container_report_from_proto;
 use super::types::*;
 use crate::config::Configuration;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
@@ -233,6 +235,26 @@ impl ApplicationClient {
             .applications
             .into_iter()
             .map(app_report_from_proto)
+            .collect())
+    }
+
+    /// The containers of an application attempt that the RM still tracks (running ones,
+    /// and those that ended lately).
+    pub async fn get_containers(
+        &self,
+        attempt: ApplicationAttemptId,
+    ) -> Result<Vec<ContainerReport>> {
+        let req = pb::GetContainersRequestProto {
+            application_attempt_id: Some(pb::ApplicationAttemptIdProto {
+                application_id: Some(app_id_to_proto(attempt.application_id)),
+                attempt_id: Some(attempt.attempt),
+            }),
+        };
+        let res: pb::GetContainersResponseProto = self.call("getContainers", &req).await?;
+        Ok(res
+            .containers
+            .into_iter()
+            .map(container_report_from_proto)
             .collect())
     }
 

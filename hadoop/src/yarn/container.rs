@@ -69,6 +69,19 @@ pub enum ContainerState {
     Scheduled,
 }
 
+/// A container the ResourceManager tracks (getContainers), with the NodeManager web
+/// address its logs are served from while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerReport {
+    pub id: ContainerId,
+    pub node: NodeId,
+    /// `host:port` of the NodeManager's web server, without a scheme.
+    pub node_http_address: String,
+    pub state: Option<ContainerState>,
+    pub exit_status: i32,
+    pub diagnostics: String,
+}
+
 /// Container state as reported by the RM (completed containers) or the NodeManager.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerStatus {

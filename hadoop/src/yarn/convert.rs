@@ -172,7 +172,23 @@ pub(super) fn app_report_from_proto(p: pb::ApplicationReportProto) -> Applicatio
             }),
         am_rm_token: p.am_rm_token.map(Token::from_proto),
         client_to_am_token: p.client_to_am_token.map(Token::from_proto),
+        log_aggregation: p
+            .log_aggregation_status
+            .and_then(log_aggregation_from_proto),
     }
+}
+
+fn log_aggregation_from_proto(v: i32) -> Option<LogAggregationStatus> {
+    use pb::LogAggregationStatusProto as L;
+    L::try_from(v).ok().map(|s| match s {
+        L::LogDisabled => LogAggregationStatus::Disabled,
+        L::LogNotStart => LogAggregationStatus::NotStarted,
+        L::LogRunning => LogAggregationStatus::Running,
+        L::LogSucceeded => LogAggregationStatus::Succeeded,
+        L::LogFailed => LogAggregationStatus::Failed,
+        L::LogTimeOut => LogAggregationStatus::TimedOut,
+        L::LogRunningWithFailure => LogAggregationStatus::RunningWithFailure,
+    })
 }
 
 pub(super) fn filter_to_proto(f: &ApplicationFilter) -> pb::GetApplicationsRequestProto {

@@ -62,18 +62,37 @@ pub(super) fn container_from_proto(p: pb::ContainerProto) -> Container {
     }
 }
 
-pub(super) fn status_from_proto(p: pb::ContainerStatusProto) -> ContainerStatus {
+fn container_state_from_proto(v: i32) -> Option<ContainerState> {
     use pb::ContainerStateProto as S;
+    S::try_from(v).ok().map(|s| match s {
+        S::CNew => ContainerState::New,
+        S::CRunning => ContainerState::Running,
+        S::CComplete => ContainerState::Complete,
+        S::CScheduled => ContainerState::Scheduled,
+    })
+}
+
+pub(super) fn status_from_proto(p: pb::ContainerStatusProto) -> ContainerStatus {
     ContainerStatus {
         id: container_id_from_proto(p.container_id.as_ref()),
-        state: p.state.and_then(|s| S::try_from(s).ok()).map(|s| match s {
-            S::CNew => ContainerState::New,
-            S::CRunning => ContainerState::Running,
-            S::CComplete => ContainerState::Complete,
-            S::CScheduled => ContainerState::Scheduled,
-        }),
+        state: p.state.and_then(container_state_from_proto),
         diagnostics: p.diagnostics.unwrap_or_default(),
         exit_status: p.exit_status.unwrap_or(-1000),
+    }
+}
+
+pub(super) fn container_report_from_proto(p: pb::ContainerReportProto) -> ContainerReport {
+    let node = p.node_id.unwrap_or_default();
+    ContainerReport {
+        id: container_id_from_proto(p.container_id.as_ref()),
+        node: NodeId {
+            host: node.host.unwrap_or_default(),
+            port: node.port.unwrap_or_default(),
+        },
+        node_http_address: p.node_http_address.unwrap_or_default(),
+        state: p.container_state.and_then(container_state_from_proto),
+        exit_status: p.container_exit_status.unwrap_or(-1000),
+        diagnostics: p.diagnostics_info.unwrap_or_default(),
     }
 }
 

@@ -127,6 +127,29 @@ impl ApplicationState {
     }
 }
 
+/// Where the NodeManagers are in moving an application's container logs to the remote
+/// log directory (`yarn.log-aggregation-enable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogAggregationStatus {
+    Disabled,
+    NotStarted,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    RunningWithFailure,
+}
+
+impl LogAggregationStatus {
+    /// True once no NodeManager will upload anything more for the application.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            Self::Disabled | Self::Succeeded | Self::Failed | Self::TimedOut
+        )
+    }
+}
+
 /// What the application master reported when it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FinalStatus {
@@ -162,6 +185,8 @@ pub struct ApplicationReport {
     /// Only for unmanaged AMs, once their attempt starts.
     pub am_rm_token: Option<Token>,
     pub client_to_am_token: Option<Token>,
+    /// `None` from ResourceManagers that do not report it.
+    pub log_aggregation: Option<LogAggregationStatus>,
 }
 
 /// Filter for getApplications; empty fields match everything.

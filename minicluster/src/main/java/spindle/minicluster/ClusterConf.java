@@ -68,6 +68,10 @@ final class ClusterConf {
     // MiniYARNCluster overrides the line above with this one.
     c.setInt("yarn.minicluster.yarn.nodemanager.resource.memory-mb", 8192);
     c.setInt("yarn.nodemanager.resource.cpu-vcores", 16);
+    // As on real clusters, NodeManagers move a finished application's container logs into
+    // the default filesystem, where `spindle logs` reads them.
+    c.setBoolean("yarn.log-aggregation-enable", true);
+    c.set("yarn.nodemanager.remote-app-log-dir", "/tmp/logs");
     c.setFloat("yarn.scheduler.capacity.maximum-am-resource-percent", 0.5f);
     // The capacity scheduler's queue layout, in case no capacity-scheduler.xml is on the
     // class path (the shaded minicluster lacks it).
