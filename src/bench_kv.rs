@@ -20,6 +20,9 @@ pub struct KvBench {
     /// Concurrent clients for the concurrent-put measurement
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
     clients: u64,
+    /// Puts each concurrent client keeps on the wire in the pipelined measurement
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    window: u64,
     /// Keys in the journal whose replay is timed (offline, in memory)
     #[arg(long, default_value_t = 100_000)]
     replay_keys: u64,
@@ -85,6 +88,7 @@ async fn measure(args: &KvBench) -> Result<serde_json::Value, String> {
         t.await.map_err(|e| e.to_string())??;
     }
     let concurrent = (per_client * args.clients) as f64 / started.elapsed().as_secs_f64();
+    let pipelined = pipelined_puts(args, per_client * 4, &value).await?;
     let wake = wake_ups(&args.app, 20).await?;
     c.delete(KeyRange::Prefix("bench/".into())).await?;
     Ok(serde_json::json!({
@@ -95,10 +99,35 @@ async fn measure(args: &KvBench) -> Result<serde_json::Value, String> {
         "sequential_puts_per_s": sequential.round(),
         "concurrent_puts_per_s": concurrent.round(),
         "concurrent_clients": args.clients,
+        "pipelined_puts_per_s": pipelined.round(),
+        "pipeline_window": args.window,
         "wait_wakeup_ms_median": ms(wake),
         "replay_s": replay_time(args.replay_keys).as_secs_f64(),
         "replay_keys": args.replay_keys,
     }))
+}
+
+/// Puts per second from `args.clients` clients that each keep `args.window` puts on the
+/// wire (as a program that puts many keys does, with [`KvClient::put_all`]).
+///
+/// [`KvClient::put_all`]: spindle_appmaster::kv::client::KvClient::put_all
+async fn pipelined_puts(args: &KvBench, per_client: u64, value: &[u8]) -> Result<f64, String> {
+    let mut tasks = vec![];
+    let started = Instant::now();
+    for k in 0..args.clients {
+        let mut client = crate::kv::client(&args.app).await?;
+        let items = (0..per_client)
+            .map(|i| (format!("bench/pipe/{k}/{i:07}"), value.to_vec()))
+            .collect();
+        let window = args.window as usize;
+        tasks.push(tokio::spawn(
+            async move { client.put_all(items, window).await },
+        ));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok((per_client * args.clients) as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Median time from the start of a put to the return of a waiter on its key (a waiter

@@ -69,7 +69,8 @@ rows = [
     ("put, median / p99 (ms)", "put_ms_median", "put_ms_p99"),
     ("get, median / p99 (ms)", "get_ms_median", "get_ms_p99"),
     ("sequential puts /s", "sequential_puts_per_s", None),
-    ("puts from %d clients /s" % edge["concurrent_clients"], "concurrent_puts_per_s", None),
+    ("puts from %d clients, one at a time each /s" % edge["concurrent_clients"], "concurrent_puts_per_s", None),
+    ("puts from %d clients, %d on the wire each /s" % (edge["concurrent_clients"], edge["pipeline_window"]), "pipelined_puts_per_s", None),
     ("`wait` wake-up, median (ms)", "wait_wakeup_ms_median", None),
     ("replay of %d keys (s)" % edge["replay_keys"], "replay_s", None),
 ]

@@ -93,6 +93,40 @@ impl KvClient {
         Ok(self.txn(Txn::ops(vec![op])).await?.revision)
     }
 
+    /// Puts every `(key, value)` in order, keeping up to `window` requests on the wire
+    /// at once, so that they share journal batches; returns the last revision.
+    pub async fn put_all(
+        &mut self,
+        items: Vec<(String, Vec<u8>)>,
+        window: usize,
+    ) -> Result<Revision, String> {
+        let window = window.max(1);
+        let mut sent = 0;
+        let mut answered = 0;
+        let mut revision = 0;
+        let total = items.len();
+        let mut items = items.into_iter();
+        while answered < total {
+            while sent < total && sent - answered < window {
+                let (key, value) = items.next().expect("counted");
+                let op = Op::Put {
+                    key,
+                    value,
+                    owner: None,
+                    previous: false,
+                };
+                self.send(&KvRequest::Txn(Txn::ops(vec![op]))).await?;
+                sent += 1;
+            }
+            match self.reply(REQUEST_TIMEOUT).await? {
+                KvReply::Txn(r) => revision = r.revision,
+                other => return Err(format!("unexpected answer {other:?}")),
+            }
+            answered += 1;
+        }
+        Ok(revision)
+    }
+
     /// How many keys went.
     pub async fn delete(&mut self, range: KeyRange) -> Result<u64, String> {
         match self

@@ -1,15 +1,20 @@
 //! The key-value store's endpoint: connections authenticated for [`Role::Kv`], one
-//! request per frame, answered in order; a watch streams events until the client goes.
+//! request per frame, answered in order (a client may send many before reading); a watch
+//! streams events until the client goes.
 
 use super::service::KvService;
 use super::wire::{KvReply, KvRequest};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
 use spindle_io::net::{
     decode_msg, encode_msg, read_frame_within, serve_authenticated, write_frame, Role,
 };
 use spindle_io::IoError;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 /// A client silent this long between requests is dropped.
 const IDLE: Duration = Duration::from_secs(3600);
@@ -27,24 +32,91 @@ pub async fn serve(listener: TcpListener, secret: Arc<str>, service: Arc<KvServi
     .await
 }
 
-async fn handle(mut stream: TcpStream, service: Arc<KvService>) -> Result<(), IoError> {
-    while let Some(body) = read_frame_within(&mut stream, IDLE).await? {
-        let reply = match decode_msg::<KvRequest>(&body)? {
-            KvRequest::Txn(txn) => match service.txn(&txn).await {
-                Ok(r) => KvReply::Txn(r),
-                Err(e) => KvReply::Error(e),
+/// Requests in flight on one connection before it stops reading more.
+const IN_FLIGHT: usize = 1024;
+
+/// What the reading half hands over.
+enum Incoming {
+    Request(KvRequest),
+    /// A watch: the connection serves it alone from here, so the reading half comes back.
+    Watch(super::store::KeyRange, u64, OwnedReadHalf),
+}
+
+/// Serves requests as they come, without waiting for earlier answers: transactions are
+/// applied in arrival order, and answers go back in that order, each once durable, so a
+/// client that sends many puts at once has them committed in the same journal batch.
+async fn handle(stream: TcpStream, service: Arc<KvService>) -> Result<(), IoError> {
+    let (reader, mut writer) = stream.into_split();
+    let (incoming, mut requests) = mpsc::channel(IN_FLIGHT);
+    let reading = tokio::spawn(read_requests(reader, incoming));
+    let mut answers: FuturesOrdered<BoxFuture<'static, KvReply>> = FuturesOrdered::new();
+    let outcome = loop {
+        tokio::select! {
+            Some(reply) = answers.next(), if !answers.is_empty() => {
+                write_frame(&mut writer, &encode_msg(&reply)?).await?;
+            }
+            next = requests.recv(), if answers.len() < IN_FLIGHT => match next {
+                Some(Incoming::Request(req)) => answers.push_back(answer(&service, req)),
+                Some(Incoming::Watch(range, after, reader)) => break Some((range, after, reader)),
+                None => break None,
             },
-            KvRequest::Wait { key, timeout_ms } => {
-                let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
-                KvReply::Waited(service.wait(&key, timeout).await)
-            }
+        }
+    };
+    while let Some(reply) = answers.next().await {
+        write_frame(&mut writer, &encode_msg(&reply)?).await?;
+    }
+    match outcome {
+        Some((range, after, reader)) => {
+            let stream = reader
+                .reunite(writer)
+                .map_err(|_| IoError::Protocol("connection halves do not match".into()))?;
+            watch(stream, &service, range, after).await
+        }
+        None => reading.await.unwrap_or(Ok(())),
+    }
+}
+
+/// Reads frames until the client goes, an error, or a watch.
+async fn read_requests(
+    mut reader: OwnedReadHalf,
+    incoming: mpsc::Sender<Incoming>,
+) -> Result<(), IoError> {
+    while let Some(body) = read_frame_within(&mut reader, IDLE).await? {
+        let next = match decode_msg::<KvRequest>(&body)? {
             KvRequest::Watch { range, after } => {
-                return watch(stream, &service, range, after).await
+                let _ = incoming.send(Incoming::Watch(range, after, reader)).await;
+                return Ok(());
             }
+            req => Incoming::Request(req),
         };
-        write_frame(&mut stream, &encode_msg(&reply)?).await?;
+        if incoming.send(next).await.is_err() {
+            break;
+        }
     }
     Ok(())
+}
+
+/// The answer to one request, once it may be given.
+fn answer(service: &Arc<KvService>, req: KvRequest) -> BoxFuture<'static, KvReply> {
+    let service = service.clone();
+    match req {
+        KvRequest::Txn(txn) => match service.begin(&txn) {
+            Ok(applied) => Box::pin(async move {
+                match applied.durable(&service).await {
+                    Ok(r) => KvReply::Txn(r),
+                    Err(e) => KvReply::Error(e),
+                }
+            }),
+            Err(e) => Box::pin(std::future::ready(KvReply::Error(e))),
+        },
+        KvRequest::Wait { key, timeout_ms } => Box::pin(async move {
+            let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
+            KvReply::Waited(service.wait(&key, timeout).await)
+        }),
+        KvRequest::Watch { .. } => Box::pin(std::future::ready(KvReply::Error(
+            "a watch is served on a connection of its own".into(),
+        ))),
+    }
 }
 
 async fn watch(
@@ -189,6 +261,56 @@ mod tests {
                 (3, "w/2".into(), true),
                 (4, "w/1".into(), false)
             ]
+        );
+    }
+
+    /// A journal that takes 5 ms per append and counts them.
+    #[derive(Clone, Default)]
+    struct SlowJournal(Arc<std::sync::Mutex<usize>>);
+
+    impl crate::kv::service::JournalSink for SlowJournal {
+        fn append(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            *self.0.lock().unwrap() += 1;
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(())
+            })
+        }
+        fn replace(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_puts_are_answered_in_order_and_share_journal_batches() {
+        let journal = SlowJournal::default();
+        let service = KvService::new(Store::new(100), Box::new(journal.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(serve(listener, Arc::from(SECRET), service.clone()));
+        let mut c = KvClient::connect(&addr, SECRET).await.unwrap();
+        let items: Vec<_> = (0..500)
+            .map(|i| (format!("k/{i:03}"), vec![i as u8]))
+            .collect();
+        let started = Instant::now();
+        assert_eq!(c.put_all(items, 64).await.unwrap(), 500);
+        let appends = *journal.0.lock().unwrap();
+        // One at a time, 500 appends of 5 ms would take 2.5 s.
+        assert!(appends < 100, "{appends} journal appends for 500 puts");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let got = c.get(KeyRange::Prefix("k/".into())).await.unwrap();
+        assert_eq!(got.len(), 500);
+        assert_eq!(got[499].1.mod_revision, 500, "applied in the order sent");
+        // The same connection can still turn into a watch.
+        let mut w = c.watch(KeyRange::Prefix("k/".into()), 498).await.unwrap();
+        let events = w.events(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.revision).collect::<Vec<_>>(),
+            [499, 500]
         );
     }
 

@@ -142,17 +142,18 @@ impl KvService {
 
     /// Runs a transaction; answers once what it wrote is durable.
     pub async fn txn(&self, txn: &Txn) -> Result<TxnResult, String> {
+        self.begin(txn)?.durable(self).await
+    }
+
+    /// Applies a transaction now, in the order of calls; its result may be given out
+    /// only once [`Applied::durable`] returns. A connection that sends many requests
+    /// without waiting applies them in order and answers each as it becomes durable.
+    pub fn begin(&self, txn: &Txn) -> Result<Applied, String> {
         self.refuse_if_broken()?;
-        let (result, durable) = {
-            let mut state = self.state();
-            let (result, change) = state.store.apply(txn);
-            let durable = change.map(|c| self.queue(&mut state, c));
-            (result, durable)
-        };
-        if let Some(rx) = durable {
-            self.settle(rx, result.revision).await?;
-        }
-        Ok(result)
+        let mut state = self.state();
+        let (result, change) = state.store.apply(txn);
+        let durable = change.map(|c| self.queue(&mut state, c));
+        Ok(Applied { result, durable })
     }
 
     /// Deletes the keys a container owned; it has ended.
@@ -205,6 +206,22 @@ impl KvService {
 
     pub fn revision(&self) -> Revision {
         self.state().store.revision()
+    }
+}
+
+/// A transaction applied to the store, with its journal write under way.
+pub struct Applied {
+    result: TxnResult,
+    durable: Option<oneshot::Receiver<Result<(), String>>>,
+}
+
+impl Applied {
+    /// The result, once what the transaction wrote is in the journal.
+    pub async fn durable(self, service: &KvService) -> Result<TxnResult, String> {
+        if let Some(rx) = self.durable {
+            service.settle(rx, self.result.revision).await?;
+        }
+        Ok(self.result)
     }
 }
 
