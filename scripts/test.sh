@@ -9,6 +9,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 eval "$(scripts/s3-server.sh start)"
+
+# venv-pack packs the Python environment a services test ships as an archive.
+tools="$root/target/tools"
+if [[ ! -x "$tools/venv-pack/bin/venv-pack" ]]; then
+  python3 -m venv "$tools/venv-pack"
+  "$tools/venv-pack/bin/pip" install --quiet --disable-pip-version-check venv-pack==0.2.0
+fi
+export SPINDLE_TEST_VENV_PACK="$tools/venv-pack/bin/venv-pack"
 trap 'scripts/s3-server.sh stop' EXIT
 
 # One build profile (release) and one feature set (the whole workspace with its tests):

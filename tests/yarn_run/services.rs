@@ -359,3 +359,79 @@ fn a_new_master_attempt_starts_the_services_again_with_the_store_intact() {
     assert!(killed_at.elapsed() < Duration::from_secs(180));
     assert!(spindle(&["shutdown", &app]).status.success());
 }
+
+/// `venv-pack`, which scripts/test.sh installs (a missing one fails the test).
+fn venv_pack() -> String {
+    let tool = std::env::var("SPINDLE_TEST_VENV_PACK").unwrap_or_default();
+    assert!(
+        Path::new(&tool).is_file(),
+        "SPINDLE_TEST_VENV_PACK={tool:?} is not venv-pack: run the tests through scripts/test.sh"
+    );
+    tool
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let o = cmd.output().expect("spawn");
+    assert!(o.status.success(), "{cmd:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn a_packed_python_environment_runs_a_service_script() {
+    let tool = venv_pack();
+    let tmp = tempfile::tempdir().unwrap();
+    let env = tmp.path().join("env");
+    run_ok(
+        Command::new("python3")
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&env),
+    );
+    let site = run_ok(Command::new(env.join("bin/python")).args([
+        "-c",
+        "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+    ]));
+    std::fs::write(
+        Path::new(&site).join("greeting_pkg.py"),
+        "WORDS = 'hello from a packed environment'\n",
+    )
+    .unwrap();
+    let packed = tmp.path().join("env.tar.gz");
+    run_ok(
+        Command::new(&tool)
+            .arg("-p")
+            .arg(&env)
+            .arg("-o")
+            .arg(&packed),
+    );
+    let spec = r#"name: packed-python
+services:
+  py:
+    resources: { memory: 256, vcores: 1 }
+    files:
+      environment: { source: env.tar.gz, type: archive }
+    script: |
+      set -e
+      source environment/bin/activate
+      python -c 'import greeting_pkg, sys; print(greeting_pkg.WORDS); print(sys.prefix)'
+"#;
+    let dir = app_dir(spec, &[("env.tar.gz", &std::fs::read(&packed).unwrap())]);
+    let started = Instant::now();
+    let o = submit_app(&dir, &["--wait", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let o = spindle(&["logs", &app, "--service", "py", "--file", "py.out"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut lines = out.lines().filter(|l| !l.starts_with("==> "));
+    assert_eq!(
+        lines.next(),
+        Some("hello from a packed environment"),
+        "{out}"
+    );
+    // The interpreter's prefix is the unpacked archive in the container, not the
+    // environment it was packed from.
+    let prefix = lines.next().unwrap_or_default();
+    assert!(prefix.ends_with("/environment"), "{out}");
+    assert!(!prefix.starts_with(&env.display().to_string()), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(240));
+}

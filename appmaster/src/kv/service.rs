@@ -19,6 +19,10 @@ pub trait JournalSink: Send + 'static {
     /// Replaces the whole journal with `snapshot`, atomically: a reader finds either the
     /// old journal or the new one.
     fn replace(&mut self, snapshot: Vec<u8>) -> BoxFuture<'_, Result<(), String>>;
+    /// Lets go of the journal (an open file): the application is ending.
+    fn close(&mut self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A journal kept in memory, for tests and for runs that need no durability.
@@ -42,6 +46,8 @@ enum Write {
     Append(Vec<u8>, oneshot::Sender<Result<(), String>>),
     /// A snapshot of the store taken after every append queued before it.
     Replace(Vec<u8>),
+    /// Close the journal after what was queued before; nothing is written after.
+    Close(oneshot::Sender<Result<(), String>>),
 }
 
 /// The store and what its journal holds.
@@ -207,6 +213,20 @@ impl KvService {
     pub fn revision(&self) -> Revision {
         self.state().store.revision()
     }
+
+    /// Closes the journal once what was queued is durable; later writes fail. For the
+    /// end of the application, so its file is left whole rather than open.
+    pub async fn close(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.broken
+            .lock()
+            .expect("poisoned")
+            .get_or_insert("the application is ending".into());
+        if self.journal.send(Write::Close(tx)).is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
 }
 
 /// A transaction applied to the store, with its journal write under way.
@@ -238,6 +258,7 @@ async fn write_in_order(
         }
         let mut records = vec![];
         let mut acks = vec![];
+        let mut closing = None;
         for write in queued {
             match write {
                 Write::Append(bytes, ack) => {
@@ -253,6 +274,10 @@ async fn write_in_order(
                     }
                     Err(e) => warn!(error = %e, "cannot compact the key-value journal"),
                 },
+                Write::Close(ack) => {
+                    closing = Some(ack);
+                    break;
+                }
             }
         }
         if !acks.is_empty() {
@@ -261,6 +286,10 @@ async fn write_in_order(
                 error!(error = %e, "cannot append to the key-value journal");
             }
             acknowledge(&mut acks, result);
+        }
+        if let Some(ack) = closing {
+            let _ = ack.send(sink.close().await);
+            return;
         }
     }
 }
@@ -297,6 +326,37 @@ mod tests {
             .extend(journal::snapshot_of(&store));
         let service = KvService::with_compaction(store, Box::new(journal.clone()), at_least);
         (journal, service)
+    }
+
+    /// Records what the writer did with the journal, in order.
+    #[derive(Clone, Default)]
+    struct Calls(Arc<Mutex<Vec<&'static str>>>);
+
+    impl JournalSink for Calls {
+        fn append(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            self.0.lock().unwrap().push("append");
+            Box::pin(async { Ok(()) })
+        }
+        fn replace(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            self.0.lock().unwrap().push("replace");
+            Box::pin(async { Ok(()) })
+        }
+        fn close(&mut self) -> BoxFuture<'_, Result<(), String>> {
+            self.0.lock().unwrap().push("close");
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn closing_writes_what_was_queued_then_takes_no_more_writes() {
+        let calls = Calls::default();
+        let service = KvService::new(Store::new(100), Box::new(calls.clone()));
+        let queued = service.begin(&put("a".into(), vec![1])).unwrap();
+        service.close().await.unwrap();
+        assert_eq!(queued.durable(&service).await.unwrap().revision, 1);
+        assert_eq!(*calls.0.lock().unwrap(), ["append", "close"]);
+        let refused = service.txn(&put("b".into(), vec![2])).await.unwrap_err();
+        assert!(refused.contains("ending"), "{refused}");
     }
 
     #[tokio::test]

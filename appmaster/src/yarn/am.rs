@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// What the container gives the application master, gathered by the binary from its
 /// arguments and environment.
@@ -124,9 +124,12 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         }
     };
     let scheduler = format!("{host}:{port}");
+    let store = Arc::new(std::sync::OnceLock::<Arc<KvService>>::new());
+    let opened = store.clone();
     tokio::spawn(async move {
         match kv.open().await {
             Ok(service) => {
+                let _ = opened.set(service.clone());
                 // Where this attempt's workers connect, for tools (a new attempt says
                 // its own).
                 let publish = Txn::ops(vec![Op::Put {
@@ -210,6 +213,12 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         ),
         Status::Killed => (FinalStatus::Killed, "killed".to_string()),
     };
+    // Leave the journal closed, not open until its lease runs out.
+    if let Some(service) = store.get() {
+        if let Err(e) = service.close().await {
+            warn!("{e}");
+        }
+    }
     if let Err(e) = launcher.finish(final_status, &diagnostics).await {
         error!("{e}");
     }

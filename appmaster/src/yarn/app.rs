@@ -20,7 +20,7 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Environment variables every service container and the master script get.
 pub const APPLICATION_ID_ENV: &str = "SPINDLE_APPLICATION_ID";
@@ -67,6 +67,7 @@ pub async fn run_application(
             return end(&launcher, app, env, &r.launch, Ended::failed(why), started).await;
         }
     };
+    let journal = kv.clone();
     tokio::spawn(serve_kv(
         r.kv_listener,
         r.ended,
@@ -130,6 +131,9 @@ pub async fn run_application(
         cancel: cancel_rx,
     };
     let ended = services::run(plans, setup, events_rx).await;
+    if let Err(e) = journal.close().await {
+        warn!("{e}");
+    }
     end(&launcher, app, env, &r.launch, ended, started).await
 }
 

@@ -93,6 +93,18 @@ impl JournalSink for HdfsJournal {
         })
     }
 
+    fn close(&mut self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.writer.take() {
+                Some(mut w) => w
+                    .close()
+                    .await
+                    .map_err(|e| format!("closing {}: {e}", self.path)),
+                None => Ok(()),
+            }
+        })
+    }
+
     /// Writes the snapshot aside, then renames it over the journal.
     fn replace(&mut self, snapshot: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
