@@ -77,7 +77,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
     let (tx, rx) = mpsc::unbounded_channel();
     let exe = std::env::current_exe().expect("own binary");
     let heartbeat_timeout = Duration::from_secs(30);
-    let command = WorkerCommand::new(master, slots, 1 << 30, heartbeat_timeout);
+    let command = WorkerCommand::new(Some(master), slots, 1 << 30, heartbeat_timeout);
     let mut launcher = LocalLauncher::new(exe, command, secret.clone(), dir.clone(), tx);
     let opts = DriverOptions {
         workers,

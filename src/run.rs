@@ -187,7 +187,7 @@ async fn run_spec(
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let heartbeat_timeout = spec.workers.heartbeat_timeout.duration();
     let command = WorkerCommand::new(
-        master,
+        Some(master),
         spec.workers.vcores,
         spec.workers.memory.bytes(),
         heartbeat_timeout,

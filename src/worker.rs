@@ -1,6 +1,9 @@
 //! `spindle worker`: the worker role, started by `spindle run` or in a YARN container.
 
 use spindle_appmaster::cmdline::WorkerCommand;
+use spindle_appmaster::kv::client::KvClient;
+use spindle_appmaster::yarn::am::{SCHEDULER_KEY, WORKERS_PREFIX};
+use spindle_appmaster::yarn::app::KV_ENV;
 use spindle_worker::{run_worker, WorkerOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,8 +34,26 @@ pub async fn worker(args: WorkerCommand) -> ExitCode {
     };
     // In a container, the NodeManager's host name is the one HDFS block locations use.
     let host = std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host());
+    // Without --master (in a YARN container) the application's key-value store names
+    // the master, and hears where this worker serves its data.
+    let (master, announce) = match args.master {
+        Some(master) => (master, None),
+        None => match master_from_store(&secret).await {
+            Ok((master, client)) => {
+                let container = std::env::var("CONTAINER_ID").ok();
+                (
+                    master,
+                    Some(register(client, args.id, host.clone(), container)),
+                )
+            }
+            Err(e) => {
+                eprintln!("worker error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let opts = WorkerOptions {
-        master: args.master,
+        master,
         id: args.id,
         slots: args.slots,
         memory_bytes: args.memory_bytes,
@@ -41,6 +62,7 @@ pub async fn worker(args: WorkerCommand) -> ExitCode {
         host,
         heartbeat: Duration::from_millis(args.heartbeat_ms),
         peer_timeout: Duration::from_millis(args.peer_timeout_ms),
+        announce,
     };
     match run_worker(opts).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,6 +71,48 @@ pub async fn worker(args: WorkerCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// How long a worker waits for its master to publish its address.
+const MASTER_WITHIN: Duration = Duration::from_secs(120);
+
+/// The scheduler address the application master published, and a client of the store.
+async fn master_from_store(secret: &str) -> Result<(String, KvClient), String> {
+    let address = std::env::var(KV_ENV)
+        .map_err(|_| format!("no --master, and no key-value store ({KV_ENV}) to find it in"))?;
+    let mut client = KvClient::connect(&address, secret).await?;
+    let entry = client
+        .wait(SCHEDULER_KEY, MASTER_WITHIN)
+        .await?
+        .ok_or_else(|| {
+            format!(
+                "the application master published no {SCHEDULER_KEY} within {} s",
+                MASTER_WITHIN.as_secs()
+            )
+        })?;
+    let master =
+        String::from_utf8(entry.value).map_err(|_| format!("{SCHEDULER_KEY} is not text"))?;
+    Ok((master, client))
+}
+
+/// Puts `spindle.workers/<id>` (the data address and host) as a key the worker's
+/// container owns: when the container ends, the store deletes it.
+fn register(
+    mut client: KvClient,
+    id: u32,
+    host: String,
+    container: Option<String>,
+) -> spindle_worker::Announce {
+    Box::new(move |data_addr| {
+        Box::pin(async move {
+            let value = serde_json::json!({ "data": data_addr, "host": host });
+            let key = format!("{WORKERS_PREFIX}{id}");
+            let put = client.put(&key, value.to_string().into_bytes(), container);
+            if let Err(e) = put.await {
+                tracing::warn!("cannot register {key}: {e}");
+            }
+        })
+    })
 }
 
 fn secret_from_stdin() -> Result<String, String> {

@@ -362,10 +362,35 @@ fn a_killed_worker_container_is_replaced_and_the_result_is_exact() {
         "RUNNING",
         "job ended before the kill"
     );
+    // Each worker found its master in the key-value store and registered its data
+    // address there, under a key its container owns.
+    let killed = workers[0].0;
+    let key = format!("spindle.workers/{killed}");
+    let o = spindle(&["kv", "get", &key, "--app", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    let registered: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        registered["data"].as_str().unwrap().contains(':'),
+        "{registered}"
+    );
+    assert_eq!(registered["host"], "localhost", "{registered}");
     let rc = unsafe { libc_kill(workers[0].1, 9) };
     assert_eq!(rc, 0, "kill failed");
     let s = wait_for(&app, "the end", |s| s["state"] != "RUNNING");
     assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
+    // The journal shows the killed worker's key deleted once its container ended.
+    let journal = get(&format!(
+        "/user/{}/.spindle/{app}/kv.journal",
+        spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref())
+    ))
+    .expect("the journal");
+    let replayed = spindle_appmaster::kv::journal::replay(&journal, 100_000).unwrap();
+    let events = replayed
+        .store
+        .events_since(&spindle_appmaster::kv::store::KeyRange::Key(key.clone()), 0)
+        .unwrap();
+    let kinds: Vec<bool> = events.iter().map(|e| e.put.is_some()).collect();
+    assert_eq!(kinds, [true, false], "{key}: put, then deleted: {events:?}");
     assert_eq!(
         by_user(&hdfs_jsonl_rows("/it/crash/out")),
         expected_by_user(&rows)
@@ -567,10 +592,29 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         std::thread::sleep(Duration::from_millis(200));
         workers = spindle_processes(&app, "worker");
     }
+    // Workers are not told where the master is: they read it from the store, and
+    // register where they serve data, each under a key its container owns.
+    assert!(!scheduler.is_empty());
     assert!(
-        workers.iter().all(|(argv, _)| argv.contains(&scheduler)),
-        "{scheduler} vs {workers:?}"
+        workers
+            .iter()
+            .all(|(argv, _)| !argv.iter().any(|a| a == "--master")),
+        "{workers:?}"
     );
+    let registered = loop {
+        let o = kv(&["ls", "spindle.workers/"]);
+        let keys = String::from_utf8_lossy(&o.stdout).lines().count();
+        if keys >= workers.len() {
+            break keys;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers never registered: {}",
+            text(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(registered >= 1);
     // a job runs no services: steering it fails at once, saying so
     let asked = Instant::now();
     let o = spindle(&["scale", &app, "web", "2"]);
@@ -598,11 +642,39 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         .unwrap();
     assert!(recovering.elapsed() < Duration::from_secs(120));
     let journal = get(&path).expect("kv.journal");
-    let replayed = spindle_appmaster::kv::journal::replay(&journal, 100).unwrap();
-    // revision 1 is the master publishing its scheduler address
-    assert_eq!(replayed.store.revision(), 4);
-    assert_eq!(replayed.store.len(), 1);
+    let replayed = spindle_appmaster::kv::journal::replay(&journal, 1000).unwrap();
+    // The two puts and two deletes under svc/, in order; the scheduler's address; the
+    // workers' own keys (put, and deleted as their containers ended) are the rest.
+    let svc = replayed
+        .store
+        .events_since(
+            &spindle_appmaster::kv::store::KeyRange::Prefix("svc/".into()),
+            0,
+        )
+        .unwrap();
+    let kinds: Vec<(&str, bool)> = svc
+        .iter()
+        .map(|e| (e.key.as_str(), e.put.is_some()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("svc/a", true),
+            ("svc/b", true),
+            ("svc/a", false),
+            ("svc/b", false)
+        ]
+    );
     assert!(replayed.store.get("spindle.scheduler").is_some());
+    let others = replayed.store.len() - 1;
+    let workers_keys = replayed
+        .store
+        .events_since(
+            &spindle_appmaster::kv::store::KeyRange::Prefix("spindle.workers/".into()),
+            0,
+        )
+        .unwrap();
+    assert!(others <= workers_keys.len(), "only workers' keys besides");
 }
 
 #[test]
@@ -634,10 +706,14 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
             .spawn()
             .unwrap()
     };
-    assert!(kv(&["put", "svc/a", "v1"]).status.success());
+    let put_revision = |o: Output| -> u64 {
+        assert!(o.status.success(), "{}", text(&o));
+        let put: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        put["revision"].as_u64().unwrap()
+    };
+    let first_put = put_revision(kv(&["put", "svc/a", "v1"]));
     let before: serde_json::Value = serde_json::from_slice(&kv(&["get", "svc/a"]).stdout).unwrap();
-    // revision 1: the master published its scheduler address
-    assert_eq!(before["mod_revision"], 2, "{before}");
+    assert_eq!(before["mod_revision"], first_put, "{before}");
     // a watcher and a waiter, both started before the master dies
     let mut watcher = spawn_kv(&["watch", "svc/", "--prefix"]);
     let waiter = spawn_kv(&["wait", "svc/later", "--timeout", "150s"]);
@@ -655,14 +731,16 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
     // the new attempt serves the key at the revision it had
     let after: serde_json::Value = serde_json::from_slice(&kv(&["get", "svc/a"]).stdout).unwrap();
     assert_eq!(after, before);
-    assert!(kv(&["put", "svc/later", "v2"]).status.success());
+    let later = put_revision(kv(&["put", "svc/later", "v2"]));
+    // Revisions go on from the journal: the new attempt's own changes (its scheduler
+    // address, its workers) come between.
+    assert!(later > first_put + 1, "{later} after {first_put}");
     let waited = waiter.wait_with_output().unwrap();
     assert!(waited.status.success(), "{}", text(&waited));
     let got: serde_json::Value = serde_json::from_slice(&waited.stdout).unwrap();
     assert_eq!(
         (got["value"].as_str(), got["mod_revision"].as_u64()),
-        // revision 3: the new attempt published its own scheduler address
-        (Some("v2"), Some(4))
+        (Some("v2"), Some(later))
     );
     assert!(kv(&["del", "svc/a"]).status.success());
     // the watcher saw every event once, in order, across the restart
@@ -696,14 +774,14 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
             )
         })
         .collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0], (first_put, "put".into(), "svc/a".into()));
+    assert_eq!(seen[1], (later, "put".into(), "svc/later".into()));
     assert_eq!(
-        seen,
-        [
-            (2, "put".into(), "svc/a".into()),
-            (4, "put".into(), "svc/later".into()),
-            (5, "delete".into(), "svc/a".into())
-        ]
+        (seen[2].1.as_str(), seen[2].2.as_str()),
+        ("delete", "svc/a")
     );
+    assert!(seen[2].0 > later, "{seen:?}");
     assert!(spindle(&["kill", &app]).status.success());
 }
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 /// Run a worker (started by spindle itself; not usually typed by people)
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct WorkerCommand {
-    /// The master's address, host:port
+    /// The master's address, host:port. Without it (in a YARN container), the address
+    /// the application master published in its key-value store as `spindle.scheduler`
     #[arg(long)]
-    pub master: String,
+    pub master: Option<String>,
     /// This worker's id, assigned by the master
     #[arg(long)]
     pub id: u32,
@@ -43,7 +44,12 @@ pub struct WorkerCommand {
 impl WorkerCommand {
     /// A worker for `master` with the liveness settings derived from
     /// `heartbeat_timeout`; `id` and the directory are set per launch.
-    pub fn new(master: String, slots: u32, memory_bytes: u64, heartbeat_timeout: Duration) -> Self {
+    pub fn new(
+        master: Option<String>,
+        slots: u32,
+        memory_bytes: u64,
+        heartbeat_timeout: Duration,
+    ) -> Self {
         WorkerCommand {
             master,
             id: 0,
@@ -58,10 +64,12 @@ impl WorkerCommand {
 
     /// The arguments after the binary's name, starting with the subcommand.
     pub fn to_args(&self) -> Vec<String> {
-        let mut args = vec![
-            "worker".to_string(),
-            "--master".into(),
-            self.master.clone(),
+        let mut args = vec!["worker".to_string()];
+        if let Some(master) = &self.master {
+            args.push("--master".into());
+            args.push(master.clone());
+        }
+        args.extend([
             "--id".into(),
             self.id.to_string(),
             "--slots".into(),
@@ -72,7 +80,7 @@ impl WorkerCommand {
             self.heartbeat_ms.to_string(),
             "--peer-timeout-ms".into(),
             self.peer_timeout_ms.to_string(),
-        ];
+        ]);
         if let Some(dir) = &self.local_dir {
             args.push("--local-dir".into());
             args.push(dir.to_string_lossy().into_owned());
@@ -173,8 +181,12 @@ mod tests {
 
     #[test]
     fn a_written_worker_command_parses_back_to_itself() {
-        let mut cmd =
-            WorkerCommand::new("10.0.0.1:4000".into(), 4, 1 << 30, Duration::from_secs(3));
+        let mut cmd = WorkerCommand::new(
+            Some("10.0.0.1:4000".into()),
+            4,
+            1 << 30,
+            Duration::from_secs(3),
+        );
         cmd.id = 7;
         for (dir, stdin) in [(None, false), (Some(PathBuf::from("/tmp/w 7")), true)] {
             cmd.local_dir = dir;

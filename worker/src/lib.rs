@@ -46,10 +46,16 @@ pub struct WorkerOptions {
     /// Silence from the master, or from a peer mid-transfer, after which this worker gives
     /// up on it.
     pub peer_timeout: Duration,
+    /// Called with the data server's address once it listens, to make it known beyond
+    /// the master (in YARN: a key the worker's container owns in the key-value store).
+    pub announce: Option<Announce>,
 }
 
+/// Publishes a worker's data address; failures are the hook's to report.
+pub type Announce = Box<dyn FnOnce(String) -> futures::future::BoxFuture<'static, ()> + Send>;
+
 /// Runs until the master says stop or goes away.
-pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
+pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
     let mut stream = connect_with_retry(&opts.master).await?;
     connect_auth(&mut stream, &opts.secret, Role::Master).await?;
     stream.set_nodelay(true)?;
@@ -69,6 +75,9 @@ pub async fn run_worker(opts: WorkerOptions) -> Result<(), IoError> {
         opts.peer_timeout,
     ));
     info!(id = opts.id, %data_addr, "worker joined master {}", opts.master);
+    if let Some(announce) = opts.announce.take() {
+        tokio::spawn(announce(data_addr.clone()));
+    }
 
     let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<ToMaster>();

@@ -131,7 +131,8 @@ impl Unregister {
 pub struct YarnLauncher {
     cmds: mpsc::UnboundedSender<Cmd>,
     /// Where each worker runs, for log hints.
-    placements: Arc<Mutex<HashMap<WorkerId, String>>>,
+    /// Each worker's container id and node web address, for pointing at its logs.
+    placements: Arc<Mutex<HashMap<WorkerId, (String, String)>>>,
     app_id: String,
 }
 
@@ -224,7 +225,10 @@ impl ContainerLauncher for YarnLauncher {
     fn log_hint(&self, worker: WorkerId) -> String {
         let placements = self.placements.lock().expect("placements poisoned");
         match placements.get(&worker) {
-            Some(p) => format!("{p} (yarn logs -applicationId {})", self.app_id),
+            Some((container, node)) => format!(
+                "container {container} on {node} (spindle logs {} --container {container})",
+                self.app_id
+            ),
             None => format!("worker {worker} never got a container"),
         }
     }
@@ -252,7 +256,7 @@ struct Allocator {
     template: WorkerTemplate,
     events: mpsc::UnboundedSender<LauncherEvent>,
     progress: watch::Receiver<Progress>,
-    placements: Arc<Mutex<HashMap<WorkerId, String>>>,
+    placements: Arc<Mutex<HashMap<WorkerId, (String, String)>>>,
     /// Per kind of container, the workers waiting for one, in launch order.
     pending: Vec<VecDeque<Pending>>,
     /// Per kind, the container count last asked of the RM (asks replace each other).
@@ -494,9 +498,9 @@ impl Allocator {
             });
             self.placements.lock().expect("placements poisoned").insert(
                 worker,
-                format!(
-                    "container {} on {}",
-                    container.id, container.node_http_address
+                (
+                    container.id.to_string(),
+                    container.node_http_address.clone(),
                 ),
             );
             self.workers.insert(worker, container.id);

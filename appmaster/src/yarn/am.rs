@@ -3,6 +3,7 @@
 //! the same driver as `spindle run` with a YARN container launcher, records the summary
 //! beside the spec for `submit --wait`, and unregisters with a status and diagnostics.
 
+use super::app::{APPLICATION_ID_ENV, KV_ENV};
 use super::cluster::Cluster;
 use super::kv_journal::HdfsJournal;
 use super::launch::{read_credentials, secret_from, LaunchInfo, LAUNCH_ENV};
@@ -159,7 +160,13 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
             racks: launch.racks.clone(),
             relax_locality: true,
         }],
-        context: worker_context(&launch, &host, port, spec, &secret),
+        context: worker_context(
+            &launch,
+            &format!("{host}:{kv_port}"),
+            &app_id,
+            spec,
+            &secret,
+        ),
     });
     let template = template.unwrap_or(WorkerTemplate {
         asks: vec![Ask::default()],
@@ -298,13 +305,16 @@ async fn run_spec(
         committer: Some(committer),
         progress: Some(opts.progress),
         cancel: Some(cancel_rx),
-        logs: Some(format!("yarn logs -applicationId {}", opts.app_id)),
+        logs: Some(format!("spindle logs {}", opts.app_id)),
     };
     run_job(job, listener, secret, launcher, events, driver).await
 }
 
 /// The key holding a job's scheduler address (`host:port`), where its workers connect.
 pub const SCHEDULER_KEY: &str = "spindle.scheduler";
+/// `spindle.workers/<id>`: a running worker's data address and host, owned by its
+/// container.
+pub const WORKERS_PREFIX: &str = "spindle.workers/";
 
 /// Where the key-value journal lives: `journal` on `default_fs`.
 pub struct KvPlace {
@@ -344,18 +354,24 @@ pub async fn serve_kv(
 
 fn worker_context(
     launch: &LaunchInfo,
-    host: &str,
-    port: u16,
+    kv_address: &str,
+    app_id: &str,
     spec: &JobSpec,
     secret: &str,
 ) -> Box<dyn Fn(u32) -> spindle_hadoop::yarn::ContainerLaunchContext + Send + Sync> {
     let launch = launch.clone();
+    // Workers find the master in the key-value store (`spindle.scheduler`), where they
+    // also say where they serve data.
     let template = WorkerCommand::new(
-        format!("{host}:{port}"),
+        None,
         spec.workers.vcores,
         spec.workers.memory.bytes(),
         spec.workers.heartbeat_timeout.duration(),
     );
+    let vars = [
+        (APPLICATION_ID_ENV, app_id.to_string()),
+        (KV_ENV, kv_address.to_string()),
+    ];
     let secret = secret.to_string();
     Box::new(move |id| {
         // The directory comes from the container's LOCAL_DIRS, the secret from its
@@ -368,7 +384,7 @@ fn worker_context(
             &command.to_args(),
             &format!("worker-{id}"),
             &[],
-            &[],
+            &vars,
             &secret,
         )
     })
