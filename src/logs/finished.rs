@@ -3,10 +3,9 @@
 
 use super::{Printer, Selection};
 use crate::yarn::apps::state_name;
-use spindle_appmaster::yarn::aggregated_logs::{find_app_dir, read_app_dir, NodeLogs};
+use spindle_appmaster::yarn::aggregated_logs::{find_app_dirs, read_app_dir, NodeLogs};
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::staging::Staging;
-use spindle_hadoop::logs::unreadable_formats;
 use spindle_hadoop::yarn::{ApplicationClient, ApplicationReport, LogAggregationStatus};
 use std::time::{Duration, Instant};
 
@@ -51,12 +50,6 @@ pub async fn aggregated(
     timeout: Duration,
 ) -> Result<Vec<NodeLogs>, String> {
     let conf = &cluster.conf;
-    if let Some(formats) = unreadable_formats(conf) {
-        return Err(format!(
-            "this cluster aggregates logs as {formats} (yarn.log-aggregation.file-formats); \
-             spindle reads the TFile format only"
-        ));
-    }
     let status = wait_for_aggregation(rm, report.clone(), timeout).await?;
     let app = report.id.to_string();
     let default_fs = conf
@@ -71,8 +64,8 @@ pub async fn aggregated(
         None => default_fs,
     };
     let client = Staging::connect(&fs, &cluster.conf_dirs[0], &cluster.user)?.client();
-    let dir = find_app_dir(&client, conf, &report.user, &app, report.id.id).await?;
-    let Some(dir) = dir else {
+    let dirs = find_app_dirs(&client, conf, &report.user, &app, report.id.id).await?;
+    if dirs.is_empty() {
         return Err(match status {
             Some(LogAggregationStatus::Disabled) => format!(
                 "{app}: log aggregation is off on this cluster (yarn.log-aggregation-enable), \
@@ -83,8 +76,11 @@ pub async fn aggregated(
                 report.user
             ),
         });
-    };
-    let mut nodes = read_app_dir(&client, &dir).await?;
+    }
+    let mut nodes = Vec::new();
+    for (format, dir) in dirs {
+        nodes.extend(read_app_dir(&client, format, &dir).await?);
+    }
     for node in &mut nodes {
         node.containers
             .sort_by(|a, b| a.container.cmp(&b.container));

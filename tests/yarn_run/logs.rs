@@ -141,6 +141,23 @@ fn logs_of_a_running_then_finished_application() {
     // The master's own log is there too.
     let (o, _) = logs(&[&app, "--file", "appmaster.log"]);
     assert!(stdout(&o).contains("application ended"), "{}", text(&o));
+
+    // A node that aggregated in the indexed format (IFile) puts its file under
+    // bucket-logs-ifile: a file Hadoop's IFile writer made is read from there too.
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let bucket = format!("{:04}", app.rsplit('_').next().unwrap().parse::<u32>().unwrap() % 10_000);
+    put(
+        &format!("/tmp/logs/{user}/bucket-logs-ifile/{bucket}/{app}/host1_45454"),
+        include_bytes!("../../hadoop/src/logs/testdata/ifile_gz").to_vec(),
+    );
+    let (o, _) = logs(&[&app, "--file", "stdout"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stdout(&o),
+        "==> container_1700000000000_0001_01_000001 on host1:45454: stdout <==\nhello stdout\n",
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

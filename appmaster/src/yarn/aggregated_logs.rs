@@ -1,12 +1,14 @@
 //! A finished application's container logs, as the NodeManagers aggregated them into the
-//! remote log directory: one TFile per node, read by byte ranges (block by block) so a
-//! large file is never held whole.
+//! remote log directory: one file per node (TFile or indexed), read by byte ranges so a
+//! large file is never fetched whole at once.
 
 use hdfs_native::Client;
 use spindle_hadoop::config::Configuration;
-use spindle_hadoop::logs::aggregated::{containers, ContainerLogs};
-use spindle_hadoop::logs::remote_app_dirs;
+use spindle_hadoop::logs::aggregated::{containers, ContainerLogs, LogFile};
+use spindle_hadoop::logs::indexed::{self, parse_checksum, CHECKSUM_SUFFIX};
 use spindle_hadoop::logs::tfile::{self, TFileError, TRAILER_LEN};
+use spindle_hadoop::logs::{remote_app_dirs, LogFormat};
+use std::collections::HashMap;
 
 /// Suffix of a node's file while its NodeManager still writes it.
 const UPLOADING: &str = ".tmp";
@@ -18,47 +20,129 @@ pub struct NodeLogs {
     pub containers: Vec<ContainerLogs>,
 }
 
-/// The directory holding `app`'s aggregated logs, if any candidate exists.
-pub async fn find_app_dir(
+/// The directories holding `app`'s aggregated logs, with their format (a cluster that
+/// changed formats may have both).
+pub async fn find_app_dirs(
     client: &Client,
     conf: &Configuration,
     owner: &str,
     app: &str,
     app_sequence: i32,
-) -> Result<Option<String>, String> {
-    let candidates = remote_app_dirs(conf, owner, app, app_sequence);
-    for dir in &candidates {
-        let path = path_on(dir);
+) -> Result<Vec<(LogFormat, String)>, String> {
+    let mut found = Vec::new();
+    for (format, dir) in remote_app_dirs(conf, owner, app, app_sequence) {
+        let path = path_on(&dir);
         match client.get_file_info(&path).await {
-            Ok(status) if status.isdir => return Ok(Some(path)),
+            Ok(status) if status.isdir => found.push((format, path)),
             Ok(_) | Err(hdfs_native::HdfsError::FileNotFound(_)) => {}
             Err(e) => return Err(format!("{dir}: {e}")),
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// Every complete node file in `dir`, read.
-pub async fn read_app_dir(client: &Client, dir: &str) -> Result<Vec<NodeLogs>, String> {
-    let mut files = client
+pub async fn read_app_dir(
+    client: &Client,
+    format: LogFormat,
+    dir: &str,
+) -> Result<Vec<NodeLogs>, String> {
+    let listed = client
         .list_status(dir, false)
         .await
         .map_err(|e| format!("{dir}: {e}"))?;
-    files.retain(|f| !f.isdir && !f.path.ends_with(UPLOADING));
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut nodes = Vec::with_capacity(files.len());
-    for f in files {
-        let name = f.path.rsplit('/').next().unwrap_or(&f.path).to_string();
+    let mut names: Vec<String> = listed
+        .iter()
+        .filter(|f| !f.isdir)
+        .map(|f| f.path.rsplit('/').next().unwrap_or(&f.path).to_string())
+        .filter(|n| !n.starts_with('.') && !n.ends_with(UPLOADING))
+        .collect();
+    names.sort();
+    // An upload under way: the file it appends to counts up to its length before.
+    let mut valid_len = HashMap::new();
+    for name in names.iter().filter(|n| n.ends_with(CHECKSUM_SUFFIX)) {
+        let bytes = read_whole(client, &format!("{dir}/{name}")).await?;
+        let (file, len) = parse_checksum(&bytes).map_err(|e| format!("{dir}/{name}: {e}"))?;
+        valid_len.insert(file, len);
+    }
+    let mut nodes = Vec::new();
+    for name in names.iter().filter(|n| !n.ends_with(CHECKSUM_SUFFIX)) {
         let path = format!("{dir}/{name}");
-        let containers = read_node_file(client, &path)
-            .await
-            .map_err(|e| format!("{path}: {e}"))?;
+        let containers = match format {
+            LogFormat::TFile => read_node_file(client, &path).await,
+            LogFormat::IFile => read_indexed_file(client, &path, valid_len.get(name)).await,
+        }
+        .map_err(|e| format!("{path}: {e}"))?;
         nodes.push(NodeLogs {
-            node: name,
+            node: name.clone(),
             containers,
         });
     }
     Ok(nodes)
+}
+
+async fn read_whole(client: &Client, path: &str) -> Result<Vec<u8>, String> {
+    let reader = client
+        .read(path)
+        .await
+        .map_err(|e| format!("{path}: {e}"))?;
+    let bytes = reader
+        .read_range(0, reader.file_length())
+        .await
+        .map_err(|e| format!("{path}: {e}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// The containers in one node's indexed file, read up to `valid_len` when an upload is
+/// still appending to it.
+async fn read_indexed_file(
+    client: &Client,
+    path: &str,
+    valid_len: Option<&u64>,
+) -> Result<Vec<ContainerLogs>, String> {
+    let reader = client.read(path).await.map_err(|e| e.to_string())?;
+    let end = valid_len.copied().unwrap_or(reader.file_length() as u64);
+    if end == 0 {
+        return Ok(Vec::new());
+    }
+    let read = |range: std::ops::Range<u64>| {
+        let reader = &reader;
+        async move {
+            reader
+                .read_range(range.start as usize, (range.end - range.start) as usize)
+                .await
+                .map_err(|e| format!("bytes {range:?}: {e}"))
+        }
+    };
+    if end < indexed::TRAILER_LEN {
+        return Err("not an indexed log file (too short)".into());
+    }
+    let tail = read(end - indexed::TRAILER_LEN..end).await?;
+    let index_len = indexed::parse_trailer(&tail)?;
+    let index_end = end - indexed::TRAILER_LEN;
+    let index_start = index_end
+        .checked_sub(index_len)
+        .ok_or("the index is longer than the file")?;
+    let index = indexed::parse_index(&read(index_start..index_end).await?)?;
+    let mut out: Vec<ContainerLogs> = Vec::new();
+    for f in index.files {
+        let stored = read(checked(f.start..f.start + f.stored_len, end)?).await?;
+        let bytes =
+            tfile::decompress(index.compression, &stored, f.size).map_err(|e| e.to_string())?;
+        let file = LogFile {
+            truncated: (bytes.len() as u64) < f.size,
+            name: f.name,
+            bytes,
+        };
+        match out.iter_mut().find(|c| c.container == f.container) {
+            Some(c) => c.files.push(file),
+            None => out.push(ContainerLogs {
+                container: f.container,
+                files: vec![file],
+            }),
+        }
+    }
+    Ok(out)
 }
 
 /// The containers in one node's TFile.

@@ -138,9 +138,24 @@ fn remote_dirs_follow_the_configuration() {
     let dirs = remote_app_dirs(&conf, "alice", "application_1_12345", 12345);
     assert_eq!(
         dirs[0],
-        "/tmp/logs/alice/bucket-logs-tfile/2345/application_1_12345"
+        (
+            LogFormat::TFile,
+            "/tmp/logs/alice/bucket-logs-tfile/2345/application_1_12345".to_string()
+        )
     );
-    assert!(dirs.contains(&"/tmp/logs/alice/logs/application_1_12345".to_string()));
+    let has = |f: LogFormat, d: &str| dirs.contains(&(f, d.to_string()));
+    assert!(has(
+        LogFormat::TFile,
+        "/tmp/logs/alice/logs/application_1_12345"
+    ));
+    assert!(has(
+        LogFormat::IFile,
+        "/tmp/logs/alice/bucket-logs-ifile/2345/application_1_12345"
+    ));
+    assert!(has(
+        LogFormat::IFile,
+        "/tmp/logs/alice/logs-ifile/application_1_12345"
+    ));
     conf.set(
         "yarn.nodemanager.remote-app-log-dir",
         "hdfs://nn:8020/app-logs/",
@@ -151,10 +166,91 @@ fn remote_dirs_follow_the_configuration() {
     );
     let dirs = remote_app_dirs(&conf, "bob", "application_1_0002", 2);
     assert_eq!(
-        dirs[0],
+        dirs[0].1,
         "hdfs://nn:8020/app-logs/bob/bucket-mine/0002/application_1_0002"
     );
-    assert_eq!(unreadable_formats(&conf), None);
-    conf.set("yarn.log-aggregation.file-formats", "IFile");
-    assert_eq!(unreadable_formats(&conf).as_deref(), Some("IFile"));
+}
+
+/// Every file an indexed log file lists, with its bytes, as a ranged reader gets them.
+fn read_indexed(file: &[u8]) -> Vec<(String, String, Vec<u8>)> {
+    use super::indexed;
+    let end = file.len();
+    let tail = &file[end - indexed::TRAILER_LEN as usize..];
+    assert_eq!(&file[..32], &tail[4..], "the id at both ends");
+    let len = indexed::parse_trailer(tail).unwrap() as usize;
+    let meta_at = end - indexed::TRAILER_LEN as usize - len;
+    let index = indexed::parse_index(&file[meta_at..meta_at + len]).unwrap();
+    index
+        .files
+        .iter()
+        .map(|f| {
+            let stored = &file[f.start as usize..(f.start + f.stored_len) as usize];
+            let bytes = decompress(index.compression, stored, f.size).unwrap();
+            assert_eq!(bytes.len() as u64, f.size);
+            (f.container.clone(), f.name.clone(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn reads_indexed_logs_hadoop_wrote() {
+    for file in [
+        &include_bytes!("testdata/ifile_none")[..],
+        &include_bytes!("testdata/ifile_gz")[..],
+    ] {
+        let mut files = read_indexed(file);
+        files.sort();
+        let c = "container_1700000000000_0001_01_000001".to_string();
+        assert_eq!(
+            files,
+            [
+                (
+                    c.clone(),
+                    "stderr".into(),
+                    b"hello stderr line\nsecond\n".to_vec()
+                ),
+                (c, "stdout".into(), b"hello stdout\n".to_vec()),
+            ]
+        );
+    }
+}
+
+#[test]
+fn an_appended_indexed_file_lists_every_upload_in_its_last_index() {
+    let files = read_indexed(include_bytes!("testdata/ifile_rolling"));
+    let names: Vec<_> = files
+        .iter()
+        .map(|(_, n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("syslog.0", &b"cycle 0\n"[..]),
+            ("syslog.1", &b"cycle 1\n"[..])
+        ]
+    );
+}
+
+#[test]
+fn damaged_indexes_are_errors_not_panics() {
+    use super::indexed;
+    let file = include_bytes!("testdata/ifile_gz");
+    let end = file.len();
+    let len = indexed::parse_trailer(&file[end - 36..]).unwrap() as usize;
+    let meta = &file[end - 36 - len..end - 36];
+    for cut in 0..meta.len() {
+        assert!(indexed::parse_index(&meta[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut flipped = meta.to_vec();
+    for i in (4..flipped.len()).step_by(7) {
+        flipped[i] ^= 0x55;
+        let _ = indexed::parse_index(&flipped);
+        flipped[i] ^= 0x55;
+    }
+    assert!(indexed::parse_trailer(&file[..10]).is_err());
+    assert_eq!(
+        indexed::parse_checksum(b"\x00\x00\x00\x03abc\x00\x00\x00\x00\x00\x00\x04\x41"),
+        Ok(("abc".to_string(), 1089))
+    );
+    assert!(indexed::parse_checksum(b"\x00\x00\x00\x09abc").is_err());
 }
