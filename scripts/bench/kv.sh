@@ -1,32 +1,51 @@
 #!/usr/bin/env bash
-# The key-value store's latency and throughput, from inside a container of an
-# application and from the edge node, against the same application master in one run,
-# on the repo's minicluster. Prints both `spindle bench kv` reports and a Markdown table.
+# The key-value store's latency and throughput: spindle's from inside a container of an
+# application and from the edge node, and Skein's from the edge node, in one run on the
+# repo's minicluster. Prints the three JSON reports, the load average as each started,
+# and one Markdown table.
 #
-#   scripts/bench/kv.sh [--ops N] [--bin PATH]
+#   scripts/bench/kv.sh [--ops N] [--bin PATH] [--skein-venv DIR]
 #
-# --ops: operations per measurement (default 1000); --bin: the spindle binary (default
-# target/release/spindle). Needs java 17 and mvn for the minicluster (see
-# scripts/minicluster.sh) and python3 for the table.
+# --ops: operations per measurement, for all three (default 1000); --bin: the spindle
+# binary (default target/release/spindle); --skein-venv: the venv holding skein 0.8.2,
+# created from PyPI if missing (default /tmp/spindle-bench-skein-venv). Spindle runs
+# `spindle bench kv` (src/bench_kv.rs); Skein is measured the same way with its Python
+# client by kv_skein.py, which runs last, after an untimed warm-up pass. Needs java 17
+# and mvn for the minicluster (see scripts/minicluster.sh) and python3 >= 3.11 (or
+# PYTHON=...).
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
 ops=1000
 bin="$root/target/release/spindle"
+venv=/tmp/spindle-bench-skein-venv
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --ops) ops="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --skein-venv) venv="$2"; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "kv.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 [[ -x "$bin" ]] || { echo "kv.sh: no spindle binary at $bin (cargo build --release)" >&2; exit 1; }
+py=""
+for cand in ${PYTHON:-} python3 python3.11 python3.12 python3.13; do
+  if command -v "$cand" >/dev/null 2>&1 &&
+     "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+    py="$cand"; break
+  fi
+done
+[[ -n "$py" ]] || { echo "kv.sh: need python3 >= 3.11 (set PYTHON=...)" >&2; exit 1; }
 
 work="$(mktemp -d)"
 app=""
 cleanup() {
-  [[ -n "$app" ]] && HADOOP_CONF_DIR="$work/conf" "$bin" kill "$app" >/dev/null 2>&1 || true
+  local a
+  for a in "$app" "$(cat "$work/skein-app" 2>/dev/null)"; do
+    [[ -n "$a" ]] && HADOOP_CONF_DIR="$work/conf" "$bin" kill "$a" >/dev/null 2>&1 || true
+  done
   [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -56,15 +75,27 @@ services:
       sleep 3600
 EOF
 app="$("$bin" submit "$work/app.yaml" --am-memory-mb 256 | tail -1)"
+load() { cut -d' ' -f1 /proc/loadavg; }
+loads="container $(load)"
 echo "kv.sh: $app: measuring from inside its container" >&2
 "$bin" kv wait result/in-container --timeout 30m --app "$app" >"$work/container.json"
+loads="$loads, edge $(load)"
 echo "kv.sh: measuring from the edge node" >&2
 "$bin" bench kv --app "$app" --ops "$ops" --json >"$work/edge.json"
-echo "in a container: $(cat "$work/container.json")"
-echo "edge node:      $(cat "$work/edge.json")"
-python3 - "$work/container.json" "$work/edge.json" <<'EOF'
+loads="$loads, Skein $(load)"
+echo "kv.sh: Skein, from the edge node" >&2
+mkdir "$work/skein"
+"$py" "$here/kv_skein.py" --conf-dir "$work/conf" --work "$work/skein" --ops "$ops" \
+  --out "$work/skein.json" --app-id-file "$work/skein-app" --skein-venv "$venv" ||
+  { echo "kv.sh: the Skein measurement failed; its driver's log:" >&2
+    tail -30 "$work/skein/skein-driver.log" >&2 2>/dev/null; exit 1; }
+echo "spindle, in a container: $(cat "$work/container.json")"
+echo "spindle, edge node:      $(cat "$work/edge.json")"
+echo "Skein, edge node:        $(cat "$work/skein.json")"
+echo "1-minute load average as each measurement started: $loads"
+"$py" - "$work/container.json" "$work/edge.json" "$work/skein.json" <<'EOF'
 import json, sys
-inside, edge = (json.load(open(p)) for p in sys.argv[1:3])
+inside, edge, skein = (json.load(open(p)) for p in sys.argv[1:4])
 rows = [
     ("put, median / p99 (ms)", "put_ms_median", "put_ms_p99"),
     ("get, median / p99 (ms)", "get_ms_median", "get_ms_p99"),
@@ -74,9 +105,10 @@ rows = [
     ("`wait` wake-up, median (ms)", "wait_wakeup_ms_median", None),
     ("replay of %d keys (s)" % edge["replay_keys"], "replay_s", None),
 ]
-print("| measure | in a container | edge node |")
-print("|---|---:|---:|")
+absent = {"pipelined_puts_per_s": "no pipelined put", "replay_s": "no journal"}
+print(f"| measure | spindle, in a container | spindle, edge node | {skein['system']}, edge node |")
+print("|---|---:|---:|---:|")
 for name, a, b in rows:
-    cell = lambda r: f"{r[a]} / {r[b]}" if b else f"{r[a]}"
-    print(f"| {name} | {cell(inside)} | {cell(edge)} |")
+    cell = lambda r: absent.get(a, "—") if r[a] is None else f"{r[a]} / {r[b]}" if b else f"{r[a]}"
+    print(f"| {name} | {cell(inside)} | {cell(edge)} | {cell(skein)} |")
 EOF
