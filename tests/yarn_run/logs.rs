@@ -145,7 +145,10 @@ fn logs_of_a_running_then_finished_application() {
     // A node that aggregated in the indexed format (IFile) puts its file under
     // bucket-logs-ifile: a file Hadoop's IFile writer made is read from there too.
     let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    let bucket = format!("{:04}", app.rsplit('_').next().unwrap().parse::<u32>().unwrap() % 10_000);
+    let bucket = format!(
+        "{:04}",
+        app.rsplit('_').next().unwrap().parse::<u32>().unwrap() % 10_000
+    );
     put(
         &format!("/tmp/logs/{user}/bucket-logs-ifile/{bucket}/{app}/host1_45454"),
         include_bytes!("../../hadoop/src/logs/testdata/ifile_gz").to_vec(),

@@ -133,10 +133,35 @@ impl KvService {
                 .lock()
                 .expect("poisoned")
                 .get_or_insert(why.clone());
+            // Readers waiting for durability learn that it will not come.
+            self.revision.send_modify(|_| {});
             return Err(why);
         }
-        self.revision.send_replace(revision);
+        // Batches are acknowledged in journal order: this revision being durable means
+        // every earlier one is. Tasks may get here out of order; keep the highest.
+        self.revision.send_if_modified(|durable| {
+            let newer = revision > *durable;
+            if newer {
+                *durable = revision;
+            }
+            newer
+        });
         Ok(())
+    }
+
+    /// Returns once `revision` is in the journal, so that nothing a reader is shown can
+    /// be lost with the master; an error if the journal broke.
+    async fn durable_at(&self, revision: Revision) -> Result<(), String> {
+        let mut durable = self.revision.subscribe();
+        loop {
+            if *durable.borrow_and_update() >= revision {
+                return Ok(());
+            }
+            self.refuse_if_broken()?;
+            if durable.changed().await.is_err() {
+                return Err("the store is shutting down".into());
+            }
+        }
     }
 
     fn refuse_if_broken(&self) -> Result<(), String> {
@@ -158,8 +183,15 @@ impl KvService {
         self.refuse_if_broken()?;
         let mut state = self.state();
         let (result, change) = state.store.apply(txn);
+        // What a transaction that writes nothing read may include writes still on their
+        // way to the journal: it answers once they are there.
+        let read_at = state.store.revision();
         let durable = change.map(|c| self.queue(&mut state, c));
-        Ok(Applied { result, durable })
+        Ok(Applied {
+            result,
+            durable,
+            read_at,
+        })
     }
 
     /// Deletes the keys a container owned; it has ended.
@@ -181,8 +213,14 @@ impl KvService {
         let mut changed = self.revision.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(e) = self.state().store.get(key) {
-                return Some(e.clone());
+            let found = self.state().store.get(key).cloned();
+            if let Some(e) = found {
+                // Shown once it cannot be lost.
+                let durable = self.durable_at(e.mod_revision);
+                return match tokio::time::timeout_at(deadline, durable).await {
+                    Ok(Ok(())) => Some(e),
+                    _ => None,
+                };
             }
             match tokio::time::timeout_at(deadline, changed.changed()).await {
                 Ok(Ok(())) => {}
@@ -200,7 +238,11 @@ impl KvService {
     ) -> Result<Vec<Event>, Compacted> {
         let mut changed = self.revision.subscribe();
         loop {
-            let events = self.state().store.events_since(range, after)?;
+            // Only events already in the journal: a watcher never sees one that a new
+            // master attempt would not have.
+            let durable = *changed.borrow_and_update();
+            let mut events = self.state().store.events_since(range, after)?;
+            events.retain(|e| e.revision <= durable);
             if !events.is_empty() {
                 return Ok(events);
             }
@@ -233,13 +275,16 @@ impl KvService {
 pub struct Applied {
     result: TxnResult,
     durable: Option<oneshot::Receiver<Result<(), String>>>,
+    /// The store's revision when it was applied.
+    read_at: Revision,
 }
 
 impl Applied {
-    /// The result, once what the transaction wrote is in the journal.
+    /// The result, once what the transaction wrote, or read, is in the journal.
     pub async fn durable(self, service: &KvService) -> Result<TxnResult, String> {
-        if let Some(rx) = self.durable {
-            service.settle(rx, self.result.revision).await?;
+        match self.durable {
+            Some(rx) => service.settle(rx, self.result.revision).await?,
+            None => service.durable_at(self.read_at).await?,
         }
         Ok(self.result)
     }
@@ -345,6 +390,57 @@ mod tests {
             self.0.lock().unwrap().push("close");
             Box::pin(async { Ok(()) })
         }
+    }
+
+    /// A journal whose appends (after the first `free` ones) wait until released.
+    #[derive(Clone)]
+    struct Gated(Arc<tokio::sync::Semaphore>);
+
+    impl JournalSink for Gated {
+        fn append(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            let gate = self.0.clone();
+            Box::pin(async move {
+                gate.acquire().await.expect("gate open").forget();
+                Ok(())
+            })
+        }
+        fn replace(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn readers_see_only_what_is_in_the_journal() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(1));
+        let service = KvService::new(Store::new(100), Box::new(Gated(gate.clone())));
+        service.txn(&put("a".into(), vec![1])).await.unwrap();
+        // The second put is applied but its append waits at the gate.
+        let pending = service.begin(&put("a".into(), vec![2])).unwrap();
+        let get = Txn::ops(vec![Op::Get(KeyRange::Key("a".into()))]);
+        let read = service.begin(&get).unwrap().durable(&service);
+        let waited = service.wait("a", Duration::from_secs(5));
+        let key_a = KeyRange::Key("a".into());
+        let watched = service.next_events(&key_a, 1);
+        tokio::pin!(read, waited, watched);
+        let not_yet = tokio::time::timeout(Duration::from_millis(100), &mut read).await;
+        assert!(
+            not_yet.is_err(),
+            "a read answered before the write it saw was durable"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut watched)
+                .await
+                .is_err(),
+            "a watcher saw an event not yet in the journal"
+        );
+        gate.add_permits(1);
+        assert_eq!(pending.durable(&service).await.unwrap().revision, 2);
+        let r = read.await.unwrap();
+        assert!(
+            matches!(&r.results[0], crate::kv::store::OpResult::Entries(e) if e[0].1.value == [2])
+        );
+        assert_eq!(waited.await.unwrap().value, [2]);
+        assert_eq!(watched.await.unwrap()[0].revision, 2);
     }
 
     #[tokio::test]

@@ -48,9 +48,11 @@ pub fn parse_index(meta: &[u8]) -> Result<Index, String> {
     let compression = match str_field(root, "compressName")? {
         "none" => Compression::None,
         "gz" => Compression::Gz,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "log files compressed with {other:?}, which spindle cannot read (none and gz can be)"
-        )),
+        ))
+        }
     };
     let mut files = Vec::new();
     let uploads = object(field(root, "logMetas")?, "logMetas list")?;
