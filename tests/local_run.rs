@@ -109,7 +109,9 @@ fn csv_group_by_over_awkward_files_matches_independent_computation() {
     assert_eq!(sm["input_files"], 4);
     let loc = &sm["locality"];
     assert!(loc["data_local"].as_u64().unwrap() > 50, "{loc}");
+    assert!(loc["data_local_bytes"].as_u64().unwrap() > 0, "{loc}");
     assert_eq!(loc["off_switch"], 0);
+    assert_eq!(loc["off_switch_bytes"], 0);
 }
 
 #[test]

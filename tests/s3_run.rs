@@ -82,6 +82,12 @@ async fn csv_group_by_from_s3_to_s3() {
     let all: Vec<Click> = [a, b].concat();
     assert_eq!(by_user(&rows), expected_by_user(&all));
     assert!(run.summary["locality"]["no_preference"].as_u64().unwrap() > 0);
+    assert!(
+        run.summary["locality"]["no_preference_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -242,7 +242,12 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
     // Block locations name the node the workers run on: every scan is data-local.
     let locality = &result["summary"]["locality"];
     assert!(locality["data_local"].as_u64().unwrap() >= 3, "{result}");
+    assert!(
+        locality["data_local_bytes"].as_u64().unwrap() > 0,
+        "{result}"
+    );
     assert_eq!(locality["off_switch"], 0, "{result}");
+    assert_eq!(locality["off_switch_bytes"], 0, "{result}");
     assert_eq!(locality["no_preference"], 0, "{result}");
     assert_eq!(result["summary"]["status"], "succeeded", "{result}");
     assert_eq!(

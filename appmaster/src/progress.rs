@@ -23,6 +23,15 @@ pub struct LocalityCounts {
     pub off_switch: u64,
     /// Scans of stores without host information (S3).
     pub no_preference: u64,
+    /// The bytes of the splits placed so (scan placements only).
+    #[serde(default)]
+    pub data_local_bytes: u64,
+    #[serde(default)]
+    pub rack_local_bytes: u64,
+    #[serde(default)]
+    pub off_switch_bytes: u64,
+    #[serde(default)]
+    pub no_preference_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -125,8 +134,15 @@ impl Summary {
         ));
         let l = &self.locality;
         s.push_str(&format!(
-            "  locality: {} data-local, {} rack-local, {} off-switch, {} no preference\n",
-            l.data_local, l.rack_local, l.off_switch, l.no_preference
+            "  locality: {} data-local ({}), {} rack-local ({}), {} off-switch ({}), {} no preference ({})\n",
+            l.data_local,
+            human_bytes(l.data_local_bytes),
+            l.rack_local,
+            human_bytes(l.rack_local_bytes),
+            l.off_switch,
+            human_bytes(l.off_switch_bytes),
+            l.no_preference,
+            human_bytes(l.no_preference_bytes)
         ));
         if let Some(logs) = &self.logs {
             s.push_str(&format!("  logs:     {logs}\n"));

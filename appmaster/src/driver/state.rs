@@ -408,16 +408,22 @@ impl<'a> Driver<'a> {
     }
 
     fn count_locality(&mut self, task: TaskId, locality: Locality) {
-        match locality {
-            Locality::DataLocal => self.locality.data_local += 1,
-            Locality::RackLocal => self.locality.rack_local += 1,
-            Locality::OffSwitch => self.locality.off_switch += 1,
-            Locality::Any => {
-                if matches!(self.job.tasks[task as usize].1, TaskKind::Scan(_)) {
-                    self.locality.no_preference += 1;
-                }
-            }
-        }
+        let scanned = match &self.job.tasks[task as usize].1 {
+            TaskKind::Scan(split) => Some(split.end.saturating_sub(split.start)),
+            _ => None,
+        };
+        let l = &mut self.locality;
+        let (count, bytes) = match locality {
+            Locality::DataLocal => (&mut l.data_local, &mut l.data_local_bytes),
+            Locality::RackLocal => (&mut l.rack_local, &mut l.rack_local_bytes),
+            Locality::OffSwitch => (&mut l.off_switch, &mut l.off_switch_bytes),
+            Locality::Any => match scanned {
+                Some(_) => (&mut l.no_preference, &mut l.no_preference_bytes),
+                None => return,
+            },
+        };
+        *count += 1;
+        *bytes += scanned.unwrap_or(0);
     }
 
     /// What `task` reads, with where each input lives now; `None` (and the job's error
