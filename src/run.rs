@@ -199,7 +199,7 @@ async fn run_spec(
         workers,
         max_restarts: spec.workers.max_restarts,
         max_attempts: spec.max_task_attempts,
-        locality_wait: Duration::from_millis(500),
+        locality_wait: spec.locality_wait.duration(),
         join_timeout: Duration::from_secs(60),
         heartbeat_timeout,
         committer: Some(committer),

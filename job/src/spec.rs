@@ -5,7 +5,7 @@
 
 use crate::columns::{ColumnSpec, Columns};
 use crate::size::{ByteSize, SizeVisitor};
-use crate::timeout::{Timeout, TimeoutVisitor};
+use crate::timeout::{DelayVisitor, Timeout, TimeoutVisitor};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -34,6 +34,13 @@ pub struct JobSpec {
         deserialize_with = "timeout_in::<_, 1, 604800>"
     )]
     pub task_timeout: Timeout,
+    /// How long a scan waits for a free slot on a host holding its data before it runs
+    /// elsewhere (delay scheduling; 0 to 10m, default 500ms).
+    #[serde(
+        default = "default_locality_wait",
+        deserialize_with = "delay_within::<_, 600>"
+    )]
+    pub locality_wait: Timeout,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -334,6 +341,9 @@ fn default_output_format() -> OutputFormat {
 fn default_task_timeout() -> Timeout {
     Timeout::secs(3600)
 }
+fn default_locality_wait() -> Timeout {
+    Timeout(std::time::Duration::from_millis(500))
+}
 fn default_heartbeat_timeout() -> Timeout {
     Timeout::secs(30)
 }
@@ -372,6 +382,11 @@ fn timeout_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
 ) -> Result<Timeout, D::Error> {
     let (min, max) = (Timeout::secs(MIN), Timeout::secs(MAX));
     d.deserialize_any(Within::new(TimeoutVisitor, min, max))
+}
+
+fn delay_within<'de, D: Deserializer<'de>, const MAX: u64>(d: D) -> Result<Timeout, D::Error> {
+    let (min, max) = (Timeout(std::time::Duration::ZERO), Timeout::secs(MAX));
+    d.deserialize_any(Within::new(DelayVisitor, min, max))
 }
 
 /// A whole number, for counts.

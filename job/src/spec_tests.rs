@@ -346,6 +346,22 @@ fn an_out_of_range_value_is_reported_at_its_own_line() {
 }
 
 #[test]
+fn locality_wait_defaults_to_half_a_second_and_is_bounded() {
+    let spec = JobSpec::from_yaml(FULL, "j").unwrap();
+    assert_eq!(
+        spec.locality_wait.duration(),
+        std::time::Duration::from_millis(500)
+    );
+    let spec = JobSpec::from_yaml(&format!("{FULL}locality_wait: 0\n"), "j").unwrap();
+    assert_eq!(spec.locality_wait.duration(), std::time::Duration::ZERO);
+    let spec = JobSpec::from_yaml(&format!("{FULL}locality_wait: 3s\n"), "j").unwrap();
+    assert_eq!(spec.locality_wait, Timeout::secs(3));
+    let e = JobSpec::from_yaml(&format!("{FULL}locality_wait: 1h\n"), "j").unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("locality_wait"), "{e}");
+}
+
+#[test]
 fn task_timeouts_for_the_job_and_for_a_stage() {
     let spec = JobSpec::from_yaml(&format!("{FULL}task_timeout: 10m\n"), "j").unwrap();
     assert_eq!(spec.task_timeout, Timeout::secs(600));

@@ -19,8 +19,17 @@ impl Timeout {
         self.0
     }
 
-    /// Parses `30s`, `10m`, `2h`, `1d`, `500ms`, `45` (seconds).
+    /// Parses `30s`, `10m`, `2h`, `1d`, `500ms`, `45` (seconds); never zero.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let t = Timeout::parse_delay(text)?;
+        if t.0.is_zero() {
+            return Err(format!("`{text}` must be longer than zero"));
+        }
+        Ok(t)
+    }
+
+    /// As [`Timeout::parse`], and `0` too: for delays, which may be none.
+    pub fn parse_delay(text: &str) -> Result<Self, String> {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
@@ -38,9 +47,6 @@ impl Timeout {
             .checked_mul(millis)
             .filter(|&ms| ms <= 365 * 86_400_000)
             .ok_or_else(|| format!("`{text}` is too long (at most a year)"))?;
-        if ms == 0 {
-            return Err(format!("`{text}` must be longer than zero"));
-        }
         Ok(Timeout(Duration::from_millis(ms)))
     }
 }
@@ -91,6 +97,26 @@ impl Visitor<'_> for TimeoutVisitor {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Timeout, E> {
         Timeout::parse(v).map_err(E::custom)
+    }
+}
+
+/// Reads a delay: a duration as [`TimeoutVisitor`] does, or zero.
+#[derive(Clone, Copy)]
+pub(crate) struct DelayVisitor;
+
+impl Visitor<'_> for DelayVisitor {
+    type Value = Timeout;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as `500ms` or `3s`, or 0")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timeout, E> {
+        Timeout::parse_delay(&v.to_string()).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timeout, E> {
+        Timeout::parse_delay(&v.to_string()).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Timeout, E> {
+        Timeout::parse_delay(v).map_err(E::custom)
     }
 }
 

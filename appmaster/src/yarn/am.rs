@@ -298,7 +298,7 @@ async fn run_spec(
         workers: opts.workers,
         max_restarts: spec.workers.max_restarts,
         max_attempts: spec.max_task_attempts,
-        locality_wait: Duration::from_millis(500),
+        locality_wait: spec.locality_wait.duration(),
         // Containers may wait in the queue; lost containers are reported by YARN.
         join_timeout: Duration::from_secs(600),
         heartbeat_timeout: spec.workers.heartbeat_timeout.duration(),
