@@ -5,6 +5,7 @@ use crate::blocks::{hdfs_blocks, hosts_at};
 use crate::error::IoError;
 use crate::read::parquet_metadata;
 use crate::storage::{FileInfo, Location};
+use spindle_hadoop::hdfs::BlockLocation;
 use spindle_job::wire::Split;
 use spindle_job::InputFormat;
 
@@ -66,21 +67,104 @@ pub async fn plan_splits(
             }
             continue;
         }
-        let mut start = 0;
-        while start < file.size {
-            let end = (start + split_size).min(file.size);
-            splits.push(Split {
-                url: file.url.clone(),
-                start,
-                end,
-                file_size: file.size,
-                row_groups: None,
-                hosts: hosts_at(start),
-            });
-            start = end;
+        match file_blocks {
+            Some(blocks) if !blocks.is_empty() => {
+                splits.extend(cut_along_blocks(file, blocks, split_size));
+            }
+            _ => {
+                let mut start = 0;
+                while start < file.size {
+                    let end = (start + split_size).min(file.size);
+                    splits.push(Split {
+                        url: file.url.clone(),
+                        start,
+                        end,
+                        file_size: file.size,
+                        row_groups: None,
+                        hosts: hosts_at(start),
+                    });
+                    start = end;
+                }
+            }
         }
     }
     Ok(splits)
+}
+
+/// Byte-range splits of an HDFS file that follow its blocks: a split never crosses into
+/// a block that no host of the split's holds, so every byte of a split is on each of its
+/// hosts. Consecutive blocks sharing a host are joined up to `split_size`; a block larger
+/// than `split_size` is cut into even pieces.
+pub fn cut_along_blocks(file: &FileInfo, blocks: &[BlockLocation], split_size: u64) -> Vec<Split> {
+    let split = |start: u64, end: u64, hosts: Vec<String>| Split {
+        url: file.url.clone(),
+        start,
+        end,
+        file_size: file.size,
+        row_groups: None,
+        hosts,
+    };
+    let mut blocks: Vec<&BlockLocation> = blocks
+        .iter()
+        .filter(|b| b.length > 0 && b.offset < file.size)
+        .collect();
+    blocks.sort_by_key(|b| b.offset);
+    let mut out: Vec<Split> = Vec::new();
+    // The split being joined: its range and the hosts holding all of it.
+    let mut open: Option<(u64, u64, Vec<String>)> = None;
+    let mut covered = 0;
+    for b in blocks {
+        let (start, end) = (b.offset.max(covered), (b.offset + b.length).min(file.size));
+        if start >= end {
+            continue;
+        }
+        covered = end;
+        if end - start > split_size {
+            if let Some((s, e, h)) = open.take() {
+                out.push(split(s, e, h));
+            }
+            let pieces = (end - start).div_ceil(split_size);
+            let step = (end - start).div_ceil(pieces);
+            let mut at = start;
+            while at < end {
+                let to = (at + step).min(end);
+                out.push(split(at, to, b.hosts.clone()));
+                at = to;
+            }
+            continue;
+        }
+        open = match open.take() {
+            Some((s, e, hosts)) if e == start && end - s <= split_size => {
+                let shared: Vec<String> = hosts
+                    .iter()
+                    .filter(|h| b.hosts.contains(h))
+                    .cloned()
+                    .collect();
+                if shared.is_empty() {
+                    out.push(split(s, e, hosts));
+                    Some((start, end, b.hosts.clone()))
+                } else {
+                    Some((s, end, shared))
+                }
+            }
+            Some((s, e, hosts)) => {
+                out.push(split(s, e, hosts));
+                Some((start, end, b.hosts.clone()))
+            }
+            None => Some((start, end, b.hosts.clone())),
+        };
+    }
+    if let Some((s, e, h)) = open {
+        out.push(split(s, e, h));
+    }
+    // Bytes past the last block the NameNode named (a file still growing): no hosts.
+    let mut at = covered;
+    while at < file.size {
+        let to = (at + split_size).min(file.size);
+        out.push(split(at, to, Vec::new()));
+        at = to;
+    }
+    out
 }
 
 /// This machine's host name, as local workers report it.
@@ -94,4 +178,107 @@ pub fn local_host() -> String {
         })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(offset: u64, length: u64, hosts: &[&str]) -> BlockLocation {
+        BlockLocation {
+            offset,
+            length,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            racks: vec!["/default-rack".into(); hosts.len()],
+            corrupt: false,
+        }
+    }
+
+    fn file(size: u64) -> FileInfo {
+        FileInfo {
+            url: "hdfs://nn/f".into(),
+            size,
+        }
+    }
+
+    fn ranges(splits: &[Split]) -> Vec<(u64, u64, Vec<String>)> {
+        splits
+            .iter()
+            .map(|s| (s.start, s.end, s.hosts.clone()))
+            .collect()
+    }
+
+    fn hosts(names: &[&str]) -> Vec<String> {
+        names.iter().map(|h| h.to_string()).collect()
+    }
+
+    #[test]
+    fn splits_end_at_block_boundaries_when_blocks_are_on_different_hosts() {
+        let blocks = [
+            block(0, 16, &["a"]),
+            block(16, 16, &["b"]),
+            block(32, 8, &["c"]),
+        ];
+        let got = cut_along_blocks(&file(40), &blocks, 100);
+        assert_eq!(
+            ranges(&got),
+            [
+                (0, 16, hosts(&["a"])),
+                (16, 32, hosts(&["b"])),
+                (32, 40, hosts(&["c"]))
+            ]
+        );
+    }
+
+    #[test]
+    fn consecutive_blocks_on_a_shared_host_join_up_to_the_split_size() {
+        let blocks = [
+            block(0, 16, &["a", "b"]),
+            block(16, 16, &["b", "c"]),
+            block(32, 16, &["b"]),
+            block(48, 16, &["b"]),
+        ];
+        let got = cut_along_blocks(&file(64), &blocks, 40);
+        // 0..32 on b (both blocks), then 32..64 on b: 48 would pass 40.
+        assert_eq!(
+            ranges(&got),
+            [(0, 32, hosts(&["b"])), (32, 64, hosts(&["b"]))]
+        );
+    }
+
+    #[test]
+    fn a_block_larger_than_the_split_size_is_cut_evenly_on_its_hosts() {
+        let blocks = [block(0, 100, &["a"]), block(100, 10, &["b"])];
+        let got = cut_along_blocks(&file(110), &blocks, 30);
+        assert_eq!(
+            ranges(&got),
+            [
+                (0, 25, hosts(&["a"])),
+                (25, 50, hosts(&["a"])),
+                (50, 75, hosts(&["a"])),
+                (75, 100, hosts(&["a"])),
+                (100, 110, hosts(&["b"]))
+            ]
+        );
+    }
+
+    #[test]
+    fn every_byte_is_in_exactly_one_split() {
+        for split_size in [1, 7, 16, 33, 1000] {
+            let blocks = [
+                block(0, 16, &["a"]),
+                block(16, 16, &["a"]),
+                block(32, 5, &["b"]),
+            ];
+            let got = cut_along_blocks(&file(45), &blocks, split_size);
+            let mut at = 0;
+            for s in &got {
+                assert_eq!(s.start, at, "split_size {split_size}: {got:?}");
+                assert!(s.end > s.start);
+                at = s.end;
+            }
+            assert_eq!(at, 45, "bytes past the last block are covered too");
+            assert!(got.last().unwrap().hosts.is_empty());
+        }
+    }
 }
