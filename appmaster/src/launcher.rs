@@ -29,6 +29,9 @@ pub enum LauncherEvent {
 pub trait ContainerLauncher: Send {
     fn launch(&mut self, worker: WorkerId) -> Result<(), String>;
     fn kill(&mut self, worker: WorkerId);
+    /// Where the input's bytes are (bytes per host), before the first launch: a
+    /// launcher that can ask for places (YARN) asks there, in proportion.
+    fn prefer(&mut self, _host_bytes: Vec<(String, u64)>) {}
     /// Where people can read a worker's log.
     fn log_hint(&self, worker: WorkerId) -> String;
 }

@@ -108,9 +108,26 @@ impl<'a> Driver<'a> {
     /// Launches the first workers.
     pub fn start(&mut self, now: Instant) {
         self.sched.start(&mut self.rec);
+        self.launcher.prefer(self.input_bytes_by_host());
         for _ in 0..self.opts.workers {
             self.launch(now);
         }
+    }
+
+    /// The bytes of the scans' splits each host holds, most first.
+    fn input_bytes_by_host(&self) -> Vec<(String, u64)> {
+        let mut bytes: HashMap<&str, u64> = HashMap::new();
+        for (_, kind) in &self.job.tasks {
+            if let TaskKind::Scan(split) = kind {
+                for host in &split.hosts {
+                    *bytes.entry(host.as_str()).or_default() += split.end - split.start;
+                }
+            }
+        }
+        let mut out: Vec<(String, u64)> =
+            bytes.into_iter().map(|(h, b)| (h.to_string(), b)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
     }
 
     /// How the job ended, once it has.

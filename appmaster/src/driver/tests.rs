@@ -13,6 +13,7 @@ use std::collections::HashMap;
 struct Calls {
     launched: Vec<WorkerId>,
     killed: Vec<WorkerId>,
+    preferred: Vec<Vec<(String, u64)>>,
 }
 
 #[derive(Default, Clone)]
@@ -25,6 +26,9 @@ impl ContainerLauncher for FakeLauncher {
     }
     fn kill(&mut self, worker: WorkerId) {
         self.0.lock().unwrap().killed.push(worker);
+    }
+    fn prefer(&mut self, host_bytes: Vec<(String, u64)>) {
+        self.0.lock().unwrap().preferred.push(host_bytes);
     }
     fn log_hint(&self, worker: WorkerId) -> String {
         format!("log-{worker}")
@@ -494,4 +498,40 @@ async fn shutdown_asks_live_workers_to_stop_and_kills_the_rest() {
         "{asked:?}"
     );
     assert_eq!(env.killed(), vec![2]);
+}
+
+#[test]
+fn the_launcher_hears_where_the_input_bytes_are_before_the_first_launch() {
+    use crate::job::TaskKind;
+    use spindle_job::wire::Split;
+    let split = |start: u64, end: u64, hosts: &[&str]| Split {
+        url: "hdfs://nn/f".into(),
+        start,
+        end,
+        file_size: 300,
+        row_groups: None,
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+    };
+    let mut g = TaskGraph::default();
+    for hosts in [vec!["a".to_string()], vec!["a".into(), "b".into()], vec![]] {
+        g.add(vec![], hosts);
+    }
+    let mut job = JobDef::noop("t", g);
+    job.tasks = vec![
+        (0, TaskKind::Scan(split(0, 100, &["a"]))),
+        (0, TaskKind::Scan(split(100, 250, &["a", "b"]))),
+        (0, TaskKind::Scan(split(250, 300, &[]))),
+    ];
+    let fake = FakeLauncher::default();
+    let calls = fake.0.clone();
+    let launcher: &'static mut FakeLauncher = Box::leak(Box::new(fake));
+    let now = Instant::now();
+    let mut d = Driver::new(job, opts(2, 1), launcher, now);
+    d.start(now);
+    let calls = calls.lock().unwrap();
+    assert_eq!(
+        calls.preferred,
+        [vec![("a".to_string(), 250), ("b".to_string(), 150)]]
+    );
+    assert_eq!(calls.launched, [1, 2], "worker ids count from 1");
 }

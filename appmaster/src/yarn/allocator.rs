@@ -41,28 +41,64 @@ pub struct Ask {
     pub racks: Vec<String>,
     /// Whether the scheduler may place the container away from `hosts` and `racks`.
     pub relax_locality: bool,
+    /// Where the input's bytes are: when known, containers are asked for at these hosts
+    /// in proportion (instead of all of them at every host in `hosts`).
+    pub host_bytes: Vec<(String, u64)>,
 }
 
+/// Hosts named in one ask at most: past this, the hosts holding the most bytes (the rest
+/// of the containers come from the racks and `*`).
+pub const MAX_ASKED_HOSTS: usize = 200;
+
 impl Ask {
+    /// How many of `count` containers to ask for at each host: in proportion to its
+    /// bytes (at least one), at the hosts holding the most; or all of them at every
+    /// host named, when where the data is is not known.
+    fn per_host(&self, count: i32) -> Vec<(String, i32)> {
+        // Only hosts that run a NodeManager can take a container: data on others is
+        // reached from their racks or anywhere.
+        let mut by_bytes: Vec<(String, u64)> = self
+            .host_bytes
+            .iter()
+            .filter(|(h, _)| self.hosts.is_empty() || self.hosts.contains(h))
+            .cloned()
+            .collect();
+        if by_bytes.is_empty() {
+            return self.hosts.iter().map(|h| (h.clone(), count)).collect();
+        }
+        by_bytes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        by_bytes.truncate(MAX_ASKED_HOSTS);
+        let total: u64 = by_bytes.iter().map(|(_, b)| b).sum::<u64>().max(1);
+        by_bytes
+            .into_iter()
+            .map(|(h, b)| {
+                let share = (count.max(0) as u64 * b).div_ceil(total) as i32;
+                (h, share.clamp(1.min(count), count))
+            })
+            .collect()
+    }
+
     /// The requests for `count` containers: at the named hosts, their racks and `*`.
     /// Without relaxed locality, only the most specific level named is binding (YARN's
     /// rule: the less specific levels say `relax_locality: false`).
     fn requests(&self, priority: i32, count: i32) -> Vec<ResourceRequest> {
         let strict_racks = !self.relax_locality && !self.hosts.is_empty();
-        let named = self.hosts.iter().map(|h| (h, true));
-        let racks = self.racks.iter().map(|r| (r, !strict_racks));
+        let per_host = self.per_host(count);
+        let named = per_host.iter().map(|(h, n)| (h, true, *n));
+        let racks = self.racks.iter().map(|r| (r, !strict_racks, count));
         let any = "*".to_string();
         named
             .chain(racks)
             .chain([(
                 &any,
                 self.relax_locality || self.hosts.is_empty() && self.racks.is_empty(),
+                count,
             )])
-            .map(|(name, relax)| ResourceRequest {
+            .map(|(name, relax, n)| ResourceRequest {
                 priority,
                 resource_name: name.clone(),
                 capability: self.resource,
-                num_containers: count,
+                num_containers: n,
                 relax_locality: relax,
             })
             .collect()
@@ -80,6 +116,8 @@ pub struct WorkerTemplate {
 
 enum Cmd {
     Launch(Launch),
+    /// Where the input's bytes are, for the first kind's asks.
+    Prefer(Vec<(String, u64)>),
     Kill(WorkerId),
     Finish {
         status: FinalStatus,
@@ -222,6 +260,10 @@ impl ContainerLauncher for YarnLauncher {
         let _ = self.cmds.send(Cmd::Kill(worker));
     }
 
+    fn prefer(&mut self, host_bytes: Vec<(String, u64)>) {
+        let _ = self.cmds.send(Cmd::Prefer(host_bytes));
+    }
+
     fn log_hint(&self, worker: WorkerId) -> String {
         let placements = self.placements.lock().expect("placements poisoned");
         match placements.get(&worker) {
@@ -295,6 +337,11 @@ impl Allocator {
                         next_beat = next_beat.min(Instant::now() + LAUNCH_BATCH);
                     }
                     Some(Cmd::Kill(worker)) => self.kill(worker).await,
+                    Some(Cmd::Prefer(host_bytes)) => {
+                        if let Some(ask) = self.template.asks.first_mut() {
+                            ask.host_bytes = host_bytes;
+                        }
+                    }
                     Some(Cmd::Finish { status, diagnostics, done }) => {
                         if self.finished.is_none() {
                             self.finished = Some(self.finish(status, &diagnostics).await);
@@ -591,3 +638,7 @@ fn priority_of(kind: usize) -> i32 {
 fn kind_of(priority: i32) -> Option<usize> {
     usize::try_from(priority - 1).ok()
 }
+
+#[cfg(test)]
+#[path = "allocator_tests.rs"]
+mod tests;

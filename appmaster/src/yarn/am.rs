@@ -159,6 +159,8 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
             hosts: launch.hosts.clone(),
             racks: launch.racks.clone(),
             relax_locality: true,
+            // Filled in by the driver once it has planned the splits.
+            host_bytes: Vec::new(),
         }],
         context: worker_context(
             &launch,

@@ -159,6 +159,7 @@ fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
             s.racks.clone()
         },
         relax_locality: s.relax_locality || anywhere,
+        host_bytes: Vec::new(),
     }
 }
 
