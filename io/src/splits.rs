@@ -72,9 +72,13 @@ pub async fn plan_splits(
                 splits.extend(cut_along_blocks(file, blocks, split_size));
             }
             _ => {
+                // Equal pieces of at most split_size: no short last split to straggle
+                // behind the ranged GETs of the others.
+                let pieces = file.size.div_ceil(split_size);
+                let step = file.size.div_ceil(pieces);
                 let mut start = 0;
                 while start < file.size {
-                    let end = (start + split_size).min(file.size);
+                    let end = (start + step).min(file.size);
                     splits.push(Split {
                         url: file.url.clone(),
                         start,
@@ -260,6 +264,23 @@ mod tests {
                 (100, 110, hosts(&["b"]))
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn files_without_blocks_are_cut_into_even_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, vec![b'x'; 100]).unwrap();
+        let files = [FileInfo {
+            url: format!("file://{}", path.display()),
+            size: 100,
+        }];
+        let got = plan_splits(&files, spindle_job::InputFormat::Csv, 40, "h")
+            .await
+            .unwrap();
+        let sizes: Vec<u64> = got.iter().map(|s| s.end - s.start).collect();
+        assert_eq!(sizes, [34, 34, 32], "three even pieces, none over 40");
+        assert!(got.iter().all(|s| s.hosts == ["h"]));
     }
 
     #[test]
