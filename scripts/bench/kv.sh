@@ -30,14 +30,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -x "$bin" ]] || { echo "kv.sh: no spindle binary at $bin (cargo build --release)" >&2; exit 1; }
-py=""
-for cand in ${PYTHON:-} python3 python3.11 python3.12 python3.13; do
-  if command -v "$cand" >/dev/null 2>&1 &&
-     "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
-    py="$cand"; break
-  fi
-done
-[[ -n "$py" ]] || { echo "kv.sh: need python3 >= 3.11 (set PYTHON=...)" >&2; exit 1; }
+source "$here/python.sh" kv.sh
 
 work="$(mktemp -d)"
 app=""

@@ -23,14 +23,8 @@ done
 
 # --- virtualenv with the pinned peers (idempotent: stamp = hash of requirements + python) ---
 # The pins need Python >= 3.11 (pandas 3, numpy 2.4); take the first interpreter that has it.
-PY=""
-for cand in ${PYTHON:-} python3 python3.11 python3.12 python3.13; do
-  if command -v "$cand" >/dev/null 2>&1 &&
-     "$cand" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
-    PY="$cand"; break
-  fi
-done
-[[ -n "$PY" ]] || { echo "[bench] need python3 >= 3.11 with the venv module (set PYTHON=...)" >&2; exit 1; }
+source "$HERE/python.sh" "[bench]"
+PY="$py"
 want="$( { cat "$REQ"; "$PY" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
 stamp="$VENV/.bench-requirements.sha256"
 if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

@@ -12,12 +12,5 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-py=""
-for cand in ${PYTHON:-} python3 python3.11 python3.12 python3.13; do
-  if command -v "$cand" >/dev/null 2>&1 &&
-     "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
-    py="$cand"; break
-  fi
-done
-[[ -n "$py" ]] || { echo "services-startup.sh: need python3 >= 3.11 (set PYTHON=...)" >&2; exit 1; }
+source "$here/python.sh" services-startup.sh
 exec "$py" "$here/services_startup.py" "$@"

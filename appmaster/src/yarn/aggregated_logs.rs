@@ -105,28 +105,19 @@ async fn read_indexed_file(
     if end == 0 {
         return Ok(Vec::new());
     }
-    let read = |range: std::ops::Range<u64>| {
-        let reader = &reader;
-        async move {
-            reader
-                .read_range(range.start as usize, (range.end - range.start) as usize)
-                .await
-                .map_err(|e| format!("bytes {range:?}: {e}"))
-        }
-    };
     if end < indexed::TRAILER_LEN {
         return Err("not an indexed log file (too short)".into());
     }
-    let tail = read(end - indexed::TRAILER_LEN..end).await?;
+    let tail = read_at(&reader, end - indexed::TRAILER_LEN..end).await?;
     let index_len = indexed::parse_trailer(&tail)?;
     let index_end = end - indexed::TRAILER_LEN;
     let index_start = index_end
         .checked_sub(index_len)
         .ok_or("the index is longer than the file")?;
-    let index = indexed::parse_index(&read(index_start..index_end).await?)?;
+    let index = indexed::parse_index(&read_at(&reader, index_start..index_end).await?)?;
     let mut out: Vec<ContainerLogs> = Vec::new();
     for f in index.files {
-        let stored = read(checked(f.start..f.start + f.stored_len, end)?).await?;
+        let stored = read_at(&reader, checked(f.start..f.start + f.stored_len, end)?).await?;
         let bytes =
             tfile::decompress(index.compression, &stored, f.size).map_err(|e| e.to_string())?;
         let file = LogFile {
@@ -152,32 +143,23 @@ async fn read_node_file(client: &Client, path: &str) -> Result<Vec<ContainerLogs
     if len < TRAILER_LEN {
         return Err(TFileError::NotTFile.to_string());
     }
-    let read = |range: std::ops::Range<u64>| {
-        let reader = &reader;
-        async move {
-            reader
-                .read_range(range.start as usize, (range.end - range.start) as usize)
-                .await
-                .map_err(|e| format!("bytes {range:?}: {e}"))
-        }
-    };
-    let tail = read(len - TRAILER_LEN..len).await?;
+    let tail = read_at(&reader, len - TRAILER_LEN..len).await?;
     let meta_at = tfile::parse_trailer(&tail).map_err(|e| e.to_string())?;
     if meta_at > len - TRAILER_LEN {
         return Err("corrupt trailer".into());
     }
-    let metas = tfile::parse_meta_index(&read(meta_at..len - TRAILER_LEN).await?)
+    let metas = tfile::parse_meta_index(&read_at(&reader, meta_at..len - TRAILER_LEN).await?)
         .map_err(|e| e.to_string())?;
     let index = metas
         .get("BCFile.index")
         .ok_or(TFileError::MissingMeta("BCFile.index").to_string())?;
-    let stored = read(checked(index.region.range(), len)?).await?;
+    let stored = read_at(&reader, checked(index.region.range(), len)?).await?;
     let raw = tfile::decompress(index.compression, &stored, index.region.raw_len)
         .map_err(|e| e.to_string())?;
     let data = tfile::parse_data_index(&raw).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for block in data.blocks {
-        let stored = read(checked(block.range(), len)?).await?;
+        let stored = read_at(&reader, checked(block.range(), len)?).await?;
         let raw = tfile::decompress(data.compression, &stored, block.raw_len)
             .map_err(|e| e.to_string())?;
         let entries =
@@ -185,6 +167,16 @@ async fn read_node_file(client: &Client, path: &str) -> Result<Vec<ContainerLogs
         out.extend(containers(entries)?);
     }
     Ok(out)
+}
+
+async fn read_at(
+    reader: &hdfs_native::file::FileReader,
+    range: std::ops::Range<u64>,
+) -> Result<bytes::Bytes, String> {
+    reader
+        .read_range(range.start as usize, (range.end - range.start) as usize)
+        .await
+        .map_err(|e| format!("bytes {range:?}: {e}"))
 }
 
 fn checked(range: std::ops::Range<u64>, len: u64) -> Result<std::ops::Range<u64>, String> {
