@@ -791,6 +791,44 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
 }
 
 #[test]
+fn an_unreadable_journal_fails_the_next_attempt_at_once() {
+    upload_clicks("/it/kvbad/in", &[(50, 12)]);
+    let stages = "stages:\n  - command: \"sleep 120; cat\"\n";
+    let spec = write_spec("yarn-kv-bad", "/it/kvbad/in", stages, "/it/kvbad/out");
+    let o = submit(&spec, &["--max-attempts", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    wait_for(&app, "the AM to register", |s| {
+        s["state"] == "RUNNING" && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
+    });
+    // With the master frozen (so it cannot touch its journal), replace the journal with
+    // bytes that are no journal, then end the master: the next attempt cannot rebuild
+    // the store its workers find the master in.
+    let masters = spindle_processes(&app, "appmaster");
+    assert_eq!(masters.len(), 1, "one application master");
+    assert_eq!(unsafe { libc_kill(masters[0].1, 19) }, 0, "SIGSTOP");
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let path = format!("/user/{user}/.spindle/{app}/kv.journal");
+    runtime().block_on(async { hdfs().delete(&path, false).await.unwrap() });
+    put(&path, vec![0xFF; 64]);
+    let killed_at = Instant::now();
+    assert_eq!(unsafe { libc_kill(masters[0].1, 9) }, 0);
+    let s = wait_for(&app, "the second attempt to fail", |s| {
+        s["state"] == "FAILED" || s["state"] == "FINISHED"
+    });
+    assert_eq!(s["final_status"], "FAILED", "{s}");
+    assert!(
+        s["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("key-value store cannot be served"),
+        "{s}"
+    );
+    assert!(killed_at.elapsed() < Duration::from_secs(90), "{s}");
+    assert!(get("/it/kvbad/out").is_none(), "no output");
+}
+
+#[test]
 fn keys_owned_by_a_container_go_when_it_ends() {
     upload_clicks("/it/kvown/in", &[(50, 10)]);
     let stages = "stages:\n  - command: \"sleep 120; cat\"\n";

@@ -124,29 +124,17 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
             return Ok(super::app::run_application(&app, registered, &env, started).await);
         }
     };
-    let scheduler = format!("{host}:{port}");
-    let store = Arc::new(std::sync::OnceLock::<Arc<KvService>>::new());
-    let opened = store.clone();
-    tokio::spawn(async move {
-        match kv.open().await {
-            Ok(service) => {
-                let _ = opened.set(service.clone());
-                // Where this attempt's workers connect, for tools (a new attempt says
-                // its own).
-                let publish = Txn::ops(vec![Op::Put {
-                    key: SCHEDULER_KEY.into(),
-                    value: scheduler.into_bytes(),
-                    owner: None,
-                    previous: false,
-                }]);
-                if let Err(e) = service.txn(&publish).await {
-                    error!("cannot publish {SCHEDULER_KEY}: {e}");
-                }
-                serve_kv(kv_listener, ended_rx, secret_for_kv, service).await
-            }
-            Err(e) => error!("the key-value store is not served: {e}"),
-        }
-    });
+    // Workers find the master in the store: a job cannot run without it, so a store
+    // that cannot be opened (an unreadable journal) fails the job now.
+    let store = open_store(kv, &format!("{host}:{port}")).await;
+    if let Ok(service) = &store {
+        tokio::spawn(serve_kv(
+            kv_listener,
+            ended_rx,
+            secret_for_kv,
+            service.clone(),
+        ));
+    }
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Default::default());
@@ -175,9 +163,10 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         context: Box::new(|_| Default::default()),
     });
     let mut launcher = YarnLauncher::start(session, template, events_tx, progress_rx);
-    let summary = match spec {
-        Err(e) => Summary::failed("spec", format!("bad spec: {e}"), started),
-        Ok(spec) => {
+    let summary = match (spec, &store) {
+        (Err(e), _) => Summary::failed("spec", format!("bad spec: {e}"), started),
+        (Ok(spec), Err(e)) => Summary::failed(&spec.name, e.clone(), started),
+        (Ok(spec), Ok(_)) => {
             let opts = Opts {
                 workers: args.workers,
                 app_id: &app_id,
@@ -223,7 +212,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         Status::Killed => (FinalStatus::Killed, "killed".to_string()),
     };
     // Leave the journal closed, not open until its lease runs out.
-    if let Some(service) = store.get() {
+    if let Ok(service) = &store {
         if let Err(e) = service.close().await {
             warn!("{e}");
         }
@@ -314,6 +303,26 @@ async fn run_spec(
 
 /// The key holding a job's scheduler address (`host:port`), where its workers connect.
 pub const SCHEDULER_KEY: &str = "spindle.scheduler";
+
+/// Opens the key-value store (replaying an earlier attempt's journal) and publishes
+/// where this attempt's workers connect.
+async fn open_store(kv: KvPlace, scheduler: &str) -> Result<Arc<KvService>, String> {
+    let service = kv
+        .open()
+        .await
+        .map_err(|e| format!("the key-value store cannot be served: {e}"))?;
+    let publish = Txn::ops(vec![Op::Put {
+        key: SCHEDULER_KEY.into(),
+        value: scheduler.as_bytes().to_vec(),
+        owner: None,
+        previous: false,
+    }]);
+    service
+        .txn(&publish)
+        .await
+        .map_err(|e| format!("cannot publish {SCHEDULER_KEY}: {e}"))?;
+    Ok(service)
+}
 /// `spindle.workers/<id>`: a running worker's data address and host, owned by its
 /// container.
 pub const WORKERS_PREFIX: &str = "spindle.workers/";
