@@ -146,12 +146,20 @@ fn parse_count(text: &str) -> Result<(Option<u32>, Option<i64>), String> {
     }
 }
 
-async fn ls(app: &str, service: Option<&str>, all: bool, json: bool) -> Result<(), String> {
+/// Every container the application's master lists under `spindle.containers/`.
+pub async fn instances(app: &str) -> Result<Vec<Instance>, String> {
     let mut client = crate::kv::client(app).await?;
     let entries = client.get(KeyRange::Prefix(CONTAINERS.into())).await?;
-    let mut rows: Vec<Instance> = entries
+    Ok(entries
         .iter()
         .filter_map(|(_, e)| serde_json::from_slice(&e.value).ok())
+        .collect())
+}
+
+async fn ls(app: &str, service: Option<&str>, all: bool, json: bool) -> Result<(), String> {
+    let mut rows: Vec<Instance> = instances(app)
+        .await?
+        .into_iter()
         .filter(|i: &Instance| service.is_none_or(|s| i.service == s))
         .filter(|i| all || i.state.is_active())
         .collect();

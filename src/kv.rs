@@ -9,7 +9,6 @@ use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::kv::store::{Entry, Event, KeyRange};
 use spindle_appmaster::yarn::app::{APPLICATION_ID_ENV, KV_ENV};
 use spindle_appmaster::yarn::launch::{read_credentials, secret_from};
-use spindle_appmaster::yarn::staging::Staging;
 use spindle_hadoop::yarn::{ApplicationId, ApplicationState};
 use spindle_job::Timeout;
 use std::io::{Read, Write};
@@ -318,16 +317,9 @@ async fn connect_to(
     host: &str,
     port: i32,
 ) -> Result<KvClient, String> {
-    let default_fs = cluster
-        .conf
-        .get("fs.defaultFS")
-        .ok_or("fs.defaultFS is not set in HADOOP_CONF_DIR")?;
-    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user)?;
-    let secret_path = format!("{}/{app}/secret", staging.root);
-    let secret = staging
-        .read(&secret_path)
+    let secret = crate::yarn::read_app_file(cluster, app, "secret")
         .await
         .map_err(|e| format!("cannot read the application's secret: {e}"))?;
-    let secret = String::from_utf8(secret).map_err(|_| format!("{secret_path} is not text"))?;
+    let secret = String::from_utf8(secret).map_err(|_| format!("{app}'s secret is not text"))?;
     KvClient::connect(&format!("{host}:{port}"), &secret).await
 }

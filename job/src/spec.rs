@@ -5,7 +5,7 @@
 
 use crate::columns::{ColumnSpec, Columns};
 use crate::size::{ByteSize, SizeVisitor};
-use crate::timeout::{DelayVisitor, Timeout, TimeoutVisitor};
+use crate::timeout::{Timeout, TimeoutVisitor};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -381,12 +381,12 @@ fn timeout_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
     d: D,
 ) -> Result<Timeout, D::Error> {
     let (min, max) = (Timeout::secs(MIN), Timeout::secs(MAX));
-    d.deserialize_any(Within::new(TimeoutVisitor, min, max))
+    d.deserialize_any(Within::new(TimeoutVisitor::LIMIT, min, max))
 }
 
 fn delay_within<'de, D: Deserializer<'de>, const MAX: u64>(d: D) -> Result<Timeout, D::Error> {
     let (min, max) = (Timeout(std::time::Duration::ZERO), Timeout::secs(MAX));
-    d.deserialize_any(Within::new(DelayVisitor, min, max))
+    d.deserialize_any(Within::new(TimeoutVisitor::DELAY, min, max))
 }
 
 /// A whole number, for counts.
@@ -509,8 +509,11 @@ impl<'de> Deserialize<'de> for StageSpec {
                     if key == "task_timeout" {
                         // 1s to 7d, like the job's
                         let (min, max) = (Timeout::secs(1), Timeout::secs(604_800));
-                        task_timeout =
-                            Some(map.next_value_seed(Within::new(TimeoutVisitor, min, max))?);
+                        task_timeout = Some(map.next_value_seed(Within::new(
+                            TimeoutVisitor::LIMIT,
+                            min,
+                            max,
+                        ))?);
                         continue;
                     }
                     if let Some((first, _)) = &stage {

@@ -76,47 +76,47 @@ impl Serialize for Timeout {
 
 impl<'de> Deserialize<'de> for Timeout {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TimeoutVisitor)
+        d.deserialize_any(TimeoutVisitor::LIMIT)
     }
 }
 
-/// Reads a [`Timeout`] from `30s`, `10m` or a bare number of seconds.
+/// Reads a [`Timeout`] from `30s`, `10m` or a bare number of seconds; zero only when
+/// it is a delay (which may be none), not a limit.
 #[derive(Clone, Copy)]
-pub(crate) struct TimeoutVisitor;
+pub(crate) struct TimeoutVisitor {
+    pub zero_ok: bool,
+}
+
+impl TimeoutVisitor {
+    pub const LIMIT: TimeoutVisitor = TimeoutVisitor { zero_ok: false };
+    pub const DELAY: TimeoutVisitor = TimeoutVisitor { zero_ok: true };
+
+    fn parse(self, text: &str) -> Result<Timeout, String> {
+        if self.zero_ok {
+            Timeout::parse_delay(text)
+        } else {
+            Timeout::parse(text)
+        }
+    }
+}
 
 impl Visitor<'_> for TimeoutVisitor {
     type Value = Timeout;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a duration such as `30s`, `10m` or `2h`")
+        f.write_str("a duration such as `30s`, `10m` or `2h`")?;
+        if self.zero_ok {
+            f.write_str(", or 0")?;
+        }
+        Ok(())
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timeout, E> {
-        Timeout::parse(&v.to_string()).map_err(E::custom)
+        self.parse(&v.to_string()).map_err(E::custom)
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timeout, E> {
-        Timeout::parse(&v.to_string()).map_err(E::custom)
+        self.parse(&v.to_string()).map_err(E::custom)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Timeout, E> {
-        Timeout::parse(v).map_err(E::custom)
-    }
-}
-
-/// Reads a delay: a duration as [`TimeoutVisitor`] does, or zero.
-#[derive(Clone, Copy)]
-pub(crate) struct DelayVisitor;
-
-impl Visitor<'_> for DelayVisitor {
-    type Value = Timeout;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a duration such as `500ms` or `3s`, or 0")
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timeout, E> {
-        Timeout::parse_delay(&v.to_string()).map_err(E::custom)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timeout, E> {
-        Timeout::parse_delay(&v.to_string()).map_err(E::custom)
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Timeout, E> {
-        Timeout::parse_delay(v).map_err(E::custom)
+        self.parse(v).map_err(E::custom)
     }
 }
 

@@ -6,6 +6,7 @@ use crate::yarn::apps::state_name;
 use spindle_appmaster::yarn::aggregated_logs::{find_app_dirs, read_app_dir, NodeLogs};
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::staging::Staging;
+use spindle_hadoop::logs::aggregated::LogFile;
 use spindle_hadoop::yarn::{ApplicationClient, ApplicationReport, LogAggregationStatus};
 use std::time::{Duration, Instant};
 
@@ -22,23 +23,34 @@ pub async fn show(
     let app = report.id;
     let nodes = aggregated(cluster, rm, report, timeout).await?;
     let mut shown = 0;
-    for node in &nodes {
-        let node_id = node_id(&node.node);
-        for c in node
-            .containers
-            .iter()
-            .filter(|c| selection.container(&c.container))
-        {
-            for f in c.files.iter().filter(|f| selection.file(&f.name)) {
-                printer.file(&c.container, &node_id, &f.name, &f.bytes, f.truncated);
-                shown += 1;
-            }
-        }
+    for (container, node, f) in selected(&nodes, selection) {
+        printer.file(container, &node, &f.name, &f.bytes, f.truncated);
+        shown += 1;
     }
     if shown == 0 {
         eprintln!("{app}: no container has a matching log file");
     }
     Ok(())
+}
+
+/// The files the selection picks, with their container and node (`host:port`).
+pub fn selected<'a>(
+    nodes: &'a [NodeLogs],
+    selection: &'a Selection,
+) -> impl Iterator<Item = (&'a str, String, &'a LogFile)> + 'a {
+    nodes.iter().flat_map(move |node| {
+        let node_id = node_id(&node.node);
+        node.containers
+            .iter()
+            .filter(|c| selection.container(&c.container))
+            .flat_map(move |c| {
+                let node_id = node_id.clone();
+                c.files
+                    .iter()
+                    .filter(|f| selection.file(&f.name))
+                    .map(move |f| (c.container.as_str(), node_id.clone(), f))
+            })
+    })
 }
 
 /// Every node's aggregated logs of the finished application, in container order, once
@@ -140,7 +152,7 @@ async fn wait_for_aggregation(
 }
 
 /// `host_port` (the node file's name, maybe with a rolling suffix) as `host:port`.
-pub fn node_id(file: &str) -> String {
+fn node_id(file: &str) -> String {
     let mut parts = file.rsplitn(3, '_').collect::<Vec<_>>();
     parts.reverse();
     match parts.as_slice() {

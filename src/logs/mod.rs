@@ -238,15 +238,8 @@ async fn instances(
     cluster: &spindle_appmaster::yarn::cluster::Cluster,
     is_running: bool,
 ) -> Result<Vec<Instance>, String> {
-    use spindle_appmaster::kv::store::KeyRange;
-    use spindle_appmaster::services::control::CONTAINERS;
     if is_running {
-        let mut client = crate::kv::client(app).await?;
-        let entries = client.get(KeyRange::Prefix(CONTAINERS.into())).await?;
-        let found: Vec<Instance> = entries
-            .iter()
-            .filter_map(|(_, e)| serde_json::from_slice(&e.value).ok())
-            .collect();
+        let found = crate::control::instances(app).await?;
         if found.is_empty() {
             return Err(format!(
                 "{app} runs no services: name containers by their YARN id"

@@ -80,24 +80,12 @@ pub async fn show(
             // What containers wrote after the last look is in the aggregated logs.
             let nodes =
                 super::finished::aggregated(cluster, rm, report, aggregation_timeout).await?;
-            for node in &nodes {
-                let node_id = super::finished::node_id(&node.node);
-                for c in node
-                    .containers
-                    .iter()
-                    .filter(|c| selection.container(&c.container))
-                {
-                    for f in c.files.iter().filter(|f| selection.file(&f.name)) {
-                        let key = (c.container.clone(), f.name.clone());
-                        match printed.get(&key) {
-                            None => {
-                                printer.file(&c.container, &node_id, &f.name, &f.bytes, f.truncated)
-                            }
-                            Some(&done) => {
-                                let rest = f.bytes.get(done as usize..).unwrap_or_default();
-                                printer.more(&c.container, &node_id, &f.name, rest);
-                            }
-                        }
+            for (container, node, f) in super::finished::selected(&nodes, selection) {
+                match printed.get(&(container.to_string(), f.name.clone())) {
+                    None => printer.file(container, &node, &f.name, &f.bytes, f.truncated),
+                    Some(&done) => {
+                        let rest = f.bytes.get(done as usize..).unwrap_or_default();
+                        printer.more(container, &node, &f.name, rest);
                     }
                 }
             }

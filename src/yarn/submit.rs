@@ -164,7 +164,11 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
         return Ok(ExitCode::SUCCESS);
     }
     let report = follow(&rm, app.id, !args.json).await?;
-    let summary = read_summary(&cluster, &launch).await;
+    let summary: Option<Summary> =
+        super::read_app_file(&cluster, &app.id.to_string(), "summary.json")
+            .await
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok());
     let value = serde_json::to_value(&summary).expect("summary serializes");
     Ok(finish(
         args.json,
@@ -312,16 +316,6 @@ pub(super) async fn follow(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-async fn read_summary(cluster: &Cluster, launch: &LaunchInfo) -> Option<Summary> {
-    let default_fs = cluster.conf.get("fs.defaultFS")?;
-    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user).ok()?;
-    let data = staging
-        .read(&format!("{}/summary.json", launch.app_dir))
-        .await
-        .ok()?;
-    serde_json::from_slice(&data).ok()
 }
 
 /// Prints how the application ended and returns the exit code (0 SUCCEEDED, 130 KILLED,

@@ -96,7 +96,11 @@ pub async fn submit_app(
         return Ok(ExitCode::SUCCESS);
     }
     let report = follow(&rm, new.id, !args.json).await?;
-    let summary = read_summary(&cluster, &launch).await;
+    let summary = super::read_app_file(&cluster, &new.id.to_string(), "summary.json")
+        .await
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or(serde_json::Value::Null);
     let ended_well = report.final_status == Some(FinalStatus::Succeeded);
     let rendered = ended_well.then(|| format!("{}\n", report.diagnostics.trim()));
     Ok(finish(args.json, &report, summary, rendered))
@@ -206,19 +210,6 @@ fn resolve(source: &str, base: &Path, default_fs: &str) -> Result<String, String
         base.join(path)
     };
     Ok(path.display().to_string())
-}
-
-async fn read_summary(cluster: &Cluster, launch: &LaunchInfo) -> serde_json::Value {
-    let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    let Ok(staging) = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user) else {
-        return serde_json::Value::Null;
-    };
-    let data = staging
-        .read(&format!("{}/summary.json", launch.app_dir))
-        .await;
-    data.ok()
-        .and_then(|d| serde_json::from_slice(&d).ok())
-        .unwrap_or(serde_json::Value::Null)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! streams events until the client goes.
 
 use super::service::KvService;
+use super::store::Txn;
 use super::wire::{KvReply, KvRequest};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
@@ -37,7 +38,11 @@ const IN_FLIGHT: usize = 1024;
 
 /// What the reading half hands over.
 enum Incoming {
-    Request(KvRequest),
+    Txn(Txn),
+    Wait {
+        key: String,
+        timeout_ms: u64,
+    },
     /// A watch: the connection serves it alone from here, so the reading half comes back.
     Watch(super::store::KeyRange, u64, OwnedReadHalf),
 }
@@ -56,7 +61,10 @@ async fn handle(stream: TcpStream, service: Arc<KvService>) -> Result<(), IoErro
                 write_frame(&mut writer, &encode_msg(&reply)?).await?;
             }
             next = requests.recv(), if answers.len() < IN_FLIGHT => match next {
-                Some(Incoming::Request(req)) => answers.push_back(answer(&service, req)),
+                Some(Incoming::Txn(txn)) => answers.push_back(answer_txn(&service, txn)),
+                Some(Incoming::Wait { key, timeout_ms }) => {
+                    answers.push_back(answer_wait(&service, key, timeout_ms))
+                }
                 Some(Incoming::Watch(range, after, reader)) => break Some((range, after, reader)),
                 None => break None,
             },
@@ -87,7 +95,8 @@ async fn read_requests(
                 let _ = incoming.send(Incoming::Watch(range, after, reader)).await;
                 return Ok(());
             }
-            req => Incoming::Request(req),
+            KvRequest::Txn(txn) => Incoming::Txn(txn),
+            KvRequest::Wait { key, timeout_ms } => Incoming::Wait { key, timeout_ms },
         };
         if incoming.send(next).await.is_err() {
             break;
@@ -96,27 +105,31 @@ async fn read_requests(
     Ok(())
 }
 
-/// The answer to one request, once it may be given.
-fn answer(service: &Arc<KvService>, req: KvRequest) -> BoxFuture<'static, KvReply> {
+/// A transaction's answer, once what it wrote or read is durable.
+fn answer_txn(service: &Arc<KvService>, txn: Txn) -> BoxFuture<'static, KvReply> {
     let service = service.clone();
-    match req {
-        KvRequest::Txn(txn) => match service.begin(&txn) {
-            Ok(applied) => Box::pin(async move {
-                match applied.durable(&service).await {
-                    Ok(r) => KvReply::Txn(r),
-                    Err(e) => KvReply::Error(e),
-                }
-            }),
-            Err(e) => Box::pin(std::future::ready(KvReply::Error(e))),
-        },
-        KvRequest::Wait { key, timeout_ms } => Box::pin(async move {
-            let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
-            KvReply::Waited(service.wait(&key, timeout).await)
+    match service.begin(&txn) {
+        Ok(applied) => Box::pin(async move {
+            match applied.durable(&service).await {
+                Ok(r) => KvReply::Txn(r),
+                Err(e) => KvReply::Error(e),
+            }
         }),
-        KvRequest::Watch { .. } => Box::pin(std::future::ready(KvReply::Error(
-            "a watch is served on a connection of its own".into(),
-        ))),
+        Err(e) => Box::pin(std::future::ready(KvReply::Error(e))),
     }
+}
+
+/// A wait's answer: the key once it exists, or nothing after the timeout.
+fn answer_wait(
+    service: &Arc<KvService>,
+    key: String,
+    timeout_ms: u64,
+) -> BoxFuture<'static, KvReply> {
+    let service = service.clone();
+    Box::pin(async move {
+        let timeout = Duration::from_millis(timeout_ms).min(MAX_WAIT);
+        KvReply::Waited(service.wait(&key, timeout).await)
+    })
 }
 
 async fn watch(
