@@ -4,8 +4,15 @@
 # holds core-site.xml, hdfs-site.xml and yarn-site.xml. Stops on SIGINT/SIGTERM or when
 # stdin closes (unless stdin is /dev/null).
 #
-# usage: scripts/minicluster.sh [--conf-dir DIR] [--hosts N]
+# usage: scripts/minicluster.sh [--conf-dir DIR] [--hosts N] [--racks R]
 #        scripts/minicluster.sh --print-classpath   (build, print the java class path, exit)
+#
+# --hosts N (1 to 16, default 1) simulates N machines: host i is spindle-host-i at the
+# loopback alias 127.0.0.(i+1), with its own DataNode and NodeManager registered under
+# that name, so block locations and YARN nodes line up as on a real cluster. The names
+# must resolve: run as root, this script adds them to /etc/hosts (once). Blocks get one
+# replica by default. --racks R spreads the hosts over R racks (default: 2 from four
+# hosts on, else 1).
 #
 # Builds minicluster/ with Maven on first use (downloads Hadoop from Maven Central into
 # ~/.m2) and caches the jar and class path under minicluster/target, keyed by the hash of
@@ -16,17 +23,44 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 launcher="$root/minicluster"
 conf_dir=""
 hosts=1
+racks=0
 print_cp=0
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --conf-dir) conf_dir="$2"; shift 2 ;;
     --hosts) hosts="$2"; shift 2 ;;
+    --racks) racks="$2"; shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
+
+[[ "$hosts" =~ ^[0-9]+$ && "$hosts" -ge 1 && "$hosts" -le 16 ]] ||
+  { echo "minicluster.sh: --hosts must be 1 to 16, not '$hosts'" >&2; exit 2; }
+[[ "$racks" =~ ^[0-9]+$ && "$racks" -le "$hosts" ]] ||
+  { echo "minicluster.sh: --racks must be 1 to the number of hosts, not '$racks'" >&2; exit 2; }
+
+# Host i of a multi-host cluster is spindle-host-i at 127.0.0.(i+1); see --help.
+if [[ "$hosts" -gt 1 ]]; then
+  for i in $(seq 1 "$hosts"); do
+    name="spindle-host-$i" addr="127.0.0.$((i + 1))"
+    have="$(getent ahostsv4 "$name" | awk 'NR == 1 { print $1 }' || true)"
+    [[ "$have" == "$addr" ]] && continue
+    if [[ -n "$have" ]]; then
+      echo "minicluster.sh: $name resolves to $have, not $addr: fix its line in /etc/hosts" >&2
+      exit 1
+    fi
+    if [[ "$(id -u)" != 0 ]]; then
+      echo "minicluster.sh: --hosts $hosts needs '$addr $name' in /etc/hosts; add it, or run once as root" >&2
+      exit 1
+    fi
+    # Appended in place: /etc/hosts is often a bind mount that cannot be replaced.
+    echo "$addr $name  # spindle minicluster" >> /etc/hosts
+    echo "minicluster.sh: added '$addr $name' to /etc/hosts" >&2
+  done
+fi
 
 command -v java >/dev/null || { echo "minicluster.sh: java not found; install a JDK 17" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "minicluster.sh: mvn not found; install Maven 3.8+" >&2; exit 1; }
@@ -73,6 +107,6 @@ cd "$work_dir"
 # exec: signals sent to this script's pid reach the JVM, whose shutdown hooks stop the
 # daemons.
 exec java -XX:+IgnoreUnrecognizedVMOptions "${opens[@]}" \
-  -Xmx1g -Djava.net.preferIPv4Stack=true \
+  -Xmx$((768 + 256 * hosts))m -Djava.net.preferIPv4Stack=true \
   -cp "$jar:$(cat "$cp_file")" spindle.minicluster.Launcher \
-  --conf-dir "$conf_dir" --work-dir "$work_dir" --hosts "$hosts"
+  --conf-dir "$conf_dir" --work-dir "$work_dir" --hosts "$hosts" --racks "$racks"

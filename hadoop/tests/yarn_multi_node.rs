@@ -1,4 +1,5 @@
-//! `scripts/minicluster.sh --hosts 2` gives the ResourceManager two NodeManagers.
+//! `scripts/minicluster.sh --hosts 2` gives the ResourceManager two NodeManagers, each
+//! under its own host name and address.
 
 mod support;
 
@@ -21,5 +22,12 @@ async fn two_node_managers_register() {
         .expect("getClusterNodes");
     nodes.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(nodes.len(), 2, "{nodes:?}");
-    assert_ne!(nodes[0].id, nodes[1].id);
+    let hosts: Vec<&str> = nodes.iter().map(|n| n.id.host.as_str()).collect();
+    assert_eq!(hosts, ["spindle-host-1", "spindle-host-2"], "{nodes:?}");
+    // Each NodeManager listens on its host's own loopback alias.
+    for (n, addr) in nodes.iter().zip(["127.0.0.2", "127.0.0.3"]) {
+        let port = n.id.port as u16;
+        let bound = std::net::TcpStream::connect((addr, port));
+        assert!(bound.is_ok(), "{} not at {addr}:{port}", n.id.host);
+    }
 }

@@ -24,6 +24,13 @@ final class ClusterConf {
 
   private static final long PORT_WAIT_MS = 10_000;
 
+  /**
+   * Settings of the simulated hosts' DataNodes (see {@link SourceBoundSocketFactory}),
+   * which would bind a client's sockets to a DataNode's address.
+   */
+  private static final List<String> DAEMON_ONLY_PREFIXES =
+      List.of("spindle.minicluster.", "hadoop.rpc.socket.factory.class.");
+
   private ClusterConf() {}
 
   /** Settings for both clusters: HDFS data under the work dir, small blocks. */
@@ -132,7 +139,9 @@ final class ClusterConf {
     Configuration c = new Configuration(false);
     for (Map.Entry<String, String> e : all) {
       String resolved = all.get(e.getKey(), "");
-      boolean skipped = !skipPrefix.isEmpty() && e.getKey().startsWith(skipPrefix);
+      boolean skipped =
+          !skipPrefix.isEmpty() && e.getKey().startsWith(skipPrefix)
+              || DAEMON_ONLY_PREFIXES.stream().anyMatch(e.getKey()::startsWith);
       if (!resolved.endsWith(":0") && !skipped) {
         c.set(e.getKey(), e.getValue());
       }
@@ -144,7 +153,7 @@ final class ClusterConf {
     Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
   }
 
-  private static int freePort() throws IOException {
+  static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       return s.getLocalPort();
     }

@@ -6,11 +6,13 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.yarn.api.protocolrecords.GetClusterMetricsRequest;
 import org.apache.hadoop.yarn.conf.YarnConfiguration;
 import org.apache.hadoop.yarn.server.MiniYARNCluster;
 
@@ -20,11 +22,14 @@ import org.apache.hadoop.yarn.server.MiniYARNCluster;
  * accept work. Stops every daemon on SIGINT/SIGTERM (JVM shutdown hook) or when stdin
  * closes, so a test harness that dies without cleaning up still takes the cluster down.
  *
- * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N]}. Everything
- * listens on 127.0.0.1 only.
+ * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R]}.
+ * With one host everything listens on 127.0.0.1; with more, each host's DataNode and
+ * NodeManager listen on its own loopback alias (see {@link Hosts}).
  */
 public final class Launcher {
   private static final long NM_WAIT_MS = 120_000;
+  /** Each host is a DataNode and a NodeManager in this one JVM. */
+  private static final int MAX_HOSTS = 16;
 
   private Launcher() {}
 
@@ -53,33 +58,43 @@ public final class Launcher {
     Files.createDirectories(opts.workDir);
 
     Configuration base = ClusterConf.base(opts.workDir);
-    // DataNodes register as "localhost", the name the NodeManagers run under, as DataNode
-    // and NodeManager share a host name on a real cluster; block locations then name
-    // the nodes YARN schedules on (MiniDFSCluster's default would be 127.0.0.1).
-    String[] dataNodeHosts = new String[opts.hosts];
-    java.util.Arrays.fill(dataNodeHosts, "localhost");
-    MiniDFSCluster dfs =
-        new MiniDFSCluster.Builder(base)
-            .numDataNodes(opts.hosts)
-            .hosts(dataNodeHosts)
-            .format(true)
-            .build();
-    Runtime.getRuntime().addShutdownHook(new Thread(dfs::shutdown, "stop-dfs"));
+    List<Hosts.Host> hosts = Hosts.plan(opts.hosts, opts.racks);
+    boolean multiHost = opts.hosts > 1;
+    MiniDFSCluster dfs;
+    if (multiHost) {
+      Hosts.checkResolution(hosts);
+      Hosts.applyRacks(hosts);
+      dfs = Hosts.startDfs(base, hosts);
+    } else {
+      // The DataNode registers as "localhost", the name the NodeManager runs under, as
+      // DataNode and NodeManager share a host name on a real cluster; block locations
+      // then name the node YARN schedules on (MiniDFSCluster's default is 127.0.0.1).
+      dfs =
+          new MiniDFSCluster.Builder(base)
+              .numDataNodes(1)
+              .hosts(new String[] {"localhost"})
+              .format(true)
+              .build();
+      Runtime.getRuntime().addShutdownHook(new Thread(dfs::shutdown, "stop-dfs"));
+    }
     dfs.waitActive();
     probeHdfs(dfs);
 
     YarnConfiguration yconf = new YarnConfiguration(dfs.getConfiguration(0));
     ClusterConf.applyYarn(yconf);
-    MiniYARNCluster yarn = new MiniYARNCluster("spindle-minicluster", 1, opts.hosts, 1, 1);
+    // With several hosts the NodeManagers are started here, one per host name.
+    int miniNodeManagers = multiHost ? 0 : 1;
+    MiniYARNCluster yarn =
+        new MiniYARNCluster("spindle-minicluster", 1, miniNodeManagers, 1, 1);
     // Registered after DFS's hook; hooks run concurrently, and YARN stopping while HDFS
     // goes down only costs log noise.
     Runtime.getRuntime().addShutdownHook(new Thread(yarn::stop, "stop-yarn"));
     yarn.init(yconf);
     yarn.start();
-    if (!yarn.waitForNodeManagersToConnect(NM_WAIT_MS)) {
-      throw new IllegalStateException(
-          "NodeManagers did not register within " + NM_WAIT_MS + " ms");
+    if (multiHost) {
+      Hosts.startNodeManagers(yarn.getConfig(), hosts, opts.workDir);
     }
+    waitForNodeManagers(yarn, opts.hosts);
     Configuration live = yarn.getConfig();
     ClusterConf.waitForRealPorts(live);
 
@@ -88,6 +103,29 @@ public final class Launcher {
     ready.flush();
 
     waitForStop();
+  }
+
+  /** Waits until the ResourceManager counts {@code expected} running NodeManagers. */
+  private static void waitForNodeManagers(MiniYARNCluster yarn, int expected)
+      throws Exception {
+    long deadline = System.currentTimeMillis() + NM_WAIT_MS;
+    GetClusterMetricsRequest req = GetClusterMetricsRequest.newInstance();
+    while (true) {
+      int running =
+          yarn.getResourceManager()
+              .getClientRMService()
+              .getClusterMetrics(req)
+              .getClusterMetrics()
+              .getNumNodeManagers();
+      if (running >= expected) {
+        return;
+      }
+      if (System.currentTimeMillis() > deadline) {
+        throw new IllegalStateException(
+            running + " of " + expected + " NodeManagers registered within " + NM_WAIT_MS + " ms");
+      }
+      Thread.sleep(100);
+    }
   }
 
   /** Jersey and Guice log through java.util.logging at INFO; keep only warnings. */
@@ -145,6 +183,8 @@ public final class Launcher {
     Path confDir;
     Path workDir;
     int hosts = 1;
+    /** 0: one rack below four hosts, two from four on. */
+    int racks = 0;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -163,6 +203,9 @@ public final class Launcher {
           case "--hosts":
             o.hosts = Integer.parseInt(args[++i]);
             break;
+          case "--racks":
+            o.racks = Integer.parseInt(args[++i]);
+            break;
           default:
             throw new IllegalArgumentException("unknown option " + a);
         }
@@ -173,8 +216,14 @@ public final class Launcher {
       if (o.workDir == null) {
         o.workDir = new File(System.getProperty("user.dir")).toPath().resolve("work");
       }
-      if (o.hosts < 1) {
-        throw new IllegalArgumentException("--hosts must be at least 1");
+      if (o.hosts < 1 || o.hosts > MAX_HOSTS) {
+        throw new IllegalArgumentException("--hosts must be 1 to " + MAX_HOSTS);
+      }
+      if (o.racks == 0) {
+        o.racks = o.hosts >= 4 ? 2 : 1;
+      }
+      if (o.racks < 1 || o.racks > o.hosts) {
+        throw new IllegalArgumentException("--racks must be 1 to the number of hosts");
       }
       return o;
     }
