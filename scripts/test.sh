@@ -22,6 +22,7 @@ trap 'scripts/s3-server.sh stop' EXIT
 # One build profile (release) and one feature set (the whole workspace with its tests):
 # the binary the tests run is the one users get, and nothing is compiled twice.
 log="$(mktemp)"
+rm -f "$root/target/tmp/locality-report.txt"
 set +e
 cargo test --release --workspace --no-fail-fast --lib --bins --tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -31,4 +32,7 @@ grep -E '^test result:' "$log" | awk '
   { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } }
   END { printf "%d passed, %d failed\n", p, f }'
 rm -f "$log"
+# Figures the locality test measured (it asserts its own bound; these are for people).
+report="$root/target/tmp/locality-report.txt"
+[[ -f "$report" ]] && cat "$report"
 exit "$status"

@@ -42,6 +42,8 @@ enum BenchWhat {
     Commit(crate::bench_commit::CommitBench),
     /// A running application's key-value store: latency, throughput, wake-ups, replay
     Kv(crate::bench_kv::KvBench),
+    /// Plain hdfs-native reads of HDFS files, no parsing: MB per second
+    Read(crate::bench_read::ReadBench),
 }
 
 pub async fn bench(args: BenchArgs) -> ExitCode {
@@ -56,6 +58,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         } => (tasks, workers, slots, tree, json),
         BenchWhat::Commit(args) => return crate::bench_commit::run(args).await,
         BenchWhat::Kv(args) => return crate::bench_kv::kv(args).await,
+        BenchWhat::Read(args) => return crate::bench_read::run(args).await,
     };
     let graph = if tree {
         TaskGraph::tree_reduction(tasks)
@@ -84,6 +87,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         max_restarts: 0,
         max_attempts: 1,
         locality_wait: Duration::ZERO,
+        racks: Default::default(),
         join_timeout: Duration::from_secs(30),
         heartbeat_timeout,
         committer: None,

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_commit;
 mod bench_kv;
+mod bench_read;
 mod control;
 mod kv;
 mod logs;

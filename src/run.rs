@@ -200,6 +200,7 @@ async fn run_spec(
         max_restarts: spec.workers.max_restarts,
         max_attempts: spec.max_task_attempts,
         locality_wait: spec.locality_wait.duration(),
+        racks: Default::default(),
         join_timeout: Duration::from_secs(60),
         heartbeat_timeout,
         committer: Some(committer),

@@ -24,14 +24,24 @@ pub enum LauncherEvent {
     Fatal(String),
 }
 
+/// Where workers should run, from the input's splits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Near the input: bytes per host, most first (empty when not known), asked for in
+    /// proportion.
+    Near(Vec<(String, u64)>),
+    /// Anywhere: the job waives locality (`locality_wait: 0`).
+    Anywhere,
+}
+
 /// Starts and stops worker processes. Workers connect back to the master on their own,
 /// carrying their id, so launching is fire-and-forget.
 pub trait ContainerLauncher: Send {
     fn launch(&mut self, worker: WorkerId) -> Result<(), String>;
     fn kill(&mut self, worker: WorkerId);
-    /// Where the input's bytes are (bytes per host), before the first launch: a
-    /// launcher that can ask for places (YARN) asks there, in proportion.
-    fn prefer(&mut self, _host_bytes: Vec<(String, u64)>) {}
+    /// Where workers should run, told before the first launch: a launcher that can ask
+    /// for places (YARN) asks there.
+    fn prefer(&mut self, _placement: Placement) {}
     /// Where people can read a worker's log.
     fn log_hint(&self, worker: WorkerId) -> String;
 }

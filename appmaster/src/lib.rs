@@ -18,7 +18,7 @@ pub mod yarn;
 
 pub use driver::{run_job, DriverOptions};
 pub use job::{JobDef, TaskKind};
-pub use launcher::{ContainerLauncher, LauncherEvent};
+pub use launcher::{ContainerLauncher, LauncherEvent, Placement};
 pub use local::LocalLauncher;
 pub use prepare::prepare;
 pub use progress::{Progress, Summary};

@@ -64,6 +64,10 @@ pub struct Summary {
     pub workers_lost: u32,
     pub locality: LocalityCounts,
     pub wall_time_s: f64,
+    /// From the first scan starting to the last finishing: `bytes_read` over this is
+    /// the input's read rate, without start-up and later stages.
+    #[serde(default)]
+    pub scan_time_s: f64,
     pub logs: Option<String>,
 }
 
@@ -89,6 +93,7 @@ impl Summary {
             workers_lost: 0,
             locality: LocalityCounts::default(),
             wall_time_s: started.elapsed().as_secs_f64(),
+            scan_time_s: 0.0,
             logs: None,
         }
     }

@@ -17,6 +17,7 @@ use spindle_hadoop::yarn::{
 };
 use spindle_io::net::new_secret;
 use spindle_job::{JobSpec, Spec};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -121,7 +122,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     fits("workers", worker, app.max_capability)?;
 
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
-    (launch.hosts, launch.racks) = running_nodes(&rm).await?;
+    (launch.hosts, launch.racks, launch.host_racks) = running_nodes(&rm).await?;
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
     let am_args = AppMasterCommand::args_for(workers);
     let context = launch.context(
@@ -214,18 +215,24 @@ pub(super) fn fits(what: &str, asked: Resource, max: Resource) -> Result<(), Str
     Ok(())
 }
 
-/// Hosts and racks of the running NodeManagers; on big clusters, none (ask anywhere).
+/// Hosts and racks of the running NodeManagers, and each host's rack; on big clusters,
+/// none (ask anywhere).
 pub(super) async fn running_nodes(
     rm: &ApplicationClient,
-) -> Result<(Vec<String>, Vec<String>), String> {
+) -> Result<(Vec<String>, Vec<String>, BTreeMap<String, String>), String> {
     const MAX_NAMED_NODES: usize = 200;
     let nodes = rm
         .get_cluster_nodes(&[NodeState::Running])
         .await
         .map_err(|e| format!("getClusterNodes: {e}"))?;
     if nodes.len() > MAX_NAMED_NODES {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Default::default());
     }
+    let host_racks = nodes
+        .iter()
+        .filter(|n| !n.id.host.is_empty() && !n.rack.is_empty())
+        .map(|n| (n.id.host.clone(), n.rack.clone()))
+        .collect();
     let mut hosts: Vec<String> = nodes.iter().map(|n| n.id.host.clone()).collect();
     let mut racks: Vec<String> = nodes.iter().map(|n| n.rack.clone()).collect();
     for v in [&mut hosts, &mut racks] {
@@ -233,7 +240,7 @@ pub(super) async fn running_nodes(
         v.dedup();
         v.retain(|s| !s.is_empty());
     }
-    Ok((hosts, racks))
+    Ok((hosts, racks, host_racks))
 }
 
 /// Uploads what the containers need; returns the launch description, the AM's own extra
@@ -284,6 +291,7 @@ pub(super) async fn stage(
         app_dir: dir,
         hosts: Vec::new(),
         racks: Vec::new(),
+        host_racks: Default::default(),
         spec: None,
         service_files: Default::default(),
     };

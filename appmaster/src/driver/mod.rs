@@ -16,6 +16,7 @@ use crate::progress::{Progress, Status, Summary};
 use crate::server::{serve, Liveness};
 use spindle_job::wire::{ToWorker, WorkerId};
 use state::{Driver, Slot};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -27,6 +28,9 @@ pub struct DriverOptions {
     pub max_restarts: u32,
     pub max_attempts: u32,
     pub locality_wait: Duration,
+    /// Host to rack, where the cluster says (YARN): a scan on another host of its
+    /// split's rack is rack-local.
+    pub racks: HashMap<String, String>,
     /// How long a launched worker may take to connect.
     pub join_timeout: Duration,
     /// A worker silent this long is lost (its launcher must start workers that heartbeat
@@ -138,6 +142,9 @@ pub async fn run_job(
         workers_lost: d.workers_lost,
         locality: d.locality.clone(),
         wall_time_s: started.elapsed().as_secs_f64(),
+        scan_time_s: d
+            .scan_span
+            .map_or(0.0, |(a, b)| b.saturating_duration_since(a).as_secs_f64()),
         logs: d.opts.logs.clone(),
     }
 }

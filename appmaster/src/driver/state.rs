@@ -6,7 +6,7 @@
 use super::blame::{Blame, Verdict};
 use super::DriverOptions;
 use crate::job::{JobDef, TaskKind};
-use crate::launcher::{ContainerLauncher, LauncherEvent};
+use crate::launcher::{ContainerLauncher, LauncherEvent, Placement};
 use crate::progress::{LocalityCounts, Progress, Status};
 use crate::scheduler::{Locality, Recorded, Scheduler, SchedulerConfig};
 use crate::server::ServerEvent;
@@ -58,6 +58,8 @@ pub(crate) struct Driver<'a> {
     unified: HashMap<usize, Vec<u8>>,
     pub progress: Progress,
     pub locality: LocalityCounts,
+    /// When the first scan started and the last one finished.
+    pub scan_span: Option<(Instant, Instant)>,
     pub task_attempts: u64,
     pub workers_lost: u32,
     pub error: Option<String>,
@@ -73,6 +75,7 @@ impl<'a> Driver<'a> {
         let cfg = SchedulerConfig {
             max_attempts: opts.max_attempts,
             locality_wait: opts.locality_wait,
+            racks: opts.racks.clone(),
             ..Default::default()
         };
         let n = job.graph.len();
@@ -98,6 +101,7 @@ impl<'a> Driver<'a> {
                 ..Default::default()
             },
             locality: LocalityCounts::default(),
+            scan_span: None,
             task_attempts: 0,
             workers_lost: 0,
             error: None,
@@ -108,7 +112,12 @@ impl<'a> Driver<'a> {
     /// Launches the first workers.
     pub fn start(&mut self, now: Instant) {
         self.sched.start(&mut self.rec);
-        self.launcher.prefer(self.input_bytes_by_host());
+        let placement = if self.opts.locality_wait.is_zero() {
+            Placement::Anywhere
+        } else {
+            Placement::Near(self.input_bytes_by_host())
+        };
+        self.launcher.prefer(placement);
         for _ in 0..self.opts.workers {
             self.launch(now);
         }
@@ -217,6 +226,9 @@ impl<'a> Driver<'a> {
                 if self.current(worker, task, attempt, now) {
                     self.sched.task_started(task, worker);
                     self.begun.insert(task, (worker, now));
+                    if self.is_scan(task) {
+                        self.scan_span.get_or_insert((now, now));
+                    }
                 }
             }
             ToMaster::Done {
@@ -228,6 +240,10 @@ impl<'a> Driver<'a> {
                     return;
                 }
                 self.begun.remove(&task);
+                if self.is_scan(task) {
+                    let span = self.scan_span.get_or_insert((now, now));
+                    span.1 = span.1.max(now);
+                }
                 self.sched
                     .task_finished(task, worker, stats.result_bytes, now, &mut self.rec);
                 self.progress.spilled_bytes += stats.spilled_bytes;
@@ -422,6 +438,10 @@ impl<'a> Driver<'a> {
                 let _ = outbox.send(msgs);
             }
         }
+    }
+
+    fn is_scan(&self, task: TaskId) -> bool {
+        matches!(self.job.tasks[task as usize].1, TaskKind::Scan(_))
     }
 
     fn count_locality(&mut self, task: TaskId, locality: Locality) {

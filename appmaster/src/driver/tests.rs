@@ -3,6 +3,7 @@
 
 use super::state::Driver;
 use super::*;
+use crate::launcher::Placement;
 use crate::scheduler::TaskGraph;
 use crate::server::ServerEvent;
 use spindle_job::wire::{FailureKind, RunTask, TaskId, TaskStats, ToMaster};
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 struct Calls {
     launched: Vec<WorkerId>,
     killed: Vec<WorkerId>,
-    preferred: Vec<Vec<(String, u64)>>,
+    preferred: Vec<Placement>,
 }
 
 #[derive(Default, Clone)]
@@ -27,8 +28,8 @@ impl ContainerLauncher for FakeLauncher {
     fn kill(&mut self, worker: WorkerId) {
         self.0.lock().unwrap().killed.push(worker);
     }
-    fn prefer(&mut self, host_bytes: Vec<(String, u64)>) {
-        self.0.lock().unwrap().preferred.push(host_bytes);
+    fn prefer(&mut self, placement: Placement) {
+        self.0.lock().unwrap().preferred.push(placement);
     }
     fn log_hint(&self, worker: WorkerId) -> String {
         format!("log-{worker}")
@@ -43,6 +44,7 @@ fn opts(workers: u32, max_attempts: u32) -> DriverOptions {
         max_restarts: 3,
         max_attempts,
         locality_wait: Duration::ZERO,
+        racks: Default::default(),
         join_timeout: Duration::from_secs(60),
         heartbeat_timeout: TIMEOUT,
         committer: None,
@@ -512,26 +514,39 @@ fn the_launcher_hears_where_the_input_bytes_are_before_the_first_launch() {
         row_groups: None,
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
     };
-    let mut g = TaskGraph::default();
-    for hosts in [vec!["a".to_string()], vec!["a".into(), "b".into()], vec![]] {
-        g.add(vec![], hosts);
-    }
-    let mut job = JobDef::noop("t", g);
-    job.tasks = vec![
-        (0, TaskKind::Scan(split(0, 100, &["a"]))),
-        (0, TaskKind::Scan(split(100, 250, &["a", "b"]))),
-        (0, TaskKind::Scan(split(250, 300, &[]))),
-    ];
-    let fake = FakeLauncher::default();
-    let calls = fake.0.clone();
-    let launcher: &'static mut FakeLauncher = Box::leak(Box::new(fake));
-    let now = Instant::now();
-    let mut d = Driver::new(job, opts(2, 1), launcher, now);
-    d.start(now);
-    let calls = calls.lock().unwrap();
+    let job = || {
+        let mut g = TaskGraph::default();
+        for hosts in [vec!["a".to_string()], vec!["a".into(), "b".into()], vec![]] {
+            g.add(vec![], hosts);
+        }
+        let mut job = JobDef::noop("t", g);
+        job.tasks = vec![
+            (0, TaskKind::Scan(split(0, 100, &["a"]))),
+            (0, TaskKind::Scan(split(100, 250, &["a", "b"]))),
+            (0, TaskKind::Scan(split(250, 300, &[]))),
+        ];
+        job
+    };
+    let preferred = |locality_wait: Duration| {
+        let fake = FakeLauncher::default();
+        let calls = fake.0.clone();
+        let launcher: &'static mut FakeLauncher = Box::leak(Box::new(fake));
+        let now = Instant::now();
+        let mut o = opts(2, 1);
+        o.locality_wait = locality_wait;
+        let mut d = Driver::new(job(), o, launcher, now);
+        d.start(now);
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.launched, [1, 2], "worker ids count from 1");
+        calls.preferred.clone()
+    };
     assert_eq!(
-        calls.preferred,
-        [vec![("a".to_string(), 250), ("b".to_string(), 150)]]
+        preferred(Duration::from_millis(500)),
+        [Placement::Near(vec![
+            ("a".to_string(), 250),
+            ("b".to_string(), 150)
+        ])]
     );
-    assert_eq!(calls.launched, [1, 2], "worker ids count from 1");
+    // A job that waives locality asks anywhere.
+    assert_eq!(preferred(Duration::ZERO), [Placement::Anywhere]);
 }

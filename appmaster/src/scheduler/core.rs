@@ -93,6 +93,10 @@ struct Worker {
     /// Results this worker holds that someone still needs.
     results: Vec<TaskId>,
     alive: bool,
+    /// Since when it has had room and no work of its own host: it takes other hosts'
+    /// scans only once this is `locality_wait` old, so a worker that runs out of local
+    /// scans a moment before the others does not take theirs.
+    wants_since: Option<Instant>,
 }
 
 pub struct Scheduler {
@@ -211,6 +215,7 @@ impl Scheduler {
                 queue: VecDeque::new(),
                 results: vec![],
                 alive: true,
+                wants_since: None,
             },
         );
         self.fill(id, now, out);
@@ -707,6 +712,15 @@ impl Scheduler {
     }
 
     fn next_task_for(&mut self, w: WorkerId, now: Instant) -> Option<TaskId> {
+        if let Some(t) = self.own_task_for(w) {
+            self.worker_mut(w).wants_since = None;
+            return Some(t);
+        }
+        self.other_task_for(w, now)
+    }
+
+    /// Work meant for `w`: placed by its inputs, scans of its host, or anywhere.
+    fn own_task_for(&mut self, w: WorkerId) -> Option<TaskId> {
         let host = self.workers[&w].host.clone();
         let tasks = &self.tasks;
         if let Some(t) = Self::pop_ready(tasks, &mut self.workers.get_mut(&w)?.queue) {
@@ -719,13 +733,22 @@ impl Scheduler {
         {
             return Some(t);
         }
-        if let Some(t) = Self::pop_ready(tasks, &mut self.anywhere) {
-            return Some(t);
-        }
+        Self::pop_ready(tasks, &mut self.anywhere)
+    }
+
+    /// Another host's scan, or another worker's queued task.
+    fn other_task_for(&mut self, w: WorkerId, now: Instant) -> Option<TaskId> {
+        let host = self.workers[&w].host.clone();
+        let tasks = &self.tasks;
         // Scans preferring other hosts, once they have waited `locality_wait` for a slot
-        // there (counted from the last worker joining, so a ramp-up does not count).
-        // Among those, rack-local first, then graph order.
+        // there (counted from the last worker joining, so a ramp-up does not count) and
+        // this worker has waited as long for work of its own. Among those, rack-local
+        // first, then graph order.
         let wait = self.cfg.locality_wait;
+        let wants_since = *self.workers.get_mut(&w)?.wants_since.get_or_insert(now);
+        if now.saturating_duration_since(wants_since) < wait {
+            return self.steal_for(w);
+        }
         let last_join = self.last_join;
         let my_rack = self.cfg.racks.get(&host);
         let mut best: Option<(bool, TaskId, String)> = None;

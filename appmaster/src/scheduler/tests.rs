@@ -135,6 +135,34 @@ fn scans_wait_for_their_host_then_go_elsewhere() {
 }
 
 #[test]
+fn a_worker_out_of_local_scans_waits_before_taking_another_hosts() {
+    let cfg = SchedulerConfig {
+        prefetch_per_slot: 0,
+        ..Default::default()
+    };
+    // Host a holds 1 scan, host b 3; one single-slot worker on each.
+    let mut env = Env::with(scans(&["a", "b", "b", "b"]), cfg);
+    env.worker(1, "a", 1);
+    env.worker(2, "b", 1);
+    assert_eq!(
+        env.take(),
+        [(0, 1, Locality::DataLocal), (1, 2, Locality::DataLocal)]
+    );
+    // Long after the start, a's worker runs out of scans of its own. b's scans have
+    // been ready for a second, but b's worker is getting through them: a's worker
+    // waits its own locality wait before taking one.
+    env.now += Duration::from_secs(1);
+    env.finish(0, 1, 10);
+    assert!(env.take().is_empty(), "took b's scan at once");
+    env.now += Duration::from_millis(300);
+    env.finish(1, 2, 10);
+    assert_eq!(env.take(), [(2, 2, Locality::DataLocal)]);
+    env.now += Duration::from_millis(300);
+    env.tick();
+    assert_eq!(env.take(), [(3, 1, Locality::OffSwitch)], "waited 600 ms");
+}
+
+#[test]
 fn scans_for_hosts_without_workers_go_elsewhere_after_the_wait() {
     let mut racks = std::collections::HashMap::new();
     racks.insert("x".to_string(), "/r1".to_string());

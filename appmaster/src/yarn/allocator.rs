@@ -4,7 +4,7 @@
 //! [`LauncherEvent`]s, and finally unregisters the application.
 
 use super::describe_exit;
-use crate::launcher::{ContainerLauncher, LauncherEvent};
+use crate::launcher::{ContainerLauncher, LauncherEvent, Placement};
 use crate::progress::Progress;
 use spindle_hadoop::credentials::Token;
 use spindle_hadoop::yarn::{
@@ -44,17 +44,30 @@ pub struct Ask {
     /// Where the input's bytes are: when known, containers are asked for at these hosts
     /// in proportion (instead of all of them at every host in `hosts`).
     pub host_bytes: Vec<(String, u64)>,
+    /// Until then, containers asked for near the data come from the named hosts only:
+    /// on a small cluster the scheduler would otherwise give up on node locality after
+    /// a few node heartbeats and hand every container to the first node that beats.
+    pub node_local_until: Option<Instant>,
 }
+
+/// How long the first asks near the data stay node-local: a few NodeManager heartbeats
+/// (a second apart by default), so an idle data host answers, and a busy one costs
+/// no more than this.
+pub const NODE_LOCAL_ASKS_FOR: Duration = Duration::from_secs(3);
 
 /// Hosts named in one ask at most: past this, the hosts holding the most bytes (the rest
 /// of the containers come from the racks and `*`).
 pub const MAX_ASKED_HOSTS: usize = 200;
 
 impl Ask {
-    /// How many of `count` containers to ask for at each host: in proportion to its
-    /// bytes (at least one), at the hosts holding the most; or all of them at every
-    /// host named, when where the data is is not known.
-    fn per_host(&self, count: i32) -> Vec<(String, i32)> {
+    /// How many of `count` more containers to ask for at each host. With the data's
+    /// whereabouts known: all the containers (those `held` and the `count` wanted) are
+    /// shared out in proportion to the hosts' bytes (largest remainders), and each
+    /// host is asked for its share minus what it holds, so the grants of one round do
+    /// not pull the next round to the same hosts; hosts with nothing more to get are
+    /// still named, with zero, which cancels their earlier asks. Otherwise all of them
+    /// at every host named.
+    fn per_host(&self, count: i32, held: &HashMap<String, i32>) -> Vec<(String, i32)> {
         // Only hosts that run a NodeManager can take a container: data on others is
         // reached from their racks or anywhere.
         let mut by_bytes: Vec<(String, u64)> = self
@@ -68,22 +81,40 @@ impl Ask {
         }
         by_bytes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         by_bytes.truncate(MAX_ASKED_HOSTS);
-        let total: u64 = by_bytes.iter().map(|(_, b)| b).sum::<u64>().max(1);
+        let count = count.max(0);
+        let all = (count + held.values().sum::<i32>()) as u64;
+        let bytes: Vec<u64> = by_bytes.iter().map(|(_, b)| *b).collect();
         by_bytes
             .into_iter()
-            .map(|(h, b)| {
-                let share = (count.max(0) as u64 * b).div_ceil(total) as i32;
-                (h, share.clamp(1.min(count), count))
+            .zip(apportion(all, &bytes))
+            .map(|((h, _), share)| {
+                let more = share as i32 - held.get(&h).copied().unwrap_or(0);
+                (h, more.clamp(0, count))
             })
             .collect()
     }
 
-    /// The requests for `count` containers: at the named hosts, their racks and `*`.
+    /// Whether asks at `now` stay on the named hosts: while `node_local_until` lasts, and
+    /// only if those hosts are asked for all `count` containers between them.
+    fn node_local_at(&self, now: Instant, per_host: &[(String, i32)], count: i32) -> bool {
+        let named: i32 = per_host.iter().map(|(_, n)| n).sum();
+        self.node_local_until.is_some_and(|t| now < t) && count > 0 && named >= count
+    }
+
+    /// The requests for `count` more containers, given those `held` per host: at the
+    /// named hosts, their racks and `*`.
     /// Without relaxed locality, only the most specific level named is binding (YARN's
     /// rule: the less specific levels say `relax_locality: false`).
-    fn requests(&self, priority: i32, count: i32) -> Vec<ResourceRequest> {
-        let strict_racks = !self.relax_locality && !self.hosts.is_empty();
-        let per_host = self.per_host(count);
+    fn requests(
+        &self,
+        priority: i32,
+        count: i32,
+        held: &HashMap<String, i32>,
+        now: Instant,
+    ) -> Vec<ResourceRequest> {
+        let per_host = self.per_host(count, held);
+        let relax_locality = self.relax_locality && !self.node_local_at(now, &per_host, count);
+        let strict_racks = !relax_locality && !self.hosts.is_empty();
         let named = per_host.iter().map(|(h, n)| (h, true, *n));
         let racks = self.racks.iter().map(|r| (r, !strict_racks, count));
         let any = "*".to_string();
@@ -91,7 +122,7 @@ impl Ask {
             .chain(racks)
             .chain([(
                 &any,
-                self.relax_locality || self.hosts.is_empty() && self.racks.is_empty(),
+                relax_locality || self.hosts.is_empty() && self.racks.is_empty(),
                 count,
             )])
             .map(|(name, relax, n)| ResourceRequest {
@@ -103,6 +134,29 @@ impl Ask {
             })
             .collect()
     }
+}
+
+/// `n` split in proportion to `weights`: whole parts of the exact quotas first, then one
+/// more each to the largest remainders (ties to the earlier weight); evenly when every
+/// weight is zero.
+fn apportion(n: u64, weights: &[u64]) -> Vec<u64> {
+    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum::<u128>().max(1);
+    let exact: Vec<(u64, u128)> = weights
+        .iter()
+        .map(|&w| {
+            let q = u128::from(n) * u128::from(w);
+            ((q / total) as u64, q % total)
+        })
+        .collect();
+    let mut parts: Vec<u64> = exact.iter().map(|(whole, _)| *whole).collect();
+    let left = n - parts.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| exact[b].1.cmp(&exact[a].1).then(a.cmp(&b)));
+    // Fewer than one each, unless every weight is zero: then evenly.
+    for (&i, _) in order.iter().cycle().zip(0..left) {
+        parts[i] += 1;
+    }
+    parts
 }
 
 /// What the containers get.
@@ -117,7 +171,7 @@ pub struct WorkerTemplate {
 enum Cmd {
     Launch(Launch),
     /// Where the input's bytes are, for the first kind's asks.
-    Prefer(Vec<(String, u64)>),
+    Prefer(Placement),
     Kill(WorkerId),
     Finish {
         status: FinalStatus,
@@ -198,7 +252,7 @@ impl YarnLauncher {
             progress,
             placements: placements.clone(),
             pending: (0..kinds).map(|_| VecDeque::new()).collect(),
-            asked: vec![0; kinds],
+            asked: vec![None; kinds],
             containers: HashMap::new(),
             workers: HashMap::new(),
             nm_tokens: HashMap::new(),
@@ -260,8 +314,8 @@ impl ContainerLauncher for YarnLauncher {
         let _ = self.cmds.send(Cmd::Kill(worker));
     }
 
-    fn prefer(&mut self, host_bytes: Vec<(String, u64)>) {
-        let _ = self.cmds.send(Cmd::Prefer(host_bytes));
+    fn prefer(&mut self, placement: Placement) {
+        let _ = self.cmds.send(Cmd::Prefer(placement));
     }
 
     fn log_hint(&self, worker: WorkerId) -> String {
@@ -279,6 +333,8 @@ impl ContainerLauncher for YarnLauncher {
 struct Running {
     worker: WorkerId,
     node: NodeId,
+    /// Which of the template's asks it answered.
+    kind: usize,
 }
 
 /// A launch waiting for its container.
@@ -301,8 +357,9 @@ struct Allocator {
     placements: Arc<Mutex<HashMap<WorkerId, (String, String)>>>,
     /// Per kind of container, the workers waiting for one, in launch order.
     pending: Vec<VecDeque<Pending>>,
-    /// Per kind, the container count last asked of the RM (asks replace each other).
-    asked: Vec<i32>,
+    /// Per kind, the requests last sent to the RM (asks replace each other, so only
+    /// changed ones are sent again); `None` before the first and after a resync.
+    asked: Vec<Option<Vec<ResourceRequest>>>,
     containers: HashMap<ContainerId, Running>,
     /// Launch contexts brought by launches, kept for the container's life.
     contexts: HashMap<WorkerId, ContainerLaunchContext>,
@@ -337,11 +394,7 @@ impl Allocator {
                         next_beat = next_beat.min(Instant::now() + LAUNCH_BATCH);
                     }
                     Some(Cmd::Kill(worker)) => self.kill(worker).await,
-                    Some(Cmd::Prefer(host_bytes)) => {
-                        if let Some(ask) = self.template.asks.first_mut() {
-                            ask.host_bytes = host_bytes;
-                        }
-                    }
+                    Some(Cmd::Prefer(placement)) => self.prefer(placement),
                     Some(Cmd::Finish { status, diagnostics, done }) => {
                         if self.finished.is_none() {
                             self.finished = Some(self.finish(status, &diagnostics).await);
@@ -370,17 +423,62 @@ impl Allocator {
         }
     }
 
+    /// Points the first kind's asks at the data (node-local for a start), or anywhere.
+    fn prefer(&mut self, placement: Placement) {
+        let Some(ask) = self.template.asks.first_mut() else {
+            return;
+        };
+        match placement {
+            Placement::Near(host_bytes) => {
+                if !host_bytes.is_empty() {
+                    ask.node_local_until = Some(Instant::now() + NODE_LOCAL_ASKS_FOR);
+                }
+                ask.host_bytes = host_bytes;
+            }
+            Placement::Anywhere => {
+                ask.hosts.clear();
+                ask.racks.clear();
+                ask.host_bytes.clear();
+            }
+        }
+    }
+
+    /// Running containers of `kind`, per host.
+    fn held_by_host(&self, kind: usize) -> HashMap<String, i32> {
+        let mut held = HashMap::new();
+        for running in self.containers.values().filter(|r| r.kind == kind) {
+            *held.entry(running.node.host.clone()).or_default() += 1;
+        }
+        held
+    }
+
     /// One allocate call; an error is returned only when the RM is gone for good.
     async fn heartbeat(&mut self) -> Result<(), String> {
-        let want: Vec<i32> = self.pending.iter().map(|q| q.len() as i32).collect();
-        let asks: Vec<ResourceRequest> = self
-            .template
-            .asks
-            .iter()
-            .enumerate()
-            .filter(|(kind, _)| want[*kind] != self.asked[*kind])
-            .flat_map(|(kind, ask)| ask.requests(priority_of(kind), want[kind]))
+        let now = Instant::now();
+        let wanted: Vec<Vec<ResourceRequest>> = (0..self.template.asks.len())
+            .map(|kind| {
+                let want = self.pending[kind].len() as i32;
+                let held = self.held_by_host(kind);
+                self.template.asks[kind].requests(priority_of(kind), want, &held, now)
+            })
             .collect();
+        let asks: Vec<ResourceRequest> = wanted
+            .iter()
+            .zip(&self.asked)
+            // Nothing to cancel before the first ask (or after a resync): no zeros.
+            .filter(|(want, asked)| match asked {
+                Some(asked) => asked != *want,
+                None => want.iter().any(|r| r.num_containers > 0),
+            })
+            .flat_map(|(want, _)| want.iter().cloned())
+            .collect();
+        if !asks.is_empty() {
+            let at: Vec<String> = asks
+                .iter()
+                .map(|r| format!("{}={}", r.resource_name, r.num_containers))
+                .collect();
+            info!(asks = %at.join(" "), "asking for containers");
+        }
         let release = std::mem::take(&mut self.release);
         let progress = {
             let p = self.progress.borrow();
@@ -393,7 +491,7 @@ impl Allocator {
         match self.am.allocate(&asks, &release, progress).await {
             Ok(allocation) => {
                 self.failures = 0;
-                self.asked = want;
+                self.asked = wanted.into_iter().map(Some).collect();
                 self.on_allocation(allocation).await
             }
             Err(e) => {
@@ -439,7 +537,7 @@ impl Allocator {
                     .register(&host, port, "")
                     .await
                     .map_err(|e| format!("re-registering after an RM restart failed: {e}"))?;
-                self.asked.iter_mut().for_each(|a| *a = -1);
+                self.asked.iter_mut().for_each(|a| *a = None);
             }
             None => {}
         }
@@ -556,6 +654,7 @@ impl Allocator {
                 Running {
                     worker,
                     node: node.clone(),
+                    kind: kind_of(container.priority).unwrap_or(0),
                 },
             );
         }

@@ -13,6 +13,7 @@ fn ask(hosts: &[&str], host_bytes: &[(&str, u64)]) -> Ask {
             .iter()
             .map(|(h, b)| (h.to_string(), *b))
             .collect(),
+        node_local_until: None,
     }
 }
 
@@ -25,7 +26,7 @@ fn counts(requests: &[ResourceRequest]) -> Vec<(&str, i32, bool)> {
 
 #[test]
 fn without_data_every_running_host_is_asked_for_all() {
-    let r = ask(&["a", "b"], &[]).requests(1, 4);
+    let r = ask(&["a", "b"], &[]).requests(1, 4, &HashMap::new(), Instant::now());
     assert_eq!(
         counts(&r),
         [
@@ -44,7 +45,7 @@ fn with_data_hosts_are_asked_in_proportion_to_their_bytes() {
         &["a", "b", "c", "idle"],
         &[("b", 300), ("a", 600), ("c", 100)],
     );
-    let r = a.requests(1, 10);
+    let r = a.requests(1, 10, &HashMap::new(), Instant::now());
     assert_eq!(
         counts(&r),
         [
@@ -55,14 +56,88 @@ fn with_data_hosts_are_asked_in_proportion_to_their_bytes() {
             ("*", 10, true)
         ]
     );
-    // Every data host gets at least one, none more than asked for.
-    let r = a.requests(1, 2);
+    // Two: the largest remainders decide (1.2, 0.6, 0.2 become 1, 1, 0).
+    let r = a.requests(1, 2, &HashMap::new(), Instant::now());
     assert_eq!(
         counts(&r)[..3],
-        [("a", 2, true), ("b", 1, true), ("c", 1, true)]
+        [("a", 1, true), ("b", 1, true), ("c", 0, true)]
     );
     // Nothing wanted: every level says zero, which cancels the earlier asks.
-    assert!(a.requests(1, 0).iter().all(|r| r.num_containers == 0));
+    assert!(a
+        .requests(1, 0, &HashMap::new(), Instant::now())
+        .iter()
+        .all(|r| r.num_containers == 0));
+}
+
+#[test]
+fn containers_already_held_lower_their_hosts_next_asks() {
+    // 5 of 10 bytes on a, 4 on b, 1 on c; 3 workers. The first round asks 2, 1, 0.
+    let a = ask(&["a", "b", "c"], &[("a", 500), ("b", 400), ("c", 100)]);
+    assert_eq!(
+        counts(&a.requests(1, 3, &HashMap::new(), Instant::now()))[..3],
+        [("a", 2, true), ("b", 1, true), ("c", 0, true)]
+    );
+    // a was granted both of its share: the last worker is asked for at b only, and a
+    // is named with zero, cancelling its earlier ask.
+    let held = HashMap::from([("a".to_string(), 2)]);
+    assert_eq!(
+        counts(&a.requests(1, 1, &held, Instant::now())),
+        [
+            ("a", 0, true),
+            ("b", 1, true),
+            ("c", 0, true),
+            ("/default-rack", 1, true),
+            ("*", 1, true)
+        ]
+    );
+    // One more wanted (a replacement) while a, b and c hold 2, 1 and 1: it is asked for
+    // where the shares of five containers (3, 2, 0) exceed what is held.
+    let held = HashMap::from([
+        ("a".to_string(), 2),
+        ("b".to_string(), 1),
+        ("c".to_string(), 1),
+    ]);
+    assert_eq!(
+        counts(&a.requests(1, 1, &held, Instant::now()))[..3],
+        [("a", 1, true), ("b", 1, true), ("c", 0, true)]
+    );
+}
+
+#[test]
+fn shares_follow_bytes_and_add_up() {
+    assert_eq!(apportion(10, &[6, 3, 1]), [6, 3, 1]);
+    assert_eq!(apportion(3, &[5, 4, 1]), [2, 1, 0]);
+    assert_eq!(
+        apportion(2, &[1, 1, 1]),
+        [1, 1, 0],
+        "ties go to the earlier"
+    );
+    assert_eq!(apportion(0, &[5, 4]), [0, 0]);
+    assert_eq!(apportion(7, &[0, 0]).iter().sum::<u64>(), 7);
+    assert_eq!(apportion(3, &[u64::MAX, u64::MAX]), [2, 1]);
+}
+
+#[test]
+fn first_asks_near_the_data_stay_on_its_hosts_for_a_while() {
+    let mut a = ask(&["a", "b", "c"], &[("a", 500), ("b", 500)]);
+    let now = Instant::now();
+    a.node_local_until = Some(now + NODE_LOCAL_ASKS_FOR);
+    // The rack and `*` may not be used: only the data's hosts.
+    assert_eq!(
+        counts(&a.requests(1, 2, &HashMap::new(), now)),
+        [
+            ("a", 1, true),
+            ("b", 1, true),
+            ("/default-rack", 2, false),
+            ("*", 2, false)
+        ]
+    );
+    // Afterwards, anywhere will do.
+    let later = now + NODE_LOCAL_ASKS_FOR;
+    assert!(a
+        .requests(1, 2, &HashMap::new(), later)
+        .iter()
+        .all(|r| r.relax_locality));
 }
 
 #[test]
@@ -72,7 +147,7 @@ fn asks_name_at_most_the_hosts_holding_the_most_bytes() {
         .collect();
     let mut a = ask(&[], &[]);
     a.host_bytes = many;
-    let r = a.requests(1, 50);
+    let r = a.requests(1, 50, &HashMap::new(), Instant::now());
     let named: Vec<&str> = r
         .iter()
         .map(|r| r.resource_name.as_str())
@@ -88,12 +163,12 @@ fn data_on_hosts_without_a_node_manager_is_asked_for_elsewhere() {
     // The data is on DataNode-only hosts: ask as if it were unknown.
     let a = ask(&["a", "b"], &[("dn1", 500), ("dn2", 100)]);
     assert_eq!(
-        counts(&a.requests(1, 3))[..2],
+        counts(&a.requests(1, 3, &HashMap::new(), Instant::now()))[..2],
         [("a", 3, true), ("b", 3, true)]
     );
     // Partly: only the running host with data is named.
     let a = ask(&["a", "b"], &[("dn1", 500), ("b", 100)]);
-    let r = a.requests(1, 3);
+    let r = a.requests(1, 3, &HashMap::new(), Instant::now());
     assert_eq!(counts(&r)[0], ("b", 3, true));
     assert!(r
         .iter()

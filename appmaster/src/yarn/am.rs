@@ -18,6 +18,7 @@ use crate::{prepare, run_job, DriverOptions};
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
 use spindle_job::wire::Compression;
 use spindle_job::{JobSpec, Spec};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,6 +150,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
             relax_locality: true,
             // Filled in by the driver once it has planned the splits.
             host_bytes: Vec::new(),
+            node_local_until: None,
         }],
         context: worker_context(
             &launch,
@@ -172,6 +174,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 app_id: &app_id,
                 env: &env,
                 progress: progress_tx,
+                racks: launch.host_racks.clone().into_iter().collect(),
             };
             run_spec(
                 &spec,
@@ -228,6 +231,8 @@ struct Opts<'a> {
     app_id: &'a str,
     env: &'a AmEnv,
     progress: watch::Sender<crate::Progress>,
+    /// Host to rack, as the ResourceManager reported at submit.
+    racks: HashMap<String, String>,
 }
 
 async fn run_spec(
@@ -290,6 +295,7 @@ async fn run_spec(
         max_restarts: spec.workers.max_restarts,
         max_attempts: spec.max_task_attempts,
         locality_wait: spec.locality_wait.duration(),
+        racks: opts.racks,
         // Containers may wait in the queue; lost containers are reported by YARN.
         join_timeout: Duration::from_secs(600),
         heartbeat_timeout: spec.workers.heartbeat_timeout.duration(),

@@ -160,6 +160,7 @@ fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
         },
         relax_locality: s.relax_locality || anywhere,
         host_bytes: Vec::new(),
+        node_local_until: None,
     }
 }
 

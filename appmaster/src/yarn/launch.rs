@@ -49,6 +49,9 @@ pub struct LaunchInfo {
     pub hosts: Vec<String>,
     #[serde(default)]
     pub racks: Vec<String>,
+    /// Each of those hosts' rack, for telling rack-local scans from off-switch ones.
+    #[serde(default)]
+    pub host_racks: BTreeMap<String, String>,
     /// The staged spec: service containers read their script from it.
     #[serde(default)]
     pub spec: Option<Staged>,
