@@ -15,11 +15,25 @@ use spindle_hadoop::user::simple_user;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const HOSTS: u32 = 3;
 /// Small blocks, so the input has many, spread over the hosts.
 const BLOCK: u64 = 1 << 20;
+
+/// The tests share the cluster, and a job's locality depends on which containers the
+/// other job holds: one job at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// One 3-host cluster for every test in this file; it stops when the test process exits.
+fn cluster() -> &'static MiniCluster {
+    static CLUSTER: OnceLock<MiniCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("locality-minicluster");
+        MiniCluster::start_shared(HOSTS, &base)
+    })
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -37,35 +51,90 @@ fn hdfs(cluster: &MiniCluster) -> hdfs_native::Client {
         .expect("HDFS client")
 }
 
-/// Writes `files` CSV files of clicks with 1 MiB blocks, one replica each.
+/// Writes `files` CSV files of clicks with 1 MiB blocks, one replica each, where the
+/// NameNode places them.
 fn upload(cluster: &MiniCluster, dir: &str, files: usize, rows_per_file: usize) -> Vec<Click> {
-    let local = tempfile::tempdir().unwrap();
-    let client = hdfs(cluster);
     let mut all = vec![];
     for i in 0..files {
         let rows = clicks(rows_per_file, 7 + i as u64);
-        let path = local.path().join("x.csv");
-        write_csv(&path, &rows, true);
-        let data = std::fs::read(&path).unwrap();
-        runtime().block_on(async {
-            let opts = hdfs_native::WriteOptions::default()
-                .block_size(BLOCK)
-                .replication(1)
-                .overwrite(true);
-            let mut w = client
-                .create(&format!("{dir}/part-{i}.csv"), opts)
-                .await
-                .unwrap();
-            w.write(data.into()).await.unwrap();
-            w.close().await.unwrap();
-        });
+        put_csv(cluster, &format!("{dir}/part-{i}.csv"), &rows);
         all.extend(rows);
     }
     all
 }
 
-/// Bytes of the files under `dir` per host holding them, as the NameNode reports.
-fn bytes_by_host(cluster: &MiniCluster, dir: &str) -> BTreeMap<String, u64> {
+/// Writes `files` one-block CSV files so that every host holds the same number: a file
+/// whose block lands on a host that has its share already is written again (the
+/// NameNode places each block at random, as the writer is on no DataNode's host).
+fn upload_balanced(
+    cluster: &MiniCluster,
+    dir: &str,
+    files: usize,
+    rows_per_file: usize,
+) -> Vec<Click> {
+    let share = files.div_ceil(HOSTS as usize);
+    let mut per_host: BTreeMap<String, usize> = BTreeMap::new();
+    let mut all = vec![];
+    let mut writes = 0;
+    for i in 0..files {
+        let rows = clicks(rows_per_file, 7 + i as u64);
+        let path = format!("{dir}/part-{i}.csv");
+        loop {
+            writes += 1;
+            assert!(
+                writes <= files * 20,
+                "the NameNode keeps choosing full hosts: {per_host:?}"
+            );
+            put_csv(cluster, &path, &rows);
+            let hosts = hosts_of(cluster, &path);
+            assert_eq!(
+                hosts.len(),
+                1,
+                "{path} should be one block on one host: {hosts:?}"
+            );
+            let n = per_host.entry(hosts[0].clone()).or_default();
+            if *n < share {
+                *n += 1;
+                break;
+            }
+        }
+        all.extend(rows);
+    }
+    all
+}
+
+fn put_csv(cluster: &MiniCluster, path: &str, rows: &[Click]) {
+    let local = tempfile::tempdir().unwrap();
+    let file = local.path().join("x.csv");
+    write_csv(&file, rows, true);
+    let data = std::fs::read(&file).unwrap();
+    runtime().block_on(async {
+        let opts = hdfs_native::WriteOptions::default()
+            .block_size(BLOCK)
+            .replication(1)
+            .overwrite(true);
+        let mut w = hdfs(cluster).create(path, opts).await.unwrap();
+        w.write(data.into()).await.unwrap();
+        w.close().await.unwrap();
+    });
+}
+
+/// The hosts of each block of `path`, block after block.
+fn hosts_of(cluster: &MiniCluster, path: &str) -> Vec<String> {
+    runtime().block_on(async {
+        let len = hdfs(cluster).get_file_info(path).await.unwrap().length as u64;
+        namenode(cluster)
+            .await
+            .get_block_locations(path, 0, len)
+            .await
+            .unwrap()
+            .into_iter()
+            .flat_map(|b| b.hosts)
+            .collect()
+    })
+}
+
+async fn namenode(cluster: &MiniCluster) -> NameNodeClient {
     let conf = cluster.configuration();
     let nn = conf
         .get("fs.defaultFS")
@@ -73,10 +142,15 @@ fn bytes_by_host(cluster: &MiniCluster, dir: &str) -> BTreeMap<String, u64> {
         .trim_start_matches("hdfs://")
         .trim_end_matches('/')
         .to_string();
+    NameNodeClient::connect(&nn, &simple_user(None))
+        .await
+        .unwrap()
+}
+
+/// Bytes of the files under `dir` per host holding them, as the NameNode reports.
+fn bytes_by_host(cluster: &MiniCluster, dir: &str) -> BTreeMap<String, u64> {
     runtime().block_on(async {
-        let client = NameNodeClient::connect(&nn, &simple_user(None))
-            .await
-            .unwrap();
+        let client = namenode(cluster).await;
         let mut by_host = BTreeMap::new();
         for f in hdfs(cluster).list_status(dir, false).await.unwrap() {
             let blocks = client
@@ -134,22 +208,43 @@ fn output_rows(
     })
 }
 
+const GROUP_BY: &str = r#"  - sql: "SELECT user, bytes FROM input WHERE status = 200"
+  - shuffle: { by: [user], partitions: 3 }
+  - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user""#;
+
 /// Submits a group-by over `input` with 3 single-slot workers and waits; returns the
 /// job's summary.
 fn run_job(cluster: &MiniCluster, name: &str, locality_wait: &str, out: &str) -> serde_json::Value {
+    submit(
+        cluster,
+        name,
+        locality_wait,
+        "/it/locality/in",
+        GROUP_BY,
+        out,
+    )
+}
+
+/// Submits `stages` over the csv files in `input` and waits; returns the summary.
+fn submit(
+    cluster: &MiniCluster,
+    name: &str,
+    locality_wait: &str,
+    input: &str,
+    stages: &str,
+    out: &str,
+) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let spec = format!(
         r#"name: {name}
 workers: {{ instances: 3, vcores: 1, memory: 256 MiB }}
 locality_wait: {locality_wait}
 input:
-  path: "hdfs:///it/locality/in/*.csv"
+  path: "hdfs://{input}/*.csv"
   format: csv
   split_size: 1 MiB
 stages:
-  - sql: "SELECT user, bytes FROM input WHERE status = 200"
-  - shuffle: {{ by: [user], partitions: 3 }}
-  - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user"
+{stages}
 output:
   path: "hdfs://{out}"
   format: jsonl
@@ -190,10 +285,11 @@ fn describe(locality: &serde_json::Value) -> String {
 
 #[test]
 fn scans_run_where_their_blocks_are() {
-    let cluster = MiniCluster::start(HOSTS);
-    // About 24 MB in 4 files: two dozen blocks, placed by the NameNode.
-    let rows = upload(&cluster, "/it/locality/in", 4, 260_000);
-    let spread = bytes_by_host(&cluster, "/it/locality/in");
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = cluster();
+    // 24 files of one block each (about 0.9 MB), 8 on each host.
+    let rows = upload_balanced(cluster, "/it/locality/in", 24, 38_000);
+    let spread = bytes_by_host(cluster, "/it/locality/in");
     assert!(
         spread.len() as u32 == HOSTS,
         "the blocks should be on every host: {spread:?}"
@@ -205,25 +301,24 @@ fn scans_run_where_their_blocks_are() {
     let total: u64 = spread.values().sum();
 
     let started = Instant::now();
-    let local = run_job(&cluster, "locality-on", "2s", "/it/locality/on");
+    let local = run_job(cluster, "locality-on", "2s", "/it/locality/on");
     let local_took = started.elapsed();
     assert_eq!(
-        by_user(&output_rows(&cluster, "/it/locality/on")),
+        by_user(&output_rows(cluster, "/it/locality/on")),
         expected_by_user(&rows)
     );
     let started = Instant::now();
-    let anywhere = run_job(&cluster, "locality-off", "0s", "/it/locality/off");
+    let anywhere = run_job(cluster, "locality-off", "0s", "/it/locality/off");
     let anywhere_took = started.elapsed();
     assert_eq!(
-        by_user(&output_rows(&cluster, "/it/locality/off")),
+        by_user(&output_rows(cluster, "/it/locality/off")),
         expected_by_user(&rows)
     );
 
     let report = format!(
-        "locality on 3 hosts, {:.1} MB in {} blocks over {spread:?}:\n  \
+        "locality on 3 hosts, {:.1} MB in 24 one-block files, bytes per host {spread:?}:\n  \
          locality_wait 2s: {} in {:.1} s\n  locality_wait 0 (asks at *): {} in {:.1} s\n",
         total as f64 / 1e6,
-        total.div_ceil(BLOCK),
         describe(&local["locality"]),
         local_took.as_secs_f64(),
         describe(&anywhere["locality"]),
@@ -248,4 +343,31 @@ fn scans_run_where_their_blocks_are() {
     // Both jobs end well inside the harness's patience.
     assert!(local_took < Duration::from_secs(180), "{report}");
     assert!(anywhere_took < Duration::from_secs(180), "{report}");
+}
+
+#[test]
+fn small_files_on_a_host_are_read_by_one_task() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = cluster();
+    let rows = upload(cluster, "/it/small/in", 24, 40);
+    let spread = bytes_by_host(cluster, "/it/small/in");
+    let summary = submit(
+        cluster,
+        "small-files",
+        "500ms",
+        "/it/small/in",
+        "  - sql: \"SELECT user, bytes, status FROM input\"",
+        "/it/small/out",
+    );
+    // One task per host holding some of the files, not one per file.
+    assert_eq!(summary["input_files"], 24, "{summary}");
+    assert_eq!(
+        summary["tasks"],
+        spread.len() as u64,
+        "{spread:?} {summary}"
+    );
+    let got = output_rows(cluster, "/it/small/out");
+    assert_eq!(got.len(), rows.len());
+    let status_200 = got.iter().filter(|r| r["status"] == 200).count();
+    assert_eq!(status_200, rows.iter().filter(|c| c.status == 200).count());
 }

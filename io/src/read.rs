@@ -146,10 +146,26 @@ impl SplitReader {
         }
     }
 
-    /// Reads one split into batches of the schema, or of its `projection` (schema column
-    /// indexes, in the order the batches should have them). Only csv honours the
-    /// projection; other formats return every column.
+    /// Reads one split (and the small files it carries) into batches of the schema, or
+    /// of its `projection` (schema column indexes, in the order the batches should have
+    /// them). Only csv honours the projection; other formats return every column.
     pub async fn read(
+        &self,
+        split: &Split,
+        projection: Option<&[usize]>,
+    ) -> Result<ScanResult, IoError> {
+        let mut all = self.read_piece(split, projection).await?;
+        for piece in &split.more {
+            let more = self.read_piece(piece, projection).await?;
+            all.batches.extend(more.batches);
+            all.bytes_read += more.bytes_read;
+            all.rows += more.rows;
+        }
+        Ok(all)
+    }
+
+    /// Reads the split's own range, without `more`.
+    async fn read_piece(
         &self,
         split: &Split,
         projection: Option<&[usize]>,

@@ -60,6 +60,7 @@ pub async fn plan_splits(
                         file_size: file.size,
                         row_groups: Some((first, i + 1)),
                         hosts: hosts_at(at),
+                        more: Vec::new(),
                     });
                     first = i + 1;
                     bytes = 0;
@@ -86,13 +87,14 @@ pub async fn plan_splits(
                         file_size: file.size,
                         row_groups: None,
                         hosts: hosts_at(start),
+                        more: Vec::new(),
                     });
                     start = end;
                 }
             }
         }
     }
-    Ok(splits)
+    Ok(combine_small_files(splits, split_size))
 }
 
 /// Byte-range splits of an HDFS file that follow its blocks: a split never crosses into
@@ -107,6 +109,7 @@ pub fn cut_along_blocks(file: &FileInfo, blocks: &[BlockLocation], split_size: u
         file_size: file.size,
         row_groups: None,
         hosts,
+        more: Vec::new(),
     };
     let mut blocks: Vec<&BlockLocation> = blocks
         .iter()
@@ -168,6 +171,49 @@ pub fn cut_along_blocks(file: &FileInfo, blocks: &[BlockLocation], split_size: u
         out.push(split(at, to, Vec::new()));
         at = to;
     }
+    out
+}
+
+/// Whole HDFS files smaller than `split_size` read together, up to `split_size` a task,
+/// when they share a host (or none knows its hosts): a thousand small files then make
+/// tens of tasks, not a thousand. Parquet splits, pieces of larger files, and files
+/// elsewhere (a task per local or S3 file, as people expect of a directory of parts)
+/// stay as they are.
+pub fn combine_small_files(splits: Vec<Split>, split_size: u64) -> Vec<Split> {
+    let small = |s: &Split| {
+        s.url.starts_with("hdfs://")
+            && s.row_groups.is_none()
+            && s.start == 0
+            && s.end == s.file_size
+            && s.file_size < split_size
+    };
+    let (small_files, mut out): (Vec<Split>, Vec<Split>) = splits.into_iter().partition(small);
+    // Groups being filled, at most one per set of hosts; each group's `hosts` are those
+    // every file in it is on.
+    let mut open: Vec<Split> = Vec::new();
+    for s in small_files {
+        let shares = |g: &Split| {
+            g.hosts.is_empty() && s.hosts.is_empty() || g.hosts.iter().any(|h| s.hosts.contains(h))
+        };
+        // A group on its hosts that this file would overflow is as full as it gets.
+        let mut i = 0;
+        while i < open.len() {
+            if shares(&open[i]) && open[i].len() + s.file_size > split_size {
+                out.push(open.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        match open.iter().position(shares) {
+            Some(i) => {
+                let g = &mut open[i];
+                g.hosts.retain(|h| s.hosts.contains(h));
+                g.more.push(s);
+            }
+            None => open.push(s),
+        }
+    }
+    out.extend(open);
     out
 }
 
@@ -281,6 +327,105 @@ mod tests {
         let sizes: Vec<u64> = got.iter().map(|s| s.end - s.start).collect();
         assert_eq!(sizes, [34, 34, 32], "three even pieces, none over 40");
         assert!(got.iter().all(|s| s.hosts == ["h"]));
+    }
+
+    fn whole(name: &str, size: u64, on: &[&str]) -> Split {
+        Split {
+            url: format!("hdfs://nn/{name}"),
+            start: 0,
+            end: size,
+            file_size: size,
+            row_groups: None,
+            hosts: hosts(on),
+            more: Vec::new(),
+        }
+    }
+
+    /// Each task's files, in order.
+    fn tasks(splits: &[Split]) -> Vec<Vec<&str>> {
+        splits
+            .iter()
+            .map(|s| {
+                s.pieces()
+                    .map(|p| p.url.rsplit('/').next().unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_files_on_a_shared_host_are_read_together_up_to_the_split_size() {
+        let splits = vec![
+            whole("a1", 30, &["a", "b"]),
+            whole("c1", 30, &["c"]),
+            whole("a2", 30, &["a"]),
+            whole("a3", 30, &["b", "a"]),
+            whole("a4", 30, &["a"]),
+            whole("big", 100, &["a"]),
+        ];
+        let got = combine_small_files(splits, 100);
+        // a1+a2+a3 fill 90 of 100; a4 would pass it and starts a task of its own.
+        assert_eq!(
+            tasks(&got),
+            [vec!["big"], vec!["a1", "a2", "a3"], vec!["c1"], vec!["a4"]]
+        );
+        assert_eq!(got[1].hosts, ["a"], "only the host every file is on");
+        assert_eq!(got[1].len(), 90);
+        assert_eq!(
+            got.iter().map(Split::len).sum::<u64>(),
+            250,
+            "every byte once"
+        );
+    }
+
+    #[test]
+    fn only_whole_small_hdfs_files_are_combined() {
+        let mut parquet = whole("p", 10, &["a"]);
+        parquet.row_groups = Some((0, 1));
+        let mut s3 = whole("s3", 10, &[]);
+        s3.url = "s3://bucket/s3".into();
+        let mut piece = whole("piece", 10, &["a"]);
+        piece.file_size = 500;
+        let splits = vec![
+            whole("x1", 40, &[]),
+            parquet,
+            s3.clone(),
+            whole("x2", 40, &[]),
+            piece,
+            s3,
+            whole("a", 10, &["a"]),
+        ];
+        let got = combine_small_files(splits, 100);
+        assert_eq!(
+            tasks(&got),
+            [
+                vec!["p"],
+                vec!["s3"],
+                vec!["piece"],
+                vec!["s3"],
+                vec!["x1", "x2"],
+                vec!["a"]
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn local_files_keep_a_task_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = vec![];
+        for i in 0..3 {
+            let path = dir.path().join(format!("f{i}.csv"));
+            std::fs::write(&path, vec![b'x'; 30]).unwrap();
+            files.push(FileInfo {
+                url: format!("file://{}", path.display()),
+                size: 30,
+            });
+        }
+        let got = plan_splits(&files, spindle_job::InputFormat::Csv, 100, "h")
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got.iter().all(|s| s.more.is_empty() && s.hosts == ["h"]));
     }
 
     #[test]

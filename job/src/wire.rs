@@ -12,7 +12,7 @@ pub type TaskId = u32;
 pub type WorkerId = u32;
 
 /// A byte range of one file (csv, jsonl, text) or a run of row groups (parquet), with the
-/// hosts that hold it locally.
+/// hosts that hold it locally; possibly with more whole small files read by the same task.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Split {
     pub url: String,
@@ -21,7 +21,27 @@ pub struct Split {
     pub file_size: u64,
     /// Parquet only: `[first, last)` row-group indexes.
     pub row_groups: Option<(usize, usize)>,
+    /// Hosts holding every byte of this split and of `more`.
     pub hosts: Vec<String>,
+    /// Further small files, whole, read after this one by the same task.
+    pub more: Vec<Split>,
+}
+
+impl Split {
+    /// Bytes to read, `more` included.
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start) + self.more.iter().map(Split::len).sum::<u64>()
+    }
+
+    /// Whether there is nothing to read.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// This split's own range, then each of `more`.
+    pub fn pieces(&self) -> impl Iterator<Item = &Split> {
+        std::iter::once(self).chain(self.more.iter())
+    }
 }
 
 /// When to lz4-compress task outputs (DESIGN.md: only when a sample says it pays).

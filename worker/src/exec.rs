@@ -342,6 +342,7 @@ mod tests {
                 file_size: size,
                 row_groups: None,
                 hosts: vec![],
+                more: Vec::new(),
             }),
         };
         let stats = ex.run(&task).await.unwrap();
@@ -411,6 +412,7 @@ mod tests {
                 file_size: size,
                 row_groups: None,
                 hosts: vec![],
+                more: Vec::new(),
             }),
         };
         let stats = ex.run(&task).await.unwrap();

@@ -129,7 +129,7 @@ impl<'a> Driver<'a> {
         for (_, kind) in &self.job.tasks {
             if let TaskKind::Scan(split) = kind {
                 for host in &split.hosts {
-                    *bytes.entry(host.as_str()).or_default() += split.end - split.start;
+                    *bytes.entry(host.as_str()).or_default() += split.len();
                 }
             }
         }
@@ -446,7 +446,7 @@ impl<'a> Driver<'a> {
 
     fn count_locality(&mut self, task: TaskId, locality: Locality) {
         let scanned = match &self.job.tasks[task as usize].1 {
-            TaskKind::Scan(split) => Some(split.end.saturating_sub(split.start)),
+            TaskKind::Scan(split) => Some(split.len()),
             _ => None,
         };
         let l = &mut self.locality;
@@ -530,6 +530,11 @@ impl<'a> Driver<'a> {
         match &self.job.tasks[task as usize] {
             (_, TaskKind::Scan(s)) => match s.row_groups {
                 Some((a, b)) => format!("task {task} (scan of {} row groups {a}..{b})", s.url),
+                None if !s.more.is_empty() => format!(
+                    "task {task} (scan of {} and {} more small files)",
+                    s.url,
+                    s.more.len()
+                ),
                 None => format!(
                     "task {task} (scan of {} bytes {}..{})",
                     s.url, s.start, s.end

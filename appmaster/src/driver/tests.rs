@@ -513,6 +513,7 @@ fn the_launcher_hears_where_the_input_bytes_are_before_the_first_launch() {
         file_size: 300,
         row_groups: None,
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        more: Vec::new(),
     };
     let job = || {
         let mut g = TaskGraph::default();
