@@ -176,15 +176,6 @@ fn spindle(cluster: &MiniCluster, args: &[&str]) -> Output {
         .expect("spawn spindle")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Rows of the jsonl part files below `dir` in HDFS.
 fn output_rows(
     cluster: &MiniCluster,

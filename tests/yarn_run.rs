@@ -94,15 +94,6 @@ fn spindle(args: &[&str]) -> Output {
         .expect("spawn spindle")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// The last line of stdout: where `submit` puts the application id.
 fn app_id(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout);

@@ -44,18 +44,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The minicluster stops when its stdin closes: hold it open with a fifo.
-mkfifo "$work/hold"
-"$root/scripts/minicluster.sh" --conf-dir "$work/conf" <"$work/hold" >"$work/ready" 2>"$work/cluster.log" &
-cluster_pid=$!
-exec 3>"$work/hold"
-for _ in $(seq 600); do
-  grep -q '^READY' "$work/ready" 2>/dev/null && break
-  kill -0 "$cluster_pid" 2>/dev/null || { tail -20 "$work/cluster.log" >&2; exit 1; }
-  sleep 0.5
-done
-grep -q '^READY' "$work/ready" || { echo "kv.sh: the minicluster did not start" >&2; exit 1; }
-export HADOOP_CONF_DIR="$work/conf"
+source "$here/cluster.sh"
+start_minicluster "$work"
 
 cat >"$work/app.yaml" <<EOF
 name: bench-kv

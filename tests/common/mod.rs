@@ -105,6 +105,16 @@ pub fn expected_by_user(rows: &[Click]) -> BTreeMap<String, (Option<i64>, i64)> 
     m
 }
 
+/// A finished process's status, stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 pub struct Run {
     pub output: Output,
     pub summary: serde_json::Value,
