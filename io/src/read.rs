@@ -133,7 +133,12 @@ pub struct SplitReader {
     /// The schema is `input.schema`: fields it does not list are skipped, not errors.
     declared: bool,
     bindings: Mutex<HashMap<String, Arc<HeaderBinding>>>,
+    /// Bytes of splits fetched ahead, by file and range, until their task reads them.
+    ahead: Mutex<HashMap<(String, u64, u64), Fetching>>,
 }
+
+/// A split's records being fetched, and their file offset.
+type Fetching = tokio::task::JoinHandle<Result<(bytes::Bytes, u64), IoError>>;
 
 impl SplitReader {
     pub fn new(format: InputFormat, csv: CsvOptions, schema: SchemaRef, declared: bool) -> Self {
@@ -143,6 +148,7 @@ impl SplitReader {
             schema,
             declared,
             bindings: Mutex::new(HashMap::new()),
+            ahead: Mutex::new(HashMap::new()),
         }
     }
 
@@ -164,6 +170,38 @@ impl SplitReader {
         Ok(all)
     }
 
+    /// Starts fetching the bytes of a split whose task waits for a slot, so that its I/O
+    /// overlaps the running task's parsing; its `read` then takes them. Line formats
+    /// only (a parquet split reads its row groups itself).
+    pub fn read_ahead(&self, split: &Split) {
+        if self.format == InputFormat::Parquet {
+            return;
+        }
+        let mut ahead = self.ahead.lock().expect("read-ahead map");
+        for piece in split.pieces() {
+            let piece = piece.clone();
+            let key = (piece.url.clone(), piece.start, piece.end);
+            ahead.entry(key).or_insert_with(|| {
+                tokio::spawn(async move {
+                    let loc = Location::parse(&piece.url)?;
+                    fetch_records(&loc, &piece).await
+                })
+            });
+        }
+    }
+
+    /// The split's records and their offset: fetched ahead, or now.
+    async fn records(&self, loc: &Location, split: &Split) -> Result<(bytes::Bytes, u64), IoError> {
+        let key = (split.url.clone(), split.start, split.end);
+        let fetching = self.ahead.lock().expect("read-ahead map").remove(&key);
+        match fetching {
+            Some(f) => f.await.map_err(|e| {
+                IoError::Protocol(format!("read-ahead of {} failed: {e}", split.url))
+            })?,
+            None => fetch_records(loc, split).await,
+        }
+    }
+
     /// Reads the split's own range, without `more`.
     async fn read_piece(
         &self,
@@ -174,7 +212,7 @@ impl SplitReader {
         if self.format == InputFormat::Parquet {
             return read_parquet(&loc, split, self.schema.clone()).await;
         }
-        let (mut data, mut offset) = fetch_records(&loc, split).await?;
+        let (mut data, mut offset) = self.records(&loc, split).await?;
         if split.start == 0 {
             let (_, bom) = strip_bom(&data);
             data = data.slice(bom..);

@@ -301,3 +301,57 @@ async fn a_declared_csv_schema_binds_by_name_and_skips_other_columns() {
     let rows = read_all(&reader, &files, 9, None).await.unwrap();
     assert_eq!(rows, strings(&[&["ana", "1"], &["bo", "2"], &["cy", "3"]]));
 }
+
+#[tokio::test]
+async fn splits_fetched_ahead_read_the_same_and_fail_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..500 {
+        text.push_str(&format!("line {i}\n"));
+    }
+    std::fs::write(dir.path().join("a.txt"), &text).unwrap();
+    let files = list(dir.path(), "*.txt").await;
+    let splits = plan_splits(&files, InputFormat::Text, 700, "h")
+        .await
+        .unwrap();
+    assert!(splits.len() > 3);
+    let lines = |r: ScanResult| -> Vec<String> {
+        r.batches
+            .iter()
+            .flat_map(|b| {
+                let a = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                (0..a.len())
+                    .map(|i| a.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let reader = SplitReader::new(InputFormat::Text, csv_opts(), text_schema(), false);
+    let mut plain = vec![];
+    for s in &splits {
+        plain.extend(lines(reader.read(s, None).await.unwrap()));
+    }
+    // Every split fetched ahead first, then read: the same lines, each once.
+    for s in &splits {
+        reader.read_ahead(s);
+    }
+    let mut ahead = vec![];
+    for s in &splits {
+        ahead.extend(lines(reader.read(s, None).await.unwrap()));
+    }
+    assert_eq!(plain.len(), 500);
+    assert_eq!(ahead, plain);
+    assert!(
+        reader.ahead.lock().unwrap().is_empty(),
+        "nothing left behind"
+    );
+
+    // A file gone before its task runs fails the read-ahead, and the read with its error.
+    reader.read_ahead(&splits[0]);
+    std::fs::remove_file(dir.path().join("a.txt")).unwrap();
+    reader.read_ahead(&splits[1]);
+    let Err(err) = reader.read(&splits[1], None).await else {
+        panic!("read a deleted file");
+    };
+    assert!(err.to_string().contains("a.txt"), "{err}");
+}

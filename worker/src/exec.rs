@@ -208,6 +208,13 @@ impl Executor {
 
     /// For csv scans followed by SQL: the columns that SQL reads, worked out once per
     /// worker. Other formats and stages read every column.
+    /// Starts fetching a scan task's bytes while it waits for a slot.
+    pub fn read_ahead(&self, task: &RunTask) {
+        if let TaskInput::Split(split) = &task.input {
+            self.reader.read_ahead(split);
+        }
+    }
+
     async fn scan_projection(&self, ops: &[Op]) -> Option<Vec<usize>> {
         if self.setup.format != spindle_job::InputFormat::Csv {
             return None;

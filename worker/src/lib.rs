@@ -24,6 +24,7 @@ use spindle_io::IoError;
 use spindle_job::wire::{RunTask, TaskStats, ToMaster, ToWorker, WorkerId};
 use spindle_job::Timeout;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use store::ResultStore;
@@ -115,7 +116,10 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
     // Whatever ends this loop ends the worker: stop the heartbeat and the data server.
     let _stop = AbortOnDrop(vec![heartbeat.abort_handle(), data_server.abort_handle()]);
 
-    let slots = Arc::new(Semaphore::new(opts.slots.max(1) as usize));
+    let slot_count = opts.slots.max(1) as usize;
+    let slots = Arc::new(Semaphore::new(slot_count));
+    // Tasks received and not yet finished; past the slots, they wait.
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let mut executor: Option<Arc<Executor>> = None;
     loop {
         // The master writes at least every heartbeat; silence means it froze or its host
@@ -151,6 +155,14 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
                     let tx = tx.clone();
                     let ex = executor.clone();
                     let slots = slots.clone();
+                    // A prefetched scan waits for a slot: its bytes need not.
+                    let before = in_flight.fetch_add(1, Ordering::SeqCst);
+                    if before >= slot_count {
+                        if let Some(ex) = &ex {
+                            ex.read_ahead(&task);
+                        }
+                    }
+                    let in_flight = in_flight.clone();
                     tokio::spawn(async move {
                         let _permit = slots.acquire_owned().await;
                         let (id, attempt) = (task.task, task.attempt);
@@ -180,6 +192,7 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
                                 }
                             }
                         };
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
                         let _ = tx.send(msg);
                     });
                 }
