@@ -572,3 +572,34 @@ fn absurd_counts_and_sizes_are_refused_at_once() {
     assert!(no_visible_output(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn counting_text_lines_counts_every_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("lines.txt");
+    // Blank lines, CRLF ends, and a last line without an end are lines too.
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(match i % 4 {
+            0 => "\n",
+            1 => "crlf\r\n",
+            _ => "ünïcode line\n",
+        });
+    }
+    text.push_str("no end");
+    std::fs::write(&input, &text).unwrap();
+    let out = dir.path().join("out");
+    let stages =
+        "stages:\n  - sql: \"SELECT count(*) AS n FROM input\"\n  - coalesce: 1\n  - sql: \"SELECT sum(n) AS n FROM input\"\n";
+    let s = Job::new("text-count", input.display(), "text", &out)
+        .split("4 KiB")
+        .stages(stages)
+        .output_format("jsonl")
+        .yaml();
+    let run = run_spec(dir.path(), &s, &[]);
+    run.assert_ok();
+    let rows = read_jsonl_rows(&out);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["n"], 3001, "{rows:?}");
+    assert_eq!(run.summary["rows_in"], 3001);
+}

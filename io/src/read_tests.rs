@@ -355,3 +355,29 @@ async fn splits_fetched_ahead_read_the_same_and_fail_the_same() {
     };
     assert!(err.to_string().contains("a.txt"), "{err}");
 }
+
+#[test]
+fn rows_of_text_count_as_parse_text_does() {
+    for data in [
+        &b""[..],
+        b"\n",
+        b"a",
+        b"a\nb",
+        b"a\nb\n",
+        b"a\r\n\r\nb\r\n",
+        b"\n\n\n",
+    ] {
+        let rows = |b: Vec<RecordBatch>| b.iter().map(RecordBatch::num_rows).sum::<usize>();
+        let parsed = rows(parse_text(data, 0, "t").unwrap());
+        let counted = rows_of_text(data).unwrap();
+        assert_eq!(rows(counted.clone()), parsed, "{data:?}");
+        assert!(counted.iter().all(|b| b.schema() == text_schema()));
+    }
+    let many = vec![b'\n'; BATCH_ROWS * 2 + 5];
+    let sizes: Vec<usize> = rows_of_text(&many)
+        .unwrap()
+        .iter()
+        .map(RecordBatch::num_rows)
+        .collect();
+    assert_eq!(sizes, [BATCH_ROWS, BATCH_ROWS, 5]);
+}

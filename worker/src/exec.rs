@@ -79,10 +79,11 @@ impl Executor {
             TaskInput::Split(split) => {
                 let projection = self.scan_projection(&phase.ops).await;
                 let schema = match &projection {
-                    Some(p) => Arc::new(self.schema.project(p).map_err(|e| {
+                    // Reading no column keeps the schema: the reader fills it cheaply.
+                    Some(p) if !p.is_empty() => Arc::new(self.schema.project(p).map_err(|e| {
                         TaskError::deterministic(format!("projecting the input: {e}"))
                     })?),
-                    None => self.schema.clone(),
+                    _ => self.schema.clone(),
                 };
                 let scan = self.reader.read(split, projection.as_deref()).await?;
                 stats.rows_in = scan.rows;
@@ -215,17 +216,31 @@ impl Executor {
         }
     }
 
+    /// The columns the first SQL stage reads, for the scan. Csv builds only those (and
+    /// one when none is read, for the rows to be counted by); text, which has one
+    /// column, skips building it when it is not read.
     async fn scan_projection(&self, ops: &[Op]) -> Option<Vec<usize>> {
-        if self.setup.format != spindle_job::InputFormat::Csv {
+        let format = self.setup.format;
+        if !matches!(
+            format,
+            spindle_job::InputFormat::Csv | spindle_job::InputFormat::Text
+        ) {
             return None;
         }
         let Some(Op::Sql { query, .. }) = ops.first() else {
             return None;
         };
-        self.projection
+        let read = self
+            .projection
             .get_or_init(|| columns_read(query, self.schema.clone()))
             .await
-            .clone()
+            .clone()?;
+        match format {
+            spindle_job::InputFormat::Csv if read.is_empty() => Some(vec![0]),
+            spindle_job::InputFormat::Csv => Some(read),
+            _ if read.is_empty() => Some(read),
+            _ => None,
+        }
     }
 
     fn keep(&self, task: &RunTask, bucket: u32, bytes: bytes::Bytes) -> Result<u64, TaskError> {

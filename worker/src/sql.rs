@@ -31,8 +31,9 @@ pub async fn run_sql(
 }
 
 /// The input columns `query` reads, from DataFusion's optimized plan, so a scan can skip
-/// building the others. `None` (read everything) when the query scans `input` more than
-/// once or cannot be planned (its error is reported when it runs).
+/// building the others; empty when it reads none (`count(*)`: only the rows count).
+/// `None` (read everything) when the query scans `input` more than once or cannot be
+/// planned (its error is reported when it runs).
 pub async fn columns_read(query: &str, schema: SchemaRef) -> Option<Vec<usize>> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     let table = MemTable::try_new(schema.clone(), vec![vec![]]).ok()?;
@@ -49,10 +50,7 @@ pub async fn columns_read(query: &str, schema: SchemaRef) -> Option<Vec<usize>> 
     })
     .ok()?;
     match projection {
-        Some(p) if scans == 1 && !schema.fields().is_empty() => {
-            // `count(*)` reads no column, but rows still need one to be counted by.
-            Some(if p.is_empty() { vec![0] } else { p })
-        }
+        Some(p) if scans == 1 && !schema.fields().is_empty() => Some(p),
         _ => None,
     }
 }
@@ -79,7 +77,7 @@ mod tests {
         assert_eq!(cols, vec![0, 2, 3]);
         assert_eq!(
             columns_read("SELECT count(*) FROM input", schema()).await,
-            Some(vec![0])
+            Some(vec![])
         );
         assert_eq!(
             columns_read("SELECT * FROM input", schema()).await,
