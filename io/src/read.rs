@@ -154,7 +154,9 @@ impl SplitReader {
 
     /// Reads one split (and the small files it carries) into batches of the schema, or
     /// of its `projection` (schema column indexes, in the order the batches should have
-    /// them). Only csv honours the projection; other formats return every column.
+    /// them). Csv builds only the projection's columns; text given an empty projection
+    /// (no column is read) gives its rows with empty lines; other formats return every
+    /// column.
     pub async fn read(
         &self,
         split: &Split,
