@@ -90,7 +90,7 @@ pub async fn run_job(
                 d.publish();
             }
         }
-        d.dispatch();
+        d.dispatch(Instant::now());
     }
     let status = status.unwrap_or(Status::Failed);
     // Stop every worker before touching the output, so no straggling attempt can write

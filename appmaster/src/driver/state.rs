@@ -58,7 +58,8 @@ pub(crate) struct Driver<'a> {
     unified: HashMap<usize, Vec<u8>>,
     pub progress: Progress,
     pub locality: LocalityCounts,
-    /// When the first scan started and the last one finished.
+    /// When the first scan was sent to a worker and the last one finished. (A worker
+    /// says a task began only if it runs past a moment, so short scans never do.)
     pub scan_span: Option<(Instant, Instant)>,
     pub task_attempts: u64,
     pub workers_lost: u32,
@@ -226,9 +227,6 @@ impl<'a> Driver<'a> {
                 if self.current(worker, task, attempt, now) {
                     self.sched.task_started(task, worker);
                     self.begun.insert(task, (worker, now));
-                    if self.is_scan(task) {
-                        self.scan_span.get_or_insert((now, now));
-                    }
                 }
             }
             ToMaster::Done {
@@ -408,8 +406,11 @@ impl<'a> Driver<'a> {
     }
 
     /// Turns the scheduler's decisions into messages and sends them, one batch per worker.
-    pub fn dispatch(&mut self) {
+    pub fn dispatch(&mut self, now: Instant) {
         for (task, worker, locality) in std::mem::take(&mut self.rec.assigned) {
+            if self.is_scan(task) {
+                self.scan_span.get_or_insert((now, now));
+            }
             self.attempts[task as usize] += 1;
             self.task_attempts += 1;
             self.count_locality(task, locality);

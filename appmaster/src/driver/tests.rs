@@ -66,6 +66,10 @@ impl Env {
     fn new(graph: TaskGraph, phase_timeouts: Vec<Duration>, opts: DriverOptions) -> Env {
         let mut job = JobDef::noop("t", graph);
         job.phase_timeouts = phase_timeouts;
+        Env::with_job(job, opts)
+    }
+
+    fn with_job(job: JobDef, opts: DriverOptions) -> Env {
         let fake = FakeLauncher::default();
         let calls = fake.0.clone();
         // The driver borrows its launcher for the whole test.
@@ -104,7 +108,7 @@ impl Env {
 
     fn event(&mut self, ev: ServerEvent) {
         self.d.on_server(ev, self.now);
-        self.d.dispatch();
+        self.d.dispatch(self.now);
         self.check();
     }
 
@@ -115,7 +119,7 @@ impl Env {
     fn tick(&mut self, after: Duration) {
         self.now += after;
         self.d.on_tick(self.now);
-        self.d.dispatch();
+        self.d.dispatch(self.now);
         self.check();
     }
 
@@ -502,11 +506,9 @@ async fn shutdown_asks_live_workers_to_stop_and_kills_the_rest() {
     assert_eq!(env.killed(), vec![2]);
 }
 
-#[test]
-fn the_launcher_hears_where_the_input_bytes_are_before_the_first_launch() {
-    use crate::job::TaskKind;
-    use spindle_job::wire::Split;
-    let split = |start: u64, end: u64, hosts: &[&str]| Split {
+/// A split of `hdfs://nn/f` (300 bytes).
+fn split(start: u64, end: u64, hosts: &[&str]) -> spindle_job::wire::Split {
+    spindle_job::wire::Split {
         url: "hdfs://nn/f".into(),
         start,
         end,
@@ -514,7 +516,45 @@ fn the_launcher_hears_where_the_input_bytes_are_before_the_first_launch() {
         row_groups: None,
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         more: Vec::new(),
-    };
+    }
+}
+
+#[test]
+fn the_scan_time_runs_from_the_first_scan_sent_to_the_last_one_done() {
+    use crate::job::TaskKind;
+    let mut g = TaskGraph::default();
+    g.add(vec![], vec![]);
+    g.add(vec![], vec![]);
+    let mut job = JobDef::noop("t", g);
+    job.tasks = vec![
+        (0, TaskKind::Scan(split(0, 100, &[]))),
+        (0, TaskKind::Scan(split(100, 300, &[]))),
+    ];
+    let mut env = Env::with_job(job, opts(1, 1));
+    env.now += Duration::from_millis(200);
+    env.join(1);
+    let sent = env.now;
+    let runs = env.runs(1);
+    assert_eq!(runs.len(), 2);
+    // Short scans: the worker says they are done, never that they began.
+    for (run, after) in runs.iter().zip([300, 500]) {
+        env.now = sent + Duration::from_millis(after);
+        let done = ToMaster::Done {
+            task: run.task,
+            attempt: run.attempt,
+            stats: TaskStats::default(),
+        };
+        env.say(1, done);
+    }
+    assert_eq!(
+        env.d.scan_span,
+        Some((sent, sent + Duration::from_millis(500)))
+    );
+}
+
+#[test]
+fn the_launcher_hears_where_the_input_bytes_are_before_the_first_launch() {
+    use crate::job::TaskKind;
     let job = || {
         let mut g = TaskGraph::default();
         for hosts in [vec!["a".to_string()], vec!["a".into(), "b".into()], vec![]] {
