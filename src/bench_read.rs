@@ -4,6 +4,7 @@
 
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
+use spindle_io::blocks::split_hdfs_url;
 use spindle_io::storage::hdfs_client;
 use spindle_io::Location;
 use std::process::ExitCode;
@@ -69,16 +70,10 @@ async fn measure(args: &ReadBench) -> Result<(usize, u64, f64), String> {
 
 /// Reads every byte of one HDFS file, returning how many.
 async fn read_all(url: &str) -> Result<u64, String> {
-    let rest = url
-        .strip_prefix("hdfs://")
-        .ok_or_else(|| format!("{url}: not an hdfs:// file"))?;
-    let slash = rest.find('/').unwrap_or(rest.len());
-    let root = format!("hdfs://{}", &rest[..slash]);
-    let client = hdfs_client(&root).map_err(|e| e.to_string())?;
-    let reader = client
-        .read(&rest[slash..])
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
+    let (authority, path) =
+        split_hdfs_url(url).ok_or_else(|| format!("{url}: not an hdfs:// file"))?;
+    let client = hdfs_client(&format!("hdfs://{authority}")).map_err(|e| e.to_string())?;
+    let reader = client.read(path).await.map_err(|e| format!("{url}: {e}"))?;
     let mut chunks = reader.read_range_stream(0, reader.file_length());
     let mut n = 0u64;
     while let Some(chunk) = chunks.next().await {

@@ -44,7 +44,7 @@ pub fn hosts_at(blocks: &[BlockLocation], offset: u64) -> Vec<String> {
 }
 
 /// `hdfs://authority/path` → (authority, `/path`).
-fn split_hdfs_url(url: &str) -> Option<(&str, &str)> {
+pub fn split_hdfs_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("hdfs://")?;
     let slash = rest.find('/')?;
     Some((&rest[..slash], &rest[slash..]))

@@ -73,13 +73,7 @@ pub async fn plan_splits(
                 splits.extend(cut_along_blocks(file, blocks, split_size));
             }
             _ => {
-                // Equal pieces of at most split_size: no short last split to straggle
-                // behind the ranged GETs of the others.
-                let pieces = file.size.div_ceil(split_size);
-                let step = file.size.div_ceil(pieces);
-                let mut start = 0;
-                while start < file.size {
-                    let end = (start + step).min(file.size);
+                for (start, end) in even_pieces(0, file.size, split_size) {
                     splits.push(Split {
                         url: file.url.clone(),
                         start,
@@ -89,7 +83,6 @@ pub async fn plan_splits(
                         hosts: hosts_at(start),
                         more: Vec::new(),
                     });
-                    start = end;
                 }
             }
         }
@@ -130,13 +123,8 @@ pub fn cut_along_blocks(file: &FileInfo, blocks: &[BlockLocation], split_size: u
             if let Some((s, e, h)) = open.take() {
                 out.push(split(s, e, h));
             }
-            let pieces = (end - start).div_ceil(split_size);
-            let step = (end - start).div_ceil(pieces);
-            let mut at = start;
-            while at < end {
-                let to = (at + step).min(end);
+            for (at, to) in even_pieces(start, end, split_size) {
                 out.push(split(at, to, b.hosts.clone()));
-                at = to;
             }
             continue;
         }
@@ -172,6 +160,16 @@ pub fn cut_along_blocks(file: &FileInfo, blocks: &[BlockLocation], split_size: u
         at = to;
     }
     out
+}
+
+/// `[start, end)` cut into equal pieces of at most `split_size` (`split_size` ≥ 1): no
+/// short last piece to straggle behind the others.
+fn even_pieces(start: u64, end: u64, split_size: u64) -> impl Iterator<Item = (u64, u64)> {
+    let pieces = (end - start).div_ceil(split_size).max(1);
+    let step = (end - start).div_ceil(pieces).max(1);
+    (start..end)
+        .step_by(step as usize)
+        .map(move |at| (at, (at + step).min(end)))
 }
 
 /// Whole HDFS files smaller than `split_size` read together, up to `split_size` a task,

@@ -122,7 +122,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     fits("workers", worker, app.max_capability)?;
 
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
-    (launch.hosts, launch.racks, launch.host_racks) = running_nodes(&rm).await?;
+    launch.nodes = running_nodes(&rm).await?;
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
     let am_args = AppMasterCommand::args_for(workers);
     let context = launch.context(
@@ -215,11 +215,10 @@ pub(super) fn fits(what: &str, asked: Resource, max: Resource) -> Result<(), Str
     Ok(())
 }
 
-/// Hosts and racks of the running NodeManagers, and each host's rack; on big clusters,
-/// none (ask anywhere).
+/// The running NodeManagers' hosts and their racks; on big clusters, none (ask anywhere).
 pub(super) async fn running_nodes(
     rm: &ApplicationClient,
-) -> Result<(Vec<String>, Vec<String>, BTreeMap<String, String>), String> {
+) -> Result<BTreeMap<String, String>, String> {
     const MAX_NAMED_NODES: usize = 200;
     let nodes = rm
         .get_cluster_nodes(&[NodeState::Running])
@@ -228,19 +227,11 @@ pub(super) async fn running_nodes(
     if nodes.len() > MAX_NAMED_NODES {
         return Ok(Default::default());
     }
-    let host_racks = nodes
-        .iter()
-        .filter(|n| !n.id.host.is_empty() && !n.rack.is_empty())
-        .map(|n| (n.id.host.clone(), n.rack.clone()))
-        .collect();
-    let mut hosts: Vec<String> = nodes.iter().map(|n| n.id.host.clone()).collect();
-    let mut racks: Vec<String> = nodes.iter().map(|n| n.rack.clone()).collect();
-    for v in [&mut hosts, &mut racks] {
-        v.sort();
-        v.dedup();
-        v.retain(|s| !s.is_empty());
-    }
-    Ok((hosts, racks, host_racks))
+    Ok(nodes
+        .into_iter()
+        .filter(|n| !n.id.host.is_empty())
+        .map(|n| (n.id.host, n.rack))
+        .collect())
 }
 
 /// Uploads what the containers need; returns the launch description, the AM's own extra
@@ -289,9 +280,7 @@ pub(super) async fn stage(
         fs_port: url.port().map_or(-1, i32::from),
         common: [vec![binary], site].concat(),
         app_dir: dir,
-        hosts: Vec::new(),
-        racks: Vec::new(),
-        host_racks: Default::default(),
+        nodes: Default::default(),
         spec: None,
         service_files: Default::default(),
     };

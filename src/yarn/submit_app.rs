@@ -47,7 +47,7 @@ pub async fn submit_app(
         fits(&format!("{key}.resources"), resource(r), max)?;
     }
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
-    (launch.hosts, launch.racks, launch.host_racks) = running_nodes(&rm).await?;
+    launch.nodes = running_nodes(&rm).await?;
     let base = args.spec.parent().unwrap_or(Path::new("."));
     let master_files = stage_files(&cluster, &mut launch, base, app).await?;
     launch.spec = am_files.first().cloned();

@@ -41,8 +41,9 @@ pub struct Ask {
     pub racks: Vec<String>,
     /// Whether the scheduler may place the container away from `hosts` and `racks`.
     pub relax_locality: bool,
-    /// Where the input's bytes are: when known, containers are asked for at these hosts
-    /// in proportion (instead of all of them at every host in `hosts`).
+    /// Where the input's bytes are, set by [`Ask::near`]: when known, containers are
+    /// asked for at these hosts in proportion (instead of all of them at every host in
+    /// `hosts`).
     pub host_bytes: Vec<(String, u64)>,
     /// Until then, containers asked for near the data come from the named hosts only:
     /// on a small cluster the scheduler would otherwise give up on node locality after
@@ -60,6 +61,16 @@ pub const NODE_LOCAL_ASKS_FOR: Duration = Duration::from_secs(3);
 pub const MAX_ASKED_HOSTS: usize = 200;
 
 impl Ask {
+    /// Points the asks at the input's bytes per host, kept for the hosts that run a
+    /// NodeManager (data on others is reached from their racks or anywhere), most bytes
+    /// first, at most [`MAX_ASKED_HOSTS`]: done once, not at every heartbeat.
+    pub fn near(&mut self, mut host_bytes: Vec<(String, u64)>) {
+        host_bytes.retain(|(h, _)| self.hosts.is_empty() || self.hosts.contains(h));
+        host_bytes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        host_bytes.truncate(MAX_ASKED_HOSTS);
+        self.host_bytes = host_bytes;
+    }
+
     /// How many of `count` more containers to ask for at each host. With the data's
     /// whereabouts known: all the containers (those `held` and the `count` wanted) are
     /// shared out in proportion to the hosts' bytes (largest remainders), and each
@@ -68,28 +79,18 @@ impl Ask {
     /// still named, with zero, which cancels their earlier asks. Otherwise all of them
     /// at every host named.
     fn per_host(&self, count: i32, held: &HashMap<String, i32>) -> Vec<(String, i32)> {
-        // Only hosts that run a NodeManager can take a container: data on others is
-        // reached from their racks or anywhere.
-        let mut by_bytes: Vec<(String, u64)> = self
-            .host_bytes
-            .iter()
-            .filter(|(h, _)| self.hosts.is_empty() || self.hosts.contains(h))
-            .cloned()
-            .collect();
-        if by_bytes.is_empty() {
+        if self.host_bytes.is_empty() {
             return self.hosts.iter().map(|h| (h.clone(), count)).collect();
         }
-        by_bytes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        by_bytes.truncate(MAX_ASKED_HOSTS);
         let count = count.max(0);
         let all = (count + held.values().sum::<i32>()) as u64;
-        let bytes: Vec<u64> = by_bytes.iter().map(|(_, b)| *b).collect();
-        by_bytes
-            .into_iter()
+        let bytes: Vec<u64> = self.host_bytes.iter().map(|(_, b)| *b).collect();
+        self.host_bytes
+            .iter()
             .zip(apportion(all, &bytes))
             .map(|((h, _), share)| {
-                let more = share as i32 - held.get(&h).copied().unwrap_or(0);
-                (h, more.clamp(0, count))
+                let more = share as i32 - held.get(h).copied().unwrap_or(0);
+                (h.clone(), more.clamp(0, count))
             })
             .collect()
     }
@@ -433,7 +434,7 @@ impl Allocator {
                 if !host_bytes.is_empty() {
                     ask.node_local_until = Some(Instant::now() + NODE_LOCAL_ASKS_FOR);
                 }
-                ask.host_bytes = host_bytes;
+                ask.near(host_bytes);
             }
             Placement::Anywhere => {
                 ask.hosts.clear();

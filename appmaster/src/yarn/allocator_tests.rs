@@ -1,7 +1,7 @@
 use super::*;
 
 fn ask(hosts: &[&str], host_bytes: &[(&str, u64)]) -> Ask {
-    Ask {
+    let mut a = Ask {
         resource: Resource {
             memory_mb: 1024,
             vcores: 1,
@@ -9,12 +9,16 @@ fn ask(hosts: &[&str], host_bytes: &[(&str, u64)]) -> Ask {
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         racks: vec!["/default-rack".into()],
         relax_locality: true,
-        host_bytes: host_bytes
+        host_bytes: Vec::new(),
+        node_local_until: None,
+    };
+    a.near(
+        host_bytes
             .iter()
             .map(|(h, b)| (h.to_string(), *b))
             .collect(),
-        node_local_until: None,
-    }
+    );
+    a
 }
 
 fn counts(requests: &[ResourceRequest]) -> Vec<(&str, i32, bool)> {
@@ -146,7 +150,7 @@ fn asks_name_at_most_the_hosts_holding_the_most_bytes() {
         .map(|i| (format!("h{i:03}"), i as u64 + 1))
         .collect();
     let mut a = ask(&[], &[]);
-    a.host_bytes = many;
+    a.near(many);
     let r = a.requests(1, 50, &HashMap::new(), Instant::now());
     let named: Vec<&str> = r
         .iter()

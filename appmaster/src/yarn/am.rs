@@ -145,8 +145,8 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
                 vcores: spec.workers.vcores as i32,
             },
-            hosts: launch.hosts.clone(),
-            racks: launch.racks.clone(),
+            hosts: launch.hosts(),
+            racks: launch.racks(),
             relax_locality: true,
             // Filled in by the driver once it has planned the splits.
             host_bytes: Vec::new(),
@@ -174,7 +174,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 app_id: &app_id,
                 env: &env,
                 progress: progress_tx,
-                racks: launch.host_racks.clone().into_iter().collect(),
+                racks: launch.host_racks(),
             };
             run_spec(
                 &spec,

@@ -149,12 +149,12 @@ fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
             vcores: s.resources.vcores as i32,
         },
         hosts: if anywhere {
-            launch.hosts.clone()
+            launch.hosts()
         } else {
             s.nodes.clone()
         },
         racks: if anywhere {
-            launch.racks.clone()
+            launch.racks()
         } else {
             s.racks.clone()
         },

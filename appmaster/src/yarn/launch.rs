@@ -8,7 +8,7 @@ use spindle_hadoop::credentials::Credentials;
 use spindle_hadoop::yarn::{
     ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Name of the spindle binary inside every container's working directory.
 pub const BINARY: &str = "spindle";
@@ -43,15 +43,10 @@ pub struct LaunchInfo {
     pub common: Vec<Staged>,
     /// The application's staging directory (holds the spec, summary, secret).
     pub app_dir: String,
-    /// Running NodeManager hosts and their racks when submitted (the AM cannot ask the
-    /// RM's client protocol itself on a secure cluster).
+    /// Running NodeManager hosts and each one's rack ("" if the RM names none) when
+    /// submitted (the AM cannot ask the RM's client protocol itself on a secure cluster).
     #[serde(default)]
-    pub hosts: Vec<String>,
-    #[serde(default)]
-    pub racks: Vec<String>,
-    /// Each of those hosts' rack, for telling rack-local scans from off-switch ones.
-    #[serde(default)]
-    pub host_racks: BTreeMap<String, String>,
+    pub nodes: BTreeMap<String, String>,
     /// The staged spec: service containers read their script from it.
     #[serde(default)]
     pub spec: Option<Staged>,
@@ -61,6 +56,27 @@ pub struct LaunchInfo {
 }
 
 impl LaunchInfo {
+    /// The NodeManager hosts, in order.
+    pub fn hosts(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// Their racks, each once, in order.
+    pub fn racks(&self) -> Vec<String> {
+        let racks: BTreeSet<&String> = self.nodes.values().filter(|r| !r.is_empty()).collect();
+        racks.into_iter().cloned().collect()
+    }
+
+    /// Host to rack, for the hosts whose rack is known: tells rack-local scans from
+    /// off-switch ones.
+    pub fn host_racks(&self) -> HashMap<String, String> {
+        self.nodes
+            .iter()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(h, r)| (h.clone(), r.clone()))
+            .collect()
+    }
+
     /// As an environment value: NodeManagers write values into a shell script unescaped,
     /// so quotes are out and hex is in.
     pub fn encode(&self) -> String {
@@ -151,4 +167,35 @@ pub fn secret_from(creds: &Credentials) -> Result<String, String> {
         .get(SECRET_ALIAS)
         .ok_or("the container's credentials hold no spindle secret")?;
     String::from_utf8(bytes.clone()).map_err(|_| "the spindle secret is not text".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_racks_come_from_the_nodes_each_once_in_order() {
+        let launch = LaunchInfo {
+            fs_scheme: "hdfs".into(),
+            fs_host: "nn".into(),
+            fs_port: 8020,
+            common: vec![],
+            app_dir: "/d".into(),
+            nodes: [("b", "/r2"), ("a", "/r1"), ("c", "/r1"), ("d", "")]
+                .iter()
+                .map(|(h, r)| (h.to_string(), r.to_string()))
+                .collect(),
+            spec: None,
+            service_files: Default::default(),
+        };
+        assert_eq!(launch.hosts(), ["a", "b", "c", "d"]);
+        assert_eq!(launch.racks(), ["/r1", "/r2"], "no empty rack");
+        let racks = launch.host_racks();
+        assert_eq!(
+            racks.len(),
+            3,
+            "a host without a rack is not on \"\": {racks:?}"
+        );
+        assert_eq!(racks["c"], "/r1");
+    }
 }
