@@ -5,6 +5,8 @@
 # stdin closes (unless stdin is /dev/null).
 #
 # usage: scripts/minicluster.sh [--conf-dir DIR] [--hosts N] [--racks R]
+#          [--secure [--rpc-protection authentication|integrity|privacy]
+#                    [--token-renew-interval-s N] [--am-rm-token-roll-s N]]
 #        scripts/minicluster.sh --print-classpath   (build, print the java class path, exit)
 #
 # --hosts N (1 to 16, default 1) simulates N machines: host i is spindle-host-i at the
@@ -13,6 +15,18 @@
 # must resolve: run as root, this script adds them to /etc/hosts (once). Blocks get one
 # replica by default. --racks R spreads the hosts over R racks (default: 2 from four
 # hosts on, else 1).
+#
+# --secure (one host only) Kerberizes both clusters: a MiniKdc (realm EXAMPLE.COM) runs in
+# the work dir, HDFS runs as hdfs/localhost and YARN as yarn/localhost (configured as
+# service/_HOST@EXAMPLE.COM), RPC takes Kerberos or tokens only, with --rpc-protection
+# (default privacy) on RPC and on DataNode transfers (SASL). HDFS's web servers take
+# SPNEGO (HTTP/localhost); YARN's stay open, as spindle reads NodeManager logs. The conf dir
+# also holds krb5.conf (for kinit and Java), user.keytab and user.principal, a test user
+# (alice@EXAMPLE.COM) with a home in HDFS: KRB5_CONFIG=<conf>/krb5.conf kinit -kt
+# <conf>/user.keytab alice@EXAMPLE.COM. For tests of token expiry, --token-renew-interval-s
+# N sets the HDFS and YARN delegation token renew interval and --am-rm-token-roll-s N (4 or
+# more) rolls the AMRM, container and NM token keys every N seconds; N below 1800 lowers
+# the AM and NM liveness expiry to under N/3 seconds, as the ResourceManager requires.
 #
 # Builds minicluster/ with Maven on first use (downloads Hadoop from Maven Central into
 # ~/.m2) and caches the jar and class path under minicluster/target, keyed by the hash of
@@ -25,14 +39,25 @@ conf_dir=""
 hosts=1
 racks=0
 print_cp=0
+secure=0
+secure_opts=()
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --conf-dir) conf_dir="$2"; shift 2 ;;
     --hosts) hosts="$2"; shift 2 ;;
     --racks) racks="$2"; shift 2 ;;
+    --secure) secure=1; shift ;;
+    --rpc-protection)
+      [[ "${2:-}" =~ ^(authentication|integrity|privacy)$ ]] ||
+        { echo "minicluster.sh: --rpc-protection must be authentication, integrity or privacy" >&2; exit 2; }
+      secure_opts+=("$1" "$2"); shift 2 ;;
+    --token-renew-interval-s|--am-rm-token-roll-s)
+      [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] ||
+        { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
+      secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,6 +66,20 @@ done
   { echo "minicluster.sh: --hosts must be 1 to 16, not '$hosts'" >&2; exit 2; }
 [[ "$racks" =~ ^[0-9]+$ && "$racks" -le "$hosts" ]] ||
   { echo "minicluster.sh: --racks must be 1 to the number of hosts, not '$racks'" >&2; exit 2; }
+if [[ "$secure" == 0 && ${#secure_opts[@]} -gt 0 ]]; then
+  echo "minicluster.sh: ${secure_opts[0]} needs --secure" >&2; exit 2
+fi
+if [[ "$secure" == 1 && "$hosts" -gt 1 ]]; then
+  echo "minicluster.sh: --secure runs one host only, not --hosts $hosts" >&2; exit 2
+fi
+for ((i = 0; i < ${#secure_opts[@]}; i += 2)); do
+  if [[ "${secure_opts[i]}" == --am-rm-token-roll-s && "${secure_opts[i + 1]}" -lt 4 ]]; then
+    echo "minicluster.sh: --am-rm-token-roll-s must be 4 or more (the ResourceManager's floor)" >&2; exit 2
+  fi
+done
+if [[ "$secure" == 1 ]]; then
+  secure_opts=(--secure "${secure_opts[@]}")
+fi
 
 # Host i of a multi-host cluster is spindle-host-i at 127.0.0.(i+1); see --help.
 if [[ "$hosts" -gt 1 ]]; then
@@ -104,9 +143,15 @@ done
 
 # MiniYARNCluster keeps its state under ./target/<name> of the working directory.
 cd "$work_dir"
+# In secure mode the launcher writes a core-site.xml here for clients the daemons create
+# with a fresh Configuration (see Secure.writeJvmDefaults); the class path needs the
+# directory from the start. A file left by an earlier secure run in this work dir goes.
+mkdir -p "$work_dir/jvm-site"
+rm -f "$work_dir/jvm-site/core-site.xml"
 # exec: signals sent to this script's pid reach the JVM, whose shutdown hooks stop the
 # daemons.
 exec java -XX:+IgnoreUnrecognizedVMOptions "${opens[@]}" \
   -Xmx$((768 + 256 * hosts))m -Djava.net.preferIPv4Stack=true \
-  -cp "$jar:$(cat "$cp_file")" spindle.minicluster.Launcher \
-  --conf-dir "$conf_dir" --work-dir "$work_dir" --hosts "$hosts" --racks "$racks"
+  -cp "$work_dir/jvm-site:$jar:$(cat "$cp_file")" spindle.minicluster.Launcher \
+  --conf-dir "$conf_dir" --work-dir "$work_dir" --hosts "$hosts" --racks "$racks" \
+  "${secure_opts[@]}"

@@ -8,6 +8,19 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
+# MIT Kerberos client tools (kinit, klist, kvno) and its GSS-API library, for the tests
+# against the secure minicluster (scripts/minicluster.sh --secure).
+install_krb5() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends krb5-user
+}
+if ! command -v kinit >/dev/null; then
+  echo "test.sh: installing krb5-user (kinit and libgssapi-krb5-2)" >&2
+  # A new machine may have no package lists yet.
+  { install_krb5 || { apt-get update && install_krb5; }; } >&2 || true
+  command -v kinit >/dev/null ||
+    { echo "test.sh: cannot install krb5-user (needs root and apt); install MIT Kerberos's kinit" >&2; exit 1; }
+fi
+
 eval "$(scripts/s3-server.sh start)"
 
 # venv-pack packs the Python environment a services test ships as an archive.

@@ -197,6 +197,31 @@ impl Configuration {
         out
     }
 
+    /// True when `hadoop.security.authentication` is `kerberos`.
+    pub fn is_kerberos(&self) -> bool {
+        self.get("hadoop.security.authentication")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("kerberos"))
+    }
+
+    /// The qualities of protection `hadoop.rpc.protection` accepts (default
+    /// `authentication`).
+    pub fn rpc_protection(&self) -> Result<crate::sasl::Protection> {
+        crate::sasl::Protection::parse(&self.get("hadoop.rpc.protection").unwrap_or_default())
+            .map_err(Error::Config)
+    }
+
+    /// The server principal under `key` (e.g. `yarn.resourcemanager.principal`),
+    /// required on a Kerberos cluster.
+    pub fn server_principal(&self, key: &str) -> Result<crate::sasl::gssapi::ServerPrincipal> {
+        let value = self.get(key).ok_or_else(|| {
+            Error::Config(format!(
+                "{key} is not set: a Kerberos cluster's configuration names its servers' principals"
+            ))
+        })?;
+        crate::sasl::gssapi::ServerPrincipal::parse(value.trim())
+            .map_err(|e| Error::Config(format!("{key}: {e}")))
+    }
+
     /// ResourceManager client addresses: one, or one per id under HA.
     pub fn rm_addresses(&self) -> Vec<String> {
         self.rm_addresses_for("yarn.resourcemanager.address", 8032)

@@ -1,12 +1,19 @@
 //! The NameNode calls spindle needs beyond what hdfs-native exposes: where each block of
 //! a file lives (`getBlockLocations`), to place scans next to their data, and
-//! `getFileInfo`. Reads and writes themselves go through hdfs-native.
+//! `getFileInfo`, and on a Kerberos cluster a delegation token for the application's
+//! containers (`getDelegationToken`). Reads and writes themselves go through hdfs-native.
 
 use std::time::Duration;
 
+use crate::config::Configuration;
+use crate::credentials::Token;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
-use crate::proto::hdfs as pb;
-use crate::Result;
+use crate::proto::{common, hdfs as pb};
+use crate::user::Identity;
+use crate::{Error, Result};
+
+/// The kind of an HDFS delegation token.
+pub const DELEGATION_TOKEN_KIND: &str = "HDFS_DELEGATION_TOKEN";
 
 pub const CLIENT_PROTOCOL: &str = "org.apache.hadoop.hdfs.protocol.ClientProtocol";
 
@@ -44,12 +51,79 @@ impl NameNodeClient {
             auth: Auth::Simple {
                 user: user.to_string(),
             },
+            protection: Default::default(),
             connect_timeout: Duration::from_secs(20),
             call_timeout: crate::ipc::CALL_TIMEOUT,
         };
         Ok(Self {
             conn: Connection::connect(addr, opts).await?,
         })
+    }
+
+    /// Connects as `who`: with Kerberos (the principal of `dfs.namenode.kerberos.principal`,
+    /// protected as `hadoop.rpc.protection` asks) when `who` has a login, else SIMPLE.
+    pub async fn connect_as(addr: &str, who: &Identity, conf: &Configuration) -> Result<Self> {
+        let auth = match &who.kerberos {
+            None => Auth::Simple {
+                user: who.user.clone(),
+            },
+            Some(login) => Auth::Kerberos {
+                login: login.clone(),
+                server: conf.server_principal("dfs.namenode.kerberos.principal")?,
+            },
+        };
+        let opts = ConnectionOptions {
+            protocol: CLIENT_PROTOCOL.to_string(),
+            auth,
+            protection: conf.rpc_protection()?,
+            connect_timeout: Duration::from_secs(20),
+            call_timeout: crate::ipc::CALL_TIMEOUT,
+        };
+        Ok(Self {
+            conn: Connection::connect(addr, opts).await?,
+        })
+    }
+
+    /// Connects with an HDFS delegation token (inside a container of a Kerberos cluster).
+    pub async fn connect_with_token(
+        addr: &str,
+        token: &Token,
+        conf: &Configuration,
+    ) -> Result<Self> {
+        let opts = ConnectionOptions {
+            protocol: CLIENT_PROTOCOL.to_string(),
+            auth: Auth::Token {
+                token: token.clone(),
+                fallback_user: String::new(),
+            },
+            protection: conf.rpc_protection()?,
+            connect_timeout: Duration::from_secs(20),
+            call_timeout: crate::ipc::CALL_TIMEOUT,
+        };
+        Ok(Self {
+            conn: Connection::connect(addr, opts).await?,
+        })
+    }
+
+    /// A delegation token that `renewer` (the ResourceManager's principal) may renew,
+    /// with `service` set to what HDFS clients look tokens up by (the NameNode's
+    /// `host:port` as `fs.defaultFS` names it, or `ha-hdfs:<nameservice>`).
+    pub async fn get_delegation_token(&self, renewer: &str, service: &str) -> Result<Token> {
+        let req = common::GetDelegationTokenRequestProto {
+            renewer: renewer.to_string(),
+        };
+        let res: common::GetDelegationTokenResponseProto = self
+            .conn
+            .call(CLIENT_PROTOCOL, "getDelegationToken", &req)
+            .await?;
+        let token = res.token.ok_or_else(|| {
+            Error::Config(
+                "the NameNode issued no delegation token: is the cluster secure?".to_string(),
+            )
+        })?;
+        let mut token = Token::from_proto(token);
+        token.service = service.to_string();
+        Ok(token)
     }
 
     /// `None` when nothing exists at `path`.

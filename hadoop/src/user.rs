@@ -1,4 +1,34 @@
-//! Who we claim to be under SIMPLE authentication.
+//! Who a client is: a user name, and on a Kerberos cluster the login that proves it.
+
+use crate::sasl::gssapi::KerberosLogin;
+
+/// The user a client acts as. With `kerberos`, connections that take Kerberos (the
+/// ResourceManager's client port, the NameNode) authenticate with it; without, SIMPLE
+/// claims `user`.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The short user name (`alice`), which names home and staging directories.
+    pub user: String,
+    pub kerberos: Option<KerberosLogin>,
+}
+
+impl Identity {
+    /// A SIMPLE identity.
+    pub fn simple(user: impl Into<String>) -> Identity {
+        Identity {
+            user: user.into(),
+            kerberos: None,
+        }
+    }
+
+    /// The identity of a Kerberos login, named by its principal's short name.
+    pub fn kerberos(login: KerberosLogin) -> Identity {
+        Identity {
+            user: login.short_name().to_string(),
+            kerberos: Some(login),
+        }
+    }
+}
 
 /// The user for SIMPLE auth, as Hadoop's `UserGroupInformation` picks it: the
 /// `HADOOP_USER_NAME` value if given, else the operating-system user. The caller passes

@@ -25,7 +25,7 @@ async fn unmanaged_am_runs_containers() {
     let cluster = MiniCluster::start(1);
     let conf = cluster.configuration();
     let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    let rm = ApplicationClient::from_config(&conf, &user)
+    let rm = ApplicationClient::from_config(&conf, &spindle_hadoop::user::Identity::simple(&user))
         .await
         .expect("connect to the ResourceManager");
 
@@ -100,7 +100,7 @@ async fn unmanaged_am_runs_containers() {
     let nm_token = nm_tokens.get(&node).expect("NMToken for the node").clone();
     assert_eq!(nm_token.kind, "NMToken");
 
-    let nm = NodeManagerClient::connect(&node, &nm_token, &user)
+    let nm = NodeManagerClient::connect(&node, &nm_token, &user, &Default::default())
         .await
         .expect("TOKEN (DIGEST-MD5) authentication with the NMToken");
     let launch = |cmd: &str| ContainerLaunchContext {
@@ -227,6 +227,7 @@ async fn simple_auth_is_refused_on_the_scheduler_port(conf: &Configuration, user
         auth: Auth::Simple {
             user: user.to_string(),
         },
+        protection: Default::default(),
         connect_timeout: Duration::from_secs(20),
         call_timeout: Duration::from_secs(60),
     };

@@ -19,7 +19,7 @@ async fn application_client_protocol_against_minicluster() {
     let cluster = MiniCluster::start(1);
     let conf = cluster.configuration();
     let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    let rm = ApplicationClient::from_config(&conf, &user)
+    let rm = ApplicationClient::from_config(&conf, &spindle_hadoop::user::Identity::simple(&user))
         .await
         .expect("connect to the ResourceManager");
 

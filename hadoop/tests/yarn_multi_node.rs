@@ -11,9 +11,12 @@ use support::minicluster::MiniCluster;
 async fn two_node_managers_register() {
     let cluster = MiniCluster::start(2);
     let conf = cluster.configuration();
-    let rm = ApplicationClient::from_config(&conf, &simple_user(None))
-        .await
-        .expect("connect to the ResourceManager");
+    let rm = ApplicationClient::from_config(
+        &conf,
+        &spindle_hadoop::user::Identity::simple(simple_user(None)),
+    )
+    .await
+    .expect("connect to the ResourceManager");
     let metrics = rm.get_cluster_metrics().await.expect("getClusterMetrics");
     assert_eq!(metrics.node_managers, 2, "{metrics:?}");
     let mut nodes = rm

@@ -5,8 +5,10 @@
 
 use crate::storage::FileInfo;
 use spindle_hadoop::config::Configuration;
-use spindle_hadoop::hdfs::{BlockLocation, NameNodeClient};
-use spindle_hadoop::user::simple_user;
+use spindle_hadoop::credentials::{Credentials, Token};
+use spindle_hadoop::hdfs::{BlockLocation, NameNodeClient, DELEGATION_TOKEN_KIND};
+use spindle_hadoop::sasl::gssapi::KerberosLogin;
+use spindle_hadoop::user::{simple_user, Identity};
 use std::collections::HashMap;
 use tracing::warn;
 
@@ -79,8 +81,17 @@ async fn connect(authority: &str) -> Option<NameNodeClient> {
     let dirs = Configuration::conf_dirs(hadoop.as_deref(), None);
     let conf = Configuration::load(&dirs).unwrap_or_default();
     let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let auth = NameNodeAuth::of(&conf, user);
     for addr in namenode_addrs(authority, &conf) {
-        match NameNodeClient::connect(&addr, &user).await {
+        let connected = match &auth {
+            NameNodeAuth::Simple(who) | NameNodeAuth::Kerberos(who) => {
+                NameNodeClient::connect_as(&addr, who, &conf).await
+            }
+            NameNodeAuth::Token(token) => {
+                NameNodeClient::connect_with_token(&addr, token, &conf).await
+            }
+        };
+        match connected {
             // A standby answers calls with StandbyException; the first call tells.
             Ok(nn) if nn.get_file_info("/").await.is_ok() => return Some(nn),
             Ok(_) => {}
@@ -88,6 +99,37 @@ async fn connect(authority: &str) -> Option<NameNodeClient> {
         }
     }
     None
+}
+
+/// How block lookups authenticate: SIMPLE on an insecure cluster; on a Kerberos one the
+/// container's HDFS delegation token, else (on an edge node) the ticket cache.
+enum NameNodeAuth {
+    Simple(Identity),
+    Token(Token),
+    Kerberos(Identity),
+}
+
+impl NameNodeAuth {
+    fn of(conf: &Configuration, user: String) -> NameNodeAuth {
+        if !conf.is_kerberos() {
+            return NameNodeAuth::Simple(Identity::simple(user));
+        }
+        let token = std::env::var("HADOOP_TOKEN_FILE_LOCATION")
+            .ok()
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|data| Credentials::read(&data).ok())
+            .and_then(|c| c.token_by_kind(DELEGATION_TOKEN_KIND).cloned());
+        if let Some(token) = token {
+            return NameNodeAuth::Token(token);
+        }
+        match KerberosLogin::from_ticket_cache() {
+            Ok(login) => NameNodeAuth::Kerberos(Identity::kerberos(login)),
+            Err(e) => {
+                warn!(error = %e, "no Kerberos login for block locations");
+                NameNodeAuth::Simple(Identity::simple(user))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

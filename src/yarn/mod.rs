@@ -7,9 +7,10 @@ pub mod apps;
 pub mod submit;
 mod submit_app;
 
-use spindle_appmaster::yarn::cluster::Cluster;
+use spindle_appmaster::yarn::cluster::{Cluster, Login};
 use spindle_appmaster::yarn::launch::{read_credentials, secret_from};
 use spindle_hadoop::config::Configuration;
+use spindle_hadoop::credentials::CredentialsFormat;
 use spindle_hadoop::user::simple_user;
 
 /// `HADOOP_TOKEN_FILE_LOCATION`: where YARN put the container's Credentials file.
@@ -19,25 +20,46 @@ pub fn credentials_file() -> Result<String, String> {
     })
 }
 
-/// A worker's secret from its container's Credentials file, which is then deleted: it
-/// holds nothing else a worker needs, and the programs of `command` stages, running as
-/// the same user, must not find it.
+/// A worker's secret from its container's Credentials file, which then loses it: the
+/// programs of `command` stages, running as the same user, must not find it. The file
+/// is deleted when nothing else is in it, else rewritten (through a temporary file and
+/// a rename, so a kill leaves either version) with only the tokens, which HDFS clients
+/// read from it on a Kerberos cluster.
 pub fn take_container_secret() -> Result<String, String> {
     let path = credentials_file()?;
-    let secret = secret_from(&read_credentials(&path)?)?;
-    if let Err(e) = std::fs::remove_file(&path) {
-        tracing::warn!(%path, error = %e, "cannot remove the container's credentials");
+    let mut creds = read_credentials(&path)?;
+    let secret = secret_from(&creds)?;
+    creds.secrets.clear();
+    let result = if creds.tokens.is_empty() {
+        std::fs::remove_file(&path)
+    } else {
+        let tmp = format!("{path}.spindle-tmp");
+        std::fs::write(&tmp, creds.write(CredentialsFormat::Writable))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+    };
+    if let Err(e) = result {
+        tracing::warn!(%path, error = %e, "cannot remove the secret from the container's credentials");
     }
     Ok(secret)
 }
 
-/// The cluster of `HADOOP_CONF_DIR` / `YARN_CONF_DIR`, as the user Hadoop clients act as.
+/// The cluster of `HADOOP_CONF_DIR` / `YARN_CONF_DIR`, as the user Hadoop clients act
+/// as: on a Kerberos cluster, the ticket cache's principal.
 pub fn cluster_from_env() -> Result<Cluster, String> {
+    let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    Cluster::load(conf_dirs_from_env(), Login::Client { user, keytab: None })
+}
+
+/// The cluster as seen from inside a YARN container, where tokens authenticate.
+pub fn cluster_in_container() -> Result<Cluster, String> {
+    let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    Cluster::load(conf_dirs_from_env(), Login::Container { user })
+}
+
+fn conf_dirs_from_env() -> Vec<std::path::PathBuf> {
     let hadoop = std::env::var("HADOOP_CONF_DIR").ok();
     let yarn = std::env::var("YARN_CONF_DIR").ok();
-    let dirs = Configuration::conf_dirs(hadoop.as_deref(), yarn.as_deref());
-    let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    Cluster::load(dirs, user)
+    Configuration::conf_dirs(hadoop.as_deref(), yarn.as_deref())
 }
 
 /// A file the application's master or `submit` left in its staging directory.

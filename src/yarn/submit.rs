@@ -123,6 +123,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
 
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
     launch.nodes = running_nodes(&rm).await?;
+    launch.tokens = cluster.delegation_tokens().await?;
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
     let am_args = AppMasterCommand::args_for(workers);
     let context = launch.context(
@@ -283,6 +284,7 @@ pub(super) async fn stage(
         nodes: Default::default(),
         spec: None,
         service_files: Default::default(),
+        tokens: Default::default(),
     };
     Ok((launch, vec![spec], secret))
 }

@@ -48,6 +48,7 @@ pub async fn submit_app(
     }
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
     launch.nodes = running_nodes(&rm).await?;
+    launch.tokens = cluster.delegation_tokens().await?;
     let base = args.spec.parent().unwrap_or(Path::new("."));
     let master_files = stage_files(&cluster, &mut launch, base, app).await?;
     launch.spec = am_files.first().cloned();

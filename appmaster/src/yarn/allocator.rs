@@ -7,6 +7,7 @@ use super::describe_exit;
 use crate::launcher::{ContainerLauncher, LauncherEvent, Placement};
 use crate::progress::Progress;
 use spindle_hadoop::credentials::Token;
+use spindle_hadoop::sasl::Protection;
 use spindle_hadoop::yarn::{
     Allocation, AmCommand, AmRmClient, Container, ContainerId, ContainerLaunchContext, FinalStatus,
     NodeId, NodeManagerClient, Resource, ResourceRequest,
@@ -193,6 +194,8 @@ struct Launch {
 pub struct AmSession {
     pub am: AmRmClient,
     pub user: String,
+    /// The cluster's `hadoop.rpc.protection`, for NodeManager connections.
+    pub protection: Protection,
     pub app_id: String,
     pub host: String,
     pub port: i32,
@@ -245,6 +248,7 @@ impl YarnLauncher {
             contexts: HashMap::new(),
             am: session.am,
             user: session.user,
+            protection: session.protection,
             registered_as: (session.host, session.port),
             ended: session.ended,
             finished: None,
@@ -347,6 +351,7 @@ struct Pending {
 struct Allocator {
     am: AmRmClient,
     user: String,
+    protection: Protection,
     /// Host and RPC port the AM registered with.
     registered_as: (String, i32),
     ended: Option<mpsc::UnboundedSender<String>>,
@@ -668,7 +673,7 @@ impl Allocator {
                 .nm_tokens
                 .get(node)
                 .ok_or_else(|| format!("no NMToken for node {}", node.host))?;
-            let client = NodeManagerClient::connect(node, token, &self.user)
+            let client = NodeManagerClient::connect(node, token, &self.user, &self.protection)
                 .await
                 .map_err(|e| format!("cannot reach the NodeManager on {}: {e}", node.host))?;
             self.nms.insert(node.clone(), client);

@@ -6,7 +6,9 @@
 use super::app::{APPLICATION_ID_ENV, KV_ENV};
 use super::cluster::Cluster;
 use super::kv_journal::HdfsJournal;
-use super::launch::{read_credentials, secret_from, LaunchInfo, LAUNCH_ENV};
+use super::launch::{
+    read_credentials, secret_from, shared_tokens, LaunchInfo, AM_RM_TOKEN_KIND, LAUNCH_ENV,
+};
 use super::staging::Staging;
 use super::{AmSession, Ask, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
 use crate::cmdline::WorkerCommand;
@@ -60,11 +62,12 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let secret = secret_from(&creds)?;
     let secret_for_kv = secret.clone();
     let amrm_token = creds
-        .token_by_kind("YARN_AM_RM_TOKEN")
+        .token_by_kind(AM_RM_TOKEN_KIND)
         .ok_or("the container's credentials hold no AMRMToken")?
         .clone();
-    let launch = LaunchInfo::decode(&args.launch)
+    let mut launch = LaunchInfo::decode(&args.launch)
         .map_err(|e| format!("{LAUNCH_ENV} is not a launch description: {e}"))?;
+    launch.tokens = shared_tokens(&creds);
     let cluster = &env.cluster;
     let app_id = app_id_from_container(&env.container_id)?;
     let host = env.host.clone();
@@ -78,14 +81,16 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         .map_err(|e| format!("cannot listen on {host}: {e}"))?;
     let kv_port = kv_listener.local_addr().map_err(|e| e.to_string())?.port();
     let schedulers = cluster.conf.rm_scheduler_addresses();
-    let mut am = AmRmClient::connect_any(&schedulers, &amrm_token, &cluster.user)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot reach the ResourceManager scheduler at {}: {e}",
-                schedulers.join(", ")
-            )
-        })?;
+    let protection = cluster.conf.rpc_protection().map_err(|e| e.to_string())?;
+    let mut am =
+        AmRmClient::connect_any(&schedulers, &amrm_token, &cluster.user, protection.clone())
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot reach the ResourceManager scheduler at {}: {e}",
+                    schedulers.join(", ")
+                )
+            })?;
     am.register(&host, kv_port as i32, "")
         .await
         .map_err(|e| format!("registerApplicationMaster: {e}"))?;
@@ -105,6 +110,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let session = AmSession {
         am,
         user: cluster.user.clone(),
+        protection,
         app_id: app_id.clone(),
         host: host.clone(),
         port: kv_port as i32,

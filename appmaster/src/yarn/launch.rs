@@ -4,7 +4,7 @@
 
 use super::SECRET_ALIAS;
 use serde::{Deserialize, Serialize};
-use spindle_hadoop::credentials::Credentials;
+use spindle_hadoop::credentials::{Credentials, Token};
 use spindle_hadoop::yarn::{
     ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility,
 };
@@ -53,6 +53,11 @@ pub struct LaunchInfo {
     /// Each service's own files (the spec's `services.<name>.files`), staged.
     #[serde(default)]
     pub service_files: BTreeMap<String, Vec<Staged>>,
+    /// Tokens every container gets in its credentials beside the secret (on a Kerberos
+    /// cluster the HDFS delegation token), by alias. Never serialized: a launch
+    /// description travels in an environment variable, and tokens must not.
+    #[serde(skip)]
+    pub tokens: BTreeMap<String, Token>,
 }
 
 impl LaunchInfo {
@@ -139,9 +144,30 @@ impl LaunchInfo {
             local_resources,
             environment,
             commands: vec![command.join(" ")],
-            credentials: Some(secret_credentials(secret)),
+            credentials: Some(self.credentials(secret)),
         }
     }
+
+    /// The secret and the shared tokens.
+    fn credentials(&self, secret: &str) -> Credentials {
+        let mut creds = secret_credentials(secret);
+        creds.tokens.extend(self.tokens.clone());
+        creds
+    }
+}
+
+/// The AMRMToken's kind: it authenticates the master alone and is never passed on.
+pub const AM_RM_TOKEN_KIND: &str = "YARN_AM_RM_TOKEN";
+
+/// The tokens of the master's own credentials that its containers get too: all but
+/// the AMRMToken.
+pub fn shared_tokens(creds: &Credentials) -> BTreeMap<String, Token> {
+    creds
+        .tokens
+        .iter()
+        .filter(|(_, t)| t.kind != AM_RM_TOKEN_KIND)
+        .map(|(a, t)| (a.clone(), t.clone()))
+        .collect()
 }
 
 /// The secret travels in the container's Credentials file, never in its environment or
@@ -187,6 +213,7 @@ mod tests {
                 .collect(),
             spec: None,
             service_files: Default::default(),
+            tokens: Default::default(),
         };
         assert_eq!(launch.hosts(), ["a", "b", "c", "d"]);
         assert_eq!(launch.racks(), ["/r1", "/r2"], "no empty rack");
@@ -197,5 +224,49 @@ mod tests {
             "a host without a rack is not on \"\": {racks:?}"
         );
         assert_eq!(racks["c"], "/r1");
+    }
+
+    #[test]
+    fn tokens_reach_container_credentials_but_never_the_environment() {
+        let token = |kind: &str| Token {
+            identifier: b"id".to_vec(),
+            password: b"pw-of-the-token".to_vec(),
+            kind: kind.into(),
+            service: "nn:8020".into(),
+        };
+        let mut am_creds = secret_credentials("s3cret");
+        am_creds
+            .tokens
+            .insert("dt".into(), token("HDFS_DELEGATION_TOKEN"));
+        am_creds
+            .tokens
+            .insert("amrm".into(), token(AM_RM_TOKEN_KIND));
+        let mut launch = LaunchInfo::decode(
+            &LaunchInfo {
+                fs_scheme: "hdfs".into(),
+                fs_host: "nn".into(),
+                fs_port: 8020,
+                common: vec![],
+                app_dir: "/d".into(),
+                nodes: Default::default(),
+                spec: None,
+                service_files: Default::default(),
+                tokens: Default::default(),
+            }
+            .encode(),
+        )
+        .unwrap();
+        launch.tokens = shared_tokens(&am_creds);
+        let encoded = launch.encode();
+        let json = String::from_utf8(hex::decode(&encoded).unwrap()).unwrap();
+        assert!(
+            !json.contains("pw-of-the-token") && !json.contains("tokens"),
+            "{json}"
+        );
+        let ctx = launch.context(&[], "worker-1", &[], &[], "s3cret");
+        let creds = ctx.credentials.unwrap();
+        assert_eq!(creds.tokens.len(), 1, "the AMRMToken stays with the master");
+        assert_eq!(creds.tokens["dt"].kind, "HDFS_DELEGATION_TOKEN");
+        assert_eq!(creds.secrets[SECRET_ALIAS], b"s3cret");
     }
 }

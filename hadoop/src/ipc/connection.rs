@@ -17,15 +17,17 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use super::frame::{
-    decode_body, encode_packet, preamble, read_packet, request_header, response_call_id,
-    split_response, AUTH_NONE, AUTH_SASL,
+    decode_body, encode_packet, preamble, request_header, response_call_id, split_response,
+    AUTH_NONE, AUTH_SASL,
 };
 use super::handshake;
+use super::wrapped::{PacketReader, SharedLayer};
 use crate::credentials::Token;
 use crate::proto::common::{
     rpc_response_header_proto::RpcStatusProto, RequestHeaderProto, RpcResponseHeaderProto,
 };
-use crate::sasl::DigestMd5;
+use crate::sasl::gssapi::{Gssapi, KerberosLogin, ServerPrincipal};
+use crate::sasl::{DigestMd5, Protection, SaslMechanism};
 use crate::{Error, RemoteException, Result};
 
 /// Packets queued for the writer before `call` waits; backpressure, not a limit on calls.
@@ -39,6 +41,11 @@ pub enum Auth {
     /// SASL DIGEST-MD5 with a token. `fallback_user` is claimed only if the server
     /// answers that it wants SIMPLE after all.
     Token { token: Token, fallback_user: String },
+    /// SASL GSSAPI as `login`, with a server that must be `server`.
+    Kerberos {
+        login: KerberosLogin,
+        server: ServerPrincipal,
+    },
 }
 
 /// Everything needed to open a connection besides the address.
@@ -48,6 +55,8 @@ pub struct ConnectionOptions {
     /// `org.apache.hadoop.yarn.api.ApplicationClientProtocolPB`).
     pub protocol: String,
     pub auth: Auth,
+    /// The qualities of protection accepted (`hadoop.rpc.protection`).
+    pub protection: Protection,
     /// Limit for TCP connect plus authentication.
     pub connect_timeout: Duration,
     /// Limit for each call's answer: a server that stops answering (paused, partitioned
@@ -135,15 +144,18 @@ impl Connection {
                     ),
                 ),
             })??;
-        let (client_id, stream) = stream;
+        let (client_id, stream, layer) = stream;
         let (rd, wr) = stream.into_split();
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             table: Mutex::new(CallTable::default()),
         });
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-        let reader = tokio::spawn(read_loop(rd, shared.clone()));
-        let writer = tokio::spawn(write_loop(wr, rx, shared.clone()));
+        let reader = tokio::spawn(read_loop(
+            PacketReader::new(rd, layer.clone()),
+            shared.clone(),
+        ));
+        let writer = tokio::spawn(write_loop(wr, rx, layer, shared.clone()));
         debug!(addr, protocol = %opts.protocol, "connected");
         Ok(Self {
             shared,
@@ -156,7 +168,10 @@ impl Connection {
         })
     }
 
-    async fn setup(addr: &str, opts: &ConnectionOptions) -> Result<([u8; 16], TcpStream)> {
+    async fn setup(
+        addr: &str,
+        opts: &ConnectionOptions,
+    ) -> Result<([u8; 16], TcpStream, Option<SharedLayer>)> {
         let io_err = |source| Error::Io {
             addr: addr.to_string(),
             source,
@@ -165,37 +180,60 @@ impl Connection {
         stream.set_nodelay(true).map_err(io_err)?;
         let mut client_id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut client_id);
-        let context_user = match &opts.auth {
+        let (mut mech, fallback_user): (Box<dyn SaslMechanism>, Option<&str>) = match &opts.auth {
             Auth::Simple { user } => {
                 stream
                     .write_all(&preamble(AUTH_NONE))
                     .await
                     .map_err(io_err)?;
-                Some(user.clone())
+                handshake::connection_context(
+                    &mut stream,
+                    addr,
+                    &client_id,
+                    &opts.protocol,
+                    Some(user),
+                    None,
+                )
+                .await?;
+                return Ok((client_id, stream, None));
             }
             Auth::Token {
                 token,
                 fallback_user,
-            } => {
-                stream
-                    .write_all(&preamble(AUTH_SASL))
-                    .await
-                    .map_err(io_err)?;
-                let mut mech = DigestMd5::new(token);
-                let used_sasl = handshake::sasl(&mut stream, addr, &mut mech).await?;
-                // Under TOKEN the server takes the user from the token.
-                (!used_sasl).then(|| fallback_user.clone())
-            }
+            } => (
+                Box::new(DigestMd5::new(token, opts.protection.clone())),
+                Some(fallback_user),
+            ),
+            Auth::Kerberos { login, server } => (
+                Box::new(Gssapi::new(
+                    login.clone(),
+                    server.clone(),
+                    opts.protection.clone(),
+                )),
+                Some(login.short_name()),
+            ),
         };
+        stream
+            .write_all(&preamble(AUTH_SASL))
+            .await
+            .map_err(io_err)?;
+        let used_sasl = handshake::sasl(&mut stream, addr, mech.as_mut()).await?;
+        let layer = mech
+            .take_layer()
+            .map(|l| Arc::new(Mutex::new(l)) as SharedLayer);
+        // After SASL the server takes the user from the token or ticket; only a server
+        // that skipped SASL (security off) is told who we are.
+        let context_user = (!used_sasl).then_some(fallback_user).flatten();
         handshake::connection_context(
             &mut stream,
             addr,
             &client_id,
             &opts.protocol,
-            context_user.as_deref(),
+            context_user,
+            layer.as_ref(),
         )
         .await?;
-        Ok((client_id, stream))
+        Ok((client_id, stream, layer))
     }
 
     /// The server address this connection talks to.
@@ -277,17 +315,29 @@ fn remote_exception(header: &RpcResponseHeaderProto) -> RemoteException {
     }
 }
 
-/// Writes queued packets, flushing whenever the queue runs dry.
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>, shared: Arc<Shared>) {
+/// Writes queued packets, flushing whenever the queue runs dry; with a security layer,
+/// each batch goes out wrapped.
+async fn write_loop(
+    wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Bytes>,
+    layer: Option<SharedLayer>,
+    shared: Arc<Shared>,
+) {
     let mut wr = BufWriter::new(wr);
     while let Some(packet) = rx.recv().await {
-        let mut result = wr.write_all(&packet).await;
-        while result.is_ok() {
-            match rx.try_recv() {
-                Ok(more) => result = wr.write_all(&more).await,
-                Err(_) => break,
-            }
+        let mut batch = packet.to_vec();
+        while let Ok(more) = rx.try_recv() {
+            batch.extend_from_slice(&more);
         }
+        let bytes = match &layer {
+            None => Ok(batch),
+            Some(layer) => super::wrapped::wrap(layer, &batch)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        };
+        let result = match bytes {
+            Ok(bytes) => wr.write_all(&bytes).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = result.and(wr.flush().await) {
             let reason = format!("write failed: {e}");
             shared.close(reason.clone(), || shared.closed_error(&reason));
@@ -298,9 +348,9 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>, shared: A
 }
 
 /// Reads responses and hands each to its waiting call until the connection ends.
-async fn read_loop(mut rd: OwnedReadHalf, shared: Arc<Shared>) {
+async fn read_loop(mut rd: PacketReader<OwnedReadHalf>, shared: Arc<Shared>) {
     let reason = loop {
-        let packet = match read_packet(&mut rd).await {
+        let packet = match rd.next().await {
             Ok(Some(p)) => p,
             Ok(None) => break "server closed the connection".to_string(),
             Err(e) => break format!("read failed: {e}"),

@@ -106,14 +106,16 @@ where
     }
 }
 
-/// Sends the connection context: user info for SIMPLE, nothing for TOKEN (the server
-/// takes the user from the token and rejects a different claim).
+/// Sends the connection context (wrapped when `layer` is in force): user info for
+/// SIMPLE, nothing after SASL (the server takes the user from the token or ticket and
+/// would read a different name as a request to impersonate).
 pub async fn connection_context<S>(
     stream: &mut S,
     addr: &str,
     client_id: &[u8],
     protocol: &str,
     user: Option<&str>,
+    layer: Option<&super::wrapped::SharedLayer>,
 ) -> Result<()>
 where
     S: AsyncWrite + Unpin,
@@ -126,7 +128,14 @@ where
         }),
         protocol: Some(protocol.to_string()),
     };
-    write(stream, addr, &encode_packet(&[&header, &context])).await
+    let packet = encode_packet(&[&header, &context]);
+    match layer {
+        None => write(stream, addr, &packet).await,
+        Some(layer) => {
+            let wrapped = super::wrapped::wrap(layer, &packet).map_err(|d| sasl_err(addr, d))?;
+            write(stream, addr, &wrapped).await
+        }
+    }
 }
 
 async fn send_sasl<S: AsyncWrite + Unpin>(

@@ -95,6 +95,7 @@ fn options() -> ConnectionOptions {
         auth: Auth::Simple {
             user: "alice".into(),
         },
+        protection: Default::default(),
         connect_timeout: Duration::from_secs(5),
         call_timeout: Duration::from_secs(2),
     }

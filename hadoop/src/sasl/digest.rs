@@ -1,6 +1,7 @@
 //! DIGEST-MD5 (RFC 2831) as Hadoop uses it for token authentication: username and
 //! password are the base64 of the token's identifier and password, digest-uri is
-//! `protocol/serverId`, and only qop=auth is supported.
+//! `protocol/serverId`. After the exchange, `auth-int` and `auth-conf` (with the `rc4`
+//! cipher) wrap every message as RFC 2831 section 2.3-2.4 and Java's implementation do.
 
 use std::collections::HashMap;
 
@@ -8,6 +9,7 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use rand::RngCore;
 
+use super::layer::{Protection, Qop, SecurityLayer};
 use super::{SaslMechanism, ServerAuth};
 use crate::credentials::Token;
 
@@ -26,7 +28,7 @@ pub struct DigestParams<'a> {
 
 impl DigestParams<'_> {
     /// H(A1) raw bytes; A1 = H(user:realm:password) ":" nonce ":" cnonce (no authzid).
-    fn ha1(&self) -> [u8; 16] {
+    pub(crate) fn ha1(&self) -> [u8; 16] {
         let inner = md5(format!("{}:{}:{}", self.username, self.realm, self.password).as_bytes());
         let mut a1 = inner.to_vec();
         a1.extend_from_slice(format!(":{}:{}", self.nonce, self.cnonce).as_bytes());
@@ -131,12 +133,16 @@ pub struct DigestMd5 {
     password: String,
     digest_uri: String,
     cnonce: String,
+    protection: Protection,
     expected_rspauth: Option<String>,
+    /// Chosen qop, H(A1) and the server's maxbuf, kept for the security layer.
+    session: Option<(Qop, [u8; 16], usize)>,
+    layer: Option<Box<dyn SecurityLayer>>,
 }
 
 impl DigestMd5 {
-    /// A client authenticating with `token`.
-    pub fn new(token: &Token) -> Self {
+    /// A client authenticating with `token`, accepting the qops of `protection`.
+    pub fn new(token: &Token, protection: Protection) -> Self {
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut nonce = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut nonce);
@@ -145,7 +151,10 @@ impl DigestMd5 {
             password: b64.encode(&token.password),
             digest_uri: "/default".to_string(),
             cnonce: b64.encode(nonce),
+            protection,
             expected_rspauth: None,
+            session: None,
+            layer: None,
         }
     }
 }
@@ -173,12 +182,32 @@ impl SaslMechanism for DigestMd5 {
         let nonce = d.get("nonce").ok_or("challenge has no nonce")?;
         let realm = d.get("realm").map(String::as_str).unwrap_or("");
         let offered = d.get("qop").map(String::as_str).unwrap_or("auth");
-        if !offered.split(',').any(|q| q.trim() == "auth") {
-            return Err(format!(
-                "server offers qop {offered:?}, but only \"auth\" is implemented \
-                 (set hadoop.rpc.protection=authentication on the cluster)"
-            ));
-        }
+        let offered: Vec<&str> = offered.split(',').map(str::trim).collect();
+        let qop = self
+            .protection
+            .choose(|q| offered.contains(&q.sasl_name()))
+            .ok_or_else(|| {
+                format!(
+                    "the server offers qop {:?} and hadoop.rpc.protection allows only [{}]",
+                    offered.join(","),
+                    self.protection.names()
+                )
+            })?;
+        let cipher = if qop == Qop::Privacy {
+            let ciphers = d.get("cipher").map(String::as_str).unwrap_or("");
+            if !ciphers.split(',').any(|c| c.trim() == "rc4") {
+                return Err(format!(
+                    "the server offers ciphers {ciphers:?} for privacy; spindle speaks rc4"
+                ));
+            }
+            ",cipher=rc4"
+        } else {
+            ""
+        };
+        let server_max = match d.get("maxbuf") {
+            Some(v) => v.parse().map_err(|_| format!("bad maxbuf {v:?}"))?,
+            None => 65536,
+        };
         let params = DigestParams {
             username: &self.username,
             realm,
@@ -186,9 +215,10 @@ impl SaslMechanism for DigestMd5 {
             nonce,
             cnonce: &self.cnonce,
             nc: "00000001",
-            qop: "auth",
+            qop: qop.sasl_name(),
             digest_uri: &self.digest_uri,
         };
+        self.session = Some((qop, params.ha1(), server_max));
         self.expected_rspauth = Some(params.rspauth());
         let mut out = String::new();
         if d.contains_key("charset") {
@@ -196,13 +226,14 @@ impl SaslMechanism for DigestMd5 {
         }
         out.push_str(&format!(
             "username=\"{}\",realm=\"{}\",nonce=\"{}\",nc=00000001,cnonce=\"{}\",\
-             digest-uri=\"{}\",maxbuf=65536,response={},qop=auth",
+             digest-uri=\"{}\",maxbuf=65536,response={},qop={}{cipher}",
             self.username,
             realm,
             nonce,
             self.cnonce,
             self.digest_uri,
-            params.response()
+            params.response(),
+            qop.sasl_name(),
         ));
         Ok(out.into_bytes())
     }
@@ -216,12 +247,151 @@ impl SaslMechanism for DigestMd5 {
         let text = std::str::from_utf8(token).map_err(|_| "rspauth is not UTF-8")?;
         let d = parse_directives(text)?;
         match d.get("rspauth") {
-            Some(got) if got == expected => Ok(()),
+            Some(got) if got == expected => {
+                if let Some((qop, ha1, server_max)) = self.session {
+                    if qop != Qop::Authentication {
+                        self.layer = Some(Box::new(DigestLayer::new(qop, &ha1, server_max)));
+                    }
+                }
+                Ok(())
+            }
             Some(_) => Err(
                 "server rspauth does not match: the server does not know the token password".into(),
             ),
             None => Err("server success token has no rspauth".into()),
         }
+    }
+
+    fn take_layer(&mut self) -> Option<Box<dyn SecurityLayer>> {
+        self.layer.take()
+    }
+}
+
+type HmacMd5 = hmac::Hmac<Md5>;
+
+/// DIGEST-MD5's integrity (`auth-int`) or privacy (`auth-conf` with rc4) layer. A
+/// message is `[cipher](data + mac10) + 00 01 + seq`, each direction with its own keys
+/// and sequence numbers counted from 0.
+struct DigestLayer {
+    /// Kic and Kis: the HMAC keys client-to-server and server-to-client.
+    sign: [u8; 16],
+    verify: [u8; 16],
+    /// rc4 keyed with Kcc and Kcs; the key streams run on across messages.
+    seal: Option<(rc4::Rc4, rc4::Rc4)>,
+    send_seq: u32,
+    recv_seq: u32,
+    max_plain: usize,
+}
+
+impl DigestLayer {
+    fn new(qop: Qop, ha1: &[u8; 16], server_max: usize) -> DigestLayer {
+        Self::keyed(qop, ha1, server_max, true)
+    }
+
+    /// The layer of the client (`client`), or of the server, which uses the same keys
+    /// the other way round.
+    fn keyed(qop: Qop, ha1: &[u8; 16], server_max: usize, client: bool) -> DigestLayer {
+        let derive = |key: &[u8], magic: &str| -> [u8; 16] {
+            let mut input = key.to_vec();
+            input.extend_from_slice(magic.as_bytes());
+            md5(&input)
+        };
+        let seal = (qop == Qop::Privacy).then(|| {
+            use rc4::KeyInit;
+            let kcc = derive(
+                ha1,
+                "Digest H(A1) to client-to-server sealing key magic constant",
+            );
+            let kcs = derive(
+                ha1,
+                "Digest H(A1) to server-to-client sealing key magic constant",
+            );
+            let cipher =
+                |k: &[u8; 16]| rc4::Rc4::new_from_slice(k).expect("rc4 takes 16-byte keys");
+            if client {
+                (cipher(&kcc), cipher(&kcs))
+            } else {
+                (cipher(&kcs), cipher(&kcc))
+            }
+        });
+        let kic = derive(
+            ha1,
+            "Digest session key to client-to-server signing key magic constant",
+        );
+        let kis = derive(
+            ha1,
+            "Digest session key to server-to-client signing key magic constant",
+        );
+        let (sign, verify) = if client { (kic, kis) } else { (kis, kic) };
+        DigestLayer {
+            sign,
+            verify,
+            seal,
+            send_seq: 0,
+            recv_seq: 0,
+            // Room for the 16 bytes of MAC, type and sequence number.
+            max_plain: server_max.saturating_sub(16).max(1024),
+        }
+    }
+}
+
+/// The first 10 bytes of HMAC-MD5(key, seq + data).
+fn mac10(key: &[u8; 16], seq: u32, data: &[u8]) -> [u8; 10] {
+    use hmac::Mac;
+    let mut mac = <HmacMd5 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(&seq.to_be_bytes());
+    mac.update(data);
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; 10];
+    out.copy_from_slice(&full[..10]);
+    out
+}
+
+impl SecurityLayer for DigestLayer {
+    fn max_plain(&self) -> usize {
+        self.max_plain
+    }
+
+    fn wrap(&mut self, plain: &[u8]) -> Result<Vec<u8>, String> {
+        let seq = self.send_seq;
+        self.send_seq = self.send_seq.wrapping_add(1);
+        let mut out = plain.to_vec();
+        out.extend_from_slice(&mac10(&self.sign, seq, plain));
+        if let Some((seal, _)) = &mut self.seal {
+            use rc4::StreamCipher;
+            seal.apply_keystream(&mut out);
+        }
+        out.extend_from_slice(&[0, 1]);
+        out.extend_from_slice(&seq.to_be_bytes());
+        Ok(out)
+    }
+
+    fn unwrap(&mut self, wrapped: &[u8]) -> Result<Vec<u8>, String> {
+        if wrapped.len() < 16 {
+            return Err(format!(
+                "wrapped message of {} bytes is too short",
+                wrapped.len()
+            ));
+        }
+        let (body, tail) = wrapped.split_at(wrapped.len() - 6);
+        let seq = u32::from_be_bytes([tail[2], tail[3], tail[4], tail[5]]);
+        if tail[..2] != [0, 1] || seq != self.recv_seq {
+            return Err(format!(
+                "wrapped message out of order (sequence {seq}, expected {})",
+                self.recv_seq
+            ));
+        }
+        self.recv_seq = self.recv_seq.wrapping_add(1);
+        let mut body = body.to_vec();
+        if let Some((_, open)) = &mut self.seal {
+            use rc4::StreamCipher;
+            open.apply_keystream(&mut body);
+        }
+        let mac = body.split_off(body.len() - 10);
+        if mac != mac10(&self.verify, seq, &body) {
+            return Err("wrapped message failed its integrity check".into());
+        }
+        Ok(body)
     }
 }
 
@@ -274,7 +444,7 @@ mod tests {
             kind: "YARN_AM_RM_TOKEN".into(),
             service: String::new(),
         };
-        let mut m = DigestMd5::new(&token);
+        let mut m = DigestMd5::new(&token, Protection::default());
         m.start(&ServerAuth {
             method: "TOKEN".into(),
             mechanism: "DIGEST-MD5".into(),
@@ -307,9 +477,54 @@ mod tests {
     }
 
     #[test]
+    fn integrity_and_privacy_layers_round_trip_and_catch_tampering() {
+        for qop in [Qop::Integrity, Qop::Privacy] {
+            let mut client = DigestLayer::new(qop, &[7; 16], 65536);
+            let mut server = DigestLayer::keyed(qop, &[7; 16], 65536, false);
+            for msg in [
+                &b"first call"[..],
+                b"",
+                b"second call, longer than the first",
+            ] {
+                let wrapped = client.wrap(msg).unwrap();
+                assert_eq!(wrapped.len(), msg.len() + 16);
+                if !msg.is_empty() {
+                    assert_eq!(qop == Qop::Privacy, !wrapped.starts_with(msg), "{qop:?}");
+                }
+                assert_eq!(server.unwrap(&wrapped).unwrap(), msg);
+                let answer = server.wrap(msg).unwrap();
+                assert_eq!(client.unwrap(&answer).unwrap(), msg);
+            }
+            let mut bad = client.wrap(b"tampered").unwrap();
+            bad[0] ^= 1;
+            assert!(server.unwrap(&bad).is_err(), "{qop:?}");
+            // A replayed message carries an old sequence number.
+            let mut client = DigestLayer::new(qop, &[7; 16], 65536);
+            let mut server = DigestLayer::keyed(qop, &[7; 16], 65536, false);
+            let once = client.wrap(b"once").unwrap();
+            assert_eq!(server.unwrap(&once).unwrap(), b"once");
+            assert!(server.unwrap(&once).unwrap_err().contains("out of order"));
+        }
+    }
+
+    #[test]
+    fn privacy_asks_for_rc4_and_computes_with_auth_conf() {
+        let mut m = DigestMd5::new(&Token::default(), Protection::only(Qop::Privacy));
+        let resp = m
+            .respond(br#"realm="default",nonce="n",qop="auth-conf",cipher="3des,rc4",maxbuf=4096"#)
+            .unwrap();
+        let resp = String::from_utf8(resp).unwrap();
+        assert!(resp.ends_with(",qop=auth-conf,cipher=rc4"), "{resp}");
+        let err = DigestMd5::new(&Token::default(), Protection::only(Qop::Privacy))
+            .respond(br#"realm="default",nonce="n",qop="auth-conf",cipher="3des""#)
+            .unwrap_err();
+        assert!(err.contains("rc4"), "{err}");
+    }
+
+    #[test]
     fn refuses_integrity_only_servers() {
         let token = Token::default();
-        let mut m = DigestMd5::new(&token);
+        let mut m = DigestMd5::new(&token, Protection::default());
         let err = m
             .respond(br#"realm="default",nonce="n",qop="auth-int""#)
             .unwrap_err();

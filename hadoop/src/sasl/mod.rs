@@ -1,14 +1,17 @@
 //! SASL client mechanisms, independent of the socket: the IPC layer drives the exchange
 //! and hands each server challenge to a [`SaslMechanism`].
 //!
-//! Only DIGEST-MD5 with a Hadoop token is implemented, and only the `auth` quality of
-//! protection (no integrity or privacy wrapping); a server that insists on
-//! `hadoop.rpc.protection=integrity|privacy` is refused with a clear error. GSSAPI
-//! (Kerberos) would be a second implementation of the same trait.
+//! Two mechanisms: DIGEST-MD5 with a Hadoop token ([`DigestMd5`]) and GSSAPI with a
+//! Kerberos login ([`gssapi::Gssapi`]). Each negotiates the quality of protection the
+//! client's `hadoop.rpc.protection` allows ([`Protection`]); integrity and privacy then
+//! wrap every later message through the mechanism's [`SecurityLayer`].
 
 mod digest;
+pub mod gssapi;
+mod layer;
 
 pub use digest::{DigestMd5, DigestParams};
+pub use layer::{Protection, Qop, SecurityLayer};
 
 /// What the server offered for one authentication method (`RpcSaslProto.SaslAuth`
 /// minus the challenge).
@@ -37,4 +40,9 @@ pub trait SaslMechanism: Send {
     /// Checks the server's final token (DIGEST-MD5: `rspauth`); an error means the
     /// server did not prove it knows the secret.
     fn finish(&mut self, token: Option<&[u8]>) -> Result<(), String>;
+    /// After [`finish`](Self::finish): the layer that must wrap every later message,
+    /// when the exchange chose integrity or privacy.
+    fn take_layer(&mut self) -> Option<Box<dyn SecurityLayer>> {
+        None
+    }
 }

@@ -12,6 +12,7 @@ use super::types::FinalStatus;
 use crate::credentials::Token;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
 use crate::proto::yarn as pb;
+use crate::sasl::Protection;
 use crate::{Error, Result};
 
 /// Protocol name of the AM ↔ RM protocol.
@@ -31,6 +32,7 @@ pub struct AmRmClient {
     current: usize,
     token: Token,
     user: String,
+    protection: Protection,
 }
 
 impl AmRmClient {
@@ -38,15 +40,21 @@ impl AmRmClient {
     /// which the AM must be told: it is not in the container environment) with the
     /// AMRMToken (select it by kind `YARN_AM_RM_TOKEN`; its service is not the address).
     pub async fn connect(addr: &str, amrm_token: &Token, user: &str) -> Result<Self> {
-        Self::connect_any(&[addr.to_string()], amrm_token, user).await
+        Self::connect_any(&[addr.to_string()], amrm_token, user, Protection::default()).await
     }
 
     /// Connects to the first reachable of `addrs` (an HA pair's scheduler addresses, in
     /// order); [`Self::reconnect`] later moves on to the next.
-    pub async fn connect_any(addrs: &[String], amrm_token: &Token, user: &str) -> Result<Self> {
+    /// `protection` is the cluster's `hadoop.rpc.protection`.
+    pub async fn connect_any(
+        addrs: &[String],
+        amrm_token: &Token,
+        user: &str,
+        protection: Protection,
+    ) -> Result<Self> {
         let mut last = None;
         for (i, addr) in addrs.iter().enumerate() {
-            match Self::open(addr, amrm_token, user).await {
+            match Self::open(addr, amrm_token, user, &protection).await {
                 Ok(conn) => {
                     return Ok(Self {
                         conn,
@@ -55,6 +63,7 @@ impl AmRmClient {
                         current: i,
                         token: amrm_token.clone(),
                         user: user.to_string(),
+                        protection,
                     })
                 }
                 Err(e) => last = Some(e),
@@ -63,13 +72,19 @@ impl AmRmClient {
         Err(last.unwrap_or_else(|| Error::Config("no scheduler address given".to_string())))
     }
 
-    async fn open(addr: &str, token: &Token, user: &str) -> Result<Connection> {
+    async fn open(
+        addr: &str,
+        token: &Token,
+        user: &str,
+        protection: &Protection,
+    ) -> Result<Connection> {
         let opts = ConnectionOptions {
             protocol: APPLICATION_MASTER_PROTOCOL.to_string(),
             auth: Auth::Token {
                 token: token.clone(),
                 fallback_user: user.to_string(),
             },
+            protection: protection.clone(),
             connect_timeout: Duration::from_secs(20),
             call_timeout: crate::ipc::CALL_TIMEOUT,
         };
@@ -90,7 +105,7 @@ impl AmRmClient {
         let mut last = None;
         for step in 1..=n {
             let i = (self.current + step) % n;
-            match Self::open(&self.addrs[i], &self.token, &self.user).await {
+            match Self::open(&self.addrs[i], &self.token, &self.user, &self.protection).await {
                 Ok(conn) => {
                     self.conn = conn;
                     self.current = i;

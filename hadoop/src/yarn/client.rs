@@ -15,6 +15,8 @@ use crate::config::Configuration;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
 use crate::proto::yarn as pb;
 use crate::retry::RetryPolicy;
+use crate::sasl::Protection;
+use crate::user::Identity;
 use crate::{Error, Result};
 
 /// Protocol name used in the connection context and every request header.
@@ -23,8 +25,8 @@ pub const APPLICATION_CLIENT_PROTOCOL: &str =
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Client of the ResourceManager over SIMPLE auth (what ApplicationClientProtocol uses
-/// on an insecure cluster).
+/// Client of the ResourceManager: SIMPLE on an insecure cluster, Kerberos (SASL GSSAPI
+/// with the configured `yarn.resourcemanager.principal`) on a secure one.
 ///
 /// It knows every RM address (one, or one per HA id) and fails over in order when a
 /// connection cannot be opened or the RM answers `StandbyException`; it reconnects when
@@ -33,20 +35,30 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// with backoff within its [`RetryPolicy`], so a client rides out an RM restart.
 pub struct ApplicationClient {
     addrs: Vec<String>,
-    user: String,
+    auth: Auth,
+    protection: Protection,
     retry: RetryPolicy,
     /// Index into `addrs` of the RM last used, and its connection if open.
     conn: Mutex<(usize, Option<Arc<Connection>>)>,
 }
 
 impl ApplicationClient {
-    /// Connects to `addr` (`host:port`) as `user`; fails fast if the RM is unreachable.
+    /// Connects to `addr` (`host:port`) as `user` over SIMPLE; fails fast if the RM is
+    /// unreachable.
     pub async fn connect(addr: &str, user: &str) -> Result<Self> {
         Self::connect_any(&[addr.to_string()], user).await
     }
 
-    /// Connects to the first reachable address of `addrs` (an HA pair, in order).
+    /// Connects over SIMPLE to the first reachable address of `addrs` (an HA pair, in
+    /// order).
     pub async fn connect_any(addrs: &[String], user: &str) -> Result<Self> {
+        let auth = Auth::Simple {
+            user: user.to_string(),
+        };
+        Self::connect_with(addrs, auth, Protection::default()).await
+    }
+
+    async fn connect_with(addrs: &[String], auth: Auth, protection: Protection) -> Result<Self> {
         if addrs.is_empty() {
             return Err(Error::Config(
                 "no ResourceManager address given".to_string(),
@@ -54,7 +66,8 @@ impl ApplicationClient {
         }
         let client = Self {
             addrs: addrs.to_vec(),
-            user: user.to_string(),
+            auth,
+            protection,
             retry: RetryPolicy::RESOURCE_MANAGER,
             conn: Mutex::new((0, None)),
         };
@@ -64,9 +77,21 @@ impl ApplicationClient {
 
     /// Connects to the RM addresses of `conf` (`yarn.resourcemanager.address`, or the
     /// per-id addresses under HA), retrying calls for as long as
-    /// `yarn.resourcemanager.connect.max-wait.ms` says (15 minutes by default).
-    pub async fn from_config(conf: &Configuration, user: &str) -> Result<Self> {
-        let mut client = Self::connect_any(&conf.rm_addresses(), user).await?;
+    /// `yarn.resourcemanager.connect.max-wait.ms` says (15 minutes by default). With a
+    /// Kerberos login in `who`, authenticates with it, protected as
+    /// `hadoop.rpc.protection` asks.
+    pub async fn from_config(conf: &Configuration, who: &Identity) -> Result<Self> {
+        let auth = match &who.kerberos {
+            None => Auth::Simple {
+                user: who.user.clone(),
+            },
+            Some(login) => Auth::Kerberos {
+                login: login.clone(),
+                server: conf.server_principal("yarn.resourcemanager.principal")?,
+            },
+        };
+        let mut client =
+            Self::connect_with(&conf.rm_addresses(), auth, conf.rpc_protection()?).await?;
         if let Some(ms) = conf.get_i64("yarn.resourcemanager.connect.max-wait.ms")? {
             client.retry.deadline = Duration::from_millis(ms.max(0) as u64);
         }
@@ -96,9 +121,8 @@ impl ApplicationClient {
             let idx = (slot.0 + step) % self.addrs.len();
             let opts = ConnectionOptions {
                 protocol: APPLICATION_CLIENT_PROTOCOL.to_string(),
-                auth: Auth::Simple {
-                    user: self.user.clone(),
-                },
+                auth: self.auth.clone(),
+                protection: self.protection.clone(),
                 connect_timeout: CONNECT_TIMEOUT,
                 call_timeout: crate::ipc::CALL_TIMEOUT,
             };

@@ -12,6 +12,7 @@ use super::types::{ContainerLaunchContext, NodeId};
 use crate::credentials::Token;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
 use crate::proto::yarn as pb;
+use crate::sasl::Protection;
 use crate::Result;
 
 /// Protocol name of the AM ↔ NodeManager protocol.
@@ -24,14 +25,21 @@ pub struct NodeManagerClient {
 }
 
 impl NodeManagerClient {
-    /// Connects to `node` with its NMToken (from [`super::Allocation::nm_tokens`]).
-    pub async fn connect(node: &NodeId, nm_token: &Token, user: &str) -> Result<Self> {
+    /// Connects to `node` with its NMToken (from [`super::Allocation::nm_tokens`]),
+    /// protected as the cluster's `hadoop.rpc.protection` asks.
+    pub async fn connect(
+        node: &NodeId,
+        nm_token: &Token,
+        user: &str,
+        protection: &Protection,
+    ) -> Result<Self> {
         let opts = ConnectionOptions {
             protocol: CONTAINER_MANAGEMENT_PROTOCOL.to_string(),
             auth: Auth::Token {
                 token: nm_token.clone(),
                 fallback_user: user.to_string(),
             },
+            protection: protection.clone(),
             connect_timeout: Duration::from_secs(20),
             call_timeout: crate::ipc::CALL_TIMEOUT,
         };

@@ -22,6 +22,9 @@ final class ClusterConf {
           "yarn.resourcemanager.admin.address",
           "yarn.resourcemanager.webapp.address");
 
+  /** Where NodeManagers aggregate container logs, in the default filesystem. */
+  static final String REMOTE_LOG_DIR = "/tmp/logs";
+
   private static final long PORT_WAIT_MS = 10_000;
 
   /**
@@ -78,7 +81,7 @@ final class ClusterConf {
     // As on real clusters, NodeManagers move a finished application's container logs into
     // the default filesystem, where `spindle logs` reads them.
     c.setBoolean("yarn.log-aggregation-enable", true);
-    c.set("yarn.nodemanager.remote-app-log-dir", "/tmp/logs");
+    c.set("yarn.nodemanager.remote-app-log-dir", REMOTE_LOG_DIR);
     c.setFloat("yarn.scheduler.capacity.maximum-am-resource-percent", 0.5f);
     // The capacity scheduler's queue layout, in case no capacity-scheduler.xml is on the
     // class path (the shaded minicluster lacks it).
@@ -116,11 +119,18 @@ final class ClusterConf {
    * Writes core-site.xml (fs.defaultFS and auth), hdfs-site.xml (the NameNode's
    * configuration) and yarn-site.xml (the running RM's configuration). Each file is
    * written to a temporary name and renamed so a reader never sees half a file.
+   * {@code securityKeys} (secure mode) go into core-site.xml too, from the RM's
+   * configuration, so a client that reads only core-site.xml still speaks Kerberos.
    */
-  static void write(Configuration dfsConf, Configuration yarnConf, Path dir) throws IOException {
+  static void write(
+      Configuration dfsConf, Configuration yarnConf, Path dir, List<String> securityKeys)
+      throws IOException {
     Configuration core = new Configuration(false);
     core.set("fs.defaultFS", dfsConf.get("fs.defaultFS"));
     core.set("hadoop.security.authentication", "simple");
+    for (String key : securityKeys) {
+      core.set(key, yarnConf.get(key));
+    }
     writeXml(core, dir.resolve("core-site.xml"), "");
     // yarn.* keys that leak into the DFS configuration (yarn.is.minicluster=false) would
     // override yarn-site.xml for clients that load hdfs-site.xml later.

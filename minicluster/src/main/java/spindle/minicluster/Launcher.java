@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.PrivilegedExceptionAction;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import org.apache.hadoop.conf.Configuration;
@@ -22,9 +23,11 @@ import org.apache.hadoop.yarn.server.MiniYARNCluster;
  * accept work. Stops every daemon on SIGINT/SIGTERM (JVM shutdown hook) or when stdin
  * closes, so a test harness that dies without cleaning up still takes the cluster down.
  *
- * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R]}.
+ * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R]
+ * [--secure [--rpc-protection P] [--token-renew-interval-s N] [--am-rm-token-roll-s N]]}.
  * With one host everything listens on 127.0.0.1; with more, each host's DataNode and
- * NodeManager listen on its own loopback alias (see {@link Hosts}).
+ * NodeManager listen on its own loopback alias (see {@link Hosts}). {@code --secure}
+ * (one host only) runs a KDC and Kerberizes both clusters (see {@link Secure}).
  */
 public final class Launcher {
   private static final long NM_WAIT_MS = 120_000;
@@ -57,11 +60,55 @@ public final class Launcher {
     Files.createDirectories(opts.confDir);
     Files.createDirectories(opts.workDir);
 
+    // The KDC comes first: the JDK reads its krb5.conf once, at the first Kerberos use.
+    Secure secure = opts.secure == null ? null : Secure.start(opts.workDir, opts.secure);
     Configuration base = ClusterConf.base(opts.workDir);
+    if (secure != null) {
+      secure.apply(base);
+      secure.writeJvmDefaults(base, opts.workDir.resolve("jvm-site"));
+    }
     List<Hosts.Host> hosts = Hosts.plan(opts.hosts, opts.racks);
-    boolean multiHost = opts.hosts > 1;
+    MiniDFSCluster dfs =
+        asHdfs(
+            secure,
+            () -> {
+              MiniDFSCluster started = startDfs(base, hosts);
+              if (secure != null) {
+                Secure.prepareHdfs(started.getFileSystem(), ClusterConf.REMOTE_LOG_DIR);
+              }
+              probeHdfs(started);
+              return started;
+            });
+
+    YarnConfiguration yconf = new YarnConfiguration(dfs.getConfiguration(0));
+    ClusterConf.applyYarn(yconf);
+    if (secure != null) {
+      Secure.applyYarnWeb(yconf);
+    }
+    MiniYARNCluster yarn = asYarn(secure, () -> startYarn(yconf, hosts, opts.workDir));
+    waitForNodeManagers(yarn, opts.hosts);
+    Configuration live = yarn.getConfig();
+    ClusterConf.waitForRealPorts(live);
+
+    if (secure != null) {
+      secure.writeClientFiles(opts.confDir);
+    }
+    ClusterConf.write(
+        dfs.getConfiguration(0),
+        live,
+        opts.confDir,
+        secure == null ? List.of() : Secure.CLIENT_KEYS);
+    ready.println("READY " + opts.confDir.toAbsolutePath());
+    ready.flush();
+
+    waitForStop();
+  }
+
+  /** A NameNode and a DataNode per host, active. */
+  private static MiniDFSCluster startDfs(Configuration base, List<Hosts.Host> hosts)
+      throws IOException {
     MiniDFSCluster dfs;
-    if (multiHost) {
+    if (hosts.size() > 1) {
       Hosts.checkResolution(hosts);
       Hosts.applyRacks(hosts);
       dfs = Hosts.startDfs(base, hosts);
@@ -78,10 +125,13 @@ public final class Launcher {
       Runtime.getRuntime().addShutdownHook(new Thread(dfs::shutdown, "stop-dfs"));
     }
     dfs.waitActive();
-    probeHdfs(dfs);
+    return dfs;
+  }
 
-    YarnConfiguration yconf = new YarnConfiguration(dfs.getConfiguration(0));
-    ClusterConf.applyYarn(yconf);
+  /** A ResourceManager and a NodeManager per host, started. */
+  private static MiniYARNCluster startYarn(
+      YarnConfiguration yconf, List<Hosts.Host> hosts, Path workDir) throws IOException {
+    boolean multiHost = hosts.size() > 1;
     // With several hosts the NodeManagers are started here, one per host name.
     int miniNodeManagers = multiHost ? 0 : 1;
     MiniYARNCluster yarn =
@@ -92,17 +142,21 @@ public final class Launcher {
     yarn.init(yconf);
     yarn.start();
     if (multiHost) {
-      Hosts.startNodeManagers(yarn.getConfig(), hosts, opts.workDir);
+      Hosts.startNodeManagers(yarn.getConfig(), hosts, workDir);
     }
-    waitForNodeManagers(yarn, opts.hosts);
-    Configuration live = yarn.getConfig();
-    ClusterConf.waitForRealPorts(live);
+    return yarn;
+  }
 
-    ClusterConf.write(dfs.getConfiguration(0), live, opts.confDir);
-    ready.println("READY " + opts.confDir.toAbsolutePath());
-    ready.flush();
+  /** Runs {@code action} as HDFS's principal in secure mode, else as it is. */
+  private static <T> T asHdfs(Secure secure, PrivilegedExceptionAction<T> action)
+      throws Exception {
+    return secure == null ? action.run() : secure.asHdfs(action);
+  }
 
-    waitForStop();
+  /** Runs {@code action} as YARN's principal in secure mode, else as it is. */
+  private static <T> T asYarn(Secure secure, PrivilegedExceptionAction<T> action)
+      throws Exception {
+    return secure == null ? action.run() : secure.asYarn(action);
   }
 
   /** Waits until the ResourceManager counts {@code expected} running NodeManagers. */
@@ -185,11 +239,21 @@ public final class Launcher {
     int hosts = 1;
     /** 0: one rack below four hosts, two from four on. */
     int racks = 0;
+    /** Null unless --secure. */
+    Secure.Settings secure;
 
     static Options parse(String[] args) {
       Options o = new Options();
+      boolean secure = false;
+      String protection = "privacy";
+      long tokenRenewS = 0;
+      long rollS = 0;
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
+        if (a.equals("--secure")) {
+          secure = true;
+          continue;
+        }
         if (i + 1 >= args.length) {
           throw new IllegalArgumentException("missing value after " + a);
         }
@@ -205,6 +269,15 @@ public final class Launcher {
             break;
           case "--racks":
             o.racks = Integer.parseInt(args[++i]);
+            break;
+          case "--rpc-protection":
+            protection = args[++i];
+            break;
+          case "--token-renew-interval-s":
+            tokenRenewS = Long.parseLong(args[++i]);
+            break;
+          case "--am-rm-token-roll-s":
+            rollS = Long.parseLong(args[++i]);
             break;
           default:
             throw new IllegalArgumentException("unknown option " + a);
@@ -224,6 +297,14 @@ public final class Launcher {
       }
       if (o.racks < 1 || o.racks > o.hosts) {
         throw new IllegalArgumentException("--racks must be 1 to the number of hosts");
+      }
+      if (secure) {
+        // Each simulated host would need principals of its own name, and DataNodes call
+        // one another as this JVM's login user, which secure mode leaves at yarn.
+        if (o.hosts > 1) {
+          throw new IllegalArgumentException("--secure runs one host only");
+        }
+        o.secure = new Secure.Settings(protection, tokenRenewS, rollS);
       }
       return o;
     }
