@@ -31,6 +31,13 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// On a Kerberos cluster: log in as PRINCIPAL from --keytab instead of using the
+    /// ticket cache of `kinit` (its tickets go to a private cache, removed at exit)
+    #[arg(long, global = true, requires = "keytab", value_name = "PRINCIPAL")]
+    principal: Option<String>,
+    /// The keytab holding --principal's keys
+    #[arg(long, global = true, requires = "principal", value_name = "FILE")]
+    keytab: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -55,6 +62,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before the runtime's threads start: it sets the Kerberos library's environment.
+    let _keytab_cache = match (&cli.principal, &cli.keytab) {
+        (Some(principal), Some(keytab)) => match yarn::use_keytab(principal, keytab) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     if let Command::ServiceRun(args) = cli.command {
         // Becomes bash: no runtime.
         return service_run::service_run(args);

@@ -12,6 +12,9 @@ use spindle_appmaster::yarn::launch::{read_credentials, secret_from};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::credentials::CredentialsFormat;
 use spindle_hadoop::user::simple_user;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// `HADOOP_TOKEN_FILE_LOCATION`: where YARN put the container's Credentials file.
 pub fn credentials_file() -> Result<String, String> {
@@ -43,11 +46,61 @@ pub fn take_container_secret() -> Result<String, String> {
     Ok(secret)
 }
 
+/// `--principal` and `--keytab`, when given: the client logs in from the keytab.
+static KEYTAB: OnceLock<(String, PathBuf)> = OnceLock::new();
+
+/// A private ticket cache for a keytab login, removed when dropped (at exit).
+pub struct KeytabCache(PathBuf);
+
+impl Drop for KeytabCache {
+    fn drop(&mut self) {
+        // Our own directory, created below: it holds only the cache.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Logs in from `keytab` as `principal` for this process. Must run before any thread
+/// starts: it points the Kerberos library (ours and hdfs-native's) at the keytab and
+/// at a new ticket cache in a directory only this user can read, so the user's own
+/// ticket cache is neither read nor overwritten.
+pub fn use_keytab(principal: &str, keytab: &Path) -> Result<KeytabCache, String> {
+    std::fs::File::open(keytab).map_err(|e| format!("--keytab {}: {e}", keytab.display()))?;
+    let keytab =
+        std::fs::canonicalize(keytab).map_err(|e| format!("--keytab {}: {e}", keytab.display()))?;
+    let dir = std::env::temp_dir().join(format!(
+        "spindle-krb5-{}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+    ));
+    // create, not create_all: fails on anything already there, a planted symlink too.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| {
+            format!(
+                "cannot create a private ticket cache dir {}: {e}",
+                dir.display()
+            )
+        })?;
+    let cache = KeytabCache(dir);
+    std::env::set_var(
+        "KRB5CCNAME",
+        format!("FILE:{}", cache.0.join("cc").display()),
+    );
+    std::env::set_var("KRB5_CLIENT_KTNAME", &keytab);
+    let _ = KEYTAB.set((principal.to_string(), keytab));
+    Ok(cache)
+}
+
 /// The cluster of `HADOOP_CONF_DIR` / `YARN_CONF_DIR`, as the user Hadoop clients act
-/// as: on a Kerberos cluster, the ticket cache's principal.
+/// as: on a Kerberos cluster, the `--keytab` login, else the ticket cache's principal.
 pub fn cluster_from_env() -> Result<Cluster, String> {
     let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    Cluster::load(conf_dirs_from_env(), Login::Client { user, keytab: None })
+    let keytab = KEYTAB.get().cloned();
+    Cluster::load(conf_dirs_from_env(), Login::Client { user, keytab })
 }
 
 /// The cluster as seen from inside a YARN container, where tokens authenticate.
@@ -56,7 +109,7 @@ pub fn cluster_in_container() -> Result<Cluster, String> {
     Cluster::load(conf_dirs_from_env(), Login::Container { user })
 }
 
-fn conf_dirs_from_env() -> Vec<std::path::PathBuf> {
+fn conf_dirs_from_env() -> Vec<PathBuf> {
     let hadoop = std::env::var("HADOOP_CONF_DIR").ok();
     let yarn = std::env::var("YARN_CONF_DIR").ok();
     Configuration::conf_dirs(hadoop.as_deref(), yarn.as_deref())

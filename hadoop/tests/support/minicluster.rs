@@ -34,7 +34,7 @@ impl MiniCluster {
             .tempdir()
             .expect("create a temp dir for the minicluster");
         let path = dir.path().to_path_buf();
-        Self::start_in(hosts, &path, Some(dir))
+        Self::start_in(&["--hosts".into(), hosts.to_string()], &path, Some(dir))
     }
 
     /// Starts a cluster whose state lives in `base` (emptied first), for a cluster that
@@ -43,10 +43,22 @@ impl MiniCluster {
     pub fn start_shared(hosts: u32, base: &Path) -> Self {
         let _ = std::fs::remove_dir_all(base);
         std::fs::create_dir_all(base).expect("create the minicluster dir");
-        Self::start_in(hosts, base, None)
+        Self::start_in(&["--hosts".into(), hosts.to_string()], base, None)
     }
 
-    fn start_in(hosts: u32, base: &Path, dir: Option<tempfile::TempDir>) -> Self {
+    /// Starts a Kerberized cluster (`--secure` plus `options`, e.g. `--rpc-protection
+    /// integrity`) whose state lives in `base` (emptied first). Its conf dir holds
+    /// `krb5.conf`, `user.keytab` and `user.principal`.
+    #[allow(dead_code)] // only the secure tests start one
+    pub fn start_secure(base: &Path, options: &[&str]) -> Self {
+        let _ = std::fs::remove_dir_all(base);
+        std::fs::create_dir_all(base).expect("create the minicluster dir");
+        let mut args = vec!["--secure".to_string()];
+        args.extend(options.iter().map(|o| o.to_string()));
+        Self::start_in(&args, base, None)
+    }
+
+    fn start_in(args: &[String], base: &Path, dir: Option<tempfile::TempDir>) -> Self {
         // This file serves the workspace root's tests and the hadoop crate's.
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let script = ["scripts/minicluster.sh", "../scripts/minicluster.sh"]
@@ -67,8 +79,7 @@ impl MiniCluster {
         cmd.arg(&script)
             .arg("--conf-dir")
             .arg(&conf_dir)
-            .arg("--hosts")
-            .arg(hosts.to_string())
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -123,6 +134,7 @@ impl MiniCluster {
     }
 
     /// The cluster's client configuration.
+    #[allow(dead_code)] // the secure tests reach HDFS through spindle only
     pub fn configuration(&self) -> Configuration {
         Configuration::load(std::slice::from_ref(&self.conf_dir))
             .expect("load the minicluster conf dir")

@@ -54,8 +54,15 @@ final class ClusterConf {
    * hostname resolves to. RM ports are picked free up front; NodeManagers take ephemeral
    * ports because clients learn them from the RM.
    */
-  static void applyYarn(Configuration c) throws IOException {
+  static void applyYarn(Configuration c, Path workDir) throws IOException {
     c.setBoolean("yarn.minicluster.fixed.ports", true);
+    // The ResourceManager's node-attribute store defaults to a directory under /tmp that
+    // every cluster on the machine shares; and it retries a failing mkdir 1000 times, a
+    // second apart, without a word. Keep it in the work dir, and let a failure show.
+    c.set(
+        "yarn.node-attribute.fs-store.root-dir",
+        workDir.resolve("node-attribute").toUri().toString());
+    c.setInt("yarn.resourcemanager.nodestore-rootdir.num-retries", 3);
     c.set("yarn.resourcemanager.hostname", "127.0.0.1");
     for (String key : RM_ADDRESS_KEYS) {
       c.set(key, "127.0.0.1:" + freePort());

@@ -81,7 +81,7 @@ public final class Launcher {
             });
 
     YarnConfiguration yconf = new YarnConfiguration(dfs.getConfiguration(0));
-    ClusterConf.applyYarn(yconf);
+    ClusterConf.applyYarn(yconf, opts.workDir);
     if (secure != null) {
       Secure.applyYarnWeb(yconf);
     }

@@ -1,0 +1,380 @@
+//! spindle on a Kerberized minicluster (`scripts/minicluster.sh --secure`): the client
+//! logs in from a ticket cache (`kinit` with the test user's keytab), speaks SASL
+//! GSSAPI to the ResourceManager and the NameNode, hands the application an HDFS
+//! delegation token, and the master and workers use tokens only. Every protection
+//! (`privacy`, `integrity`, `authentication`) runs the ETL job end to end with HDFS in
+//! and out, every row checked.
+//!
+//! Nothing here talks Kerberos in the test process: each cluster has its own KDC, and a
+//! Kerberos client finds its KDC and tickets through the environment, so every HDFS
+//! access goes through a `spindle` child process with that cluster's environment
+//! (uploads and downloads are local `spindle run` jobs between a local dir and HDFS).
+
+mod common;
+#[path = "../hadoop/tests/support/minicluster.rs"]
+mod minicluster;
+
+use common::*;
+use minicluster::MiniCluster;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A secure cluster and a ticket cache holding the test user's ticket.
+struct Secure {
+    cluster: MiniCluster,
+    ccache: PathBuf,
+    principal: String,
+}
+
+impl Secure {
+    fn start(name: &str, options: &[&str]) -> Secure {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let cluster = MiniCluster::start_secure(&base, options);
+        let conf = &cluster.conf_dir;
+        let principal = std::fs::read_to_string(conf.join("user.principal"))
+            .expect("user.principal in the conf dir")
+            .trim()
+            .to_string();
+        let ccache = base.join("ccache");
+        let o = Command::new("kinit")
+            .arg("-kt")
+            .arg(conf.join("user.keytab"))
+            .arg(&principal)
+            .env("KRB5_CONFIG", conf.join("krb5.conf"))
+            .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+            .output()
+            .expect("kinit (MIT Kerberos; scripts/test.sh installs krb5-user)");
+        assert!(o.status.success(), "kinit: {}", text(&o));
+        Secure {
+            cluster,
+            ccache,
+            principal,
+        }
+    }
+
+    /// `spindle ARGS` as the test user, with the ticket cache `ccache`.
+    fn spindle_with(&self, ccache: &Path, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("HADOOP_CONF_DIR", &self.cluster.conf_dir)
+            .env_remove("YARN_CONF_DIR")
+            .env_remove("HADOOP_USER_NAME")
+            .env("KRB5_CONFIG", self.cluster.conf_dir.join("krb5.conf"))
+            .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+            .output()
+            .expect("spawn spindle")
+    }
+
+    fn spindle(&self, args: &[&str]) -> Output {
+        self.spindle_with(&self.ccache, args)
+    }
+
+    /// Copies `rows` into HDFS dir `dir` as jsonl, with a local job.
+    fn upload(&self, rows: &[Click], dir: &str) {
+        let local = tempfile::tempdir().unwrap();
+        std::fs::create_dir(local.path().join("in")).unwrap();
+        write_jsonl(&local.path().join("in/clicks.jsonl"), rows);
+        let spec = local.path().join("up.yaml");
+        std::fs::write(
+            &spec,
+            format!(
+                "name: upload\nworkers: {{ instances: 1 }}\ninput: {{ path: \"{}/in/*.jsonl\", format: jsonl }}\noutput: {{ path: \"hdfs://{dir}\", format: jsonl }}\n",
+                local.path().display()
+            ),
+        )
+        .unwrap();
+        let o = self.spindle(&["run", &spec.display().to_string()]);
+        assert!(o.status.success(), "upload to {dir}: {}", text(&o));
+    }
+
+    /// The jsonl rows under HDFS dir `dir`, copied back with a local job.
+    fn download(&self, dir: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let local = tempfile::tempdir().unwrap();
+        let out = local.path().join("out");
+        let spec = local.path().join("down.yaml");
+        std::fs::write(
+            &spec,
+            format!(
+                "name: download\nworkers: {{ instances: 1 }}\ninput: {{ path: \"hdfs://{dir}/part-*\", format: jsonl }}\noutput: {{ path: \"{}\", format: jsonl }}\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        let o = self.spindle(&["run", &spec.display().to_string()]);
+        assert!(o.status.success(), "download of {dir}: {}", text(&o));
+        read_jsonl_rows(&out)
+    }
+
+    /// Writes a YARN job spec over `input` (jsonl in HDFS) and returns its path.
+    fn spec(&self, dir: &Path, name: &str, input: &str, stages: &str, out: &str) -> String {
+        let spec = dir.join("job.yaml");
+        std::fs::write(
+            &spec,
+            format!(
+                "name: {name}\nworkers: {{ instances: 2, memory: 256 MiB }}\ninput: {{ path: \"hdfs://{input}/part-*\", format: jsonl }}\n{stages}\noutput: {{ path: \"hdfs://{out}\", format: jsonl }}\n"
+            ),
+        )
+        .unwrap();
+        spec.display().to_string()
+    }
+
+    fn status(&self, app: &str) -> serde_json::Value {
+        let o = self.spindle(&["status", app, "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+    }
+
+    /// Polls the application's status until `done`; fails at once if it ends otherwise.
+    fn wait_for(&self, app: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let s = self.status(app);
+            if done(&s) {
+                return;
+            }
+            let ended =
+                ["FINISHED", "FAILED", "KILLED"].contains(&s["state"].as_str().unwrap_or(""));
+            assert!(!ended, "ended before {what}: {s}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// The privacy cluster the tests share, with short token lifetimes: HDFS and YARN
+/// delegation tokens must be renewed every 20 s, and the AMRMToken's key rolls every
+/// 60 s (which brings the AM liveness expiry down to 20 s).
+fn privacy() -> &'static Secure {
+    static CLUSTER: OnceLock<Secure> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        Secure::start(
+            "secure-privacy",
+            &[
+                "--rpc-protection",
+                "privacy",
+                "--token-renew-interval-s",
+                "20",
+                "--am-rm-token-roll-s",
+                "60",
+            ],
+        )
+    })
+}
+
+const GROUP_BY: &str = r#"stages:
+  - sql: "SELECT user, bytes FROM input WHERE status = 200"
+  - shuffle: { by: [user], partitions: 3 }
+  - sql: "SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM input GROUP BY user""#;
+
+/// The last line of stdout: where `submit` puts the application id.
+fn app_id(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout);
+    let id = out.lines().last().unwrap_or_default().to_string();
+    assert!(id.starts_with("application_"), "{}", text(o));
+    id
+}
+
+/// Uploads clicks, runs the group-by on YARN and checks every output row; returns the
+/// application id.
+fn group_by_end_to_end(s: &Secure, name: &str) -> String {
+    let rows = clicks(1500, 11);
+    let input = format!("/user/alice/{name}/in");
+    let out = format!("/user/alice/{name}/out");
+    s.upload(&rows, &input);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = s.spec(dir.path(), name, &input, GROUP_BY, &out);
+    let o = s.spindle(&["submit", &spec, "--wait", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    assert_eq!(by_user(&s.download(&out)), expected_by_user(&rows));
+    let report = s.status(&app);
+    assert_eq!(report["final_status"], "SUCCEEDED", "{report}");
+    assert_eq!(
+        report["user"], "alice",
+        "the application runs as the principal's user"
+    );
+    app
+}
+
+#[test]
+fn the_etl_job_runs_end_to_end_with_privacy() {
+    let s = privacy();
+    let started = Instant::now();
+    let app = group_by_end_to_end(s, "privacy");
+    let o = s.spindle(&["ls", "--all", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&app),
+        "{}",
+        text(&o)
+    );
+    // Uploading the 130 MB binary through an encrypted pipeline is the slow part.
+    assert!(
+        started.elapsed() < Duration::from_secs(240),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_client_without_a_ticket_is_told_so_in_one_line() {
+    let s = privacy();
+    let nowhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-ccache");
+    let started = Instant::now();
+    let o = s.spindle_with(&nowhere, &["ls"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no Kerberos credentials: run kinit, or pass --principal and --keytab"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn kill_stops_a_running_application_on_a_secure_cluster() {
+    let s = privacy();
+    s.upload(&clicks(50, 3), "/user/alice/kill/in");
+    let dir = tempfile::tempdir().unwrap();
+    let stages = "stages:\n  - command: \"sleep 120; cat\"";
+    let spec = s.spec(
+        dir.path(),
+        "secure-kill",
+        "/user/alice/kill/in",
+        stages,
+        "/user/alice/kill/out",
+    );
+    let o = s.spindle(&["submit", &spec, "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    s.wait_for(&app, "RUNNING", |r| r["state"] == "RUNNING");
+    let started = Instant::now();
+    let o = s.spindle(&["kill", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    s.wait_for(&app, "KILLED", |r| r["state"] == "KILLED");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The job runs for over 80 s: past four delegation-token renew intervals (the RM renews
+/// the token; the master commits with it at the end) and at least one AMRMToken roll.
+#[test]
+fn a_job_outlives_token_renewal_and_the_amrm_token_roll() {
+    let s = privacy();
+    let rows = clicks(300, 5);
+    s.upload(&rows, "/user/alice/long/in");
+    let dir = tempfile::tempdir().unwrap();
+    let stages = "stages:\n  - command: \"sleep 80; cat\"\n  - coalesce: 1";
+    let spec = s.spec(
+        dir.path(),
+        "secure-long",
+        "/user/alice/long/in",
+        stages,
+        "/user/alice/long/out",
+    );
+    let started = Instant::now();
+    let o = s.spindle(&["submit", &spec, "--wait", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(started.elapsed() > Duration::from_secs(80));
+    assert!(
+        started.elapsed() < Duration::from_secs(240),
+        "{:?}",
+        started.elapsed()
+    );
+    let app = app_id(&o);
+    assert_eq!(s.download("/user/alice/long/out").len(), rows.len());
+    let o = s.spindle(&["logs", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("rolled the AMRMToken over"),
+        "the master saw no AMRMToken roll: {}",
+        text(&o)
+    );
+    assert!(s.principal.starts_with("alice@"));
+}
+
+#[test]
+fn the_etl_job_runs_end_to_end_with_integrity() {
+    let s = Secure::start("secure-integrity", &["--rpc-protection", "integrity"]);
+    group_by_end_to_end(&s, "integrity");
+}
+
+#[test]
+fn the_etl_job_runs_end_to_end_with_authentication() {
+    let s = Secure::start(
+        "secure-authentication",
+        &["--rpc-protection", "authentication"],
+    );
+    group_by_end_to_end(&s, "authentication");
+}
+
+#[test]
+fn a_keytab_login_needs_no_ticket_cache_and_leaves_none_behind() {
+    let s = privacy();
+    let nowhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-ccache");
+    let keytab = s.cluster.conf_dir.join("user.keytab").display().to_string();
+    let login = [
+        "--principal",
+        s.principal.as_str(),
+        "--keytab",
+        keytab.as_str(),
+    ];
+    let o = s.spindle_with(&nowhere, &[&login[..], &["ls", "--all"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    // Staging goes through hdfs-native, which finds the keytab's tickets too.
+    let rows = clicks(100, 9);
+    s.upload(&rows, "/user/alice/keytab/in");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = s.spec(
+        dir.path(),
+        "secure-keytab",
+        "/user/alice/keytab/in",
+        "",
+        "/user/alice/keytab/out",
+    );
+    let o = s.spindle_with(
+        &nowhere,
+        &[
+            &login[..],
+            &["submit", &spec, "--wait", "--am-memory-mb", "256"],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.download("/user/alice/keytab/out").len(), rows.len());
+
+    let started = Instant::now();
+    let wrong = [
+        "--principal",
+        "bob@EXAMPLE.COM",
+        "--keytab",
+        keytab.as_str(),
+        "ls",
+    ];
+    let o = s.spindle_with(&nowhere, &wrong);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bob@EXAMPLE.COM"),
+        "{}",
+        text(&o)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("spindle-krb5-"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "private ticket caches left behind: {left:?}"
+    );
+}
