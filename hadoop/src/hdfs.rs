@@ -38,7 +38,8 @@ pub struct FileStatus {
     pub modification_time_ms: u64,
 }
 
-/// A connection to one NameNode (SIMPLE auth; a Kerberos cluster is out of reach).
+/// A connection to one NameNode: SIMPLE, Kerberos ([`Self::connect_as`]) or a delegation
+/// token ([`Self::connect_with_token`]).
 pub struct NameNodeClient {
     conn: Connection,
 }
@@ -63,15 +64,7 @@ impl NameNodeClient {
     /// Connects as `who`: with Kerberos (the principal of `dfs.namenode.kerberos.principal`,
     /// protected as `hadoop.rpc.protection` asks) when `who` has a login, else SIMPLE.
     pub async fn connect_as(addr: &str, who: &Identity, conf: &Configuration) -> Result<Self> {
-        let auth = match &who.kerberos {
-            None => Auth::Simple {
-                user: who.user.clone(),
-            },
-            Some(login) => Auth::Kerberos {
-                login: login.clone(),
-                server: conf.server_principal("dfs.namenode.kerberos.principal")?,
-            },
-        };
+        let auth = who.auth(conf, "dfs.namenode.kerberos.principal")?;
         let opts = ConnectionOptions {
             protocol: CLIENT_PROTOCOL.to_string(),
             auth,

@@ -1,5 +1,7 @@
 //! Who a client is: a user name, and on a Kerberos cluster the login that proves it.
 
+use crate::config::Configuration;
+use crate::ipc::Auth;
 use crate::sasl::gssapi::KerberosLogin;
 
 /// The user a client acts as. With `kerberos`, connections that take Kerberos (the
@@ -19,6 +21,20 @@ impl Identity {
             user: user.into(),
             kerberos: None,
         }
+    }
+
+    /// How this identity authenticates to a server whose Kerberos principal the
+    /// configuration names under `principal_key`: Kerberos with a login, else SIMPLE.
+    pub fn auth(&self, conf: &Configuration, principal_key: &str) -> crate::Result<Auth> {
+        Ok(match &self.kerberos {
+            None => Auth::Simple {
+                user: self.user.clone(),
+            },
+            Some(login) => Auth::Kerberos {
+                login: login.clone(),
+                server: conf.server_principal(principal_key)?,
+            },
+        })
     }
 
     /// The identity of a Kerberos login, named by its principal's short name.

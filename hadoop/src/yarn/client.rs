@@ -81,15 +81,7 @@ impl ApplicationClient {
     /// Kerberos login in `who`, authenticates with it, protected as
     /// `hadoop.rpc.protection` asks.
     pub async fn from_config(conf: &Configuration, who: &Identity) -> Result<Self> {
-        let auth = match &who.kerberos {
-            None => Auth::Simple {
-                user: who.user.clone(),
-            },
-            Some(login) => Auth::Kerberos {
-                login: login.clone(),
-                server: conf.server_principal("yarn.resourcemanager.principal")?,
-            },
-        };
+        let auth = who.auth(conf, "yarn.resourcemanager.principal")?;
         let mut client =
             Self::connect_with(&conf.rm_addresses(), auth, conf.rpc_protection()?).await?;
         if let Some(ms) = conf.get_i64("yarn.resourcemanager.connect.max-wait.ms")? {
