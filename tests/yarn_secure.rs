@@ -306,6 +306,40 @@ fn a_job_outlives_token_renewal_and_the_amrm_token_roll() {
 fn the_etl_job_runs_end_to_end_with_integrity() {
     let s = Secure::start("secure-integrity", &["--rpc-protection", "integrity"]);
     group_by_end_to_end(&s, "integrity");
+    a_client_asking_for_privacy_refuses_an_integrity_server(&s);
+}
+
+/// A client configured for `privacy` is not talked down to what the server offers.
+fn a_client_asking_for_privacy_refuses_an_integrity_server(s: &Secure) {
+    let conf = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&s.cluster.conf_dir).unwrap().flatten() {
+        std::fs::copy(f.path(), conf.path().join(f.file_name())).unwrap();
+    }
+    let core = conf.path().join("core-site.xml");
+    let text = std::fs::read_to_string(&core).unwrap();
+    let stricter = text.replace(
+        "<name>hadoop.rpc.protection</name><value>integrity</value>",
+        "<name>hadoop.rpc.protection</name><value>privacy</value>",
+    );
+    assert_ne!(text, stricter, "core-site.xml names hadoop.rpc.protection: {text}");
+    std::fs::write(&core, stricter).unwrap();
+    let started = Instant::now();
+    let o = Command::new(BIN)
+        .args(["ls"])
+        .env("HADOOP_CONF_DIR", conf.path())
+        .env_remove("YARN_CONF_DIR")
+        .env("KRB5_CONFIG", s.cluster.conf_dir.join("krb5.conf"))
+        .env("KRB5CCNAME", format!("FILE:{}", s.ccache.display()))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the server offers protection [integrity]")
+            && err.contains("hadoop.rpc.protection allows only [privacy]"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
 }
 
 #[test]

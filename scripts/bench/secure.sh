@@ -49,6 +49,14 @@ for i in $(seq 1 "$files"); do
   head -c $((mb * 1000 * 1000 / files * 3 / 4)) /dev/urandom | base64 -w 99 >"$top/data/part-$i.txt"
 done
 
+# A job summary (JSON on stdin) as: wall time in s, scan MB/s.
+cat >"$top/summary.py" <<'EOF'
+import json, sys
+s = json.load(sys.stdin)["summary"]
+rate = s["bytes_read"] / 1e6 / max(s["scan_time_s"], 1e-9)
+print(f"{s['wall_time_s']:.1f} {rate:.1f}")
+EOF
+
 now() { python3 -c 'import time; print(time.time())'; }
 since() { python3 -c "import time; print(f'{time.time() - $1:.2f}')"; }
 
@@ -56,11 +64,11 @@ job_spec() { # name -> spec path
   cat >"$work/$1.yaml" <<EOF
 name: $1
 workers: { instances: 2, vcores: 1, memory: 512 MiB }
-input: { path: "hdfs:///bench/in/*.txt", format: text, split_size: 64 MiB }
+input: { path: "hdfs:///tmp/bench/in/*.txt", format: text, split_size: 64 MiB }
 stages:
   - sql: "SELECT count(*) AS n FROM input"
   - coalesce: 1
-output: { path: "hdfs:///bench/out-$1", format: jsonl }
+output: { path: "hdfs:///tmp/bench/out-$1", format: jsonl }
 EOF
   echo "$work/$1.yaml"
 }
@@ -81,8 +89,8 @@ measure() { # label [minicluster options...] -> "submit_s job_s scan_mbs read_mb
     unset KRB5_CONFIG KRB5CCNAME
   fi
   fs() { java "${java_opts[@]}" -cp "$work/conf:$cp_jars" org.apache.hadoop.fs.FsShell "$@" 2> >(grep -v ' WARN ' >&2); }
-  fs -mkdir -p /bench/in
-  fs -put "$top/data"/* /bench/in/
+  fs -mkdir -p /tmp/bench/in
+  fs -put "$top/data"/* /tmp/bench/in/
   echo "$label: warm-up job (stages the binary) ..." >&2
   "$bin" submit "$(job_spec warmup)" --am-memory-mb 256 --wait >/dev/null 2>>"$work/submit.log"
 
@@ -100,13 +108,10 @@ measure() { # label [minicluster options...] -> "submit_s job_s scan_mbs read_mb
   local summary
   summary=$("$bin" submit "$(job_spec scan)" --am-memory-mb 256 --wait --json 2>>"$work/submit.log")
   local job_s scan_mbs
-  read -r job_s scan_mbs < <(python3 -c '
-import json, sys
-s = json.loads(sys.argv[1])["summary"]
-print(f"{s[\"wall_time_s\"]:.1f} {s[\"bytes_read\"] / 1e6 / max(s[\"scan_time_s\"], 1e-9):.1f}")' "$summary")
+  read -r job_s scan_mbs < <(python3 "$top/summary.py" <<<"$summary")
   local read_mbs
-  read_mbs=$("$bin" bench read 'hdfs:///bench/in/*.txt' --parallel 3 --json |
-    python3 -c 'import json,sys; print(f"{json.load(sys.stdin)[\"mb_per_s\"]:.1f}")')
+  read_mbs=$("$bin" bench read 'hdfs:///tmp/bench/in/*.txt' --parallel 3 --json |
+    python3 -c 'import json,sys; print(round(json.load(sys.stdin)["mb_per_s"], 1))')
   echo "$label: submit to RUNNING ${submit_s} s, job ${job_s} s (scan ${scan_mbs} MB/s), hdfs-native read ${read_mbs} MB/s" >&2
   kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
   exec 3>&-
