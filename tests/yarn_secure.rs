@@ -315,14 +315,19 @@ fn a_client_asking_for_privacy_refuses_an_integrity_server(s: &Secure) {
     for f in std::fs::read_dir(&s.cluster.conf_dir).unwrap().flatten() {
         std::fs::copy(f.path(), conf.path().join(f.file_name())).unwrap();
     }
-    let core = conf.path().join("core-site.xml");
-    let text = std::fs::read_to_string(&core).unwrap();
-    let stricter = text.replace(
-        "<name>hadoop.rpc.protection</name><value>integrity</value>",
-        "<name>hadoop.rpc.protection</name><value>privacy</value>",
-    );
-    assert_ne!(text, stricter, "core-site.xml names hadoop.rpc.protection: {text}");
-    std::fs::write(&core, stricter).unwrap();
+    // Every site file carries the key (the later ones win), so each is changed.
+    let mut changed = 0;
+    for name in ["core-site.xml", "hdfs-site.xml", "yarn-site.xml"] {
+        let path = conf.path().join(name);
+        let site = std::fs::read_to_string(&path).unwrap();
+        let stricter = site.replace(
+            "<name>hadoop.rpc.protection</name><value>integrity</value>",
+            "<name>hadoop.rpc.protection</name><value>privacy</value>",
+        );
+        changed += usize::from(site != stricter);
+        std::fs::write(&path, stricter).unwrap();
+    }
+    assert!(changed > 0, "no site file names hadoop.rpc.protection");
     let started = Instant::now();
     let o = Command::new(BIN)
         .args(["ls"])
@@ -339,7 +344,11 @@ fn a_client_asking_for_privacy_refuses_an_integrity_server(s: &Secure) {
             && err.contains("hadoop.rpc.protection allows only [privacy]"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
