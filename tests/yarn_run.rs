@@ -876,3 +876,25 @@ mod services;
 
 #[path = "yarn_run/logs.rs"]
 mod logs;
+
+/// On an unsecured cluster a worker's credentials file holds only the secret, so the
+/// worker deletes it: a command stage (same user) that looks for it through the
+/// worker's environment finds nothing.
+#[test]
+fn a_command_finds_no_credentials_file_of_its_worker() {
+    upload_clicks("/it/creds/in", &[(40, 4)]);
+    let stages = r#"stages:
+  - command: 'cat >/dev/null; f=$(tr "\0" "\n" < /proc/$PPID/environ | sed -n "s/^HADOOP_TOKEN_FILE_LOCATION=//p"); if [ -n "$f" ] && [ ! -e "$f" ]; then echo "{\"gone\": 1}"; else echo "{\"gone\": 0}"; fi'
+"#;
+    let spec = write_spec("yarn-creds", "/it/creds/in", stages, "/it/creds/out");
+    let o = submit(&spec, &["--wait"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = hdfs_jsonl_rows("/it/creds/out");
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(
+            r["gone"], 1,
+            "the worker's credentials file is still there: {r:?}"
+        );
+    }
+}

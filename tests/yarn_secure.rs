@@ -421,3 +421,36 @@ fn a_keytab_login_needs_no_ticket_cache_and_leaves_none_behind() {
         "private ticket caches left behind: {left:?}"
     );
 }
+
+/// A command stage runs as the same user as its worker and can find the worker's
+/// credentials file (here through the worker's environment): it holds the HDFS
+/// delegation token HDFS clients need, and no longer the application's secret.
+#[test]
+fn a_command_finds_the_worker_credentials_without_the_secret() {
+    let s = privacy();
+    s.upload(&clicks(40, 4), "/user/alice/creds/in");
+    let dir = tempfile::tempdir().unwrap();
+    let stages = r#"stages:
+  - command: 'cat >/dev/null; f=$(tr "\0" "\n" < /proc/$PPID/environ | sed -n "s/^HADOOP_TOKEN_FILE_LOCATION=//p"); echo "{\"secret\": $(grep -a -c spindle.secret "$f"), \"token\": $(grep -a -c HDFS_DELEGATION_TOKEN "$f")}"'"#;
+    let spec = s.spec(
+        dir.path(),
+        "secure-creds",
+        "/user/alice/creds/in",
+        stages,
+        "/user/alice/creds/out",
+    );
+    let o = s.spindle(&["submit", &spec, "--wait", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = s.download("/user/alice/creds/out");
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(
+            r["secret"], 0,
+            "the secret is still in the credentials file: {r:?}"
+        );
+        assert!(
+            r["token"].as_i64().unwrap() >= 1,
+            "the token is gone: {r:?}"
+        );
+    }
+}

@@ -171,7 +171,19 @@ final class ClusterConf {
   }
 
   static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+    return freePort("127.0.0.1");
+  }
+
+  /**
+   * A port free on {@code address} for a server bound later. Probed without
+   * SO_REUSEADDR (Java's default on Linux): with it, a port still holding TIME_WAIT
+   * connections of a cluster that just stopped looks free, and the daemon's own bind
+   * (netty's, without the option) then fails with "Address already in use".
+   */
+  static int freePort(String address) throws IOException {
+    try (ServerSocket s = new ServerSocket()) {
+      s.setReuseAddress(false);
+      s.bind(new java.net.InetSocketAddress(InetAddress.getByName(address), 0), 1);
       return s.getLocalPort();
     }
   }

@@ -104,9 +104,9 @@ final class Hosts {
   }
 
   private static void bindDataNode(Configuration c, Host h) throws IOException {
-    c.set("dfs.datanode.address", h.address() + ":" + ClusterConf.freePort());
-    c.set("dfs.datanode.http.address", h.address() + ":" + ClusterConf.freePort());
-    c.set("dfs.datanode.ipc.address", h.address() + ":" + ClusterConf.freePort());
+    c.set("dfs.datanode.address", h.address() + ":" + ClusterConf.freePort(h.address()));
+    c.set("dfs.datanode.http.address", h.address() + ":" + ClusterConf.freePort(h.address()));
+    c.set("dfs.datanode.ipc.address", h.address() + ":" + ClusterConf.freePort(h.address()));
     c.set(SourceBoundSocketFactory.ADDRESS_KEY, h.address());
     c.set(SourceBoundSocketFactory.DATANODE_FACTORY_KEY, SourceBoundSocketFactory.class.getName());
   }
