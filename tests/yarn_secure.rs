@@ -454,3 +454,47 @@ fn a_command_finds_the_worker_credentials_without_the_secret() {
         );
     }
 }
+
+/// A services application: the service container gets a file shipped through HDFS
+/// (localized with the delegation token) and its secret, and talks to the master's
+/// key-value store, whose journal lives in HDFS; the master script ends the application.
+#[test]
+fn a_services_application_runs_on_a_secure_cluster() {
+    let s = privacy();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hi there").unwrap();
+    let spec = dir.path().join("app.yaml");
+    std::fs::write(
+        &spec,
+        r#"name: secure-services
+master:
+  resources: { memory: 256, vcores: 1 }
+  script: |
+    got=$(spindle kv wait ok/done --timeout 90s)
+    test "$got" = "hi there"
+services:
+  ok:
+    resources: { memory: 256, vcores: 1 }
+    files: { hello.txt: hello.txt }
+    script: spindle kv put ok/done "$(cat hello.txt)"
+"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let o = s.spindle(&["submit", &spec.display().to_string(), "--wait", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["final_status"], "SUCCEEDED", "{report}");
+    assert!(
+        report["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("master script exited 0"),
+        "{report}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "{:?}",
+        started.elapsed()
+    );
+}
