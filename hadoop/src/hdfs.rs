@@ -9,6 +9,7 @@ use crate::config::Configuration;
 use crate::credentials::Token;
 use crate::ipc::{Auth, Connection, ConnectionOptions};
 use crate::proto::{common, hdfs as pb};
+use crate::sasl::Protection;
 use crate::user::Identity;
 use crate::{Error, Result};
 
@@ -47,34 +48,17 @@ pub struct NameNodeClient {
 impl NameNodeClient {
     /// `addr` is the NameNode's RPC `host:port` (the authority of `fs.defaultFS`).
     pub async fn connect(addr: &str, user: &str) -> Result<Self> {
-        let opts = ConnectionOptions {
-            protocol: CLIENT_PROTOCOL.to_string(),
-            auth: Auth::Simple {
-                user: user.to_string(),
-            },
-            protection: Default::default(),
-            connect_timeout: Duration::from_secs(20),
-            call_timeout: crate::ipc::CALL_TIMEOUT,
+        let auth = Auth::Simple {
+            user: user.to_string(),
         };
-        Ok(Self {
-            conn: Connection::connect(addr, opts).await?,
-        })
+        Self::open(addr, auth, Default::default()).await
     }
 
     /// Connects as `who`: with Kerberos (the principal of `dfs.namenode.kerberos.principal`,
     /// protected as `hadoop.rpc.protection` asks) when `who` has a login, else SIMPLE.
     pub async fn connect_as(addr: &str, who: &Identity, conf: &Configuration) -> Result<Self> {
         let auth = who.auth(conf, "dfs.namenode.kerberos.principal")?;
-        let opts = ConnectionOptions {
-            protocol: CLIENT_PROTOCOL.to_string(),
-            auth,
-            protection: conf.rpc_protection()?,
-            connect_timeout: Duration::from_secs(20),
-            call_timeout: crate::ipc::CALL_TIMEOUT,
-        };
-        Ok(Self {
-            conn: Connection::connect(addr, opts).await?,
-        })
+        Self::open(addr, auth, conf.rpc_protection()?).await
     }
 
     /// Connects with an HDFS delegation token (inside a container of a Kerberos cluster).
@@ -83,13 +67,18 @@ impl NameNodeClient {
         token: &Token,
         conf: &Configuration,
     ) -> Result<Self> {
+        let auth = Auth::Token {
+            token: token.clone(),
+            fallback_user: String::new(),
+        };
+        Self::open(addr, auth, conf.rpc_protection()?).await
+    }
+
+    async fn open(addr: &str, auth: Auth, protection: Protection) -> Result<Self> {
         let opts = ConnectionOptions {
             protocol: CLIENT_PROTOCOL.to_string(),
-            auth: Auth::Token {
-                token: token.clone(),
-                fallback_user: String::new(),
-            },
-            protection: conf.rpc_protection()?,
+            auth,
+            protection,
             connect_timeout: Duration::from_secs(20),
             call_timeout: crate::ipc::CALL_TIMEOUT,
         };

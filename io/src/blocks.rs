@@ -84,9 +84,7 @@ async fn connect(authority: &str) -> Option<NameNodeClient> {
     let auth = NameNodeAuth::of(&conf, user);
     for addr in namenode_addrs(authority, &conf) {
         let connected = match &auth {
-            NameNodeAuth::Simple(who) | NameNodeAuth::Kerberos(who) => {
-                NameNodeClient::connect_as(&addr, who, &conf).await
-            }
+            NameNodeAuth::As(who) => NameNodeClient::connect_as(&addr, who, &conf).await,
             NameNodeAuth::Token(token) => {
                 NameNodeClient::connect_with_token(&addr, token, &conf).await
             }
@@ -104,15 +102,14 @@ async fn connect(authority: &str) -> Option<NameNodeClient> {
 /// How block lookups authenticate: SIMPLE on an insecure cluster; on a Kerberos one the
 /// container's HDFS delegation token, else (on an edge node) the ticket cache.
 enum NameNodeAuth {
-    Simple(Identity),
+    As(Identity),
     Token(Token),
-    Kerberos(Identity),
 }
 
 impl NameNodeAuth {
     fn of(conf: &Configuration, user: String) -> NameNodeAuth {
         if !conf.is_kerberos() {
-            return NameNodeAuth::Simple(Identity::simple(user));
+            return NameNodeAuth::As(Identity::simple(user));
         }
         let token = std::env::var("HADOOP_TOKEN_FILE_LOCATION")
             .ok()
@@ -123,10 +120,10 @@ impl NameNodeAuth {
             return NameNodeAuth::Token(token);
         }
         match KerberosLogin::from_ticket_cache() {
-            Ok(login) => NameNodeAuth::Kerberos(Identity::kerberos(login)),
+            Ok(login) => NameNodeAuth::As(Identity::kerberos(login)),
             Err(e) => {
                 warn!(error = %e, "no Kerberos login for block locations");
-                NameNodeAuth::Simple(Identity::simple(user))
+                NameNodeAuth::As(Identity::simple(user))
             }
         }
     }

@@ -26,7 +26,7 @@ pub async fn appmaster(args: AppMasterCommand) -> ExitCode {
 fn gather(args: AppMasterCommand) -> Result<AmEnv, String> {
     let mut protected = crate::run::protected_places();
     let cluster = super::cluster_in_container()?;
-    protected.hdfs_home = Some(format!("/user/{}", cluster.user));
+    protected.hdfs_home = Some(format!("/user/{}", cluster.identity.user));
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let log_dir = std::env::var("LOG_DIRS")
         .ok()

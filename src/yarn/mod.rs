@@ -124,7 +124,7 @@ pub async fn read_app_file(cluster: &Cluster, app: &str, name: &str) -> Result<V
     let staging = spindle_appmaster::yarn::staging::Staging::connect(
         &default_fs,
         &cluster.conf_dirs[0],
-        &cluster.user,
+        &cluster.identity.user,
     )?;
     staging
         .read(&format!("{}/{app}/{name}", staging.root))

@@ -195,7 +195,7 @@ async fn refuse_unsafe_output(
         files: &urls,
     };
     let mut protected = crate::run::protected_places();
-    protected.hdfs_home = Some(format!("/user/{}", cluster.user));
+    protected.hdfs_home = Some(format!("/user/{}", cluster.identity.user));
     match commit::check(&spec.output, &inputs, &protected).await {
         Err(CommitError::Refused(why)) => {
             eprintln!("error: {}: key `output.path`: {why}", args.spec.display());
@@ -250,7 +250,7 @@ pub(super) async fn stage(
     let url =
         url::Url::parse(&default_fs).map_err(|e| format!("fs.defaultFS {default_fs}: {e}"))?;
     let conf_dir = cluster.conf_dirs[0].clone();
-    let staging = Staging::connect(&default_fs, &conf_dir, &cluster.user)?;
+    let staging = Staging::connect(&default_fs, &conf_dir, &cluster.identity.user)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let t = Instant::now();
     let dir = staging.app_dir(app).await?;

@@ -140,7 +140,7 @@ async fn stage_files(
     app: &AppSpec,
 ) -> Result<Vec<Staged>, String> {
     let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.user)?;
+    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.identity.user)?;
     let mut done: HashMap<(String, bool, bool), Staged> = HashMap::new();
     let empty = BTreeMap::new();
     let master_files = app.master.as_ref().map_or(&empty, |m| &m.files);

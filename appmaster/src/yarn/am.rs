@@ -82,15 +82,19 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let kv_port = kv_listener.local_addr().map_err(|e| e.to_string())?.port();
     let schedulers = cluster.conf.rm_scheduler_addresses();
     let protection = cluster.conf.rpc_protection().map_err(|e| e.to_string())?;
-    let mut am =
-        AmRmClient::connect_any(&schedulers, &amrm_token, &cluster.user, protection.clone())
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot reach the ResourceManager scheduler at {}: {e}",
-                    schedulers.join(", ")
-                )
-            })?;
+    let mut am = AmRmClient::connect_any(
+        &schedulers,
+        &amrm_token,
+        &cluster.identity.user,
+        protection.clone(),
+    )
+    .await
+    .map_err(|e| {
+        format!(
+            "cannot reach the ResourceManager scheduler at {}: {e}",
+            schedulers.join(", ")
+        )
+    })?;
     am.register(&host, kv_port as i32, "")
         .await
         .map_err(|e| format!("registerApplicationMaster: {e}"))?;
@@ -109,7 +113,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     };
     let session = AmSession {
         am,
-        user: cluster.user.clone(),
+        user: cluster.identity.user.clone(),
         protection,
         app_id: app_id.clone(),
         host: host.clone(),
@@ -199,7 +203,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     // The summary is written before unregistering: `submit --wait` reads it once YARN
     // reports the application finished.
     let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    match Staging::connect(&default_fs, &env.cwd, &cluster.user) {
+    match Staging::connect(&default_fs, &env.cwd, &cluster.identity.user) {
         Ok(staging) => {
             let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
             if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {

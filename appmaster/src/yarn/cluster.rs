@@ -13,11 +13,10 @@ pub struct Cluster {
     pub conf: Configuration,
     /// Where `conf` came from; the first one's site files are shipped to containers.
     pub conf_dirs: Vec<PathBuf>,
-    /// The short user name (a Kerberos principal's first component).
-    pub user: String,
-    /// On a Kerberos cluster, the client's login; `None` inside containers, where
-    /// tokens authenticate.
-    pub kerberos: Option<KerberosLogin>,
+    /// Who this process acts as: `identity.user` names home and staging directories; on
+    /// a Kerberos cluster's edge node `identity.kerberos` is the login (`None` inside
+    /// containers, where tokens authenticate).
+    pub identity: Identity,
 }
 
 /// How this process proves who it is.
@@ -69,24 +68,15 @@ impl Cluster {
         Ok(Cluster {
             conf,
             conf_dirs,
-            user: identity.user,
-            kerberos: identity.kerberos,
+            identity,
         })
-    }
-
-    /// Who the client is, for connections that take Kerberos.
-    pub fn identity(&self) -> Identity {
-        Identity {
-            user: self.user.clone(),
-            kerberos: self.kerberos.clone(),
-        }
     }
 
     /// On a Kerberos cluster, the tokens the application's containers need, by alias:
     /// an HDFS delegation token the ResourceManager renews for the application's life
     /// (its renewer is `yarn.resourcemanager.principal`). Empty on an insecure cluster.
     pub async fn delegation_tokens(&self) -> Result<BTreeMap<String, Token>, String> {
-        if self.kerberos.is_none() {
+        if self.identity.kerberos.is_none() {
             return Ok(BTreeMap::new());
         }
         let default_fs = self
@@ -116,7 +106,7 @@ impl Cluster {
             .and_then(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
             .unwrap_or_default();
         let renewer = renewer.replace("_HOST", &rm_host);
-        let nn = NameNodeClient::connect_as(authority, &self.identity(), &self.conf)
+        let nn = NameNodeClient::connect_as(authority, &self.identity, &self.conf)
             .await
             .map_err(|e| format!("cannot reach the NameNode at {authority}: {e}"))?;
         let token = nn
@@ -140,7 +130,7 @@ impl Cluster {
     }
 
     pub async fn resource_manager(&self) -> Result<ApplicationClient, String> {
-        ApplicationClient::from_config(&self.conf, &self.identity())
+        ApplicationClient::from_config(&self.conf, &self.identity)
             .await
             .map_err(|e| {
                 format!(

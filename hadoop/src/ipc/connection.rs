@@ -325,18 +325,9 @@ async fn write_loop(
 ) {
     let mut wr = BufWriter::new(wr);
     while let Some(packet) = rx.recv().await {
-        let mut batch = packet.to_vec();
-        while let Ok(more) = rx.try_recv() {
-            batch.extend_from_slice(&more);
-        }
-        let bytes = match &layer {
-            None => Ok(batch),
-            Some(layer) => super::wrapped::wrap(layer, &batch)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        };
-        let result = match bytes {
-            Ok(bytes) => wr.write_all(&bytes).await,
-            Err(e) => Err(e),
+        let result = match &layer {
+            None => write_batch(&mut wr, packet, &mut rx).await,
+            Some(layer) => write_wrapped_batch(&mut wr, packet, &mut rx, layer).await,
         };
         if let Err(e) = result.and(wr.flush().await) {
             let reason = format!("write failed: {e}");
@@ -345,6 +336,35 @@ async fn write_loop(
         }
     }
     let _ = wr.shutdown().await;
+}
+
+/// Writes `first` and whatever else is queued, as they are.
+async fn write_batch(
+    wr: &mut BufWriter<OwnedWriteHalf>,
+    first: Bytes,
+    rx: &mut mpsc::Receiver<Bytes>,
+) -> std::io::Result<()> {
+    wr.write_all(&first).await?;
+    while let Ok(more) = rx.try_recv() {
+        wr.write_all(&more).await?;
+    }
+    Ok(())
+}
+
+/// Writes `first` and whatever else is queued through the security layer.
+async fn write_wrapped_batch(
+    wr: &mut BufWriter<OwnedWriteHalf>,
+    first: Bytes,
+    rx: &mut mpsc::Receiver<Bytes>,
+    layer: &SharedLayer,
+) -> std::io::Result<()> {
+    let mut batch = first.to_vec();
+    while let Ok(more) = rx.try_recv() {
+        batch.extend_from_slice(&more);
+    }
+    let wrapped = super::wrapped::wrap(layer, &batch)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    wr.write_all(&wrapped).await
 }
 
 /// Reads responses and hands each to its waiting call until the connection ends.

@@ -70,7 +70,8 @@ where
                     mechanism: offered.mechanism.clone(),
                     protocol: offered.protocol.clone(),
                     server_id: offered.server_id.clone(),
-                });
+                })
+                .map_err(|detail| sasl_err(addr, detail))?;
                 let token = mech
                     .respond(offered.challenge.as_deref().unwrap_or_default())
                     .map_err(|detail| sasl_err(addr, detail))?;

@@ -168,12 +168,13 @@ impl SaslMechanism for DigestMd5 {
         "DIGEST-MD5"
     }
 
-    fn start(&mut self, auth: &ServerAuth) {
+    fn start(&mut self, auth: &ServerAuth) -> Result<(), String> {
         self.digest_uri = format!(
             "{}/{}",
             auth.protocol.as_deref().unwrap_or(""),
             auth.server_id.as_deref().unwrap_or("")
         );
+        Ok(())
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, String> {
@@ -450,7 +451,8 @@ mod tests {
             mechanism: "DIGEST-MD5".into(),
             protocol: Some(String::new()),
             server_id: Some("default".into()),
-        });
+        })
+        .unwrap();
         let challenge =
             br#"realm="default",nonce="n0nce",qop="auth",charset=utf-8,algorithm=md5-sess"#;
         let resp = String::from_utf8(m.respond(challenge).unwrap()).unwrap();

@@ -33,8 +33,9 @@ pub trait SaslMechanism: Send {
     fn method(&self) -> &str;
     /// SASL mechanism name (`DIGEST-MD5`).
     fn mechanism(&self) -> &str;
-    /// Called once with the server's chosen auth entry before the first challenge.
-    fn start(&mut self, auth: &ServerAuth);
+    /// Called once with the server's chosen auth entry before the first challenge; an
+    /// error (the server names an unexpected principal) ends the exchange.
+    fn start(&mut self, auth: &ServerAuth) -> Result<(), String>;
     /// Answers a server challenge (the first one arrives inside the NEGOTIATE message).
     fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, String>;
     /// Checks the server's final token (DIGEST-MD5: `rspauth`); an error means the

@@ -41,8 +41,7 @@ impl MiniCluster {
     /// lives as long as the test process and so is never dropped.
     #[allow(dead_code)] // the hadoop crate's tests use start only
     pub fn start_shared(hosts: u32, base: &Path) -> Self {
-        let _ = std::fs::remove_dir_all(base);
-        std::fs::create_dir_all(base).expect("create the minicluster dir");
+        empty_dir(base);
         Self::start_in(&["--hosts".into(), hosts.to_string()], base, None)
     }
 
@@ -51,8 +50,7 @@ impl MiniCluster {
     /// `krb5.conf`, `user.keytab` and `user.principal`.
     #[allow(dead_code)] // only the secure tests start one
     pub fn start_secure(base: &Path, options: &[&str]) -> Self {
-        let _ = std::fs::remove_dir_all(base);
-        std::fs::create_dir_all(base).expect("create the minicluster dir");
+        empty_dir(base);
         let mut args = vec!["--secure".to_string()];
         args.extend(options.iter().map(|o| o.to_string()));
         Self::start_in(&args, base, None)
@@ -198,4 +196,12 @@ impl Drop for MiniCluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Empties `base`, a directory under the test's own target dir that holds only an
+/// earlier run's cluster state, and creates it again.
+#[allow(dead_code)] // the hadoop crate's tests use start only
+fn empty_dir(base: &Path) {
+    let _ = std::fs::remove_dir_all(base);
+    std::fs::create_dir_all(base).expect("create the minicluster dir");
 }

@@ -468,7 +468,6 @@ pub struct Gssapi {
     protection: Protection,
     stage: Stage,
     layer: Option<Box<dyn SecurityLayer>>,
-    error: Option<String>,
 }
 
 impl Gssapi {
@@ -479,7 +478,6 @@ impl Gssapi {
             protection,
             stage: Stage::Start,
             layer: None,
-            error: None,
         }
     }
 
@@ -539,31 +537,20 @@ impl SaslMechanism for Gssapi {
         "GSSAPI"
     }
 
-    fn start(&mut self, auth: &ServerAuth) {
+    fn start(&mut self, auth: &ServerAuth) -> Result<(), String> {
         let protocol = auth.protocol.as_deref().unwrap_or("");
         let server_id = auth.server_id.as_deref().unwrap_or("");
-        let context = self
-            .expected
-            .target(protocol, server_id)
-            .and_then(|target| {
-                let gss = ffi::gss()?;
-                Ok(Context {
-                    handle: std::ptr::null_mut(),
-                    target: GssName::principal(gss, &target)?,
-                    login: self.login.clone(),
-                    established: false,
-                })
-            });
-        match context {
-            Ok(ctx) => self.stage = Stage::Context(ctx),
-            Err(e) => self.error = Some(e),
-        }
+        let target = self.expected.target(protocol, server_id)?;
+        self.stage = Stage::Context(Context {
+            handle: std::ptr::null_mut(),
+            target: GssName::principal(ffi::gss()?, &target)?,
+            login: self.login.clone(),
+            established: false,
+        });
+        Ok(())
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, String> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::Context(mut ctx) => {
                 let first = ctx.handle.is_null();
