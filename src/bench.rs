@@ -6,6 +6,7 @@ use spindle_appmaster::cmdline::WorkerCommand;
 use spindle_appmaster::progress::Status;
 use spindle_appmaster::scheduler::TaskGraph;
 use spindle_appmaster::{run_job, DriverOptions, JobDef, LocalLauncher};
+use spindle_io::channel::Wire;
 use spindle_io::net::new_secret;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -34,6 +35,9 @@ enum BenchWhat {
         /// A binary tree reduction instead of independent tasks
         #[arg(long)]
         tree: bool,
+        /// Encrypt the workers' connections, as under `encrypt: true` or privacy
+        #[arg(long)]
+        encrypt: bool,
         /// Print JSON: {"tasks":N,"seconds":S,"tasks_per_s":R}
         #[arg(long)]
         json: bool,
@@ -48,14 +52,15 @@ enum BenchWhat {
 
 pub async fn bench(args: BenchArgs) -> ExitCode {
     crate::init_logging("error");
-    let (tasks, workers, slots, tree, json) = match args.what {
+    let (tasks, workers, slots, tree, encrypt, json) = match args.what {
         BenchWhat::Tasks {
             tasks,
             workers,
             slots,
             tree,
+            encrypt,
             json,
-        } => (tasks, workers, slots, tree, json),
+        } => (tasks, workers, slots, tree, encrypt, json),
         BenchWhat::Commit(args) => return crate::bench_commit::run(args).await,
         BenchWhat::Kv(args) => return crate::bench_kv::kv(args).await,
         BenchWhat::Read(args) => return crate::bench_read::run(args).await,
@@ -94,6 +99,11 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         progress: None,
         cancel: None,
         logs: None,
+        wire: if encrypt {
+            Wire::Encrypted
+        } else {
+            Wire::Authenticated
+        },
     };
     // Time from the first worker joining to the last task done, excluding process start.
     let started = Instant::now();

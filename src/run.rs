@@ -7,6 +7,7 @@ use spindle_appmaster::cmdline::WorkerCommand;
 use spindle_appmaster::commit::{CommitError, CommitHooks, CommitOptions, LeaseOwner, Protected};
 use spindle_appmaster::progress::{Status, Summary};
 use spindle_appmaster::{prepare, run_job, DriverOptions, LocalLauncher};
+use spindle_io::channel::Wire;
 use spindle_io::net::new_secret;
 use spindle_job::wire::Compression;
 use spindle_job::{JobSpec, Spec};
@@ -207,6 +208,11 @@ async fn run_spec(
         progress: Some(progress_tx),
         cancel: Some(cancel),
         logs: Some(run_dir.display().to_string()),
+        wire: if spec.encrypt {
+            Wire::Encrypted
+        } else {
+            Wire::Authenticated
+        },
     };
     let mut summary = run_job(job, listener, &secret, &mut launcher, events_rx, opts).await;
     if let Some(bar) = bar {

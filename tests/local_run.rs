@@ -503,6 +503,37 @@ fn results_past_worker_memory_spill_to_disk_and_stay_exact() {
     assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&rows));
 }
 
+#[test]
+fn an_encrypted_job_shuffles_every_row_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = clicks(20_000, 37);
+    let input = dir.path().join("clicks.csv");
+    write_csv(&input, &rows, true);
+    let out = dir.path().join("out");
+    let s = Job::new("sealed", input.display(), "csv", &out)
+        .split("64 KiB")
+        .stages(GROUP_BY)
+        .output_format("jsonl")
+        .yaml();
+    let run = run_spec(
+        dir.path(),
+        &format!("{s}encrypt: true\n"),
+        &["--workers", "2"],
+    );
+    run.assert_ok();
+    assert_eq!(run.summary["encrypted"], true, "{}", run.summary);
+    assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&rows));
+    // And without it, the summary says the traffic was not encrypted.
+    let plain_out = dir.path().join("plain");
+    let s = Job::new("plain", input.display(), "csv", &plain_out)
+        .stages(GROUP_BY)
+        .output_format("jsonl")
+        .yaml();
+    let run = run_spec(dir.path(), &s, &["--workers", "2"]);
+    run.assert_ok();
+    assert_eq!(run.summary["encrypted"], false, "{}", run.summary);
+}
+
 /// Runs a jsonl job over `good` lines then `bad` ones: the error must name the file and
 /// the first bad line's byte offset, and nothing may be left in the output.
 fn assert_bad_jsonl_is_located(file: &str, good: &str, bad: &str, split: &'static str) {

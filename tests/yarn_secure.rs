@@ -181,7 +181,9 @@ fn app_id(o: &Output) -> String {
 
 /// Uploads clicks, runs the group-by on YARN and checks every output row; returns the
 /// application id.
-fn group_by_end_to_end(s: &Secure, name: &str) -> String {
+/// The group-by job through HDFS; its summary must say whether workers' traffic was
+/// `encrypted` (it is exactly when the cluster asks for privacy).
+fn group_by_end_to_end(s: &Secure, name: &str, encrypted: bool) -> String {
     let rows = clicks(1500, 11);
     let input = format!("/user/alice/{name}/in");
     let out = format!("/user/alice/{name}/out");
@@ -191,6 +193,12 @@ fn group_by_end_to_end(s: &Secure, name: &str) -> String {
     let o = s.spindle(&["submit", &spec, "--wait", "--am-memory-mb", "256"]);
     assert!(o.status.success(), "{}", text(&o));
     let app = app_id(&o);
+    assert_eq!(
+        text(&o).contains("traffic:  encrypted"),
+        encrypted,
+        "{}",
+        text(&o)
+    );
     assert_eq!(by_user(&s.download(&out)), expected_by_user(&rows));
     let report = s.status(&app);
     assert_eq!(report["final_status"], "SUCCEEDED", "{report}");
@@ -205,7 +213,7 @@ fn group_by_end_to_end(s: &Secure, name: &str) -> String {
 fn the_etl_job_runs_end_to_end_with_privacy() {
     let s = privacy();
     let started = Instant::now();
-    let app = group_by_end_to_end(s, "privacy");
+    let app = group_by_end_to_end(s, "privacy", true);
     let o = s.spindle(&["ls", "--all", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -305,7 +313,7 @@ fn a_job_outlives_token_renewal_and_the_amrm_token_roll() {
 #[test]
 fn the_etl_job_runs_end_to_end_with_integrity() {
     let s = Secure::start("secure-integrity", &["--rpc-protection", "integrity"]);
-    group_by_end_to_end(&s, "integrity");
+    group_by_end_to_end(&s, "integrity", false);
     a_client_asking_for_privacy_refuses_an_integrity_server(&s);
 }
 
@@ -357,7 +365,7 @@ fn the_etl_job_runs_end_to_end_with_authentication() {
         "secure-authentication",
         &["--rpc-protection", "authentication"],
     );
-    group_by_end_to_end(&s, "authentication");
+    group_by_end_to_end(&s, "authentication", false);
 }
 
 #[test]

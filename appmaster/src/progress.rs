@@ -68,6 +68,9 @@ pub struct Summary {
     /// the input's read rate, without start-up and later stages.
     #[serde(default)]
     pub scan_time_s: f64,
+    /// Whether workers' connections (to the master and to each other) were encrypted.
+    #[serde(default)]
+    pub encrypted: bool,
     pub logs: Option<String>,
 }
 
@@ -94,6 +97,7 @@ impl Summary {
             locality: LocalityCounts::default(),
             wall_time_s: started.elapsed().as_secs_f64(),
             scan_time_s: 0.0,
+            encrypted: false,
             logs: None,
         }
     }
@@ -137,6 +141,9 @@ impl Summary {
             "  tasks:    {} ({} attempts, {} retries) on {} workers ({} lost)\n",
             self.tasks, self.task_attempts, self.retries, self.workers, self.workers_lost
         ));
+        if self.encrypted {
+            s.push_str("  traffic:  encrypted (AES-256-GCM)\n");
+        }
         let l = &self.locality;
         s.push_str(&format!(
             "  locality: {} data-local ({}), {} rack-local ({}), {} off-switch ({}), {} no preference ({})\n",

@@ -4,6 +4,7 @@
 //! (a close, a malformed frame, silence past the timeout) is reported as the worker
 //! leaving, so the driver always learns of it.
 
+use spindle_io::channel::{Channel, ChannelReader, ChannelWriter, Wire};
 use spindle_io::net::{
     decode_msg, encode_msg, read_frame_within, serve_authenticated, write_frame, Role,
 };
@@ -11,8 +12,7 @@ use spindle_io::IoError;
 use spindle_job::wire::{ToMaster, ToWorker, WorkerId};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -38,6 +38,7 @@ pub(crate) struct Liveness {
 pub(crate) async fn serve(
     listener: TcpListener,
     secret: Arc<str>,
+    wire: Wire,
     liveness: Liveness,
     events: mpsc::UnboundedSender<ServerEvent>,
 ) {
@@ -45,6 +46,7 @@ pub(crate) async fn serve(
         listener,
         secret,
         Role::Master,
+        wire,
         "worker connection failed",
         move |stream| handle(stream, liveness, events.clone()),
     )
@@ -52,7 +54,7 @@ pub(crate) async fn serve(
 }
 
 async fn handle(
-    stream: TcpStream,
+    stream: Channel,
     liveness: Liveness,
     events: mpsc::UnboundedSender<ServerEvent>,
 ) -> Result<(), IoError> {
@@ -92,7 +94,7 @@ async fn handle(
 
 /// Forwards the worker's messages until the connection ends; returns why it ended.
 async fn read_batches(
-    reader: &mut OwnedReadHalf,
+    reader: &mut ChannelReader,
     worker: WorkerId,
     timeout: Duration,
     events: &mpsc::UnboundedSender<ServerEvent>,
@@ -120,7 +122,7 @@ async fn read_batches(
 /// Sends the driver's batches as they come, and an empty batch when idle for
 /// `interval`, so the worker knows the master is alive.
 async fn write_batches(
-    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    mut writer: ChannelWriter,
     mut rx: mpsc::UnboundedReceiver<Vec<ToWorker>>,
     interval: Duration,
 ) {

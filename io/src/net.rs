@@ -6,8 +6,11 @@
 //! with HMAC-SHA256(secret, "server", role, both nonces). The role (master or data server)
 //! and both nonces are in every proof, so neither side's answer can be replayed on another
 //! connection or relayed to an endpoint of another role. Nothing is served before both
-//! sides succeed. Frames are a 4-byte big-endian length and a body.
+//! sides succeed. The server's first message also says whether the connection goes on
+//! encrypted ([`Wire`]), and both proofs cover that, so it cannot be altered on the way.
+//! What follows is a [`Channel`]. Frames are a 4-byte big-endian length and a body.
 
+use crate::channel::{Channel, Session, Wire};
 use crate::error::IoError;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -24,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// of any size travel as many frames (the worker's transfer module), never one.
 pub const MAX_FRAME: usize = 256 << 20;
 const NONCE: usize = 32;
-const CONTEXT: &[u8] = b"spindle-auth-v2";
+const CONTEXT: &[u8] = b"spindle-auth-v3";
 /// A client that has not proved itself by then is dropped, so silent connections cannot
 /// pile up; a client waits as long for the server's proof.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,7 +48,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn tag(self) -> &'static [u8] {
+    pub(crate) fn tag(self) -> &'static [u8] {
         match self {
             Role::Master => b"master",
             Role::Data => b"data",
@@ -97,16 +100,18 @@ impl Drop for PendingSlot {
 }
 
 /// Accepts connections forever. Each one that completes the handshake for `role` within
-/// [`AUTH_TIMEOUT`] is handed to `handle` on a task of its own; whatever fails is logged
-/// with `what` and the peer's address. Every endpoint of an application serves this way.
+/// [`AUTH_TIMEOUT`] is handed to `handle` on a task of its own, as `wire` says; whatever
+/// fails is logged with `what` and the peer's address. Every endpoint of an application
+/// serves this way.
 pub async fn serve_authenticated<H, F>(
     listener: TcpListener,
     secret: Arc<str>,
     role: Role,
+    wire: Wire,
     what: &'static str,
     handle: H,
 ) where
-    H: Fn(TcpStream) -> F + Send + Sync + 'static,
+    H: Fn(Channel) -> F + Send + Sync + 'static,
     F: Future<Output = Result<(), IoError>> + Send + 'static,
 {
     let handle = Arc::new(handle);
@@ -139,11 +144,12 @@ pub async fn serve_authenticated<H, F>(
         tokio::spawn(async move {
             let served = async {
                 stream.set_nodelay(true)?;
-                tokio::time::timeout(AUTH_TIMEOUT, accept_auth(&mut stream, &secret, role))
+                let handshake = accept_auth(&mut stream, &secret, role, wire);
+                let session = tokio::time::timeout(AUTH_TIMEOUT, handshake)
                     .await
                     .map_err(|_| IoError::Auth("handshake timed out".into()))??;
                 drop(slot);
-                handle(stream).await
+                handle(session.channel(stream)).await
             };
             if let Err(e) = served.await {
                 tracing::warn!(%peer, error = %e, "{what}");
@@ -159,6 +165,7 @@ pub fn new_secret() -> String {
     hex::encode(raw)
 }
 
+/// The proof of one side; `server` is the server's first message (nonce and wire).
 fn mac(secret: &str, side: &[u8], role: Role, server: &[u8], client: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     for part in [CONTEXT, side, role.tag(), server, client] {
@@ -175,42 +182,56 @@ fn nonce() -> [u8; NONCE] {
 }
 
 /// Server side of the handshake: succeeds only if the client proves it holds `secret`
-/// and came for this `role`; then proves the same back.
+/// and came for this `role`; then proves the same back. The connection goes on as `wire`
+/// says.
 pub async fn accept_auth<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &str,
     role: Role,
-) -> Result<(), IoError> {
-    let server = nonce();
-    stream.write_all(&server).await?;
+    wire: Wire,
+) -> Result<Session, IoError> {
+    let mut hello = [0u8; NONCE + 1];
+    hello[..NONCE].copy_from_slice(&nonce());
+    hello[NONCE] = wire.byte();
+    stream.write_all(&hello).await?;
     let mut answer = [0u8; NONCE + 32];
     stream
         .read_exact(&mut answer)
         .await
         .map_err(|e| IoError::Auth(format!("no answer to challenge: {e}")))?;
     let (client, proof) = answer.split_at(NONCE);
-    mac(secret, b"client", role, &server, client)
+    mac(secret, b"client", role, &hello, client)
         .verify_slice(proof)
         .map_err(|_| IoError::Auth("peer does not hold the application secret".into()))?;
-    let mine = mac(secret, b"server", role, &server, client)
+    let mine = mac(secret, b"server", role, &hello, client)
         .finalize()
         .into_bytes();
     stream.write_all(&mine).await?;
-    Ok(())
+    Ok(Session::new(
+        wire,
+        secret,
+        role,
+        &hello[..NONCE],
+        client,
+        true,
+    ))
 }
 
 /// Client side of the handshake with an endpoint of `role`: proves the secret, then
-/// checks that the server holds it too, all within [`AUTH_TIMEOUT`].
+/// checks that the server holds it too, all within [`AUTH_TIMEOUT`]. The connection goes
+/// on as the server chose.
 pub async fn connect_auth<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     secret: &str,
     role: Role,
-) -> Result<(), IoError> {
+) -> Result<Session, IoError> {
     tokio::time::timeout(AUTH_TIMEOUT, async {
-        let mut server = [0u8; NONCE];
-        stream.read_exact(&mut server).await?;
+        let mut hello = [0u8; NONCE + 1];
+        stream.read_exact(&mut hello).await?;
+        let wire = Wire::from_byte(hello[NONCE])
+            .ok_or_else(|| IoError::Protocol("not a spindle endpoint".into()))?;
         let client = nonce();
-        let proof = mac(secret, b"client", role, &server, &client)
+        let proof = mac(secret, b"client", role, &hello, &client)
             .finalize()
             .into_bytes();
         stream
@@ -221,12 +242,37 @@ pub async fn connect_auth<S: AsyncRead + AsyncWrite + Unpin>(
             .read_exact(&mut theirs)
             .await
             .map_err(|_| IoError::Auth("server rejected the application secret".into()))?;
-        mac(secret, b"server", role, &server, &client)
+        mac(secret, b"server", role, &hello, &client)
             .verify_slice(&theirs)
-            .map_err(|_| IoError::Auth("server does not hold the application secret".into()))
+            .map_err(|_| IoError::Auth("server does not hold the application secret".into()))?;
+        Ok(Session::new(
+            wire,
+            secret,
+            role,
+            &hello[..NONCE],
+            &client,
+            false,
+        ))
     })
     .await
     .map_err(|_| IoError::Auth("handshake timed out".into()))?
+}
+
+/// Connects to `addr` and completes the handshake for `role`, each within `deadline`.
+pub async fn connect_channel(
+    addr: &str,
+    secret: &str,
+    role: Role,
+    deadline: Duration,
+) -> Result<Channel, IoError> {
+    let mut stream = tokio::time::timeout(deadline, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            IoError::Protocol(format!("connect timed out after {}", seconds(deadline)))
+        })??;
+    stream.set_nodelay(true)?;
+    let session = connect_auth(&mut stream, secret, role).await?;
+    Ok(session.channel(stream))
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Result<(), IoError> {
@@ -236,6 +282,8 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Resul
         .ok_or_else(|| IoError::Protocol(format!("frame of {} bytes is too large", body.len())))?;
     w.write_all(&len.to_be_bytes()).await?;
     w.write_all(body).await?;
+    // A no-op on a plain connection; an encrypted one seals and sends the last record.
+    w.flush().await?;
     Ok(())
 }
 
@@ -307,8 +355,9 @@ mod tests {
             ("s3cret", "guess", false),
         ] {
             let (mut a, mut b) = tokio::io::duplex(1024);
-            let server =
-                tokio::spawn(async move { accept_auth(&mut a, server_secret, Role::Data).await });
+            let server = tokio::spawn(async move {
+                accept_auth(&mut a, server_secret, Role::Data, Wire::Authenticated).await
+            });
             let client = connect_auth(&mut b, client_secret, Role::Data).await;
             let served = server.await.unwrap();
             assert_eq!(
@@ -327,7 +376,10 @@ mod tests {
     #[tokio::test]
     async fn an_answer_for_one_role_is_refused_by_another() {
         let (mut a, mut b) = tokio::io::duplex(1024);
-        let server = tokio::spawn(async move { accept_auth(&mut a, "k", Role::Master).await });
+        let server =
+            tokio::spawn(
+                async move { accept_auth(&mut a, "k", Role::Master, Wire::Encrypted).await },
+            );
         let client = connect_auth(&mut b, "k", Role::Data).await;
         assert!(server.await.unwrap().is_err());
         assert!(client.is_err());
@@ -339,11 +391,12 @@ mod tests {
         // fetch data, and the worker's answer back to the master.
         let (mut master_end, mut relay_to_master) = tokio::io::duplex(1024);
         let (mut relay_to_worker, mut worker_end) = tokio::io::duplex(1024);
-        let master =
-            tokio::spawn(async move { accept_auth(&mut master_end, "k", Role::Master).await });
+        let master = tokio::spawn(async move {
+            accept_auth(&mut master_end, "k", Role::Master, Wire::Authenticated).await
+        });
         let worker =
             tokio::spawn(async move { connect_auth(&mut worker_end, "k", Role::Data).await });
-        let mut challenge = [0u8; NONCE];
+        let mut challenge = [0u8; NONCE + 1];
         relay_to_master.read_exact(&mut challenge).await.unwrap();
         relay_to_worker.write_all(&challenge).await.unwrap();
         let mut answer = [0u8; NONCE + 32];

@@ -41,6 +41,10 @@ pub struct JobSpec {
         deserialize_with = "delay_within::<_, 600>"
     )]
     pub locality_wait: Timeout,
+    /// Encrypt spindle's own traffic (master and workers, worker to worker). On YARN it
+    /// is encrypted anyway when the cluster's `hadoop.rpc.protection` asks for privacy.
+    #[serde(default)]
+    pub encrypt: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

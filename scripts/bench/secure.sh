@@ -7,7 +7,10 @@
 #      binary is staged by a warm-up job first, so neither side uploads it);
 #   2. job time: a scan-only job (text, count(*) per split) over the input, wall time
 #      and scan MB/s from its summary;
-#   3. plain hdfs-native reads: `spindle bench read`, 3 files at once.
+#   3. plain hdfs-native reads: `spindle bench read`, 3 files at once;
+#   4. a shuffle of every line into 4 partitions, then a count: wall time. On the
+#      unsecured cluster it runs twice, in the clear and with `encrypt: true` (the sealed
+#      worker traffic that privacy turns on), so the sealing's own cost shows alone.
 # Prints each measurement as it goes and a Markdown table at the end.
 #
 #   scripts/bench/secure.sh [--mb N] [--protection P] [--bin PATH]
@@ -27,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --mb) mb="$2"; shift 2 ;;
     --protection) protection="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "secure.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -60,17 +63,29 @@ EOF
 now() { python3 -c 'import time; print(time.time())'; }
 since() { python3 -c "import time; print(f'{time.time() - $1:.2f}')"; }
 
-job_spec() { # name -> spec path
+job_spec() { # name [scan|shuffle|shuffle-encrypted] -> spec path
+  local stages='  - sql: "SELECT count(*) AS n FROM input"' extra=""
+  case "${2:-scan}" in
+    shuffle*) stages='  - shuffle: { by: [line], partitions: 4 }
+  - sql: "SELECT count(*) AS n, sum(length(line)) AS bytes FROM input"' ;;
+  esac
+  [[ "${2:-}" == shuffle-encrypted ]] && extra="encrypt: true"
   cat >"$work/$1.yaml" <<EOF
 name: $1
-workers: { instances: 2, vcores: 1, memory: 512 MiB }
+workers: { instances: 2, vcores: 1, memory: 1 GiB }
 input: { path: "hdfs:///tmp/bench/in/*.txt", format: text, split_size: 64 MiB }
 stages:
-  - sql: "SELECT count(*) AS n FROM input"
+$stages
   - coalesce: 1
 output: { path: "hdfs:///tmp/bench/out-$1", format: jsonl }
+$extra
 EOF
   echo "$work/$1.yaml"
+}
+
+shuffle_s() { # name kind -> wall seconds of that shuffle job
+  "$bin" submit "$(job_spec "$1" "$2")" --am-memory-mb 256 --wait --json 2>>"$work/submit.log" |
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["summary"]; assert s["status"]=="succeeded", s; print(round(s["wall_time_s"], 1))'
 }
 
 measure() { # label [minicluster options...] -> "submit_s job_s scan_mbs read_mbs" on stdout
@@ -112,14 +127,17 @@ measure() { # label [minicluster options...] -> "submit_s job_s scan_mbs read_mb
   local read_mbs
   read_mbs=$("$bin" bench read 'hdfs:///tmp/bench/in/*.txt' --parallel 3 --json |
     python3 -c 'import json,sys; print(round(json.load(sys.stdin)["mb_per_s"], 1))')
-  echo "$label: submit to RUNNING ${submit_s} s, job ${job_s} s (scan ${scan_mbs} MB/s), hdfs-native read ${read_mbs} MB/s" >&2
+  local shuffle sealed=-
+  shuffle=$(shuffle_s shuffle shuffle)
+  [[ "$label" == plain ]] && sealed=$(shuffle_s shuffle-sealed shuffle-encrypted)
+  echo "$label: submit to RUNNING ${submit_s} s, job ${job_s} s (scan ${scan_mbs} MB/s), hdfs-native read ${read_mbs} MB/s, shuffle ${shuffle} s (encrypt: true ${sealed} s)" >&2
   kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
   exec 3>&-
-  echo "$submit_s $job_s $scan_mbs $read_mbs"
+  echo "$submit_s $job_s $scan_mbs $read_mbs $shuffle $sealed"
 }
 
-read -r p_submit p_job p_scan p_read < <(measure plain --hosts 1)
-read -r s_submit s_job s_scan s_read < <(measure secure --secure --rpc-protection "$protection")
+read -r p_submit p_job p_scan p_read p_shuffle p_sealed < <(measure plain --hosts 1)
+read -r s_submit s_job s_scan s_read s_shuffle _ < <(measure secure --secure --rpc-protection "$protection")
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 cat <<EOF
@@ -132,4 +150,6 @@ Input: ${mb} MB of text in $files files; one-host minicluster; secure = Kerberos
 | scan-only job, wall (s) | $p_job | $s_job | $(ratio "$s_job" "$p_job") |
 | spindle scan (MB/s) | $p_scan | $s_scan | $(ratio "$s_scan" "$p_scan") |
 | hdfs-native read, 3 files at once (MB/s) | $p_read | $s_read | $(ratio "$s_read" "$p_read") |
+| shuffle job, wall (s) | $p_shuffle | $s_shuffle | $(ratio "$s_shuffle" "$p_shuffle") |
+| shuffle job with encrypt: true, unsecured cluster (s) | $p_sealed | | $(ratio "$p_sealed" "$p_shuffle") (vs in the clear) |
 EOF

@@ -4,11 +4,12 @@
 
 use crate::store::ResultStore;
 use crate::transfer::send_result;
+use spindle_io::channel::{Channel, Wire};
 use spindle_io::net::{decode_msg, read_frame_within, serve_authenticated, Role};
 use spindle_job::wire::TaskId;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 pub type FetchRequest = Vec<(TaskId, u32)>;
 
@@ -16,6 +17,7 @@ pub type FetchRequest = Vec<(TaskId, u32)>;
 pub async fn serve(
     listener: TcpListener,
     secret: Arc<str>,
+    wire: Wire,
     store: Arc<ResultStore>,
     idle: Duration,
 ) {
@@ -23,6 +25,7 @@ pub async fn serve(
         listener,
         secret,
         Role::Data,
+        wire,
         "data request failed",
         move |stream| handle(stream, store.clone(), idle),
     )
@@ -30,7 +33,7 @@ pub async fn serve(
 }
 
 async fn handle(
-    mut stream: TcpStream,
+    mut stream: Channel,
     store: Arc<ResultStore>,
     idle: Duration,
 ) -> Result<(), spindle_io::IoError> {

@@ -65,9 +65,10 @@ async fn fetch_from(
         .map_err(|_| lost("connect timed out".into()))?
         .map_err(|e| lost(e.to_string()))?;
     stream.set_nodelay(true).ok();
-    connect_auth(&mut stream, secret, Role::Data)
+    let mut stream = connect_auth(&mut stream, secret, Role::Data)
         .await
-        .map_err(|e| lost(e.to_string()))?;
+        .map_err(|e| lost(e.to_string()))?
+        .channel(stream);
     let request: Vec<(u32, u32)> = idxs
         .iter()
         .map(|&i| (sources[i].task, sources[i].bucket))
@@ -91,6 +92,7 @@ async fn fetch_from(
 mod tests {
     use super::*;
     use crate::data_server;
+    use spindle_io::channel::Wire;
     use spindle_io::net::accept_auth;
     use std::sync::Arc;
     use std::time::Instant;
@@ -126,7 +128,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_result_larger_than_a_gibibyte_moves_between_workers() {
+    async fn a_result_larger_than_a_gibibyte_moves_between_workers_encrypted() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(ResultStore::new(4 << 30, dir.path().to_path_buf()));
         let big: Vec<u8> = (0..(1usize << 30) + 12345)
@@ -138,6 +140,7 @@ mod tests {
         let server = tokio::spawn(data_server::serve(
             listener,
             Arc::from(SECRET),
+            Wire::Encrypted,
             store,
             Duration::from_secs(30),
         ));
@@ -174,7 +177,7 @@ mod tests {
         // it answers the handshake with another secret, then offers forged data
         let forger = tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
-                let _ = accept_auth(&mut s, "a-guess", Role::Data).await;
+                let _ = accept_auth(&mut s, "a-guess", Role::Data, Wire::Authenticated).await;
                 let _ = s.write_all(&[0, 0, 0, 9, 1, 0, 0, 0, 0, 0, 0, 0, 3]).await;
                 let _ = s.write_all(&[0, 0, 0, 3, b'b', b'a', b'd']).await;
             }
@@ -193,7 +196,10 @@ mod tests {
         let frozen = tokio::spawn(async move {
             let mut held = vec![];
             while let Ok((mut s, _)) = listener.accept().await {
-                if accept_auth(&mut s, SECRET, Role::Data).await.is_ok() {
+                if accept_auth(&mut s, SECRET, Role::Data, Wire::Encrypted)
+                    .await
+                    .is_ok()
+                {
                     let mut request = [0u8; 64];
                     let _ = s.read(&mut request).await;
                     held.push(s); // then silence, the connection open

@@ -58,10 +58,12 @@ pub type Announce = Box<dyn FnOnce(String) -> futures::future::BoxFuture<'static
 /// Runs until the master says stop or goes away.
 pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
     let mut stream = connect_with_retry(&opts.master).await?;
-    connect_auth(&mut stream, &opts.secret, Role::Master).await?;
+    let session = connect_auth(&mut stream, &opts.secret, Role::Master).await?;
     stream.set_nodelay(true)?;
-    // Serve data on the interface the master sees us on.
+    // Serve data on the interface the master sees us on, as privately as the master
+    // serves.
     let ip = stream.local_addr()?.ip();
+    let wire = session.wire();
     let data_listener = TcpListener::bind((ip, 0)).await?;
     let data_addr = data_listener.local_addr()?.to_string();
     let secret: Arc<str> = Arc::from(opts.secret.as_str());
@@ -72,6 +74,7 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
     let data_server = tokio::spawn(data_server::serve(
         data_listener,
         secret.clone(),
+        wire,
         store.clone(),
         opts.peer_timeout,
     ));
@@ -80,7 +83,7 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
         tokio::spawn(announce(data_addr.clone()));
     }
 
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = session.channel(stream).into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<ToMaster>();
     tx.send(ToMaster::Hello {
         worker: opts.id,

@@ -14,6 +14,7 @@ use crate::job::JobDef;
 use crate::launcher::{ContainerLauncher, LauncherEvent};
 use crate::progress::{Progress, Status, Summary};
 use crate::server::{serve, Liveness};
+use spindle_io::channel::Wire;
 use spindle_job::wire::{ToWorker, WorkerId};
 use state::{Driver, Slot};
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ pub struct DriverOptions {
     /// Flips to true when the user asks to stop (Ctrl-C, `spindle kill`).
     pub cancel: Option<watch::Receiver<bool>>,
     pub logs: Option<String>,
+    /// Whether workers' connections to the master (and so to each other) are encrypted.
+    pub wire: Wire,
 }
 
 /// Runs a job to its end with workers from `launcher`, which must start workers that
@@ -59,7 +62,13 @@ pub async fn run_job(
         interval: heartbeat_interval(opts.heartbeat_timeout),
         timeout: opts.heartbeat_timeout,
     };
-    let server = tokio::spawn(serve(listener, Arc::from(secret), liveness, server_tx));
+    let server = tokio::spawn(serve(
+        listener,
+        Arc::from(secret),
+        opts.wire,
+        liveness,
+        server_tx,
+    ));
     let n = job.graph.len();
     let mut d = Driver::new(job, opts, launcher, started);
     d.start(started);
@@ -145,6 +154,7 @@ pub async fn run_job(
         scan_time_s: d
             .scan_span
             .map_or(0.0, |(a, b)| b.saturating_duration_since(a).as_secs_f64()),
+        encrypted: d.opts.wire == Wire::Encrypted,
         logs: d.opts.logs.clone(),
     }
 }

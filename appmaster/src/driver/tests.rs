@@ -51,6 +51,7 @@ fn opts(workers: u32, max_attempts: u32) -> DriverOptions {
         progress: None,
         cancel: None,
         logs: None,
+        wire: Default::default(),
     }
 }
 

@@ -2,29 +2,26 @@
 
 use super::store::{Entry, Event, KeyRange, Op, OpResult, Revision, Txn, TxnResult};
 use super::wire::{KvReply, KvRequest};
-use spindle_io::net::{connect_auth, decode_msg, encode_msg, read_frame_within, write_frame, Role};
+use spindle_io::channel::Channel;
+use spindle_io::net::{
+    connect_channel, decode_msg, encode_msg, read_frame_within, write_frame, Role,
+};
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// How long a plain request may take, the journal write included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct KvClient {
-    stream: TcpStream,
+    stream: Channel,
 }
 
 impl KvClient {
     /// Connects to the store at `addr` (`host:port`) and proves `secret`; the store
     /// proves it back.
     pub async fn connect(addr: &str, secret: &str) -> Result<KvClient, String> {
-        let mut stream = tokio::time::timeout(REQUEST_TIMEOUT, TcpStream::connect(addr))
+        let stream = connect_channel(addr, secret, Role::Kv, REQUEST_TIMEOUT)
             .await
-            .map_err(|_| format!("connecting to the key-value store at {addr} timed out"))?
             .map_err(|e| format!("cannot reach the key-value store at {addr}: {e}"))?;
-        stream.set_nodelay(true).ok();
-        connect_auth(&mut stream, secret, Role::Kv)
-            .await
-            .map_err(|e| format!("key-value store at {addr}: {e}"))?;
         Ok(KvClient { stream })
     }
 

@@ -7,14 +7,14 @@ use super::store::Txn;
 use super::wire::{KvReply, KvRequest};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
+use spindle_io::channel::{Channel, ChannelReader, ChannelWriter, Wire};
 use spindle_io::net::{
     decode_msg, encode_msg, read_frame_within, serve_authenticated, write_frame, Role,
 };
 use spindle_io::IoError;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// A client silent this long between requests is dropped.
@@ -22,11 +22,12 @@ const IDLE: Duration = Duration::from_secs(3600);
 /// The longest `wait` served.
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
-pub async fn serve(listener: TcpListener, secret: Arc<str>, service: Arc<KvService>) {
+pub async fn serve(listener: TcpListener, secret: Arc<str>, wire: Wire, service: Arc<KvService>) {
     serve_authenticated(
         listener,
         secret,
         Role::Kv,
+        wire,
         "key-value client failed",
         move |s| handle(s, service.clone()),
     )
@@ -44,13 +45,13 @@ enum Incoming {
         timeout_ms: u64,
     },
     /// A watch: the connection serves it alone from here, so the reading half comes back.
-    Watch(super::store::KeyRange, u64, OwnedReadHalf),
+    Watch(super::store::KeyRange, u64, Box<ChannelReader>),
 }
 
 /// Serves requests as they come, without waiting for earlier answers: transactions are
 /// applied in arrival order, and answers go back in that order, each once durable, so a
 /// client that sends many puts at once has them committed in the same journal batch.
-async fn handle(stream: TcpStream, service: Arc<KvService>) -> Result<(), IoError> {
+async fn handle(stream: Channel, service: Arc<KvService>) -> Result<(), IoError> {
     let (reader, mut writer) = stream.into_split();
     let (incoming, mut requests) = mpsc::channel(IN_FLIGHT);
     let reading = tokio::spawn(read_requests(reader, incoming));
@@ -74,25 +75,22 @@ async fn handle(stream: TcpStream, service: Arc<KvService>) -> Result<(), IoErro
         write_frame(&mut writer, &encode_msg(&reply)?).await?;
     }
     match outcome {
-        Some((range, after, reader)) => {
-            let stream = reader
-                .reunite(writer)
-                .map_err(|_| IoError::Protocol("connection halves do not match".into()))?;
-            watch(stream, &service, range, after).await
-        }
+        Some((range, after, reader)) => watch(*reader, writer, &service, range, after).await,
         None => reading.await.unwrap_or(Ok(())),
     }
 }
 
 /// Reads frames until the client goes, an error, or a watch.
 async fn read_requests(
-    mut reader: OwnedReadHalf,
+    mut reader: ChannelReader,
     incoming: mpsc::Sender<Incoming>,
 ) -> Result<(), IoError> {
     while let Some(body) = read_frame_within(&mut reader, IDLE).await? {
         let next = match decode_msg::<KvRequest>(&body)? {
             KvRequest::Watch { range, after } => {
-                let _ = incoming.send(Incoming::Watch(range, after, reader)).await;
+                let _ = incoming
+                    .send(Incoming::Watch(range, after, Box::new(reader)))
+                    .await;
                 return Ok(());
             }
             KvRequest::Txn(txn) => Incoming::Txn(txn),
@@ -133,12 +131,12 @@ fn answer_wait(
 }
 
 async fn watch(
-    mut stream: TcpStream,
+    mut reader: ChannelReader,
+    mut writer: ChannelWriter,
     service: &KvService,
     range: super::store::KeyRange,
     mut after: u64,
 ) -> Result<(), IoError> {
-    let (mut reader, mut writer) = stream.split();
     let mut gone = [0u8; 1];
     loop {
         let next = tokio::select! {
@@ -186,7 +184,12 @@ mod tests {
         let service = KvService::new(Store::new(100), Box::new(journal.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(serve(listener, Arc::from(SECRET), service.clone()));
+        tokio::spawn(serve(
+            listener,
+            Arc::from(SECRET),
+            Wire::Encrypted,
+            service.clone(),
+        ));
         (addr, journal, service)
     }
 
@@ -300,7 +303,12 @@ mod tests {
         let service = KvService::new(Store::new(100), Box::new(journal.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(serve(listener, Arc::from(SECRET), service.clone()));
+        tokio::spawn(serve(
+            listener,
+            Arc::from(SECRET),
+            Wire::Authenticated,
+            service.clone(),
+        ));
         let mut c = KvClient::connect(&addr, SECRET).await.unwrap();
         let items: Vec<_> = (0..500)
             .map(|i| (format!("k/{i:03}"), vec![i as u8]))

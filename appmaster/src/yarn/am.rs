@@ -17,7 +17,9 @@ use crate::kv::service::KvService;
 use crate::kv::store::{Op, Txn};
 use crate::progress::{human_bytes, Status, Summary};
 use crate::{prepare, run_job, DriverOptions};
+use spindle_hadoop::sasl::Qop;
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
+use spindle_io::channel::Wire;
 use spindle_job::wire::Compression;
 use spindle_job::{JobSpec, Spec};
 use std::collections::HashMap;
@@ -82,6 +84,12 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let kv_port = kv_listener.local_addr().map_err(|e| e.to_string())?.port();
     let schedulers = cluster.conf.rm_scheduler_addresses();
     let protection = cluster.conf.rpc_protection().map_err(|e| e.to_string())?;
+    // Where the cluster encrypts its own RPC, the application encrypts its traffic too.
+    let cluster_wire = if protection.allows(Qop::Privacy) {
+        Wire::Encrypted
+    } else {
+        Wire::Authenticated
+    };
     let mut am = AmRmClient::connect_any(
         &schedulers,
         &amrm_token,
@@ -130,6 +138,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 kv_listener,
                 kv,
                 secret,
+                wire: cluster_wire,
                 launch,
             };
             return Ok(super::app::run_application(&app, registered, &env, started).await);
@@ -137,12 +146,17 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     };
     // Workers find the master in the store: a job cannot run without it, so a store
     // that cannot be opened (an unreadable journal) fails the job now.
+    let wire = match &spec {
+        Ok(spec) if spec.encrypt => Wire::Encrypted,
+        _ => cluster_wire,
+    };
     let store = open_store(kv, &format!("{host}:{port}")).await;
     if let Ok(service) = &store {
         tokio::spawn(serve_kv(
             kv_listener,
             ended_rx,
             secret_for_kv,
+            wire,
             service.clone(),
         ));
     }
@@ -185,6 +199,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 env: &env,
                 progress: progress_tx,
                 racks: launch.host_racks(),
+                wire,
             };
             run_spec(
                 &spec,
@@ -243,6 +258,7 @@ struct Opts<'a> {
     progress: watch::Sender<crate::Progress>,
     /// Host to rack, as the ResourceManager reported at submit.
     racks: HashMap<String, String>,
+    wire: Wire,
 }
 
 async fn run_spec(
@@ -313,6 +329,7 @@ async fn run_spec(
         progress: Some(opts.progress),
         cancel: Some(cancel_rx),
         logs: Some(format!("spindle logs {}", opts.app_id)),
+        wire: opts.wire,
     };
     run_job(job, listener, secret, launcher, events, driver).await
 }
@@ -366,6 +383,7 @@ pub async fn serve_kv(
     listener: TcpListener,
     mut ended: mpsc::UnboundedReceiver<String>,
     secret: String,
+    wire: Wire,
     service: Arc<KvService>,
 ) {
     let owners = service.clone();
@@ -376,7 +394,7 @@ pub async fn serve_kv(
             }
         }
     });
-    crate::kv::server::serve(listener, secret.into(), service).await;
+    crate::kv::server::serve(listener, secret.into(), wire, service).await;
 }
 
 fn worker_context(

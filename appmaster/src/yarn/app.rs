@@ -37,6 +37,8 @@ pub struct Registered {
     pub kv_listener: TcpListener,
     pub kv: KvPlace,
     pub secret: String,
+    /// Whether the store's clients connect encrypted.
+    pub wire: spindle_io::channel::Wire,
     pub launch: LaunchInfo,
 }
 
@@ -72,6 +74,7 @@ pub async fn run_application(
         r.kv_listener,
         r.ended,
         r.secret.clone(),
+        r.wire,
         kv.clone(),
     ));
     let launch = &r.launch;

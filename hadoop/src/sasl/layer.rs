@@ -81,6 +81,11 @@ impl Protection {
         Protection(vec![qop])
     }
 
+    /// Whether `qop` is among the accepted ones.
+    pub fn allows(&self, qop: Qop) -> bool {
+        self.0.contains(&qop)
+    }
+
     /// The first accepted qop that `offered` contains.
     pub fn choose(&self, offered: impl Fn(Qop) -> bool) -> Option<Qop> {
         self.0.iter().copied().find(|q| offered(*q))
