@@ -6,7 +6,8 @@
 #
 # usage: scripts/minicluster.sh [--conf-dir DIR] [--hosts N] [--racks R]
 #          [--secure [--rpc-protection authentication|integrity|privacy]
-#                    [--token-renew-interval-s N] [--am-rm-token-roll-s N]]
+#                    [--token-renew-interval-s N] [--token-max-lifetime-s N]
+#                    [--am-rm-token-roll-s N]]
 #        scripts/minicluster.sh --print-classpath   (build, print the java class path, exit)
 #
 # --hosts N (1 to 16, default 1) simulates N machines: host i is spindle-host-i at the
@@ -24,7 +25,8 @@
 # also holds krb5.conf (for kinit and Java), user.keytab and user.principal, a test user
 # (alice@EXAMPLE.COM) with a home in HDFS: KRB5_CONFIG=<conf>/krb5.conf kinit -kt
 # <conf>/user.keytab alice@EXAMPLE.COM. For tests of token expiry, --token-renew-interval-s
-# N sets the HDFS and YARN delegation token renew interval and --am-rm-token-roll-s N (4 or
+# N sets the HDFS and YARN delegation token renew interval, --token-max-lifetime-s N the
+# HDFS tokens' maximum lifetime (past it only fresh tokens work), and --am-rm-token-roll-s N (4 or
 # more) rolls the AMRM, container and NM token keys every N seconds; N below 1800 lowers
 # the AM and NM liveness expiry to under N/3 seconds, as the ResourceManager requires.
 #
@@ -52,12 +54,12 @@ while [[ $# -gt 0 ]]; do
       [[ "${2:-}" =~ ^(authentication|integrity|privacy)$ ]] ||
         { echo "minicluster.sh: --rpc-protection must be authentication, integrity or privacy" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
-    --token-renew-interval-s|--am-rm-token-roll-s)
+    --token-renew-interval-s|--token-max-lifetime-s|--am-rm-token-roll-s)
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] ||
         { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done

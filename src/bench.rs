@@ -99,6 +99,7 @@ pub async fn bench(args: BenchArgs) -> ExitCode {
         progress: None,
         cancel: None,
         logs: None,
+        tokens: None,
         wire: if encrypt {
             Wire::Encrypted
         } else {

@@ -208,6 +208,7 @@ async fn run_spec(
         progress: Some(progress_tx),
         cancel: Some(cancel),
         logs: Some(run_dir.display().to_string()),
+        tokens: None,
         wire: if spec.encrypt {
             Wire::Encrypted
         } else {

@@ -63,6 +63,11 @@ pub async fn worker(args: WorkerCommand) -> ExitCode {
         heartbeat: Duration::from_millis(args.heartbeat_ms),
         peer_timeout: Duration::from_millis(args.peer_timeout_ms),
         announce,
+        on_tokens: std::env::var("HADOOP_TOKEN_FILE_LOCATION").ok().map(
+            |path| -> spindle_worker::OnTokens {
+                Box::new(move |creds| crate::yarn::replace_credentials_file(&path, creds))
+            },
+        ),
     };
     match run_worker(opts).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -430,6 +430,76 @@ fn a_keytab_login_needs_no_ticket_cache_and_leaves_none_behind() {
     );
 }
 
+/// Here an HDFS delegation token lives two minutes at most, and hdfs-native passes over
+/// a token in its last minute, so the token `submit` got cannot open a connection after
+/// one minute. Two jobs run for 100 s, then their masters record the summary over a new
+/// connection. The one submitted with `--principal/--keytab` does: its master logged in
+/// from the keytab, obtained fresh tokens and handed them to its workers too. The same
+/// job submitted from a ticket cache at the same time cannot (connections opened early
+/// stay up, so its output still lands; a worker started late would fail).
+#[test]
+fn a_keytab_job_outlives_its_tokens_max_lifetime_on_fresh_ones() {
+    let s = Secure::start("secure-lifetime", &["--token-max-lifetime-s", "120"]);
+    let rows = clicks(200, 8);
+    s.upload(&rows, "/user/alice/lifetime/in");
+    let dir = tempfile::tempdir().unwrap();
+    let stages = "stages:\n  - command: \"sleep 100; cat\"\n  - coalesce: 1";
+    let spec = |name: &str| {
+        let dir = dir.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let out = format!("/user/alice/lifetime/{name}");
+        s.spec(&dir, name, "/user/alice/lifetime/in", stages, &out)
+    };
+    let (fresh, stale) = (spec("fresh"), spec("stale"));
+    let keytab = s.cluster.conf_dir.join("user.keytab").display().to_string();
+    let nowhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-ccache");
+    let submit = ["submit", "--wait", "--am-memory-mb", "256"];
+    let started = Instant::now();
+    let (with_keytab, without) = std::thread::scope(|scope| {
+        let without = scope.spawn(|| s.spindle(&[&submit[..], &[stale.as_str()]].concat()));
+        let login = ["--principal", &s.principal, "--keytab", &keytab];
+        let with_keytab =
+            s.spindle_with(&nowhere, &[&login[..], &submit, &[fresh.as_str()]].concat());
+        (with_keytab, without.join().unwrap())
+    });
+    assert!(with_keytab.status.success(), "{}", text(&with_keytab));
+    let summary_line = format!("output:   {} rows", rows.len());
+    assert!(
+        text(&with_keytab).contains(&summary_line),
+        "no summary: {}",
+        text(&with_keytab)
+    );
+    assert!(
+        !text(&without).contains(&summary_line),
+        "a master wrote to HDFS past its token's life without fresh tokens: {}",
+        text(&without)
+    );
+    let o = s.spindle(&["logs", &app_id(&without)]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("cannot record the summary"),
+        "{}",
+        text(&o)
+    );
+    assert!(started.elapsed() > Duration::from_secs(100));
+    assert!(
+        started.elapsed() < Duration::from_secs(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.download("/user/alice/lifetime/fresh").len(), rows.len());
+    let o = s.spindle(&["logs", &app_id(&with_keytab)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let logs = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        logs.contains("fresh delegation tokens handed out"),
+        "the master obtained no fresh tokens: {logs}"
+    );
+    assert!(
+        logs.contains("fresh delegation tokens in place"),
+        "no worker took fresh tokens: {logs}"
+    );
+}
+
 /// A command stage runs as the same user as its worker and can find the worker's
 /// credentials file (here through the worker's environment): it holds the HDFS
 /// delegation token HDFS clients need, and no longer the application's secret.

@@ -44,6 +44,38 @@ impl Token {
     }
 }
 
+/// The dates a delegation token's identifier carries (Hadoop's
+/// `AbstractDelegationTokenIdentifier`: version, owner, renewer, real user, issue date,
+/// max date, ...), in ms since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenDates {
+    pub issued_ms: i64,
+    /// No renewal keeps the token valid past this.
+    pub max_ms: i64,
+}
+
+impl Token {
+    /// The dates in a delegation token's identifier.
+    pub fn dates(&self) -> Result<TokenDates> {
+        let mut buf = self.identifier.as_slice();
+        need(buf, 1)?;
+        let version = buf.get_u8();
+        if version != 0 {
+            return Err(Error::Credentials(format!(
+                "a {} identifier of version {version}, not 0",
+                self.kind
+            )));
+        }
+        for _ in ["owner", "renewer", "real user"] {
+            read_text(&mut buf)?;
+        }
+        Ok(TokenDates {
+            issued_ms: read_vint(&mut buf)?,
+            max_ms: read_vint(&mut buf)?,
+        })
+    }
+}
+
 /// Which on-disk layout to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialsFormat {
@@ -257,6 +289,46 @@ fn read_text(buf: &mut &[u8]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delegation_tokens_dates_come_from_its_identifier() {
+        let mut id = BytesMut::new();
+        id.put_u8(0);
+        for text in ["alice", "alice", ""] {
+            write_text(&mut id, text);
+        }
+        write_vint(&mut id, 1_764_550_000_123);
+        write_vint(&mut id, 1_764_550_045_123);
+        write_vint(&mut id, 7); // sequence number
+        write_vint(&mut id, 2); // master key id
+        let token = Token {
+            identifier: id.to_vec(),
+            password: vec![],
+            kind: "HDFS_DELEGATION_TOKEN".into(),
+            service: "127.0.0.1:8020".into(),
+        };
+        assert_eq!(
+            token.dates().unwrap(),
+            TokenDates {
+                issued_ms: 1_764_550_000_123,
+                max_ms: 1_764_550_045_123
+            }
+        );
+        let cut = Token {
+            identifier: id[..9].to_vec(),
+            ..token.clone()
+        };
+        assert!(cut.dates().is_err());
+        let mut v1 = token.identifier.clone();
+        v1[0] = 1;
+        let e = Token {
+            identifier: v1,
+            ..token
+        }
+        .dates()
+        .unwrap_err();
+        assert!(e.to_string().contains("version 1"), "{e}");
+    }
 
     fn sample() -> Credentials {
         let mut c = Credentials::default();

@@ -108,6 +108,19 @@ impl NameNodeClient {
         Ok(token)
     }
 
+    /// Renews `token` (this caller must be its renewer); returns its new expiry time in
+    /// ms since the epoch.
+    pub async fn renew_delegation_token(&self, token: &Token) -> Result<u64> {
+        let req = common::RenewDelegationTokenRequestProto {
+            token: token.to_proto(),
+        };
+        let res: common::RenewDelegationTokenResponseProto = self
+            .conn
+            .call(CLIENT_PROTOCOL, "renewDelegationToken", &req)
+            .await?;
+        Ok(res.new_expiry_time)
+    }
+
     /// `None` when nothing exists at `path`.
     pub async fn get_file_info(&self, path: &str) -> Result<Option<FileStatus>> {
         let req = pb::GetFileInfoRequestProto {

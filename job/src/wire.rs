@@ -123,6 +123,9 @@ pub enum ToWorker {
     Release {
         task: TaskId,
     },
+    /// Fresh delegation tokens (a Hadoop Credentials file, tokens only) from a master
+    /// that logs in from a keytab: the worker's HDFS clients use them from now on.
+    Tokens(Vec<u8>),
     Shutdown,
 }
 

@@ -8,10 +8,12 @@ pub mod submit;
 mod submit_app;
 
 use spindle_appmaster::yarn::cluster::{Cluster, Login};
-use spindle_appmaster::yarn::launch::{read_credentials, secret_from};
+use spindle_appmaster::yarn::launch::{read_credentials, secret_from, LaunchInfo};
+use spindle_appmaster::yarn::tokens::KEYTAB_SECRET;
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::credentials::CredentialsFormat;
 use spindle_hadoop::user::simple_user;
+use spindle_hadoop::yarn::ContainerLaunchContext;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -36,14 +38,53 @@ pub fn take_container_secret() -> Result<String, String> {
     let result = if creds.tokens.is_empty() {
         std::fs::remove_file(&path)
     } else {
-        let tmp = format!("{path}.spindle-tmp");
-        std::fs::write(&tmp, creds.write(CredentialsFormat::Writable))
-            .and_then(|()| std::fs::rename(&tmp, &path))
+        write_credentials_file(&path, &creds.write(CredentialsFormat::Writable))
     };
     if let Err(e) = result {
         tracing::warn!(%path, error = %e, "cannot remove the secret from the container's credentials");
     }
     Ok(secret)
+}
+
+/// Replaces a container's credentials file with fresh tokens from its master (HDFS
+/// clients read the file when they connect).
+pub fn replace_credentials_file(path: &str, credentials: &[u8]) {
+    match write_credentials_file(path, credentials) {
+        Ok(()) => tracing::info!(%path, "fresh delegation tokens in place"),
+        Err(e) => tracing::warn!(%path, error = %e, "cannot put fresh delegation tokens in place"),
+    }
+}
+
+/// Through a temporary file and a rename, so a kill leaves either version.
+fn write_credentials_file(path: &str, data: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{path}.spindle-tmp");
+    std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path))
+}
+
+/// With `--keytab` on a Kerberos cluster, hands the keytab to the application master
+/// (among `context`'s secrets, which only the master's container gets) and names its
+/// principal in `launch`, so that the master can obtain fresh delegation tokens for as
+/// long as the application runs. Call before `launch` is encoded into `context`.
+pub fn keytab_for_master(
+    cluster: &Cluster,
+    launch: &mut LaunchInfo,
+) -> Result<Option<Vec<u8>>, String> {
+    if cluster.identity.kerberos.is_none() {
+        return Ok(None);
+    }
+    let Some((principal, path)) = KEYTAB.get() else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("--keytab {}: {e}", path.display()))?;
+    launch.keytab_principal = Some(principal.clone());
+    Ok(Some(bytes))
+}
+
+/// Puts the keytab from [`keytab_for_master`] among the master's container secrets.
+pub fn give_master_keytab(context: &mut ContainerLaunchContext, keytab: Option<Vec<u8>>) {
+    if let (Some(bytes), Some(creds)) = (keytab, context.credentials.as_mut()) {
+        creds.secrets.insert(KEYTAB_SECRET.to_string(), bytes);
+    }
 }
 
 /// `--principal` and `--keytab`, when given: the client logs in from the keytab.

@@ -123,16 +123,18 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
 
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
     launch.nodes = running_nodes(&rm).await?;
-    launch.tokens = cluster.delegation_tokens().await?;
+    launch.tokens = cluster.delegation_tokens().await?.into();
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
     let am_args = AppMasterCommand::args_for(workers);
-    let context = launch.context(
+    let keytab = super::keytab_for_master(&cluster, &mut launch)?;
+    let mut context = launch.context(
         &am_args,
         "appmaster",
         &am_files,
         &[(LAUNCH_ENV, launch.encode())],
         &secret,
     );
+    super::give_master_keytab(&mut context, keytab);
     let mut sub =
         ApplicationSubmission::new(app.id, args.name.as_deref().unwrap_or(&spec.name), context);
     sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.clone());
@@ -285,6 +287,7 @@ pub(super) async fn stage(
         spec: None,
         service_files: Default::default(),
         tokens: Default::default(),
+        keytab_principal: None,
     };
     Ok((launch, vec![spec], secret))
 }

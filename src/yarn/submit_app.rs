@@ -48,21 +48,23 @@ pub async fn submit_app(
     }
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
     launch.nodes = running_nodes(&rm).await?;
-    launch.tokens = cluster.delegation_tokens().await?;
+    launch.tokens = cluster.delegation_tokens().await?.into();
     let base = args.spec.parent().unwrap_or(Path::new("."));
     let master_files = stage_files(&cluster, &mut launch, base, app).await?;
     launch.spec = am_files.first().cloned();
+    let keytab = super::keytab_for_master(&cluster, &mut launch)?;
     let mut am_env = vec![(LAUNCH_ENV, launch.encode())];
     if let Some(level) = app.master.as_ref().and_then(|m| m.log_level.as_deref()) {
         am_env.push(("RUST_LOG", rust_log_level(level)?.to_string()));
     }
-    let context = launch.context(
+    let mut context = launch.context(
         &AppMasterCommand::args_for(1),
         "appmaster",
         &[am_files, master_files].concat(),
         &am_env,
         &secret,
     );
+    super::give_master_keytab(&mut context, keytab);
     let name = args.name.as_deref().unwrap_or(&app.name);
     let mut sub = ApplicationSubmission::new(new.id, name, context);
     sub.queue = args.queue.clone().unwrap_or_else(|| app.queue.clone());

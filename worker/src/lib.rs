@@ -50,7 +50,13 @@ pub struct WorkerOptions {
     /// Called with the data server's address once it listens, to make it known beyond
     /// the master (in YARN: a key the worker's container owns in the key-value store).
     pub announce: Option<Announce>,
+    /// Called with fresh delegation tokens (a Credentials file) when the master sends
+    /// them; in YARN it replaces the container's credentials file.
+    pub on_tokens: Option<OnTokens>,
 }
+
+/// Takes fresh tokens; failures are the hook's to report.
+pub type OnTokens = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// Publishes a worker's data address; failures are the hook's to report.
 pub type Announce = Box<dyn FnOnce(String) -> futures::future::BoxFuture<'static, ()> + Send>;
@@ -200,6 +206,10 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
                     });
                 }
                 ToWorker::Release { task } => store.release(task),
+                ToWorker::Tokens(credentials) => match &opts.on_tokens {
+                    Some(take) => take(&credentials),
+                    None => debug!("fresh tokens, and nowhere to put them"),
+                },
                 ToWorker::Shutdown => {
                     debug!("shutdown requested");
                     heartbeat.abort();

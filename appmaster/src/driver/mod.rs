@@ -44,6 +44,9 @@ pub struct DriverOptions {
     pub logs: Option<String>,
     /// Whether workers' connections to the master (and so to each other) are encrypted.
     pub wire: Wire,
+    /// Fresh delegation tokens (Credentials files) as the master obtains them, for the
+    /// workers.
+    pub tokens: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
 }
 
 /// Runs a job to its end with workers from `launcher`, which must start workers that
@@ -73,6 +76,7 @@ pub async fn run_job(
     let mut d = Driver::new(job, opts, launcher, started);
     d.start(started);
     let mut cancel = d.opts.cancel.take();
+    let mut tokens = d.opts.tokens.take();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut status = None;
     while status.is_none() {
@@ -93,6 +97,7 @@ pub async fn run_job(
                 while let Ok(ev) = server_rx.try_recv() { d.on_server(ev, Instant::now()); }
             }
             Some(ev) = launcher_events.recv() => d.on_launcher(ev, Instant::now()),
+            Some(credentials) = next_tokens(&mut tokens) => d.on_tokens(credentials),
             _ = tick.tick() => {
                 while let Ok(ev) = server_rx.try_recv() { d.on_server(ev, Instant::now()); }
                 d.on_tick(Instant::now());
@@ -156,6 +161,13 @@ pub async fn run_job(
             .map_or(0.0, |(a, b)| b.saturating_duration_since(a).as_secs_f64()),
         encrypted: d.opts.wire == Wire::Encrypted,
         logs: d.opts.logs.clone(),
+    }
+}
+
+async fn next_tokens(rx: &mut Option<mpsc::UnboundedReceiver<Vec<u8>>>) -> Option<Vec<u8>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -58,6 +58,9 @@ pub(crate) struct Driver<'a> {
     unified: HashMap<usize, Vec<u8>>,
     pub progress: Progress,
     pub locality: LocalityCounts,
+    /// The latest delegation tokens the master obtained (a Credentials file), for
+    /// workers that join after they were handed out.
+    fresh_tokens: Option<Vec<u8>>,
     /// When the first scan was sent to a worker and the last one finished. (A worker
     /// says a task began only if it runs past a moment, so short scans never do.)
     pub scan_span: Option<(Instant, Instant)>,
@@ -97,6 +100,7 @@ impl<'a> Driver<'a> {
             output_files: BTreeMap::new(),
             schemas: HashMap::new(),
             unified: HashMap::new(),
+            fresh_tokens: None,
             progress: Progress {
                 tasks_total: n as u64,
                 ..Default::default()
@@ -166,6 +170,17 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// Fresh delegation tokens: every live worker gets them now, and every worker that
+    /// joins later.
+    pub fn on_tokens(&mut self, credentials: Vec<u8>) {
+        for slot in self.slots.values() {
+            if let Slot::Live { outbox, .. } = slot {
+                let _ = outbox.send(vec![ToWorker::Tokens(credentials.clone())]);
+            }
+        }
+        self.fresh_tokens = Some(credentials);
+    }
+
     pub fn on_server(&mut self, ev: ServerEvent, now: Instant) {
         match ev {
             ServerEvent::Joined {
@@ -183,6 +198,9 @@ impl<'a> Driver<'a> {
                 info!(worker, %host, %data_addr, slots, "worker joined");
                 if let Some(setup) = &self.job.setup {
                     let _ = outbox.send(vec![ToWorker::Setup(Box::new(setup.clone()))]);
+                }
+                if let Some(tokens) = &self.fresh_tokens {
+                    let _ = outbox.send(vec![ToWorker::Tokens(tokens.clone())]);
                 }
                 self.slots.insert(
                     worker,

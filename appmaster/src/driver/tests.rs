@@ -52,6 +52,7 @@ fn opts(workers: u32, max_attempts: u32) -> DriverOptions {
         cancel: None,
         logs: None,
         wire: Default::default(),
+        tokens: None,
     }
 }
 
@@ -228,6 +229,33 @@ impl Env {
         t.sort();
         t
     }
+}
+
+#[test]
+fn fresh_tokens_reach_every_live_worker_and_each_that_joins_later() {
+    let mut env = Env::new(TaskGraph::independent(4), vec![], opts(2, 4));
+    env.join(1);
+    env.d.on_tokens(b"creds-1".to_vec());
+    env.join(2);
+    env.d.on_tokens(b"creds-2".to_vec());
+    let mut tokens = |worker: WorkerId| {
+        let rx = env.outboxes.get_mut(&worker).expect("joined");
+        let mut got = vec![];
+        while let Ok(batch) = rx.try_recv() {
+            for m in batch {
+                if let ToWorker::Tokens(t) = m {
+                    got.push(String::from_utf8(t).unwrap());
+                }
+            }
+        }
+        got
+    };
+    assert_eq!(tokens(1), ["creds-1", "creds-2"]);
+    assert_eq!(
+        tokens(2),
+        ["creds-1", "creds-2"],
+        "the latest on joining, then the next"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use super::launch::{
     read_credentials, secret_from, shared_tokens, LaunchInfo, AM_RM_TOKEN_KIND, LAUNCH_ENV,
 };
 use super::staging::Staging;
+use super::tokens::{keep_fresh, keytab_from, now_ms, refresh_file, submitted_expiry, KeytabLogin};
 use super::{AmSession, Ask, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
 use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, LeaseOwner, Protected, LEASE_TTL};
@@ -17,12 +18,13 @@ use crate::kv::service::KvService;
 use crate::kv::store::{Op, Txn};
 use crate::progress::{human_bytes, Status, Summary};
 use crate::{prepare, run_job, DriverOptions};
+use spindle_hadoop::credentials::{Credentials, CredentialsFormat, Token};
 use spindle_hadoop::sasl::Qop;
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
 use spindle_io::channel::Wire;
 use spindle_job::wire::Compression;
 use spindle_job::{JobSpec, Spec};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,7 +71,8 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         .clone();
     let mut launch = LaunchInfo::decode(&args.launch)
         .map_err(|e| format!("{LAUNCH_ENV} is not a launch description: {e}"))?;
-    launch.tokens = shared_tokens(&creds);
+    launch.tokens = shared_tokens(&creds).into();
+    let keytab = keytab_from(&creds, launch.keytab_principal.as_deref(), &env.cwd)?;
     let cluster = &env.cluster;
     let app_id = app_id_from_container(&env.container_id)?;
     let host = env.host.clone();
@@ -128,6 +131,10 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         port: kv_port as i32,
         ended: Some(ended_tx),
     };
+    let (tokens_tx, tokens_rx) = mpsc::unbounded_channel();
+    if let Some(login) = keytab {
+        keep_tokens_fresh(cluster, login, &launch, &env.credentials_file, tokens_tx);
+    }
     let spec = match Spec::from_file(&args.spec.display().to_string()) {
         Ok(Spec::Job(job)) => Ok(job),
         Err(e) => Err(e),
@@ -200,6 +207,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 progress: progress_tx,
                 racks: launch.host_racks(),
                 wire,
+                tokens: tokens_rx,
             };
             run_spec(
                 &spec,
@@ -259,6 +267,8 @@ struct Opts<'a> {
     /// Host to rack, as the ResourceManager reported at submit.
     racks: HashMap<String, String>,
     wire: Wire,
+    /// Fresh tokens for the workers, as Credentials files.
+    tokens: mpsc::UnboundedReceiver<Vec<u8>>,
 }
 
 async fn run_spec(
@@ -330,6 +340,7 @@ async fn run_spec(
         cancel: Some(cancel_rx),
         logs: Some(format!("spindle logs {}", opts.app_id)),
         wire: opts.wire,
+        tokens: Some(opts.tokens),
     };
     run_job(job, listener, secret, launcher, events, driver).await
 }
@@ -395,6 +406,39 @@ pub async fn serve_kv(
         }
     });
     crate::kv::server::serve(listener, secret.into(), wire, service).await;
+}
+
+/// Obtains fresh delegation tokens from `login` before the submitted ones expire, and
+/// again before those do; each set goes to this container's credentials file, to the
+/// containers launched from then on, and (through `workers`) to running workers.
+fn keep_tokens_fresh(
+    cluster: &Cluster,
+    login: KeytabLogin,
+    launch: &LaunchInfo,
+    own_credentials: &str,
+    workers: mpsc::UnboundedSender<Vec<u8>>,
+) {
+    let shared = launch.tokens.clone();
+    let expires = submitted_expiry(&shared.get()).unwrap_or_else(|| now_ms() + 3_600_000);
+    let own = own_credentials.to_string();
+    let publish = move |fresh: &BTreeMap<String, Token>| {
+        shared.update(fresh.clone());
+        if let Err(e) = refresh_file(&own, fresh) {
+            warn!("cannot put fresh tokens into the master's credentials: {e}");
+        }
+        let creds = Credentials {
+            tokens: shared.get(),
+            ..Default::default()
+        };
+        let _ = workers.send(creds.write(CredentialsFormat::Writable));
+    };
+    tokio::spawn(keep_fresh(
+        cluster.conf.clone(),
+        cluster.conf_dirs.clone(),
+        login,
+        expires,
+        publish,
+    ));
 }
 
 fn worker_context(

@@ -79,6 +79,22 @@ impl Cluster {
         if self.identity.kerberos.is_none() {
             return Ok(BTreeMap::new());
         }
+        let renewer = self
+            .conf
+            .get("yarn.resourcemanager.principal")
+            .ok_or("yarn.resourcemanager.principal is not set: the ResourceManager renews the job's tokens")?;
+        let rm_host = self
+            .conf
+            .rm_addresses()
+            .first()
+            .and_then(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
+            .unwrap_or_default();
+        self.delegation_tokens_for(&renewer.replace("_HOST", &rm_host))
+            .await
+    }
+
+    /// The NameNode's `host:port` from fs.defaultFS, which a Kerberos cluster needs.
+    fn namenode_authority(&self) -> Result<String, String> {
         let default_fs = self
             .conf
             .get("fs.defaultFS")
@@ -95,22 +111,21 @@ impl Cluster {
                 "fs.defaultFS={default_fs}: delegation tokens for an HA nameservice are not supported yet;                  name the active NameNode's host:port"
             ));
         }
-        let renewer = self
-            .conf
-            .get("yarn.resourcemanager.principal")
-            .ok_or("yarn.resourcemanager.principal is not set: the ResourceManager renews the job's tokens")?;
-        let rm_host = self
-            .conf
-            .rm_addresses()
-            .first()
-            .and_then(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
-            .unwrap_or_default();
-        let renewer = renewer.replace("_HOST", &rm_host);
+        Ok(authority.to_string())
+    }
+
+    /// An HDFS delegation token `renewer` may renew, by alias (see
+    /// [`Cluster::delegation_tokens`]).
+    pub async fn delegation_tokens_for(
+        &self,
+        renewer: &str,
+    ) -> Result<BTreeMap<String, Token>, String> {
+        let authority = &self.namenode_authority()?;
         let nn = NameNodeClient::connect_as(authority, &self.identity, &self.conf)
             .await
             .map_err(|e| format!("cannot reach the NameNode at {authority}: {e}"))?;
         let token = nn
-            .get_delegation_token(&renewer, authority)
+            .get_delegation_token(renewer, authority)
             .await
             .map_err(|e| format!("cannot get an HDFS delegation token from {authority}: {e}"))?;
         // Java clients (the NodeManager fetching the containers' files, the RM renewing)
@@ -127,6 +142,20 @@ impl Cluster {
             );
         }
         Ok(tokens)
+    }
+
+    /// Renews `token`, whose renewer must be this process's user: when it now expires,
+    /// in ms since the epoch.
+    pub async fn renew(&self, token: &Token) -> Result<i64, String> {
+        let authority = &self.namenode_authority()?;
+        let nn = NameNodeClient::connect_as(authority, &self.identity, &self.conf)
+            .await
+            .map_err(|e| format!("cannot reach the NameNode at {authority}: {e}"))?;
+        let expiry = nn
+            .renew_delegation_token(token)
+            .await
+            .map_err(|e| format!("cannot renew the HDFS delegation token: {e}"))?;
+        Ok(expiry as i64)
     }
 
     pub async fn resource_manager(&self) -> Result<ApplicationClient, String> {

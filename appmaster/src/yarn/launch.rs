@@ -9,6 +9,7 @@ use spindle_hadoop::yarn::{
     ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
 
 /// Name of the spindle binary inside every container's working directory.
 pub const BINARY: &str = "spindle";
@@ -57,7 +58,33 @@ pub struct LaunchInfo {
     /// cluster the HDFS delegation token), by alias. Never serialized: a launch
     /// description travels in an environment variable, and tokens must not.
     #[serde(skip)]
-    pub tokens: BTreeMap<String, Token>,
+    pub tokens: SharedTokens,
+    /// The principal whose keytab the client handed the master (in its credentials), so
+    /// that it can obtain fresh tokens for a long-running application.
+    #[serde(default)]
+    pub keytab_principal: Option<String>,
+}
+
+/// The tokens containers get, shared by every copy of a launch description: tokens the
+/// master obtains later reach the containers it launches later.
+#[derive(Debug, Clone, Default)]
+pub struct SharedTokens(Arc<RwLock<BTreeMap<String, Token>>>);
+
+impl SharedTokens {
+    pub fn get(&self) -> BTreeMap<String, Token> {
+        self.0.read().expect("tokens poisoned").clone()
+    }
+
+    /// Puts `fresh` in place of the tokens under the same aliases.
+    pub fn update(&self, fresh: BTreeMap<String, Token>) {
+        self.0.write().expect("tokens poisoned").extend(fresh);
+    }
+}
+
+impl From<BTreeMap<String, Token>> for SharedTokens {
+    fn from(tokens: BTreeMap<String, Token>) -> Self {
+        SharedTokens(Arc::new(RwLock::new(tokens)))
+    }
 }
 
 impl LaunchInfo {
@@ -151,7 +178,7 @@ impl LaunchInfo {
     /// The secret and the shared tokens.
     fn credentials(&self, secret: &str) -> Credentials {
         let mut creds = secret_credentials(secret);
-        creds.tokens.extend(self.tokens.clone());
+        creds.tokens.extend(self.tokens.get());
         creds
     }
 }
@@ -214,6 +241,7 @@ mod tests {
             spec: None,
             service_files: Default::default(),
             tokens: Default::default(),
+            keytab_principal: None,
         };
         assert_eq!(launch.hosts(), ["a", "b", "c", "d"]);
         assert_eq!(launch.racks(), ["/r1", "/r2"], "no empty rack");
@@ -252,11 +280,12 @@ mod tests {
                 spec: None,
                 service_files: Default::default(),
                 tokens: Default::default(),
+                keytab_principal: None,
             }
             .encode(),
         )
         .unwrap();
-        launch.tokens = shared_tokens(&am_creds);
+        launch.tokens = shared_tokens(&am_creds).into();
         let encoded = launch.encode();
         let json = String::from_utf8(hex::decode(&encoded).unwrap()).unwrap();
         assert!(

@@ -11,6 +11,7 @@ mod exit;
 pub mod kv_journal;
 pub mod launch;
 pub mod staging;
+pub mod tokens;
 
 pub use allocator::{AmSession, Ask, Unregister, WorkerTemplate, YarnLauncher};
 pub use exit::describe_exit;

@@ -24,7 +24,8 @@ import org.apache.hadoop.yarn.server.MiniYARNCluster;
  * closes, so a test harness that dies without cleaning up still takes the cluster down.
  *
  * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R]
- * [--secure [--rpc-protection P] [--token-renew-interval-s N] [--am-rm-token-roll-s N]]}.
+ * [--secure [--rpc-protection P] [--token-renew-interval-s N] [--token-max-lifetime-s N]
+ * [--am-rm-token-roll-s N]]}.
  * With one host everything listens on 127.0.0.1; with more, each host's DataNode and
  * NodeManager listen on its own loopback alias (see {@link Hosts}). {@code --secure}
  * (one host only) runs a KDC and Kerberizes both clusters (see {@link Secure}).
@@ -247,6 +248,7 @@ public final class Launcher {
       boolean secure = false;
       String protection = "privacy";
       long tokenRenewS = 0;
+      long tokenMaxS = 0;
       long rollS = 0;
       for (int i = 0; i < args.length; i++) {
         String a = args[i];
@@ -276,6 +278,9 @@ public final class Launcher {
           case "--token-renew-interval-s":
             tokenRenewS = Long.parseLong(args[++i]);
             break;
+          case "--token-max-lifetime-s":
+            tokenMaxS = Long.parseLong(args[++i]);
+            break;
           case "--am-rm-token-roll-s":
             rollS = Long.parseLong(args[++i]);
             break;
@@ -304,7 +309,7 @@ public final class Launcher {
         if (o.hosts > 1) {
           throw new IllegalArgumentException("--secure runs one host only");
         }
-        o.secure = new Secure.Settings(protection, tokenRenewS, rollS);
+        o.secure = new Secure.Settings(protection, tokenRenewS, tokenMaxS, rollS);
       }
       return o;
     }

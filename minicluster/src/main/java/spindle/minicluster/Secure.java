@@ -55,7 +55,7 @@ final class Secure {
   private static final long NM_HEARTBEAT_MS = 1_000;
 
   /** The secure mode's command line settings. */
-  record Settings(String protection, long tokenRenewS, long rollS) {
+  record Settings(String protection, long tokenRenewS, long tokenMaxS, long rollS) {
     /**
      * The shortest master key rolling interval the ResourceManager accepts: with the NM
      * expiry at its floor, the heartbeat, the interval must exceed three heartbeats.
@@ -69,6 +69,9 @@ final class Secure {
       if (tokenRenewS < 0) {
         throw new IllegalArgumentException("--token-renew-interval-s must be positive");
       }
+      if (tokenMaxS < 0) {
+        throw new IllegalArgumentException("--token-max-lifetime-s must be positive");
+      }
       if (rollS != 0 && rollS < MIN_ROLL_S) {
         throw new IllegalArgumentException("--am-rm-token-roll-s must be at least " + MIN_ROLL_S);
       }
@@ -81,6 +84,8 @@ final class Secure {
   private final File yarnKeytab;
   private final File httpKeytab;
   private final File userKeytab;
+  /** The krb5.conf every container gets, as every node of a real cluster has one. */
+  private final Path nodeKrb5Conf;
   private UserGroupInformation hdfs;
   private UserGroupInformation yarn;
 
@@ -91,6 +96,7 @@ final class Secure {
     this.yarnKeytab = keytabs.resolve("yarn.keytab").toFile();
     this.httpKeytab = keytabs.resolve("http.keytab").toFile();
     this.userKeytab = keytabs.resolve("user.keytab").toFile();
+    this.nodeKrb5Conf = keytabs.resolve("node-krb5.conf");
   }
 
   /**
@@ -108,6 +114,7 @@ final class Secure {
     Runtime.getRuntime().addShutdownHook(new Thread(kdc::stop, "stop-kdc"));
     Secure s = new Secure(kdc, settings, dir);
     s.createPrincipals();
+    writeAtomically(s.nodeKrb5Conf, s.krb5Conf());
     return s;
   }
 
@@ -200,6 +207,10 @@ final class Secure {
     c.set("yarn.resourcemanager.webapp.spnego-keytab-file", httpKeytab.getPath());
     c.set("yarn.nodemanager.webapp.spnego-principal", hostPattern("HTTP"));
     c.set("yarn.nodemanager.webapp.spnego-keytab-file", httpKeytab.getPath());
+    // Containers find the KDC as on a real node (a master logging in from a keytab).
+    c.set(
+        "yarn.nodemanager.admin-env",
+        "MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX,KRB5_CONFIG=" + nodeKrb5Conf);
   }
 
   /**
@@ -222,6 +233,15 @@ final class Secure {
       long ms = settings.tokenRenewS() * 1000;
       c.setLong("dfs.namenode.delegation.token.renew-interval", ms);
       c.setLong("yarn.resourcemanager.delegation.token.renew-interval", ms);
+    }
+    if (settings.tokenMaxS() > 0) {
+      // No renewal keeps an HDFS delegation token past this: only a fresh one will do.
+      c.setLong("dfs.namenode.delegation.token.max-lifetime", settings.tokenMaxS() * 1000);
+      // A token is checked when a connection opens, so expiry shows only on new ones.
+      // Close connections idle for 10 s (twice this setting), as a busy NameNode does:
+      // its idle scan starts past ipc.client.idlethreshold connections, 4000 by default.
+      c.setInt("ipc.client.connection.maxidletime", 5_000);
+      c.setInt("ipc.client.idlethreshold", 1);
     }
     if (settings.rollS() > 0) {
       long s = settings.rollS();

@@ -1,0 +1,225 @@
+//! Fresh delegation tokens for an application that outlives them, the way Spark does it.
+//!
+//! `spindle submit --principal P --keytab F` hands the keytab to the master alone, as a
+//! secret in its container credentials (YARN writes them to the container's private
+//! directory; no other container gets them). The master logs in from it and, when three
+//! quarters of the current HDFS token's usable life has gone, obtains one whose renewer is
+//! its own user and renews it once to learn when it expires. A fresh token goes to the
+//! master's own credentials file (its HDFS clients read it), to every container launched
+//! from then on, and to running workers, which replace their credentials file.
+
+use super::cluster::Cluster;
+use spindle_hadoop::config::Configuration;
+use spindle_hadoop::credentials::{Credentials, CredentialsFormat, Token};
+use spindle_hadoop::sasl::gssapi::KerberosLogin;
+use spindle_hadoop::user::Identity;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::{info, warn};
+
+/// The alias of the keytab among the master's container secrets.
+pub const KEYTAB_SECRET: &str = "spindle.keytab";
+/// Never fetch more often than this, however close the expiry.
+const FLOOR: Duration = Duration::from_secs(5);
+/// hdfs-native passes over a token within a minute of its max date, so a token is only
+/// good until this long before it expires.
+const USABLE_MARGIN_MS: i64 = 60_000;
+/// After a failed attempt, the wait doubles up to this.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Who the master logs in as, and from which keytab file.
+#[derive(Debug, Clone)]
+pub struct KeytabLogin {
+    pub principal: String,
+    pub keytab: PathBuf,
+}
+
+/// The keytab the client handed over among the master's secrets, written to a new file
+/// in `dir` (the container's own directory) that only this user can read; `None` when
+/// the client gave none.
+pub fn keytab_from(
+    creds: &Credentials,
+    principal: Option<&str>,
+    dir: &Path,
+) -> Result<Option<KeytabLogin>, String> {
+    let (Some(principal), Some(bytes)) = (principal, creds.secrets.get(KEYTAB_SECRET)) else {
+        return Ok(None);
+    };
+    let keytab = dir.join(".spindle-keytab");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&keytab)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| format!("cannot write the keytab to {}: {e}", keytab.display()))?;
+    Ok(Some(KeytabLogin {
+        principal: principal.to_string(),
+        keytab,
+    }))
+}
+
+/// Puts `fresh` into the Credentials file at `path` in place of the tokens under the
+/// same aliases, through a temporary file and a rename.
+pub fn refresh_file(path: &str, fresh: &BTreeMap<String, Token>) -> Result<(), String> {
+    let mut creds = super::launch::read_credentials(path)?;
+    creds.tokens.extend(fresh.clone());
+    let tmp = format!("{path}.spindle-tmp");
+    std::fs::write(&tmp, creds.write(CredentialsFormat::Writable))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+/// Fresh tokens by alias, and when they stop working (ms since the epoch).
+pub struct Fresh {
+    pub tokens: BTreeMap<String, Token>,
+    pub expires_ms: i64,
+}
+
+/// How long to wait before fetching tokens that expire at `expires_ms`: three quarters
+/// of what is left of their usable life, never less than [`FLOOR`].
+pub fn refresh_in(now_ms: i64, expires_ms: i64) -> Duration {
+    let usable = expires_ms.saturating_sub(USABLE_MARGIN_MS);
+    let left = u64::try_from(usable.saturating_sub(now_ms)).unwrap_or(0);
+    Duration::from_millis(left / 4 * 3).max(FLOOR)
+}
+
+/// When the submitted tokens stop working: the earliest max date among them (the
+/// ResourceManager renews them until then). `None` if none carries dates.
+pub fn submitted_expiry(tokens: &BTreeMap<String, Token>) -> Option<i64> {
+    tokens
+        .values()
+        .filter_map(|t| t.dates().ok())
+        .map(|d| d.max_ms)
+        .min()
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Logs in from the keytab (a new ticket each time, so its own lifetime never matters)
+/// and obtains fresh tokens.
+pub async fn obtain(
+    conf: &Configuration,
+    conf_dirs: &[PathBuf],
+    login: &KeytabLogin,
+) -> Result<Fresh, String> {
+    // The KDC exchange blocks: off the runtime's threads.
+    let (principal, keytab) = (login.principal.clone(), login.keytab.clone());
+    let kerberos =
+        tokio::task::spawn_blocking(move || KerberosLogin::from_keytab(&principal, &keytab))
+            .await
+            .map_err(|e| format!("keytab login: {e}"))??;
+    let cluster = Cluster {
+        conf: conf.clone(),
+        conf_dirs: conf_dirs.to_vec(),
+        identity: Identity::kerberos(kerberos),
+    };
+    let tokens = cluster
+        .delegation_tokens_for(&cluster.identity.user.clone())
+        .await?;
+    let first = tokens
+        .values()
+        .next()
+        .ok_or("the NameNode issued no token")?;
+    let renewed = cluster.renew(first).await?;
+    let max = first.dates().map(|d| d.max_ms).unwrap_or(renewed);
+    Ok(Fresh {
+        tokens,
+        expires_ms: renewed.min(max),
+    })
+}
+
+/// Obtains fresh tokens before `expires_ms`, and again before those expire, for as long
+/// as it runs, handing each set to `publish`. A failed attempt is retried with a
+/// doubling wait.
+pub async fn keep_fresh(
+    conf: Configuration,
+    conf_dirs: Vec<PathBuf>,
+    login: KeytabLogin,
+    mut expires_ms: i64,
+    publish: impl Fn(&BTreeMap<String, Token>),
+) {
+    let mut retry = FLOOR;
+    let mut wait = refresh_in(now_ms(), expires_ms);
+    loop {
+        info!(
+            in_s = wait.as_secs(),
+            "fresh delegation tokens from the keytab of {}", login.principal
+        );
+        tokio::time::sleep(wait).await;
+        match obtain(&conf, &conf_dirs, &login).await {
+            Ok(fresh) => {
+                publish(&fresh.tokens);
+                expires_ms = fresh.expires_ms;
+                info!(
+                    expires_in_s = (expires_ms - now_ms()) / 1000,
+                    "fresh delegation tokens handed out"
+                );
+                retry = FLOOR;
+                wait = refresh_in(now_ms(), expires_ms);
+            }
+            Err(e) => {
+                warn!(error = %e, retry_s = retry.as_secs(), "cannot obtain fresh delegation tokens");
+                wait = retry.max(refresh_in(now_ms(), expires_ms));
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_fetched_three_quarters_of_the_way_to_expiry_and_never_in_a_spin() {
+        // A token is usable until a minute before it expires.
+        assert_eq!(refresh_in(0, 100_000), Duration::from_secs(30));
+        assert_eq!(refresh_in(10_000, 110_000), Duration::from_secs(30));
+        let day = 24 * 3600 * 1000;
+        assert_eq!(refresh_in(0, day + 60_000), Duration::from_secs(18 * 3600));
+        // Close to expiry, or past it: the floor.
+        assert_eq!(refresh_in(0, 62_000), FLOOR);
+        assert_eq!(refresh_in(50_000, 40_000), FLOOR);
+        let far = Duration::from_millis(i64::MAX as u64 / 4 * 3);
+        assert_eq!(refresh_in(i64::MIN, i64::MAX), far, "no overflow");
+    }
+
+    #[test]
+    fn submitted_tokens_expire_at_their_earliest_max_date() {
+        let token = |max: i64| {
+            let mut id = vec![0u8, 0, 0, 0]; // version, empty owner, renewer, real user
+            for v in [1_000i64, max] {
+                // Hadoop's vlong for values past one byte: -(112 + n) then n big-endian bytes.
+                id.push((-(112 + 8)) as i8 as u8);
+                id.extend_from_slice(&v.to_be_bytes());
+            }
+            Token {
+                identifier: id,
+                password: vec![],
+                kind: "HDFS_DELEGATION_TOKEN".into(),
+                service: "nn:8020".into(),
+            }
+        };
+        let tokens = BTreeMap::from([
+            ("a".to_string(), token(90_000)),
+            ("b".to_string(), token(60_000)),
+        ]);
+        assert_eq!(submitted_expiry(&tokens), Some(60_000));
+        let opaque = Token {
+            identifier: vec![9],
+            ..token(1)
+        };
+        assert_eq!(
+            submitted_expiry(&BTreeMap::from([("x".to_string(), opaque)])),
+            None
+        );
+    }
+}
