@@ -419,15 +419,43 @@ fn a_keytab_login_needs_no_ticket_cache_and_leaves_none_behind() {
         text(&o)
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+    // `spindle-krb5-<pid>-<n>`: one of a process that has ended was left behind (other
+    // tests' keytab logins may be running now).
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("spindle-krb5-"))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let pid = name
+                .strip_prefix("spindle-krb5-")
+                .and_then(|r| r.split('-').next());
+            pid.is_some_and(|pid| !Path::new("/proc").join(pid).exists())
+        })
         .collect();
     assert!(
         left.is_empty(),
         "private ticket caches left behind: {left:?}"
     );
+}
+
+/// A cluster whose HDFS delegation tokens live two minutes at most.
+fn lifetime() -> &'static Secure {
+    static CLUSTER: OnceLock<Secure> = OnceLock::new();
+    CLUSTER.get_or_init(|| Secure::start("secure-lifetime", &["--token-max-lifetime-s", "120"]))
+}
+
+/// `submit --wait --json` of `spec` twice at once: from the keytab, and from the ticket
+/// cache; their outputs in that order.
+fn submit_both_ways(s: &Secure, keytab_spec: &str, cache_spec: &str) -> (Output, Output) {
+    let keytab = s.cluster.conf_dir.join("user.keytab").display().to_string();
+    let nowhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-ccache");
+    let submit = ["submit", "--wait", "--am-memory-mb", "256"];
+    std::thread::scope(|scope| {
+        let without = scope.spawn(|| s.spindle(&[&submit[..], &[cache_spec]].concat()));
+        let login = ["--principal", &s.principal, "--keytab", &keytab];
+        let with_keytab = s.spindle_with(&nowhere, &[&login[..], &submit, &[keytab_spec]].concat());
+        (with_keytab, without.join().unwrap())
+    })
 }
 
 /// Here an HDFS delegation token lives two minutes at most, and hdfs-native passes over
@@ -439,7 +467,7 @@ fn a_keytab_login_needs_no_ticket_cache_and_leaves_none_behind() {
 /// stay up, so its output still lands; a worker started late would fail).
 #[test]
 fn a_keytab_job_outlives_its_tokens_max_lifetime_on_fresh_ones() {
-    let s = Secure::start("secure-lifetime", &["--token-max-lifetime-s", "120"]);
+    let s = lifetime();
     let rows = clicks(200, 8);
     s.upload(&rows, "/user/alice/lifetime/in");
     let dir = tempfile::tempdir().unwrap();
@@ -451,17 +479,8 @@ fn a_keytab_job_outlives_its_tokens_max_lifetime_on_fresh_ones() {
         s.spec(&dir, name, "/user/alice/lifetime/in", stages, &out)
     };
     let (fresh, stale) = (spec("fresh"), spec("stale"));
-    let keytab = s.cluster.conf_dir.join("user.keytab").display().to_string();
-    let nowhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-ccache");
-    let submit = ["submit", "--wait", "--am-memory-mb", "256"];
     let started = Instant::now();
-    let (with_keytab, without) = std::thread::scope(|scope| {
-        let without = scope.spawn(|| s.spindle(&[&submit[..], &[stale.as_str()]].concat()));
-        let login = ["--principal", &s.principal, "--keytab", &keytab];
-        let with_keytab =
-            s.spindle_with(&nowhere, &[&login[..], &submit, &[fresh.as_str()]].concat());
-        (with_keytab, without.join().unwrap())
-    });
+    let (with_keytab, without) = submit_both_ways(s, &fresh, &stale);
     assert!(with_keytab.status.success(), "{}", text(&with_keytab));
     let summary_line = format!("output:   {} rows", rows.len());
     assert!(
@@ -497,6 +516,64 @@ fn a_keytab_job_outlives_its_tokens_max_lifetime_on_fresh_ones() {
     assert!(
         logs.contains("fresh delegation tokens in place"),
         "no worker took fresh tokens: {logs}"
+    );
+}
+
+/// The same for a services application: its containers follow fresh tokens through the
+/// key-value store. A service that reads HDFS after 100 s, from a new process, succeeds
+/// when submitted with a keytab, and fails when submitted from a ticket cache.
+#[test]
+fn a_keytab_service_reads_hdfs_past_its_tokens_max_lifetime() {
+    let s = lifetime();
+    let rows = clicks(50, 3);
+    s.upload(&rows, "/user/alice/lifetime-svc/in");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("down.yaml"),
+        "name: down\nworkers: { instances: 1 }\ninput: { path: \"hdfs:///user/alice/lifetime-svc/in/part-*\", format: jsonl }\noutput: { path: out, format: jsonl }\n",
+    )
+    .unwrap();
+    let spec = |name: &str| {
+        let spec = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &spec,
+            format!(
+                "name: {name}\nservices:\n  late:\n    resources: {{ memory: 256, vcores: 1 }}\n    files: {{ down.yaml: down.yaml }}\n    script: sleep 100 && spindle run down.yaml --quiet && echo rows=$(cat out/part-* | wc -l)\n"
+            ),
+        )
+        .unwrap();
+        spec.display().to_string()
+    };
+    let (fresh, stale) = (spec("late-fresh"), spec("late-stale"));
+    let started = Instant::now();
+    let (with_keytab, without) = submit_both_ways(s, &fresh, &stale);
+    assert!(with_keytab.status.success(), "{}", text(&with_keytab));
+    let fresh_app = app_id(&with_keytab);
+    let report = s.status(&fresh_app);
+    assert_eq!(report["final_status"], "SUCCEEDED", "{report}");
+    let stale_app = app_id(&without);
+    assert_eq!(
+        s.status(&stale_app)["final_status"],
+        "FAILED",
+        "a service read HDFS past its token's life without fresh tokens: {}",
+        text(&without)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(300),
+        "{:?}",
+        started.elapsed()
+    );
+    let o = s.spindle(&["logs", &fresh_app]);
+    let logs = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        logs.contains(&format!("rows={}", rows.len())),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        logs.contains("fresh delegation tokens in place"),
+        "{}",
+        text(&o)
     );
 }
 

@@ -8,9 +8,10 @@
 #   2. job time: a scan-only job (text, count(*) per split) over the input, wall time
 #      and scan MB/s from its summary;
 #   3. plain hdfs-native reads: `spindle bench read`, 3 files at once;
-#   4. a shuffle of every line into 4 partitions, then a count: wall time. On the
-#      unsecured cluster it runs twice, in the clear and with `encrypt: true` (the sealed
-#      worker traffic that privacy turns on), so the sealing's own cost shows alone.
+#   4. a shuffle of every line into 4 partitions, then a count: the median wall time of
+#      3 runs. On the unsecured cluster it also runs with `encrypt: true` (the sealed
+#      worker traffic that privacy turns on), alternating with the plain runs, so the
+#      sealing's own cost shows alone.
 # Prints each measurement as it goes and a Markdown table at the end.
 #
 #   scripts/bench/secure.sh [--mb N] [--protection P] [--bin PATH]
@@ -88,6 +89,8 @@ shuffle_s() { # name kind -> wall seconds of that shuffle job
     python3 -c 'import json,sys; s=json.load(sys.stdin)["summary"]; assert s["status"]=="succeeded", s; print(round(s["wall_time_s"], 1))'
 }
 
+median() { python3 -c 'import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))' "$@"; }
+
 measure() { # label [minicluster options...] -> "submit_s job_s scan_mbs read_mbs" on stdout
   local label="$1"
   shift
@@ -127,9 +130,16 @@ measure() { # label [minicluster options...] -> "submit_s job_s scan_mbs read_mb
   local read_mbs
   read_mbs=$("$bin" bench read 'hdfs:///tmp/bench/in/*.txt' --parallel 3 --json |
     python3 -c 'import json,sys; print(round(json.load(sys.stdin)["mb_per_s"], 1))')
-  local shuffle sealed=-
-  shuffle=$(shuffle_s shuffle shuffle)
-  [[ "$label" == plain ]] && sealed=$(shuffle_s shuffle-sealed shuffle-encrypted)
+  local shuffle sealed=- plain_runs=() sealed_runs=() i
+  for i in 1 2 3; do
+    plain_runs+=("$(shuffle_s "shuffle-$i" shuffle)")
+    if [[ "$label" == plain ]]; then
+      sealed_runs+=("$(shuffle_s "shuffle-sealed-$i" shuffle-encrypted)")
+    fi
+  done
+  echo "$label: shuffle runs ${plain_runs[*]} s; with encrypt: true ${sealed_runs[*]:-} s" >&2
+  shuffle=$(median "${plain_runs[@]}")
+  if [[ "$label" == plain ]]; then sealed=$(median "${sealed_runs[@]}"); fi
   echo "$label: submit to RUNNING ${submit_s} s, job ${job_s} s (scan ${scan_mbs} MB/s), hdfs-native read ${read_mbs} MB/s, shuffle ${shuffle} s (encrypt: true ${sealed} s)" >&2
   kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
   exec 3>&-
@@ -150,6 +160,6 @@ Input: ${mb} MB of text in $files files; one-host minicluster; secure = Kerberos
 | scan-only job, wall (s) | $p_job | $s_job | $(ratio "$s_job" "$p_job") |
 | spindle scan (MB/s) | $p_scan | $s_scan | $(ratio "$s_scan" "$p_scan") |
 | hdfs-native read, 3 files at once (MB/s) | $p_read | $s_read | $(ratio "$s_read" "$p_read") |
-| shuffle job, wall (s) | $p_shuffle | $s_shuffle | $(ratio "$s_shuffle" "$p_shuffle") |
-| shuffle job with encrypt: true, unsecured cluster (s) | $p_sealed | | $(ratio "$p_sealed" "$p_shuffle") (vs in the clear) |
+| shuffle job, wall, median of 3 (s) | $p_shuffle | $s_shuffle | $(ratio "$s_shuffle" "$p_shuffle") |
+| shuffle job with encrypt: true, unsecured cluster, median of 3 (s) | $p_sealed | | $(ratio "$p_sealed" "$p_shuffle") (vs in the clear) |
 EOF

@@ -132,6 +132,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         ended: Some(ended_tx),
     };
     let (tokens_tx, tokens_rx) = mpsc::unbounded_channel();
+    let fresh_tokens = keytab.is_some();
     if let Some(login) = keytab {
         keep_tokens_fresh(cluster, login, &launch, &env.credentials_file, tokens_tx);
     }
@@ -147,6 +148,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 secret,
                 wire: cluster_wire,
                 launch,
+                fresh_tokens: fresh_tokens.then_some(tokens_rx),
             };
             return Ok(super::app::run_application(&app, registered, &env, started).await);
         }

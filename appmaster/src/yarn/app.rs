@@ -5,9 +5,11 @@
 use super::am::{serve_kv, AmEnv, KvPlace};
 use super::launch::{LaunchInfo, Staged};
 use super::staging::Staging;
+use super::tokens::{FRESH_TOKENS_ENV, TOKENS_KEY};
 use super::{AmSession, Ask, WorkerTemplate, YarnLauncher};
 use crate::cmdline::ServiceCommand;
 use crate::kv::service::KvService;
+use crate::kv::store::{Op, Txn};
 use crate::progress::Status;
 use crate::services::state::{Instance, Outcome, ServicePlan};
 use crate::services::Ended;
@@ -40,6 +42,9 @@ pub struct Registered {
     /// Whether the store's clients connect encrypted.
     pub wire: spindle_io::channel::Wire,
     pub launch: LaunchInfo,
+    /// Fresh tokens (Credentials files) when the master logs in from a keytab: they go
+    /// into the store, where service containers follow them.
+    pub fresh_tokens: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
 }
 
 pub async fn run_application(
@@ -77,6 +82,23 @@ pub async fn run_application(
         r.wire,
         kv.clone(),
     ));
+    let follow_tokens = r.fresh_tokens.is_some();
+    if let Some(mut fresh) = r.fresh_tokens {
+        let store = kv.clone();
+        tokio::spawn(async move {
+            while let Some(credentials) = fresh.recv().await {
+                let put = Txn::ops(vec![Op::Put {
+                    key: TOKENS_KEY.into(),
+                    value: credentials,
+                    owner: None,
+                    previous: false,
+                }]);
+                if let Err(e) = store.txn(&put).await {
+                    error!("cannot hand fresh tokens to the services: {e}");
+                }
+            }
+        });
+    }
     let launch = &r.launch;
     let secret = &r.secret;
     let context = |i: &Instance| {
@@ -93,6 +115,9 @@ pub async fn run_application(
         let mut vars: Vec<(&str, String)> = common_env.clone();
         vars.push((SERVICE_ENV, i.service.clone()));
         vars.push((CONTAINER_ENV, i.name.clone()));
+        if follow_tokens {
+            vars.push((FRESH_TOKENS_ENV, "1".into()));
+        }
         launch.context(&command.to_args(), &i.service, &files, &vars, secret)
     };
     let plans = order

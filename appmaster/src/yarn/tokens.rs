@@ -9,6 +9,8 @@
 //! from then on, and to running workers, which replace their credentials file.
 
 use super::cluster::Cluster;
+use crate::kv::client::KvClient;
+use crate::kv::store::{KeyRange, Txn};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::credentials::{Credentials, CredentialsFormat, Token};
 use spindle_hadoop::sasl::gssapi::KerberosLogin;
@@ -20,6 +22,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::{info, warn};
 
+/// Where a services application's master puts fresh tokens (a Credentials file) for its
+/// containers, which follow the key when their environment has [`FRESH_TOKENS_ENV`].
+pub const TOKENS_KEY: &str = "spindle.tokens";
+pub const FRESH_TOKENS_ENV: &str = "SPINDLE_FRESH_TOKENS";
 /// The alias of the keytab among the master's container secrets.
 pub const KEYTAB_SECRET: &str = "spindle.keytab";
 /// Never fetch more often than this, however close the expiry.
@@ -171,6 +177,45 @@ pub async fn keep_fresh(
                 retry = (retry * 2).min(RETRY_MAX);
             }
         }
+    }
+}
+
+/// Keeps the Credentials file at `path` up to date with [`TOKENS_KEY`] in the store at
+/// `kv`, for as long as it runs; a lost store is sought again with a doubling wait.
+pub async fn follow_tokens(kv: &str, secret: &str, path: &str) {
+    let mut retry = Duration::from_secs(1);
+    loop {
+        if let Err(e) = follow_tokens_once(kv, secret, path).await {
+            warn!(error = %e, retry_s = retry.as_secs(), "cannot follow fresh tokens");
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(Duration::from_secs(30));
+    }
+}
+
+async fn follow_tokens_once(kv: &str, secret: &str, path: &str) -> Result<(), String> {
+    let key = KeyRange::Key(TOKENS_KEY.into());
+    let mut client = KvClient::connect(kv, secret).await?;
+    let now = client.txn(Txn::ops(vec![])).await?.revision;
+    if let Some((_, entry)) = client.get(key.clone()).await?.into_iter().next() {
+        put_in_place(path, &entry.value);
+    }
+    let mut watch = client.watch(key, now).await?;
+    loop {
+        for event in watch.events(Duration::from_secs(24 * 3600)).await? {
+            if let Some((credentials, _)) = event.put {
+                put_in_place(path, &credentials);
+            }
+        }
+    }
+}
+
+/// Replaces the Credentials file at `path`, through a temporary file and a rename.
+fn put_in_place(path: &str, credentials: &[u8]) {
+    let tmp = format!("{path}.spindle-tmp");
+    match std::fs::write(&tmp, credentials).and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => info!(%path, "fresh delegation tokens in place"),
+        Err(e) => warn!(%path, error = %e, "cannot put fresh delegation tokens in place"),
     }
 }
 
