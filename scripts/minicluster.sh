@@ -4,11 +4,15 @@
 # holds core-site.xml, hdfs-site.xml and yarn-site.xml. Stops on SIGINT/SIGTERM or when
 # stdin closes (unless stdin is /dev/null).
 #
-# usage: scripts/minicluster.sh [--conf-dir DIR] [--hosts N] [--racks R]
+# usage: scripts/minicluster.sh [--conf-dir DIR] [--hadoop VERSION] [--hosts N] [--racks R]
 #          [--secure [--rpc-protection authentication|integrity|privacy]
 #                    [--token-renew-interval-s N] [--token-max-lifetime-s N]
 #                    [--am-rm-token-roll-s N]]
 #        scripts/minicluster.sh --print-classpath   (build, print the java class path, exit)
+#
+# --hadoop VERSION runs another Hadoop line's daemons (default 3.4.2, or
+# $SPINDLE_HADOOP_VERSION): 3.3.6, 3.4.x and 3.5.0 come from Maven Central. Each line is
+# built once, under minicluster/target/hadoop-VERSION.
 #
 # --hosts N (1 to 16, default 1) simulates N machines: host i is spindle-host-i at the
 # loopback alias 127.0.0.(i+1), with its own DataNode and NodeManager registered under
@@ -39,6 +43,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 launcher="$root/minicluster"
 conf_dir=""
 hosts=1
+hadoop="${SPINDLE_HADOOP_VERSION:-3.4.2}"
 racks=0
 print_cp=0
 secure=0
@@ -47,6 +52,7 @@ secure_opts=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --conf-dir) conf_dir="$2"; shift 2 ;;
+    --hadoop) hadoop="$2"; shift 2 ;;
     --hosts) hosts="$2"; shift 2 ;;
     --racks) racks="$2"; shift 2 ;;
     --secure) secure=1; shift ;;
@@ -59,11 +65,13 @@ while [[ $# -gt 0 ]]; do
         { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
 
+[[ "$hadoop" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+  { echo "minicluster.sh: --hadoop takes a version such as 3.3.6, not '$hadoop'" >&2; exit 2; }
 [[ "$hosts" =~ ^[0-9]+$ && "$hosts" -ge 1 && "$hosts" -le 16 ]] ||
   { echo "minicluster.sh: --hosts must be 1 to 16, not '$hosts'" >&2; exit 2; }
 [[ "$racks" =~ ^[0-9]+$ && "$racks" -le "$hosts" ]] ||
@@ -106,15 +114,16 @@ fi
 command -v java >/dev/null || { echo "minicluster.sh: java not found; install a JDK 17" >&2; exit 1; }
 command -v mvn >/dev/null || { echo "minicluster.sh: mvn not found; install Maven 3.8+" >&2; exit 1; }
 
-# Rebuild only when the launcher's inputs change.
+# Rebuild only when the launcher's inputs or the Hadoop line change.
 hash="$(cd "$launcher" && find pom.xml src -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
-stamp="$launcher/target/build-$hash"
-cp_file="$launcher/target/classpath-$hash.txt"
-jar="$launcher/target/spindle-minicluster-0.1.0.jar"
+build="$launcher/target/hadoop-$hadoop"
+stamp="$build/build-$hash"
+cp_file="$build/classpath-$hash.txt"
+jar="$build/spindle-minicluster-0.1.0.jar"
 if [[ ! -f "$stamp" || ! -f "$cp_file" || ! -f "$jar" ]]; then
-  echo "minicluster.sh: building the launcher (first run downloads Hadoop, a few minutes)" >&2
-  (cd "$launcher" && mvn -q -B -Dstyle.color=never package dependency:build-classpath \
-      -Dmdep.outputFile="$cp_file" >&2)
+  echo "minicluster.sh: building the launcher for Hadoop $hadoop (first run downloads it, a few minutes)" >&2
+  (cd "$launcher" && mvn -q -B -Dstyle.color=never -Dhadoop.version="$hadoop" \
+      package dependency:build-classpath -Dmdep.outputFile="$cp_file" >&2)
   touch "$stamp"
 fi
 if [[ "$print_cp" == 1 ]]; then

@@ -37,7 +37,9 @@ trap 'scripts/s3-server.sh stop' EXIT
 log="$(mktemp)"
 rm -f "$root/target/tmp/locality-report.txt"
 set +e
-cargo test --release --workspace --no-fail-fast --lib --bins --tests "$@" 2>&1 | tee "$log"
+# SPINDLE_TEST_SELECT narrows the run to some test targets (scripts/test-hadoop-lines.sh).
+read -r -a select <<<"${SPINDLE_TEST_SELECT:---lib --bins --tests}"
+cargo test --release --workspace --no-fail-fast "${select[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary, so the total is not lost in the scroll.

@@ -4,6 +4,7 @@ use spindle_appmaster::cmdline::WorkerCommand;
 use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::yarn::am::{SCHEDULER_KEY, WORKERS_PREFIX};
 use spindle_appmaster::yarn::app::KV_ENV;
+use spindle_appmaster::yarn::tokens::put_in_place;
 use spindle_worker::{run_worker, WorkerOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,7 +66,7 @@ pub async fn worker(args: WorkerCommand) -> ExitCode {
         announce,
         on_tokens: std::env::var("HADOOP_TOKEN_FILE_LOCATION").ok().map(
             |path| -> spindle_worker::OnTokens {
-                Box::new(move |creds| crate::yarn::replace_credentials_file(&path, creds))
+                Box::new(move |creds| put_in_place(&path, creds))
             },
         ),
     };

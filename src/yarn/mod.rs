@@ -9,7 +9,7 @@ mod submit_app;
 
 use spindle_appmaster::yarn::cluster::{Cluster, Login};
 use spindle_appmaster::yarn::launch::{read_credentials, secret_from, LaunchInfo};
-use spindle_appmaster::yarn::tokens::KEYTAB_SECRET;
+use spindle_appmaster::yarn::tokens::{replace_file, KEYTAB_SECRET};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::credentials::CredentialsFormat;
 use spindle_hadoop::user::simple_user;
@@ -38,27 +38,12 @@ pub fn take_container_secret() -> Result<String, String> {
     let result = if creds.tokens.is_empty() {
         std::fs::remove_file(&path)
     } else {
-        write_credentials_file(&path, &creds.write(CredentialsFormat::Writable))
+        replace_file(&path, &creds.write(CredentialsFormat::Writable))
     };
     if let Err(e) = result {
         tracing::warn!(%path, error = %e, "cannot remove the secret from the container's credentials");
     }
     Ok(secret)
-}
-
-/// Replaces a container's credentials file with fresh tokens from its master (HDFS
-/// clients read the file when they connect).
-pub fn replace_credentials_file(path: &str, credentials: &[u8]) {
-    match write_credentials_file(path, credentials) {
-        Ok(()) => tracing::info!(%path, "fresh delegation tokens in place"),
-        Err(e) => tracing::warn!(%path, error = %e, "cannot put fresh delegation tokens in place"),
-    }
-}
-
-/// Through a temporary file and a rename, so a kill leaves either version.
-fn write_credentials_file(path: &str, data: &[u8]) -> std::io::Result<()> {
-    let tmp = format!("{path}.spindle-tmp");
-    std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path))
 }
 
 /// With `--keytab` on a Kerberos cluster, hands the keytab to the application master

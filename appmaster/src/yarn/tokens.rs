@@ -73,10 +73,15 @@ pub fn keytab_from(
 pub fn refresh_file(path: &str, fresh: &BTreeMap<String, Token>) -> Result<(), String> {
     let mut creds = super::launch::read_credentials(path)?;
     creds.tokens.extend(fresh.clone());
-    let tmp = format!("{path}.spindle-tmp");
-    std::fs::write(&tmp, creds.write(CredentialsFormat::Writable))
-        .and_then(|()| std::fs::rename(&tmp, path))
+    replace_file(path, &creds.write(CredentialsFormat::Writable))
         .map_err(|e| format!("{path}: {e}"))
+}
+
+/// Writes `data` to `path` through a temporary file beside it and a rename, so a kill
+/// leaves either the old file or the new one.
+pub fn replace_file(path: &str, data: &[u8]) -> std::io::Result<()> {
+    let tmp = format!("{path}.spindle-tmp");
+    std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path))
 }
 
 /// Fresh tokens by alias, and when they stop working (ms since the epoch).
@@ -210,10 +215,10 @@ async fn follow_tokens_once(kv: &str, secret: &str, path: &str) -> Result<(), St
     }
 }
 
-/// Replaces the Credentials file at `path`, through a temporary file and a rename.
-fn put_in_place(path: &str, credentials: &[u8]) {
-    let tmp = format!("{path}.spindle-tmp");
-    match std::fs::write(&tmp, credentials).and_then(|()| std::fs::rename(&tmp, path)) {
+/// Replaces a container's Credentials file at `path` with fresh tokens (HDFS clients
+/// read the file when they connect).
+pub fn put_in_place(path: &str, credentials: &[u8]) {
+    match replace_file(path, credentials) {
         Ok(()) => info!(%path, "fresh delegation tokens in place"),
         Err(e) => warn!(%path, error = %e, "cannot put fresh delegation tokens in place"),
     }
