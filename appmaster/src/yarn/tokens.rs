@@ -13,6 +13,7 @@ use crate::kv::client::KvClient;
 use crate::kv::store::{KeyRange, Txn};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::credentials::{Credentials, CredentialsFormat, Token};
+use spindle_hadoop::hdfs::DELEGATION_TOKEN_KIND;
 use spindle_hadoop::sasl::gssapi::KerberosLogin;
 use spindle_hadoop::user::Identity;
 use std::collections::BTreeMap;
@@ -98,11 +99,12 @@ pub fn refresh_in(now_ms: i64, expires_ms: i64) -> Duration {
     Duration::from_millis(left / 4 * 3).max(FLOOR)
 }
 
-/// When the submitted tokens stop working: the earliest max date among them (the
-/// ResourceManager renews them until then). `None` if none carries dates.
+/// When the submitted HDFS delegation tokens stop working: the earliest max date among
+/// them (the ResourceManager renews them until then). `None` if there are none.
 pub fn submitted_expiry(tokens: &BTreeMap<String, Token>) -> Option<i64> {
     tokens
         .values()
+        .filter(|t| t.kind == DELEGATION_TOKEN_KIND)
         .filter_map(|t| t.dates().ok())
         .map(|d| d.max_ms)
         .min()
@@ -162,7 +164,7 @@ pub async fn keep_fresh(
     loop {
         info!(
             in_s = wait.as_secs(),
-            "fresh delegation tokens from the keytab of {}", login.principal
+            "next fresh delegation tokens from the keytab of {}", login.principal
         );
         tokio::time::sleep(wait).await;
         match obtain(&conf, &conf_dirs, &login).await {
@@ -258,11 +260,16 @@ mod tests {
                 service: "nn:8020".into(),
             }
         };
+        let other_kind = Token {
+            kind: "TIMELINE_DELEGATION_TOKEN".into(),
+            ..token(1_000)
+        };
         let tokens = BTreeMap::from([
             ("a".to_string(), token(90_000)),
             ("b".to_string(), token(60_000)),
+            ("c".to_string(), other_kind),
         ]);
-        assert_eq!(submitted_expiry(&tokens), Some(60_000));
+        assert_eq!(submitted_expiry(&tokens), Some(60_000), "HDFS tokens only");
         let opaque = Token {
             identifier: vec![9],
             ..token(1)
