@@ -292,9 +292,9 @@ fn scans_run_where_their_blocks_are() {
     let total: u64 = spread.values().sum();
 
     let started = Instant::now();
-    // The wait counts from a scan's first chance to run elsewhere: under a loaded test
-    // run the three workers' containers can start more than 2 s apart (one CI run saw
-    // 33% data-local at 2 s), so the first to join would take the others' scans.
+    // The wait counts from the last worker joining: under a loaded test run the three
+    // workers' containers can start more than 2 s apart (one CI run saw 33% data-local
+    // at 2 s), and the first to join then takes the others' scans.
     let local = run_job(cluster, "locality-on", "5s", "/it/locality/on");
     let local_took = started.elapsed();
     assert_eq!(
