@@ -4,7 +4,7 @@
 # holds core-site.xml, hdfs-site.xml and yarn-site.xml. Stops on SIGINT/SIGTERM or when
 # stdin closes (unless stdin is /dev/null).
 #
-# usage: scripts/minicluster.sh [--conf-dir DIR] [--hadoop VERSION] [--hosts N] [--racks R]
+# usage: scripts/minicluster.sh [--conf-dir DIR] [--hadoop VERSION] [--hosts N] [--racks R] [--rms N]
 #          [--secure [--rpc-protection authentication|integrity|privacy]
 #                    [--token-renew-interval-s N] [--token-max-lifetime-s N]
 #                    [--am-rm-token-roll-s N]]
@@ -20,6 +20,17 @@
 # must resolve: run as root, this script adds them to /etc/hosts (once). Blocks get one
 # replica by default. --racks R spreads the hosts over R racks (default: 2 from four
 # hosts on, else 1).
+#
+# --rms N (1 to 3) runs N ResourceManagers that can be restarted and failed over while work
+# runs: they recover applications from a state store in the work dir, work-preserving
+# (containers keep running), and NodeManagers reach them over RPC. From 2 on they are an
+# HA pair (ids rm1, rm2, ...; manual failover), and yarn-site.xml carries the
+# yarn.resourcemanager.ha.* keys and per-id addresses a real client reads. Control lines on
+# stdin, each answered on stdout by `DONE <line> active=<id>` or `FAILED <line>: <why>`:
+#   failover     the active RM becomes standby, the next one active (needs --rms 2)
+#   restart-rm   stop the active RM and start it again on the same ports; it recovers
+#   stop-rm      stop the active RM for good, after making the next one active
+# Without --rms, a control line is answered FAILED. Not with --secure.
 #
 # --secure (one host only) Kerberizes both clusters: a MiniKdc (realm EXAMPLE.COM) runs in
 # the work dir, HDFS runs as hdfs/localhost and YARN as yarn/localhost (configured as
@@ -45,6 +56,7 @@ conf_dir=""
 hosts=1
 hadoop="${SPINDLE_HADOOP_VERSION:-3.4.2}"
 racks=0
+rms=0
 print_cp=0
 secure=0
 secure_opts=()
@@ -55,6 +67,7 @@ while [[ $# -gt 0 ]]; do
     --hadoop) hadoop="$2"; shift 2 ;;
     --hosts) hosts="$2"; shift 2 ;;
     --racks) racks="$2"; shift 2 ;;
+    --rms) rms="$2"; shift 2 ;;
     --secure) secure=1; shift ;;
     --rpc-protection)
       [[ "${2:-}" =~ ^(authentication|integrity|privacy)$ ]] ||
@@ -65,7 +78,7 @@ while [[ $# -gt 0 ]]; do
         { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,50p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -76,6 +89,11 @@ done
   { echo "minicluster.sh: --hosts must be 1 to 16, not '$hosts'" >&2; exit 2; }
 [[ "$racks" =~ ^[0-9]+$ && "$racks" -le "$hosts" ]] ||
   { echo "minicluster.sh: --racks must be 1 to the number of hosts, not '$racks'" >&2; exit 2; }
+[[ "$rms" =~ ^[0-3]$ ]] ||
+  { echo "minicluster.sh: --rms must be 1 to 3, not '$rms'" >&2; exit 2; }
+if [[ "$secure" == 1 && "$rms" -gt 0 ]]; then
+  echo "minicluster.sh: --rms does not go with --secure yet" >&2; exit 2
+fi
 if [[ "$secure" == 0 && ${#secure_opts[@]} -gt 0 ]]; then
   echo "minicluster.sh: ${secure_opts[0]} needs --secure" >&2; exit 2
 fi
@@ -162,7 +180,7 @@ rm -f "$work_dir/jvm-site/core-site.xml"
 # exec: signals sent to this script's pid reach the JVM, whose shutdown hooks stop the
 # daemons.
 exec java -XX:+IgnoreUnrecognizedVMOptions "${opens[@]}" \
-  -Xmx$((768 + 256 * hosts))m -Djava.net.preferIPv4Stack=true \
+  -Xmx$((768 + 256 * hosts + 256 * rms))m -Djava.net.preferIPv4Stack=true \
   -cp "$work_dir/jvm-site:$jar:$(cat "$cp_file")" spindle.minicluster.Launcher \
   --conf-dir "$conf_dir" --work-dir "$work_dir" --hosts "$hosts" --racks "$racks" \
-  "${secure_opts[@]}"
+  --rms "$rms" "${secure_opts[@]}"

@@ -27,6 +27,8 @@ const IDLE_HEARTBEAT: Duration = Duration::from_millis(1000);
 /// Consecutive failed heartbeats (each after a reconnect attempt, backing off up to 10 s
 /// apart: about two and a half minutes) before giving up.
 const MAX_HEARTBEAT_FAILURES: u32 = 20;
+/// How long unregistering may take, RM restarts and failovers included.
+const FINISH_DEADLINE: Duration = Duration::from_secs(120);
 /// How long launches gather before they are asked for together.
 const LAUNCH_BATCH: Duration = Duration::from_millis(5);
 
@@ -510,18 +512,43 @@ impl Allocator {
                         self.failures
                     ));
                 }
-                // A dropped connection, or a standby RM after a failover: try the next.
-                let standby = e
-                    .remote()
-                    .is_some_and(|r| r.class.ends_with("StandbyException"));
-                if self.am.is_closed() || standby {
-                    if let Err(e) = self.am.reconnect().await {
-                        warn!(error = %e, "reconnecting to the ResourceManager failed");
+                match RmFault::of(&e) {
+                    RmFault::NotRegistered => {
+                        // A new active RM (failover, or a restart) recovered this attempt
+                        // but not its registration.
+                        match self.register_again().await {
+                            Ok(()) => self.failures = 0,
+                            Err(e) => warn!(error = %e, "registering again failed"),
+                        }
                     }
+                    // A standby RM after a failover, or a dropped connection: try the next.
+                    RmFault::Standby => self.reconnect().await,
+                    RmFault::Other if self.am.is_closed() => self.reconnect().await,
+                    RmFault::Other => {}
                 }
                 Ok(())
             }
         }
+    }
+
+    async fn reconnect(&mut self) {
+        if let Err(e) = self.am.reconnect().await {
+            warn!(error = %e, "reconnecting to the ResourceManager failed");
+        }
+    }
+
+    /// Registers again with what this attempt registered with, and forgets what it has
+    /// asked for so that the next heartbeat repeats every outstanding ask: what Hadoop's
+    /// AMRMClient does when a restarted or newly active RM does not know it. Running
+    /// containers need nothing: their NodeManagers report them to the new RM, and they
+    /// keep reporting through allocate.
+    async fn register_again(&mut self) -> Result<(), spindle_hadoop::Error> {
+        warn!("the ResourceManager does not know this application master (it restarted or failed over); registering again");
+        let (host, port) = self.registered_as.clone();
+        self.am.register(&host, port, "").await?;
+        self.asked.iter_mut().for_each(|a| *a = None);
+        info!("registered again; repeating every outstanding ask");
+        Ok(())
     }
 
     async fn on_allocation(&mut self, a: Allocation) -> Result<(), String> {
@@ -534,16 +561,9 @@ impl Allocator {
                 return Err("the ResourceManager told this application master to shut down".into())
             }
             Some(AmCommand::Resync) => {
-                // The RM restarted and forgot this attempt: register again and repeat
-                // every outstanding ask (running containers survive a work-preserving
-                // restart and keep reporting through allocate).
-                warn!("the ResourceManager asked for a resync; registering again");
-                let (host, port) = self.registered_as.clone();
-                self.am
-                    .register(&host, port, "")
+                self.register_again()
                     .await
                     .map_err(|e| format!("re-registering after an RM restart failed: {e}"))?;
-                self.asked.iter_mut().for_each(|a| *a = None);
             }
             None => {}
         }
@@ -709,28 +729,71 @@ impl Allocator {
         }
     }
 
-    /// Unregisters, retrying until the RM confirms (it may need a few calls).
+    /// Unregisters, riding out an RM restart or failover on the way (within
+    /// [`FINISH_DEADLINE`]): a new RM that does not know the attempt gets it registered
+    /// again first, so YARN records the job's real final status.
     async fn finish(&mut self, status: FinalStatus, diagnostics: &str) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + FINISH_DEADLINE;
+        let mut attempt = 0;
         loop {
-            match self.am.finish(status, diagnostics, None).await {
+            let error = match self.am.finish(status, diagnostics, None).await {
                 Ok(true) => return Ok(()),
-                Ok(false) => {}
-                // The RM answered: retrying would get the same answer.
-                Err(e) if e.remote().is_some() || Instant::now() > deadline => {
-                    return Err(format!("cannot unregister from the ResourceManager: {e}"))
-                }
-                Err(e) => {
-                    warn!(error = %e, "finishApplicationMaster failed; retrying");
-                    if self.am.is_closed() {
-                        let _ = self.am.reconnect().await;
+                Ok(false) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(e) = &error {
+                match RmFault::of(e) {
+                    RmFault::NotRegistered => {
+                        if let Err(e) = self.register_again().await {
+                            warn!(error = %e, "registering again before unregistering failed");
+                        }
+                    }
+                    // The RM answered: retrying would get the same answer.
+                    RmFault::Other if e.remote().is_some() => {
+                        return Err(format!("cannot unregister from the ResourceManager: {e}"))
+                    }
+                    RmFault::Standby | RmFault::Other => {
+                        warn!(error = %e, "finishApplicationMaster failed; retrying");
+                        if self.am.is_closed() || RmFault::of(e) == RmFault::Standby {
+                            self.reconnect().await;
+                        }
                     }
                 }
             }
             if Instant::now() > deadline {
-                return Err("the ResourceManager did not confirm unregistering within 30 s".into());
+                return Err(match error {
+                    Some(e) => format!("cannot unregister from the ResourceManager within {FINISH_DEADLINE:?}: {e}"),
+                    None => format!("the ResourceManager did not confirm unregistering within {FINISH_DEADLINE:?}"),
+                });
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // 100 ms, doubling to 5 s: quick for the usual "not yet", patient with an RM
+            // that is restarting.
+            let wait = Duration::from_millis(100 << attempt.min(6)).min(Duration::from_secs(5));
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// What a failed call to the ResourceManager's scheduler asks the AM to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RmFault {
+    /// The RM is up but does not know this attempt's registration (after a restart or
+    /// failover, Hadoop 3 says so with `ApplicationMasterNotRegisteredException`).
+    NotRegistered,
+    /// This RM is the standby of an HA pair: the active one is elsewhere.
+    Standby,
+    Other,
+}
+
+impl RmFault {
+    fn of(e: &spindle_hadoop::Error) -> Self {
+        match e.remote().map(|r| r.class.as_str()) {
+            Some(c) if c.ends_with("ApplicationMasterNotRegisteredException") => {
+                Self::NotRegistered
+            }
+            Some(c) if c.ends_with("StandbyException") => Self::Standby,
+            _ => Self::Other,
         }
     }
 }

@@ -2,10 +2,11 @@
 //! for integration tests. Start-up failures panic with the launcher's stderr: these
 //! tests never skip.
 
+use std::io::Write;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use spindle_hadoop::config::Configuration;
@@ -18,8 +19,10 @@ const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(900);
 pub struct MiniCluster {
     child: Child,
     /// Held open: the launcher also stops when its stdin closes, so even a test process
-    /// killed without running `Drop` takes the cluster down.
-    _stdin: ChildStdin,
+    /// killed without running `Drop` takes the cluster down. Control lines go here.
+    stdin: Mutex<ChildStdin>,
+    /// The launcher's stdout after READY: its answers to control lines.
+    answers: Mutex<mpsc::Receiver<String>>,
     pub conf_dir: PathBuf,
     stderr_path: PathBuf,
     _dir: Option<tempfile::TempDir>,
@@ -43,6 +46,44 @@ impl MiniCluster {
     pub fn start_shared(hosts: u32, base: &Path) -> Self {
         empty_dir(base);
         Self::start_in(&["--hosts".into(), hosts.to_string()], base, None)
+    }
+
+    /// Starts a cluster with launcher `options` (e.g. `--rms 2`) whose state lives in
+    /// `base` (emptied first).
+    #[allow(dead_code)] // only the ResourceManager fault tests start one
+    pub fn start_shared_with(base: &Path, options: &[&str]) -> Self {
+        empty_dir(base);
+        let args: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+        Self::start_in(&args, base, None)
+    }
+
+    /// Sends one control line (`failover`, `restart-rm`, `stop-rm`: a cluster started
+    /// with `--rms`) and returns the launcher's `DONE ...` answer once the change is
+    /// made; panics on `FAILED ...` or after two minutes without an answer.
+    #[allow(dead_code)] // only the ResourceManager fault tests send any
+    pub fn control(&self, line: &str) -> String {
+        {
+            let mut stdin = self.stdin.lock().unwrap();
+            writeln!(stdin, "{line}").expect("write a control line to the launcher");
+            stdin.flush().expect("flush the launcher's stdin");
+        }
+        let answers = self.answers.lock().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match answers.recv_timeout(left) {
+                Ok(answer) if answer.starts_with(&format!("DONE {line}")) => return answer,
+                Ok(answer) if answer.starts_with("FAILED") => panic!(
+                    "control line {line:?}: {answer}\n--- launcher stderr (tail) ---\n{}",
+                    self.stderr_tail()
+                ),
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "no answer to control line {line:?} ({e})\n--- launcher stderr (tail) ---\n{}",
+                    self.stderr_tail()
+                ),
+            }
+        }
     }
 
     /// Starts a Kerberized cluster (`--secure` plus `options`, e.g. `--rpc-protection
@@ -101,7 +142,8 @@ impl MiniCluster {
 
         let mut guard = Self {
             child,
-            _stdin: stdin,
+            stdin: Mutex::new(stdin),
+            answers: Mutex::new(rx),
             conf_dir,
             stderr_path,
             _dir: dir,
@@ -114,7 +156,12 @@ impl MiniCluster {
             if Instant::now() > deadline {
                 guard.fail(&format!("no READY line within {timeout:?}"));
             }
-            match rx.recv_timeout(Duration::from_millis(200)) {
+            let line = guard
+                .answers
+                .get_mut()
+                .unwrap()
+                .recv_timeout(Duration::from_millis(200));
+            match line {
                 Ok(line) if line.starts_with("READY ") => {
                     let reported = PathBuf::from(line["READY ".len()..].trim());
                     assert_eq!(

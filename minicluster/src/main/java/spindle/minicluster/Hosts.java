@@ -31,6 +31,12 @@ final class Hosts {
   /** One simulated machine. */
   record Host(int index, String name, String address, String rack) {}
 
+  /**
+   * The one machine of a single-host cluster, named as MiniDFSCluster's DataNode
+   * registers, so block locations and the NodeManager's node id agree.
+   */
+  static final Host LOCAL = new Host(1, "localhost", "127.0.0.1", "/default-rack");
+
   private Hosts() {}
 
   /** {@code count} hosts spread in contiguous runs over {@code racks} racks. */

@@ -1,9 +1,11 @@
 package spindle.minicluster;
 
+import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.PrivilegedExceptionAction;
@@ -16,6 +18,7 @@ import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.yarn.api.protocolrecords.GetClusterMetricsRequest;
 import org.apache.hadoop.yarn.conf.YarnConfiguration;
 import org.apache.hadoop.yarn.server.MiniYARNCluster;
+import org.apache.hadoop.yarn.server.resourcemanager.ResourceManager;
 
 /**
  * Starts a MiniDFSCluster and a MiniYARNCluster in this JVM, writes their client
@@ -23,17 +26,20 @@ import org.apache.hadoop.yarn.server.MiniYARNCluster;
  * accept work. Stops every daemon on SIGINT/SIGTERM (JVM shutdown hook) or when stdin
  * closes, so a test harness that dies without cleaning up still takes the cluster down.
  *
- * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R]
+ * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R] [--rms N]
  * [--secure [--rpc-protection P] [--token-renew-interval-s N] [--token-max-lifetime-s N]
  * [--am-rm-token-roll-s N]]}.
  * With one host everything listens on 127.0.0.1; with more, each host's DataNode and
- * NodeManager listen on its own loopback alias (see {@link Hosts}). {@code --secure}
+ * NodeManager listen on its own loopback alias (see {@link Hosts}). {@code --rms N} runs N
+ * restartable ResourceManagers, an HA pair from two on (see {@link ResourceManagers}),
+ * controlled by lines on stdin. {@code --secure}
  * (one host only) runs a KDC and Kerberizes both clusters (see {@link Secure}).
  */
 public final class Launcher {
   private static final long NM_WAIT_MS = 120_000;
   /** Each host is a DataNode and a NodeManager in this one JVM. */
   private static final int MAX_HOSTS = 16;
+  private static final int MAX_RMS = 3;
 
   private Launcher() {}
 
@@ -86,10 +92,19 @@ public final class Launcher {
     if (secure != null) {
       Secure.applyYarnWeb(yconf);
     }
-    MiniYARNCluster yarn = asYarn(secure, () -> startYarn(yconf, hosts, opts.workDir));
-    waitForNodeManagers(yarn, opts.hosts);
-    Configuration live = yarn.getConfig();
-    ClusterConf.waitForRealPorts(live);
+    Configuration live;
+    ResourceManagers rms = null;
+    if (opts.rms > 0) {
+      rms = ResourceManagers.start(yconf, opts.rms, opts.workDir);
+      live = rms.clientConf();
+      Hosts.startNodeManagers(live, hosts.size() > 1 ? hosts : List.of(Hosts.LOCAL), opts.workDir);
+      waitForNodeManagers(rms.active(), opts.hosts);
+    } else {
+      MiniYARNCluster yarn = asYarn(secure, () -> startYarn(yconf, hosts, opts.workDir));
+      waitForNodeManagers(yarn.getResourceManager(), opts.hosts);
+      live = yarn.getConfig();
+      ClusterConf.waitForRealPorts(live);
+    }
 
     if (secure != null) {
       secure.writeClientFiles(opts.confDir);
@@ -102,7 +117,7 @@ public final class Launcher {
     ready.println("READY " + opts.confDir.toAbsolutePath());
     ready.flush();
 
-    waitForStop();
+    waitForStop(rms, ready);
   }
 
   /** A NameNode and a DataNode per host, active. */
@@ -161,13 +176,13 @@ public final class Launcher {
   }
 
   /** Waits until the ResourceManager counts {@code expected} running NodeManagers. */
-  private static void waitForNodeManagers(MiniYARNCluster yarn, int expected)
+  private static void waitForNodeManagers(ResourceManager rm, int expected)
       throws Exception {
     long deadline = System.currentTimeMillis() + NM_WAIT_MS;
     GetClusterMetricsRequest req = GetClusterMetricsRequest.newInstance();
     while (true) {
       int running =
-          yarn.getResourceManager()
+          rm
               .getClientRMService()
               .getClusterMetrics(req)
               .getClusterMetrics()
@@ -203,19 +218,28 @@ public final class Launcher {
   }
 
   /**
-   * Blocks until stdin reaches end of file. When stdin is /dev/null (CI, nohup) EOF
+   * Blocks until stdin reaches end of file, carrying out each line read as a control
+   * line ({@code failover}, {@code restart-rm}, {@code stop-rm}; see {@link
+   * ResourceManagers#control}) and answering on stdout with {@code DONE <line> <what
+   * happened>} or {@code FAILED <line>: <why>}. When stdin is /dev/null (CI, nohup) EOF
    * means nothing, so only a signal stops the cluster.
    */
-  private static void waitForStop() throws InterruptedException {
+  private static void waitForStop(ResourceManagers rms, PrintStream out)
+      throws InterruptedException {
     if (stdinIsDevNull()) {
       new CountDownLatch(1).await();
       return;
     }
-    InputStream in = System.in;
-    byte[] buf = new byte[256];
+    BufferedReader in =
+        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     try {
-      while (in.read(buf) >= 0) {
-        // Input is ignored: only its end matters.
+      String line;
+      while ((line = in.readLine()) != null) {
+        line = line.trim();
+        if (!line.isEmpty()) {
+          out.println(control(rms, line));
+          out.flush();
+        }
       }
     } catch (IOException e) {
       // No usable stdin at all (closed descriptor): behave as with /dev/null.
@@ -223,6 +247,20 @@ public final class Launcher {
       new CountDownLatch(1).await();
     }
     System.err.println("stdin closed, stopping the minicluster");
+  }
+
+  /** The answer to one control line. */
+  private static String control(ResourceManagers rms, String line) {
+    if (rms == null) {
+      return "FAILED " + line + ": control lines need a cluster started with --rms N";
+    }
+    System.err.println("control line: " + line);
+    try {
+      return "DONE " + line + " " + rms.control(line);
+    } catch (Exception e) {
+      e.printStackTrace();
+      return "FAILED " + line + ": " + e;
+    }
   }
 
   private static boolean stdinIsDevNull() {
@@ -238,6 +276,8 @@ public final class Launcher {
     Path confDir;
     Path workDir;
     int hosts = 1;
+    /** 0: MiniYARNCluster's one ResourceManager; else this many, restartable. */
+    int rms = 0;
     /** 0: one rack below four hosts, two from four on. */
     int racks = 0;
     /** Null unless --secure. */
@@ -272,6 +312,9 @@ public final class Launcher {
           case "--racks":
             o.racks = Integer.parseInt(args[++i]);
             break;
+          case "--rms":
+            o.rms = Integer.parseInt(args[++i]);
+            break;
           case "--rpc-protection":
             protection = args[++i];
             break;
@@ -302,6 +345,12 @@ public final class Launcher {
       }
       if (o.racks < 1 || o.racks > o.hosts) {
         throw new IllegalArgumentException("--racks must be 1 to the number of hosts");
+      }
+      if (o.rms < 0 || o.rms > MAX_RMS) {
+        throw new IllegalArgumentException("--rms must be 1 to " + MAX_RMS);
+      }
+      if (secure && o.rms > 0) {
+        throw new IllegalArgumentException("--rms and --secure do not go together yet");
       }
       if (secure) {
         // Each simulated host would need principals of its own name, and DataNodes call
