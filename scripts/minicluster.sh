@@ -29,7 +29,8 @@
 # stdin, each answered on stdout by `DONE <line> active=<id>` or `FAILED <line>: <why>`:
 #   failover     the active RM becomes standby, the next one active (needs --rms 2)
 #   restart-rm   stop the active RM and start it again on the same ports; it recovers
-#   stop-rm      stop the active RM for good, after making the next one active
+#   stop-rm      stop the active RM, after making the next one active
+#   start-rm     start every stopped RM again (a standby under HA)
 # Without --rms, a control line is answered FAILED. Not with --secure.
 #
 # --secure (one host only) Kerberizes both clusters: a MiniKdc (realm EXAMPLE.COM) runs in
@@ -78,7 +79,7 @@ while [[ $# -gt 0 ]]; do
         { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,50p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -57,7 +57,7 @@ impl MiniCluster {
         Self::start_in(&args, base, None)
     }
 
-    /// Sends one control line (`failover`, `restart-rm`, `stop-rm`: a cluster started
+    /// Sends one control line (`failover`, `restart-rm`, `stop-rm`, `start-rm`: a cluster started
     /// with `--rms`) and returns the launcher's `DONE ...` answer once the change is
     /// made; panics on `FAILED ...` or after two minutes without an answer.
     #[allow(dead_code)] // only the ResourceManager fault tests send any

@@ -137,9 +137,11 @@ final class ResourceManagers {
         return restartActive();
       case "stop-rm":
         return stopActive();
+      case "start-rm":
+        return startStopped();
       default:
         throw new IllegalArgumentException(
-            "unknown control line (known: failover, restart-rm, stop-rm)");
+            "unknown control line (known: failover, restart-rm, stop-rm, start-rm)");
     }
   }
 
@@ -176,10 +178,29 @@ final class ResourceManagers {
     return "active=" + ids.get(to) + " stopped=" + ids.get(from);
   }
 
+  /** Starts every stopped RM again on its ports, as a standby. */
+  private String startStopped() {
+    List<String> started = new ArrayList<>();
+    for (int i = 0; i < rms.length; i++) {
+      if (!isRunning(i)) {
+        rms[i] = startOne(i);
+        started.add(ids.get(i));
+      }
+    }
+    if (started.isEmpty()) {
+      throw new IllegalStateException("every ResourceManager is running");
+    }
+    return "active=" + ids.get(active) + " started=" + String.join(",", started);
+  }
+
+  private boolean isRunning(int index) {
+    return rms[index].isInState(org.apache.hadoop.service.Service.STATE.STARTED);
+  }
+
   private int nextRunning() {
     for (int step = 1; step < rms.length; step++) {
       int i = (active + step) % rms.length;
-      if (rms[i].isInState(org.apache.hadoop.service.Service.STATE.STARTED)) {
+      if (isRunning(i)) {
         return i;
       }
     }
