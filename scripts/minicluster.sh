@@ -170,6 +170,8 @@ for pkg in java.io java.lang java.lang.reflect java.math java.net java.text java
     java.util.concurrent java.util.zip sun.security.util sun.security.x509; do
   opens+=("--add-opens=java.base/$pkg=ALL-UNNAMED")
 done
+# Hadoop 3.1 reads the default Kerberos realm from the JDK's internals (later lines do not).
+opens+=("--add-opens=java.security.jgss/sun.security.krb5=ALL-UNNAMED")
 
 # MiniYARNCluster keeps its state under ./target/<name> of the working directory.
 cd "$work_dir"

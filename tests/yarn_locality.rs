@@ -292,10 +292,10 @@ fn scans_run_where_their_blocks_are() {
     let total: u64 = spread.values().sum();
 
     let started = Instant::now();
-    // The wait counts from the last worker joining: under a loaded test run the three
-    // workers' containers can start more than 2 s apart (one CI run saw 33% data-local
-    // at 2 s), and the first to join then takes the others' scans.
-    let local = run_job(cluster, "locality-on", "5s", "/it/locality/on");
+    // Spark's default wait. Under a loaded test run the three workers' containers can
+    // start seconds apart; the scheduler waits for all of them before any takes another
+    // host's scans (before it did not, and one CI run saw 33% data-local at 2 s).
+    let local = run_job(cluster, "locality-on", "3s", "/it/locality/on");
     let local_took = started.elapsed();
     assert_eq!(
         by_user(&output_rows(cluster, "/it/locality/on")),
@@ -311,7 +311,7 @@ fn scans_run_where_their_blocks_are() {
 
     let report = format!(
         "locality on 3 hosts, {:.1} MB in 24 one-block files, bytes per host {spread:?}:\n  \
-         locality_wait 5s: {} in {:.1} s\n  locality_wait 0 (asks at *): {} in {:.1} s\n",
+         locality_wait 3s: {} in {:.1} s\n  locality_wait 0 (asks at *): {} in {:.1} s\n",
         total as f64 / 1e6,
         describe(&local["locality"]),
         local_took.as_secs_f64(),

@@ -116,6 +116,7 @@ impl<'a> Driver<'a> {
 
     /// Launches the first workers.
     pub fn start(&mut self, now: Instant) {
+        self.sched.expect_workers(self.opts.workers as usize, now);
         self.sched.start(&mut self.rec);
         let placement = if self.opts.locality_wait.is_zero() {
             Placement::Anywhere

@@ -30,6 +30,11 @@ pub struct SchedulerConfig {
     pub retry_backoff: Duration,
     /// The longest wait between retries.
     pub max_retry_backoff: Duration,
+    /// While the first workers are still starting (see [`Scheduler::expect_workers`]),
+    /// no worker takes another host's scan: a worker is coming for it. Containers can
+    /// start seconds apart on a busy cluster, longer than `locality_wait`. This bounds
+    /// how long that ramp-up is waited for.
+    pub ramp_up_limit: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -42,6 +47,7 @@ impl Default for SchedulerConfig {
             racks: HashMap::new(),
             retry_backoff: Duration::from_millis(250),
             max_retry_backoff: Duration::from_secs(8),
+            ramp_up_limit: Duration::from_secs(30),
         }
     }
 }
@@ -116,6 +122,10 @@ pub struct Scheduler {
     /// When the last worker joined: scans wait for their host's worker from then on, so
     /// the first workers of a ramp-up do not take every other host's scans.
     last_join: Instant,
+    /// Workers to wait for before other hosts' scans are taken, and until when at most.
+    ramp_up: Option<(usize, Instant)>,
+    /// Workers that have joined, ever.
+    joined: usize,
 }
 
 impl Scheduler {
@@ -157,6 +167,8 @@ impl Scheduler {
             halted: false,
             delayed: vec![],
             last_join: now,
+            ramp_up: None,
+            joined: 0,
         };
         for id in 0..s.tasks.len() as TaskId {
             if s.tasks[id as usize].missing == 0 {
@@ -206,6 +218,7 @@ impl Scheduler {
         out: &mut impl Output,
     ) {
         self.last_join = self.last_join.max(now);
+        self.joined += 1;
         self.workers.insert(
             id,
             Worker {
@@ -219,6 +232,18 @@ impl Scheduler {
             },
         );
         self.fill(id, now, out);
+    }
+
+    /// The job starts `n` workers: until that many have joined (or
+    /// [`SchedulerConfig::ramp_up_limit`] has passed), each takes only scans of its own
+    /// host, work placed on it, and work with no host.
+    pub fn expect_workers(&mut self, n: usize, now: Instant) {
+        self.ramp_up = Some((n, now + self.cfg.ramp_up_limit));
+    }
+
+    fn ramping_up(&self, now: Instant) -> bool {
+        self.ramp_up
+            .is_some_and(|(n, until)| self.joined < n && now < until)
     }
 
     /// The worker began running `task` (it may have been queued there for a slot).
@@ -746,7 +771,7 @@ impl Scheduler {
         // first, then graph order.
         let wait = self.cfg.locality_wait;
         let wants_since = *self.workers.get_mut(&w)?.wants_since.get_or_insert(now);
-        if now.saturating_duration_since(wants_since) < wait {
+        if now.saturating_duration_since(wants_since) < wait || self.ramping_up(now) {
             return self.steal_for(w);
         }
         let last_join = self.last_join;
@@ -779,13 +804,19 @@ impl Scheduler {
         self.steal_for(w)
     }
 
-    /// Takes the newest queued task of the busiest other worker.
+    /// Takes the newest queued task of the busiest other worker on this worker's rack,
+    /// else of the busiest anywhere: a task's inputs are on the worker it was queued at,
+    /// and moving them within a rack costs less.
     fn steal_for(&mut self, w: WorkerId) -> Option<TaskId> {
+        let my_rack = self.cfg.racks.get(&self.workers[&w].host);
         let victim = self
             .workers
             .iter()
             .filter(|(id, x)| **id != w && x.alive && !x.queue.is_empty())
-            .max_by_key(|(id, x)| (x.queue.len(), **id))
+            .max_by_key(|(id, x)| {
+                let same_rack = my_rack.is_some() && self.cfg.racks.get(&x.host) == my_rack;
+                (same_rack, x.queue.len(), **id)
+            })
             .map(|(id, _)| *id)?;
         let tasks = &self.tasks;
         let q = &mut self.workers.get_mut(&victim)?.queue;

@@ -163,6 +163,48 @@ fn a_worker_out_of_local_scans_waits_before_taking_another_hosts() {
 }
 
 #[test]
+fn while_the_first_workers_start_none_takes_another_hosts_scans() {
+    let cfg = SchedulerConfig {
+        prefetch_per_slot: 0,
+        ramp_up_limit: Duration::from_secs(20),
+        ..Default::default()
+    };
+    // Three hosts, two scans each; three workers are coming, one per host.
+    let mut env = Env::with(scans(&["a", "a", "b", "b", "c", "c"]), cfg.clone());
+    env.s.expect_workers(3, env.now);
+    env.worker(1, "a", 1);
+    assert_eq!(env.take(), [(0, 1, Locality::DataLocal)]);
+    env.now += Duration::from_secs(1);
+    env.finish(0, 1, 10);
+    assert_eq!(env.take(), [(1, 1, Locality::DataLocal)]);
+    env.finish(1, 1, 10);
+    // Out of its own scans, a's worker waits far past the locality wait: b's and c's
+    // workers are still starting.
+    env.now += Duration::from_secs(5);
+    env.tick();
+    assert!(env.take().is_empty(), "took a starting worker's scan");
+    env.worker(2, "b", 1);
+    env.worker(3, "c", 1);
+    assert_eq!(
+        env.take(),
+        [(2, 2, Locality::DataLocal), (4, 3, Locality::DataLocal)]
+    );
+
+    // A worker that never comes is waited for only up to the ramp-up limit.
+    let mut env = Env::with(scans(&["a", "b"]), cfg);
+    env.s.expect_workers(2, env.now);
+    env.worker(1, "a", 1);
+    assert_eq!(env.take(), [(0, 1, Locality::DataLocal)]);
+    env.finish(0, 1, 10);
+    env.now += Duration::from_secs(19);
+    env.tick();
+    assert!(env.take().is_empty(), "gave up on the ramp-up early");
+    env.now += Duration::from_secs(1);
+    env.tick();
+    assert_eq!(env.take(), [(1, 1, Locality::OffSwitch)]);
+}
+
+#[test]
 fn scans_for_hosts_without_workers_go_elsewhere_after_the_wait() {
     let mut racks = std::collections::HashMap::new();
     racks.insert("x".to_string(), "/r1".to_string());
@@ -241,6 +283,39 @@ fn idle_worker_steals_from_the_busiest_queue() {
     assert!(stolen.iter().all(|a| a.1 == 2));
     // it steals from the back: the lowest-priority children
     assert!(stolen.iter().all(|a| a.0 >= kids[5]));
+}
+
+#[test]
+fn an_idle_worker_steals_from_its_own_rack_first() {
+    let mut racks = std::collections::HashMap::new();
+    racks.insert("a".to_string(), "/r1".to_string());
+    racks.insert("b".to_string(), "/r1".to_string());
+    racks.insert("c".to_string(), "/r2".to_string());
+    let cfg = SchedulerConfig {
+        racks,
+        prefetch_per_slot: 0,
+        ..Default::default()
+    };
+    let mut g = TaskGraph::default();
+    let near = g.add(vec![], vec![]);
+    let far = g.add(vec![], vec![]);
+    let near_kids: Vec<_> = (0..3).map(|_| g.add(vec![near], vec![])).collect();
+    let far_kids: Vec<_> = (0..6).map(|_| g.add(vec![far], vec![])).collect();
+    let mut env = Env::with(g, cfg);
+    env.worker(1, "a", 1);
+    env.worker(2, "c", 1);
+    assert_eq!(env.take().len(), 2);
+    env.finish(near, 1, 1 << 40); // each child goes where its parent's bytes are
+    env.finish(far, 2, 1 << 40);
+    env.take();
+    // Worker 2's queue is the longer one, but worker 1 shares the new worker's rack.
+    env.worker(3, "b", 2);
+    let stolen: Vec<_> = env.take().iter().map(|a| a.0).collect();
+    assert_eq!(stolen.len(), 2, "{stolen:?}");
+    assert!(
+        stolen.iter().all(|t| near_kids.contains(t)),
+        "{stolen:?} {far_kids:?}"
+    );
 }
 
 #[test]

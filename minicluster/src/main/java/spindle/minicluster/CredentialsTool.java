@@ -30,7 +30,7 @@ public final class CredentialsTool {
     if (args.length == 2 && args[0].equals("dump")) {
       Credentials c = Credentials.readTokenStorageFile(new File(args[1]), conf);
       List<String> lines = new ArrayList<>();
-      for (Map.Entry<Text, Token<?>> e : c.getTokenMap().entrySet()) {
+      for (Map.Entry<Text, Token<?>> e : tokenMap(c).entrySet()) {
         Token<?> t = e.getValue();
         lines.add(
             String.join(
@@ -42,7 +42,7 @@ public final class CredentialsTool {
                 hex(t.getIdentifier()),
                 hex(t.getPassword())));
       }
-      for (Map.Entry<Text, byte[]> e : c.getSecretKeyMap().entrySet()) {
+      for (Map.Entry<Text, byte[]> e : secretKeyMap(c).entrySet()) {
         lines.add("secret " + e.getKey() + " " + hex(e.getValue()));
       }
       Collections.sort(lines);
@@ -79,5 +79,27 @@ public final class CredentialsTool {
       s.append(String.format("%02x", x & 0xff));
     }
     return s.length() == 0 ? "-" : s.toString();
+  }
+
+  /**
+   * Tokens by alias. {@code Credentials.getTokenMap()} and {@code getSecretKeyMap()} came
+   * in Hadoop 3.2; the fields they return are older, so reading those keeps the tool
+   * working on 3.1.
+   */
+  @SuppressWarnings("unchecked")
+  private static Map<Text, Token<?>> tokenMap(Credentials c) throws ReflectiveOperationException {
+    return (Map<Text, Token<?>>) field(c, "tokenMap");
+  }
+
+  /** Secret keys by alias; see {@link #tokenMap}. */
+  @SuppressWarnings("unchecked")
+  private static Map<Text, byte[]> secretKeyMap(Credentials c) throws ReflectiveOperationException {
+    return (Map<Text, byte[]>) field(c, "secretKeysMap");
+  }
+
+  private static Object field(Credentials c, String name) throws ReflectiveOperationException {
+    java.lang.reflect.Field f = Credentials.class.getDeclaredField(name);
+    f.setAccessible(true);
+    return f.get(c);
   }
 }
