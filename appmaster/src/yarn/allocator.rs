@@ -44,6 +44,9 @@ pub struct Ask {
     pub racks: Vec<String>,
     /// Whether the scheduler may place the container away from `hosts` and `racks`.
     pub relax_locality: bool,
+    /// Host to rack, where known: with `host_bytes`, each rack is asked for what its
+    /// hosts are, as Hadoop's AMRMClient sums a rack's requests.
+    pub host_racks: HashMap<String, String>,
     /// Where the input's bytes are, set by [`Ask::near`]: when known, containers are
     /// asked for at these hosts in proportion (instead of all of them at every host in
     /// `hosts`).
@@ -98,6 +101,30 @@ impl Ask {
             .collect()
     }
 
+    /// How many containers to ask for at each of `racks`: the sum of its hosts' asks
+    /// when the data's whereabouts and the racks of its hosts are known (racks holding
+    /// none of it get none: those containers come from `*`); else `count` at each.
+    fn per_rack(&self, per_host: &[(String, i32)], count: i32) -> Vec<i32> {
+        let known = !self.host_bytes.is_empty()
+            && self
+                .host_bytes
+                .iter()
+                .all(|(h, _)| self.host_racks.contains_key(h));
+        self.racks
+            .iter()
+            .map(|rack| {
+                if !known {
+                    return count;
+                }
+                per_host
+                    .iter()
+                    .filter(|(h, _)| self.host_racks.get(h) == Some(rack))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .collect()
+    }
+
     /// Whether asks at `now` stay on the named hosts: while `node_local_until` lasts, and
     /// only if those hosts are asked for all `count` containers between them.
     fn node_local_at(&self, now: Instant, per_host: &[(String, i32)], count: i32) -> bool {
@@ -120,7 +147,12 @@ impl Ask {
         let relax_locality = self.relax_locality && !self.node_local_at(now, &per_host, count);
         let strict_racks = !relax_locality && !self.hosts.is_empty();
         let named = per_host.iter().map(|(h, n)| (h, true, *n));
-        let racks = self.racks.iter().map(|r| (r, !strict_racks, count));
+        let per_rack = self.per_rack(&per_host, count);
+        let racks = self
+            .racks
+            .iter()
+            .zip(per_rack)
+            .map(|(r, n)| (r, !strict_racks, n));
         let any = "*".to_string();
         named
             .chain(racks)

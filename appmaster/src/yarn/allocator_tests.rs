@@ -9,6 +9,7 @@ fn ask(hosts: &[&str], host_bytes: &[(&str, u64)]) -> Ask {
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         racks: vec!["/default-rack".into()],
         relax_locality: true,
+        host_racks: HashMap::new(),
         host_bytes: Vec::new(),
         node_local_until: None,
     };
@@ -211,4 +212,44 @@ fn a_forgotten_registration_and_a_standby_rm_are_told_apart_from_other_faults() 
         reason: "eof".into(),
     };
     assert_eq!(RmFault::of(&closed), RmFault::Other);
+}
+
+#[test]
+fn each_rack_is_asked_for_what_its_hosts_are() {
+    let mut a = ask(&["h1", "h2", "h3", "h4"], &[]);
+    a.racks = vec!["/r1".into(), "/r2".into(), "/r3".into()];
+    a.host_racks = [("h1", "/r1"), ("h2", "/r1"), ("h3", "/r2"), ("h4", "/r3")]
+        .iter()
+        .map(|(h, r)| (h.to_string(), r.to_string()))
+        .collect();
+    // The data: a quarter on h1, a quarter on h2, half on h3; none on h4 (rack /r3).
+    a.near(vec![
+        ("h1".into(), 100),
+        ("h2".into(), 100),
+        ("h3".into(), 200),
+    ]);
+    let got = a.requests(1, 4, &HashMap::new(), Instant::now());
+    assert_eq!(
+        counts(&got),
+        [
+            ("h3", 2, true),
+            ("h1", 1, true),
+            ("h2", 1, true),
+            ("/r1", 2, true),
+            ("/r2", 2, true),
+            ("/r3", 0, true),
+            ("*", 4, true),
+        ]
+    );
+    // Without the data's whereabouts, every rack may give all of them.
+    let mut b = a.clone();
+    b.host_bytes.clear();
+    let got = b.requests(1, 4, &HashMap::new(), Instant::now());
+    assert!(
+        counts(&got)
+            .iter()
+            .filter(|(n, _, _)| n.starts_with('/'))
+            .all(|(_, c, _)| *c == 4),
+        "{got:?}"
+    );
 }

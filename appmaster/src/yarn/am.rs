@@ -181,6 +181,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
             hosts: launch.hosts(),
             racks: launch.racks(),
             relax_locality: true,
+            host_racks: launch.host_racks(),
             // Filled in by the driver once it has planned the splits.
             host_bytes: Vec::new(),
             node_local_until: None,

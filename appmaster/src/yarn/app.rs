@@ -187,6 +187,7 @@ fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
             s.racks.clone()
         },
         relax_locality: s.relax_locality || anywhere,
+        host_racks: HashMap::new(),
         host_bytes: Vec::new(),
         node_local_until: None,
     }
