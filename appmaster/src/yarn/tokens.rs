@@ -78,11 +78,24 @@ pub fn refresh_file(path: &str, fresh: &BTreeMap<String, Token>) -> Result<(), S
         .map_err(|e| format!("{path}: {e}"))
 }
 
-/// Writes `data` to `path` through a temporary file beside it and a rename, so a kill
-/// leaves either the old file or the new one.
+/// Writes `data` to `path` (owner-only: it holds credentials) through a temporary file
+/// beside it and a rename, so a kill leaves either the old file or the new one. What
+/// lies at the temporary name (a file a kill left, or a link someone planted) is
+/// removed, never written through; a link at `path` is replaced, not followed.
 pub fn replace_file(path: &str, data: &[u8]) -> std::io::Result<()> {
     let tmp = format!("{path}.spindle-tmp");
-    std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path))
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Fresh tokens by alias, and when they stop working (ms since the epoch).
@@ -228,6 +241,46 @@ pub fn put_in_place(path: &str, credentials: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    #[test]
+    fn replacing_a_file_never_writes_through_a_link_or_a_leftover() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let path = dir.path().join("container_tokens");
+        let path_s = path.to_str().unwrap();
+        let tmp = format!("{path_s}.spindle-tmp");
+
+        // A link planted at the temporary name goes; its target stays as it was.
+        symlink(&victim, &tmp).unwrap();
+        super::replace_file(path_s, b"one").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        assert!(std::fs::symlink_metadata(&tmp).is_err(), "the link is gone");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        // A temporary file a kill left behind is replaced.
+        std::fs::write(&tmp, b"half").unwrap();
+        super::replace_file(path_s, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+
+        // A link at the path itself is replaced by the file, not followed.
+        std::fs::remove_file(&path).unwrap();
+        symlink(&victim, &path).unwrap();
+        super::replace_file(path_s, b"three").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+
+        // A directory at the temporary name is left alone, and the call fails.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir(format!("{}.spindle-tmp", blocked.display())).unwrap();
+        assert!(super::replace_file(blocked.to_str().unwrap(), b"x").is_err());
+        assert!(!blocked.exists());
+    }
+
     use super::*;
 
     #[test]
