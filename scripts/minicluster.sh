@@ -31,7 +31,7 @@
 #   restart-rm   stop the active RM and start it again on the same ports; it recovers
 #   stop-rm      stop the active RM, after making the next one active
 #   start-rm     start every stopped RM again (a standby under HA)
-# Without --rms, a control line is answered FAILED. Not with --secure.
+# Without --rms, a control line is answered FAILED. Works with --secure too.
 #
 # --secure (one host only) Kerberizes both clusters: a MiniKdc (realm EXAMPLE.COM) runs in
 # the work dir, HDFS runs as hdfs/localhost and YARN as yarn/localhost (configured as
@@ -92,9 +92,6 @@ done
   { echo "minicluster.sh: --racks must be 1 to the number of hosts, not '$racks'" >&2; exit 2; }
 [[ "$rms" =~ ^[0-3]$ ]] ||
   { echo "minicluster.sh: --rms must be 1 to 3, not '$rms'" >&2; exit 2; }
-if [[ "$secure" == 1 && "$rms" -gt 0 ]]; then
-  echo "minicluster.sh: --rms does not go with --secure yet" >&2; exit 2
-fi
 if [[ "$secure" == 0 && ${#secure_opts[@]} -gt 0 ]]; then
   echo "minicluster.sh: ${secure_opts[0]} needs --secure" >&2; exit 2
 fi

@@ -653,3 +653,66 @@ services:
         started.elapsed()
     );
 }
+
+/// A Kerberized HA pair of ResourceManagers with recovery (`--rms 2`).
+fn ha_pair() -> &'static Secure {
+    static CLUSTER: OnceLock<Secure> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| Secure::start("secure-ha", &["--rpc-protection", "privacy", "--rms", "2"]))
+}
+
+#[test]
+fn a_job_on_a_secure_ha_pair_survives_a_failover() {
+    let s = ha_pair();
+    let started = Instant::now();
+    let rows = clicks(1500, 12);
+    s.upload(&rows, "/user/alice/ha/in");
+    let dir = tempfile::tempdir().unwrap();
+    // Small splits whose first stage sleeps a second each: the job is running when the
+    // RM goes.
+    let spec = dir.path().join("job.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: secure-ha\nworkers: {{ instances: 2, memory: 256 MiB }}\ninput: {{ path: \"hdfs:///user/alice/ha/in/part-*\", format: jsonl, split_size: 8 KiB }}\nstages:\n  - command: {{ run: \"sleep 1; cat\", format: jsonl }}\n{}\noutput: {{ path: \"hdfs:///user/alice/ha/out\", format: jsonl }}\n",
+            &GROUP_BY["stages:\n".len()..]
+        ),
+    )
+    .unwrap();
+    let spec = spec.display().to_string();
+    let o = s.spindle(&["submit", &spec, "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    s.wait_for(&app, "tasks done", |r| {
+        r["state"] == "RUNNING" && r["progress"].as_f64().unwrap_or(0.0) > 0.0
+    });
+    // The new active RM knows the application's AMRMToken key from the state store:
+    // the master reconnects with its token and registers again.
+    let answer = s.cluster.control("failover");
+    assert!(answer.contains("active=rm2"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let report = loop {
+        let r = s.status(&app);
+        if ["FINISHED", "FAILED", "KILLED"].contains(&r["state"].as_str().unwrap_or("")) {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "still running: {r}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(report["final_status"], "SUCCEEDED", "{report}");
+    assert_eq!(
+        by_user(&s.download("/user/alice/ha/out")),
+        expected_by_user(&rows)
+    );
+    let logs = s.spindle(&["logs", &app, "--timeout", "60s"]);
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("registering again"),
+        "{}",
+        text(&logs)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(300),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -95,10 +95,13 @@ public final class Launcher {
     Configuration live;
     ResourceManagers rms = null;
     if (opts.rms > 0) {
-      rms = ResourceManagers.start(yconf, opts.rms, opts.workDir);
-      live = rms.clientConf();
-      Hosts.startNodeManagers(live, hosts.size() > 1 ? hosts : List.of(Hosts.LOCAL), opts.workDir);
-      waitForNodeManagers(rms.active(), opts.hosts);
+      ResourceManagers started =
+          asYarn(secure, () -> ResourceManagers.start(yconf, opts.rms, opts.workDir, secure));
+      live = started.clientConf();
+      List<Hosts.Host> nodes = hosts.size() > 1 ? hosts : List.of(Hosts.LOCAL);
+      asYarn(secure, () -> Hosts.startNodeManagers(started.clientConf(), nodes, opts.workDir));
+      waitForNodeManagers(started.active(), opts.hosts);
+      rms = started;
     } else {
       MiniYARNCluster yarn = asYarn(secure, () -> startYarn(yconf, hosts, opts.workDir));
       waitForNodeManagers(yarn.getResourceManager(), opts.hosts);
@@ -348,9 +351,6 @@ public final class Launcher {
       }
       if (o.rms < 0 || o.rms > MAX_RMS) {
         throw new IllegalArgumentException("--rms must be 1 to " + MAX_RMS);
-      }
-      if (secure && o.rms > 0) {
-        throw new IllegalArgumentException("--rms and --secure do not go together yet");
       }
       if (secure) {
         // Each simulated host would need principals of its own name, and DataNodes call

@@ -18,7 +18,8 @@ import org.apache.hadoop.yarn.server.resourcemanager.ResourceManager;
  * ports. They keep their state in a store in the work dir and recover applications from
  * it, work-preserving: running containers survive a restart or a failover. Two or more
  * form an HA pair with manual failover, as {@code yarn rmadmin -failover} does it; the
- * client configuration then names every RM by id, as a real cluster's does.
+ * client configuration then names every RM by id, as a real cluster's does. On a secure
+ * cluster they run as YARN's principal, restarts included.
  */
 final class ResourceManagers {
   /** The NodeManagers' retry interval toward a missing RM (Hadoop's default is 30 s). */
@@ -28,12 +29,15 @@ final class ResourceManagers {
       new StateChangeRequestInfo(HAServiceProtocol.RequestSource.REQUEST_BY_USER);
 
   private final YarnConfiguration shared;
+  /** Null on an insecure cluster; else RMs start as YARN's principal. */
+  private final Secure secure;
   private final List<String> ids = new ArrayList<>();
   private final ResourceManager[] rms;
   private int active;
 
-  private ResourceManagers(YarnConfiguration shared, int count) {
+  private ResourceManagers(YarnConfiguration shared, int count, Secure secure) {
     this.shared = shared;
+    this.secure = secure;
     this.rms = new ResourceManager[count];
     for (int i = 1; i <= count; i++) {
       ids.add("rm" + i);
@@ -45,8 +49,8 @@ final class ResourceManagers {
    * addresses ClusterConf picked; with more, each id gets ports of its own) and makes the
    * first one active.
    */
-  static ResourceManagers start(YarnConfiguration yconf, int count, Path workDir)
-      throws Exception {
+  static ResourceManagers start(
+      YarnConfiguration yconf, int count, Path workDir, Secure secure) throws Exception {
     DefaultMetricsSystem.setMiniClusterMode(true);
     yconf.setBoolean(YarnConfiguration.IS_MINI_YARN_CLUSTER, true);
     yconf.setBoolean(YarnConfiguration.RECOVERY_ENABLED, true);
@@ -63,7 +67,7 @@ final class ResourceManagers {
     yconf.setLong(YarnConfiguration.RESOURCEMANAGER_CONNECT_RETRY_INTERVAL_MS, RETRY_INTERVAL_MS);
     yconf.setLong(YarnConfiguration.CLIENT_FAILOVER_SLEEPTIME_BASE_MS, 200);
     yconf.setLong(YarnConfiguration.CLIENT_FAILOVER_SLEEPTIME_MAX_MS, 1000);
-    ResourceManagers set = new ResourceManagers(yconf, count);
+    ResourceManagers set = new ResourceManagers(yconf, count, secure);
     if (count > 1) {
       set.configureHa();
     }
@@ -130,6 +134,11 @@ final class ResourceManagers {
    * it could not.
    */
   synchronized String control(String line) throws Exception {
+    // A restarted RM logs in as YARN's principal, as the first one did.
+    return secure == null ? carryOut(line) : secure.asYarn(() -> carryOut(line));
+  }
+
+  private String carryOut(String line) throws Exception {
     switch (line) {
       case "failover":
         return failover();
