@@ -62,13 +62,18 @@ pub fn clear_progress() {
     }
 }
 
+/// Writes a summary document (`--summary-json PATH`), saying on stderr why if it cannot.
+pub fn write_summary_json(path: &Path, text: &str) {
+    if let Err(e) = std::fs::write(path, text) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+    }
+}
+
 /// Prints the summary, writes the JSON file, and turns the status into an exit code.
 pub fn finish(summary: &Summary, json: bool, json_path: Option<&Path>) -> ExitCode {
     let text = serde_json::to_string_pretty(summary).expect("summary serializes");
     if let Some(path) = json_path {
-        if let Err(e) = std::fs::write(path, &text) {
-            eprintln!("error: cannot write {}: {e}", path.display());
-        }
+        write_summary_json(path, &text);
     }
     if json {
         println!("{text}");

@@ -221,7 +221,12 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
         GROUP_BY,
         "/it/groupby/out2",
     );
-    let o = submit(&again, &["--wait", "--json"]);
+    let summary_path = again.path().join("summary.json");
+    let summary_arg = summary_path.display().to_string();
+    let o = submit(
+        &again,
+        &["--wait", "--json", "--summary-json", &summary_arg],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("reusing /user/"),
@@ -229,6 +234,15 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
         text(&o)
     );
     let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // `--summary-json` writes the document `spindle run --summary-json` writes: the
+    // job's summary, as in `--json`'s `summary`.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_path).unwrap()).unwrap();
+    assert_eq!(written, result["summary"], "{written}");
+    assert!(
+        written["locality"]["data_local_bytes"].as_u64().unwrap() > 0,
+        "{written}"
+    );
     assert_eq!(result["summary"]["rows_in"], rows.len() as u64, "{result}");
     // Block locations name the node the workers run on: every scan is data-local.
     let locality = &result["summary"]["locality"];
@@ -244,6 +258,17 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
     assert_eq!(
         by_user(&hdfs_jsonl_rows("/it/groupby/out2")),
         expected_by_user(&rows)
+    );
+}
+
+#[test]
+fn summary_json_needs_wait() {
+    let o = spindle(&["submit", "job.yaml", "--summary-json", "s.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--wait"),
+        "{}",
+        text(&o)
     );
 }
 

@@ -66,6 +66,10 @@ pub struct SubmitArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub(super) json: bool,
+    /// With --wait: write the final summary as JSON to this file, the same document
+    /// `spindle run --summary-json` writes
+    #[arg(long, value_name = "PATH", requires = "wait")]
+    pub(super) summary_json: Option<PathBuf>,
 }
 
 pub async fn submit(args: SubmitArgs) -> ExitCode {
@@ -174,12 +178,29 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
             .ok()
             .and_then(|d| serde_json::from_slice(&d).ok());
     let value = serde_json::to_value(&summary).expect("summary serializes");
+    write_summary(args, &value);
     Ok(finish(
         args.json,
         &report,
         value,
         summary.map(|s| s.render()),
     ))
+}
+
+/// Writes `--summary-json`, if asked for and if the application master left a summary.
+pub(super) fn write_summary(args: &SubmitArgs, summary: &serde_json::Value) {
+    let Some(path) = &args.summary_json else {
+        return;
+    };
+    if summary.is_null() {
+        eprintln!(
+            "warning: the application master left no summary; {} not written",
+            path.display()
+        );
+        return;
+    }
+    let text = serde_json::to_string_pretty(summary).expect("summary serializes");
+    crate::ui::write_summary_json(path, &text);
 }
 
 /// The output refusals the application master would make, made here first: an unsafe

@@ -104,6 +104,7 @@ pub async fn submit_app(
         .ok()
         .and_then(|d| serde_json::from_slice(&d).ok())
         .unwrap_or(serde_json::Value::Null);
+    super::submit::write_summary(args, &summary);
     let ended_well = report.final_status == Some(FinalStatus::Succeeded);
     let rendered = ended_well.then(|| format!("{}\n", report.diagnostics.trim()));
     Ok(finish(args.json, &report, summary, rendered))

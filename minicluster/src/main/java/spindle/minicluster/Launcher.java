@@ -39,6 +39,7 @@ public final class Launcher {
   private static final long NM_WAIT_MS = 120_000;
   /** Each host is a DataNode and a NodeManager in this one JVM. */
   private static final int MAX_HOSTS = 16;
+  /** ResourceManagers of an HA set, each a full RM in this one JVM. */
   private static final int MAX_RMS = 3;
 
   private Launcher() {}
@@ -222,8 +223,8 @@ public final class Launcher {
 
   /**
    * Blocks until stdin reaches end of file, carrying out each line read as a control
-   * line ({@code failover}, {@code restart-rm}, {@code stop-rm}; see {@link
-   * ResourceManagers#control}) and answering on stdout with {@code DONE <line> <what
+   * line ({@code failover}, {@code restart-rm}, {@code stop-rm}, {@code start-rm}; see
+   * {@link ResourceManagers#control}) and answering on stdout with {@code DONE <line> <what
    * happened>} or {@code FAILED <line>: <why>}. When stdin is /dev/null (CI, nohup) EOF
    * means nothing, so only a signal stops the cluster.
    */
