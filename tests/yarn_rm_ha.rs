@@ -1,9 +1,10 @@
 //! ResourceManager faults on real ResourceManagers (`scripts/minicluster.sh --rms N`):
 //! an HA pair failed over while `submit --wait` follows a job, and while the job runs;
-//! `status`, `ls` and `kill` with the first RM down; and a lone RM restarted with
-//! recovery mid-job. Each job's application master must re-register with the RM that
-//! forgot it, and each result must be exact. The launcher changes the RMs when sent a
-//! control line and answers once the change is made.
+//! its active RM restarted mid-job; `status`, `ls` and `kill` with the first RM down;
+//! and a lone RM restarted with recovery mid-job. Each job's application master must
+//! register again with the RM that forgot it, and each result must be exact. The
+//! launcher changes the RMs when sent a control line and answers once the change is
+//! made.
 
 mod common;
 #[path = "../hadoop/tests/support/minicluster.rs"]
@@ -283,6 +284,29 @@ fn an_ha_pair_fails_over_during_submit_wait_and_during_a_running_job() {
         mid.took.as_secs_f64(),
         mid.stderr
     );
+}
+
+#[test]
+fn a_pair_whose_active_rm_restarts_mid_job_finishes_it_exact() {
+    let cluster = ha();
+    let _turn = turn();
+    let rows = upload(cluster, "/ha/restart/in", 1500, 74);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_job(
+        cluster,
+        dir.path(),
+        "ha-restart",
+        "/ha/restart/in",
+        "/ha/restart/out",
+    );
+    // While the active RM restarts, the other is a standby: nothing is active until the
+    // restarted one has recovered.
+    let f = submit_with_fault(cluster, &spec, When::Working, "restart-rm");
+    assert!(f.answer.contains("active=rm"), "{}", f.answer);
+    assert_exact(cluster, &f, &rows, "/ha/restart/out");
+    assert!(f.stderr.contains("workers (0 lost)"), "{}", f.stderr);
+    let log = master_log(cluster, &f.app);
+    assert!(log.contains("registering again"), "{log}");
 }
 
 #[test]
