@@ -33,8 +33,12 @@ pub struct SchedulerConfig {
     /// While the first workers are still starting (see [`Scheduler::expect_workers`]),
     /// no worker takes another host's scan: a worker is coming for it. Containers can
     /// start seconds apart on a busy cluster, longer than `locality_wait`. This bounds
-    /// how long that ramp-up is waited for.
+    /// how long that ramp-up is waited for (Spark waits as long for its executors).
     pub ramp_up_limit: Duration,
+    /// The share of the expected workers that ends the ramp-up: on a busy cluster the
+    /// last few may come late or not at all (Spark's `minRegisteredResourcesRatio` on
+    /// YARN is the same 0.8).
+    pub ramp_up_ratio: f64,
 }
 
 impl Default for SchedulerConfig {
@@ -48,6 +52,7 @@ impl Default for SchedulerConfig {
             retry_backoff: Duration::from_millis(250),
             max_retry_backoff: Duration::from_secs(8),
             ramp_up_limit: Duration::from_secs(30),
+            ramp_up_ratio: 0.8,
         }
     }
 }
@@ -234,16 +239,17 @@ impl Scheduler {
         self.fill(id, now, out);
     }
 
-    /// The job starts `n` workers: until that many have joined (or
-    /// [`SchedulerConfig::ramp_up_limit`] has passed), each takes only scans of its own
-    /// host, work placed on it, and work with no host.
+    /// The job starts `n` workers: until [`SchedulerConfig::ramp_up_ratio`] of them have
+    /// joined (or [`SchedulerConfig::ramp_up_limit`] has passed), each takes only scans
+    /// of its own host, work placed on it, and work with no host.
     pub fn expect_workers(&mut self, n: usize, now: Instant) {
-        self.ramp_up = Some((n, now + self.cfg.ramp_up_limit));
+        let enough = (n as f64 * self.cfg.ramp_up_ratio).ceil() as usize;
+        self.ramp_up = Some((enough.clamp(1, n.max(1)), now + self.cfg.ramp_up_limit));
     }
 
     fn ramping_up(&self, now: Instant) -> bool {
         self.ramp_up
-            .is_some_and(|(n, until)| self.joined < n && now < until)
+            .is_some_and(|(enough, until)| self.joined < enough && now < until)
     }
 
     /// The worker began running `task` (it may have been queued there for a slot).

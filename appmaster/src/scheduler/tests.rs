@@ -190,6 +190,23 @@ fn while_the_first_workers_start_none_takes_another_hosts_scans() {
         [(2, 2, Locality::DataLocal), (4, 3, Locality::DataLocal)]
     );
 
+    // With ten workers coming, eight are enough: the last may come late or never.
+    let hosts: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let mut env = Env::with(scans(&names), cfg.clone());
+    env.s.expect_workers(10, env.now);
+    for (i, h) in names.iter().take(8).enumerate() {
+        env.worker(i as WorkerId + 1, h, 1);
+    }
+    let started = env.take().len();
+    assert_eq!(started, 8);
+    for t in 0..8 {
+        env.finish(t, t as WorkerId + 1, 10);
+    }
+    env.now += Duration::from_secs(1);
+    env.tick();
+    assert_eq!(env.take().len(), 2, "the ramp-up ended at 8 of 10");
+
     // A worker that never comes is waited for only up to the ramp-up limit.
     let mut env = Env::with(scans(&["a", "b"]), cfg);
     env.s.expect_workers(2, env.now);
