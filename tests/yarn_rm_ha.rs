@@ -244,6 +244,16 @@ fn assert_exact(cluster: &MiniCluster, f: &Faulted, rows: &[Click], out: &str) {
     assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
 }
 
+/// A job the RM changed under while its workers ran: exact, no worker lost, and its
+/// master registered again with the RM that forgot it.
+fn assert_rode_out(cluster: &MiniCluster, f: &Faulted, rows: &[Click], out: &str) {
+    assert!(f.answer.contains("active=rm"), "{}", f.answer);
+    assert_exact(cluster, f, rows, out);
+    assert!(f.stderr.contains("workers (0 lost)"), "{}", f.stderr);
+    let log = master_log(cluster, &f.app);
+    assert!(log.contains("registering again"), "{log}");
+}
+
 #[test]
 fn an_ha_pair_fails_over_during_submit_wait_and_during_a_running_job() {
     let cluster = ha();
@@ -273,11 +283,7 @@ fn an_ha_pair_fails_over_during_submit_wait_and_during_a_running_job() {
         "/ha/failover/mid",
     );
     let mid = submit_with_fault(cluster, &spec, When::Working, "failover");
-    assert!(mid.answer.contains("active=rm"), "{}", mid.answer);
-    assert_exact(cluster, &mid, &rows, "/ha/failover/mid");
-    assert!(mid.stderr.contains("workers (0 lost)"), "{}", mid.stderr);
-    let log = master_log(cluster, &mid.app);
-    assert!(log.contains("registering again"), "{log}");
+    assert_rode_out(cluster, &mid, &rows, "/ha/failover/mid");
     eprintln!(
         "failover during submit: {:.1} s; during the job: {:.1} s\n{}",
         early.took.as_secs_f64(),
@@ -302,11 +308,7 @@ fn a_pair_whose_active_rm_restarts_mid_job_finishes_it_exact() {
     // While the active RM restarts, the other is a standby: nothing is active until the
     // restarted one has recovered.
     let f = submit_with_fault(cluster, &spec, When::Working, "restart-rm");
-    assert!(f.answer.contains("active=rm"), "{}", f.answer);
-    assert_exact(cluster, &f, &rows, "/ha/restart/out");
-    assert!(f.stderr.contains("workers (0 lost)"), "{}", f.stderr);
-    let log = master_log(cluster, &f.app);
-    assert!(log.contains("registering again"), "{log}");
+    assert_rode_out(cluster, &f, &rows, "/ha/restart/out");
 }
 
 #[test]
@@ -394,10 +396,7 @@ fn a_restarted_rm_recovers_the_job_and_its_master_registers_again() {
     );
     let f = submit_with_fault(cluster, &spec, When::Working, "restart-rm");
     assert!(f.answer.contains("active=rm1"), "{}", f.answer);
-    assert_exact(cluster, &f, &rows, "/restart/out");
-    assert!(f.stderr.contains("workers (0 lost)"), "{}", f.stderr);
-    let log = master_log(cluster, &f.app);
-    assert!(log.contains("registering again"), "{log}");
+    assert_rode_out(cluster, &f, &rows, "/restart/out");
     eprintln!(
         "RM restart during the job: {:.1} s\n{}",
         f.took.as_secs_f64(),
