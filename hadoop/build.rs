@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "proto/yarn_protos.proto",
     "proto/yarn_service_protos.proto",
     "proto/hdfs_namenode.proto",
+    "proto/hdfs_datatransfer.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,7 +5,7 @@
 
 use super::app::{APPLICATION_ID_ENV, KV_ENV};
 use super::cluster::Cluster;
-use super::kv_journal::HdfsJournal;
+use super::kv_journal::{Flush, HdfsJournal};
 use super::launch::{
     read_credentials, secret_from, shared_tokens, LaunchInfo, AM_RM_TOKEN_KIND, LAUNCH_ENV,
 };
@@ -121,6 +121,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         default_fs: cluster.conf.get("fs.defaultFS").unwrap_or_default(),
         conf_dir: env.cwd.clone(),
         journal: format!("{}/{KV_JOURNAL}", launch.app_dir),
+        flush: Flush::for_cluster(&cluster.conf, &cluster.identity.user),
     };
     let session = AmSession {
         am,
@@ -379,13 +380,20 @@ pub struct KvPlace {
     pub default_fs: String,
     pub conf_dir: PathBuf,
     pub journal: String,
+    pub flush: Flush,
 }
 
 impl KvPlace {
     /// Replays the journal (a previous attempt's keys, at their revisions).
     pub async fn open(&self) -> Result<Arc<KvService>, String> {
-        let (store, sink) =
-            HdfsJournal::open(&self.default_fs, &self.conf_dir, &self.journal, KV_HISTORY).await?;
+        let (store, sink) = HdfsJournal::open(
+            &self.default_fs,
+            &self.conf_dir,
+            &self.journal,
+            self.flush.clone(),
+            KV_HISTORY,
+        )
+        .await?;
         Ok(KvService::new(store, Box::new(sink)))
     }
 }

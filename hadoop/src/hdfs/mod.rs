@@ -1,7 +1,10 @@
 //! The NameNode calls spindle needs beyond what hdfs-native exposes: where each block of
 //! a file lives (`getBlockLocations`), to place scans next to their data, and
 //! `getFileInfo`, and on a Kerberos cluster a delegation token for the application's
-//! containers (`getDelegationToken`). Reads and writes themselves go through hdfs-native.
+//! containers (`getDelegationToken`). Reads and most writes go through hdfs-native;
+//! [`write`] writes a file with `hflush`, which hdfs-native lacks.
+
+pub mod write;
 
 use std::time::Duration;
 
