@@ -3,6 +3,7 @@
 //! throughput, how soon a waiter wakes after a put, and journal replay time.
 
 use clap::Args;
+use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::kv::journal::{encode, replay, snapshot_of, Record};
 use spindle_appmaster::kv::store::{KeyRange, Op, Store, Txn};
 use std::process::ExitCode;
@@ -70,10 +71,11 @@ async fn measure(args: &KvBench) -> Result<serde_json::Value, String> {
         gets.push(t.elapsed());
     }
     let per_client = (args.ops / args.clients).max(1);
+    // Connected before the clock starts: this measures the store, not the lookups.
+    let clients = connect_all(args).await?;
     let mut tasks = vec![];
     let started = Instant::now();
-    for k in 0..args.clients {
-        let mut client = crate::kv::client(&args.app).await?;
+    for (k, mut client) in clients.into_iter().enumerate() {
         let value = value.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..per_client {
@@ -110,12 +112,11 @@ async fn measure(args: &KvBench) -> Result<serde_json::Value, String> {
 /// Puts per second from `args.clients` clients that each keep `args.window` puts on the
 /// wire (as a program that puts many keys does, with [`KvClient::put_all`]).
 ///
-/// [`KvClient::put_all`]: spindle_appmaster::kv::client::KvClient::put_all
 async fn pipelined_puts(args: &KvBench, per_client: u64, value: &[u8]) -> Result<f64, String> {
+    let clients = connect_all(args).await?;
     let mut tasks = vec![];
     let started = Instant::now();
-    for k in 0..args.clients {
-        let mut client = crate::kv::client(&args.app).await?;
+    for (k, mut client) in clients.into_iter().enumerate() {
         let items = (0..per_client)
             .map(|i| (format!("bench/pipe/{k}/{i:07}"), value.to_vec()))
             .collect();
@@ -128,6 +129,15 @@ async fn pipelined_puts(args: &KvBench, per_client: u64, value: &[u8]) -> Result
         t.await.map_err(|e| e.to_string())??;
     }
     Ok((per_client * args.clients) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `args.clients` connected clients.
+async fn connect_all(args: &KvBench) -> Result<Vec<KvClient>, String> {
+    let mut clients = vec![];
+    for _ in 0..args.clients {
+        clients.push(crate::kv::client(&args.app).await?);
+    }
+    Ok(clients)
 }
 
 /// Median time from the start of a put to the return of a waiter on its key (a waiter

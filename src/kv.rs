@@ -273,6 +273,31 @@ async fn connect(app: &str) -> Result<KvClient, Unreached> {
     if let Some(inside) = in_container(app) {
         return inside.await.map_err(Unreached::ForNow);
     }
+    let (address, secret) = look_up_apart(app).await?;
+    KvClient::connect(&address, &secret)
+        .await
+        .map_err(Unreached::ForNow)
+}
+
+/// [`look_up`] on a runtime of its own, dropped when done: the ResourceManager and HDFS
+/// clients' connections and background tasks end with it instead of lingering, idle, on
+/// the store client's runtime for the life of a long `watch` or `wait`.
+async fn look_up_apart(app: &str) -> Result<(String, String), Unreached> {
+    let app = app.to_string();
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Unreached::Final(format!("cannot start a runtime: {e}")))?;
+        rt.block_on(look_up(&app))
+    })
+    .await
+    .map_err(|e| Unreached::Final(format!("the lookup of the master failed: {e}")))?
+}
+
+/// The master's store address and the application's secret, from the ResourceManager's
+/// report and the staging directory.
+async fn look_up(app: &str) -> Result<(String, String), Unreached> {
     let id = app
         .parse::<ApplicationId>()
         .map_err(|e| Unreached::Final(e.to_string()))?;
@@ -294,9 +319,12 @@ async fn connect(app: &str) -> Result<KvClient, Unreached> {
             crate::yarn::apps::state_name(report.state)
         )));
     }
-    connect_to(app, &cluster, &report.host, report.rpc_port)
+    let secret = crate::yarn::read_app_file(&cluster, app, "secret")
         .await
-        .map_err(Unreached::ForNow)
+        .map_err(|e| Unreached::ForNow(format!("cannot read the application's secret: {e}")))?;
+    let secret = String::from_utf8(secret)
+        .map_err(|_| Unreached::Final(format!("{app}'s secret is not text")))?;
+    Ok((format!("{}:{}", report.host, report.rpc_port), secret))
 }
 
 /// Inside one of `app`'s own containers, the store's address is in `SPINDLE_KV` and the
@@ -309,17 +337,4 @@ fn in_container(app: &str) -> Option<impl std::future::Future<Output = Result<Kv
         let secret = secret_from(&read_credentials(&credentials)?)?;
         KvClient::connect(&address, &secret).await
     })
-}
-
-async fn connect_to(
-    app: &str,
-    cluster: &spindle_appmaster::yarn::cluster::Cluster,
-    host: &str,
-    port: i32,
-) -> Result<KvClient, String> {
-    let secret = crate::yarn::read_app_file(cluster, app, "secret")
-        .await
-        .map_err(|e| format!("cannot read the application's secret: {e}"))?;
-    let secret = String::from_utf8(secret).map_err(|_| format!("{app}'s secret is not text"))?;
-    KvClient::connect(&format!("{host}:{port}"), &secret).await
 }
