@@ -365,3 +365,85 @@ fn small_files_on_a_host_are_read_by_one_task() {
     let status_200 = got.iter().filter(|r| r["status"] == 200).count();
     assert_eq!(status_200, rows.iter().filter(|c| c.status == 200).count());
 }
+
+/// spindle's pipeline writer (the key-value journal's) through three DataNodes: the first
+/// passes each packet on to the other two, whose acks come back through it; what was
+/// flushed is on all three after the writer dies and its lease is recovered.
+#[test]
+fn a_pipeline_through_three_datanodes_keeps_every_flushed_byte_on_each() {
+    use spindle_hadoop::hdfs::write::{CreateOptions, HflushWriter, KEEPALIVE};
+    let cluster = cluster();
+    let path = "/it/hflush/three-replicas.bin";
+    let mut n = 7u32;
+    let batches: Vec<Vec<u8>> = [1usize, 700, 512, 66_000, 1_300_000, 3, 900_000, 45]
+        .iter()
+        .map(|&len| {
+            (0..len)
+                .map(|_| {
+                    n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    (n >> 16) as u8
+                })
+                .collect()
+        })
+        .collect();
+    let expected = batches.concat();
+    let started = Instant::now();
+    runtime().block_on(async {
+        let options = CreateOptions {
+            overwrite: true,
+            permission: 0o600,
+            replication: 3,
+            block_size: BLOCK,
+            keepalive: KEEPALIVE,
+        };
+        let w = HflushWriter::create(namenode(cluster).await, "spindle_it_three", path, options)
+            .await
+            .expect("create");
+        for (i, b) in batches.iter().enumerate() {
+            w.write_flushed(b)
+                .await
+                .unwrap_or_else(|e| panic!("batch {i} of {} bytes: {e}", b.len()));
+        }
+        // Dies without closing.
+        drop(w);
+    });
+    let default_fs = cluster.configuration().get("fs.defaultFS").unwrap();
+    runtime()
+        .block_on(spindle_appmaster::yarn::kv_journal::recover_journal(
+            &default_fs,
+            &cluster.conf_dir,
+            path,
+        ))
+        .expect("recover the dead writer's lease");
+    let read = runtime().block_on(async {
+        let r = hdfs(cluster).read(path).await.unwrap();
+        r.read_range(0, r.file_length()).await.unwrap().to_vec()
+    });
+    assert_eq!(read.len(), expected.len());
+    assert!(
+        read == expected,
+        "the bytes read back differ from those flushed"
+    );
+    let blocks = runtime().block_on(async {
+        namenode(cluster)
+            .await
+            .get_block_locations(path, 0, expected.len() as u64)
+            .await
+            .unwrap()
+    });
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    for b in &blocks {
+        let mut hosts = b.hosts.clone();
+        hosts.sort();
+        assert_eq!(
+            hosts,
+            ["spindle-host-1", "spindle-host-2", "spindle-host-3"],
+            "{b:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(150),
+        "{:?}",
+        started.elapsed()
+    );
+}
