@@ -19,6 +19,13 @@ pub struct BenchArgs {
     what: BenchWhat,
 }
 
+impl BenchArgs {
+    /// Whether this measures a key-value store (a client of round trips only).
+    pub fn is_kv(&self) -> bool {
+        matches!(self.what, BenchWhat::Kv(_))
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchWhat {
     /// Empty tasks through the master and real worker processes: tasks per second

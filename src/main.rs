@@ -77,10 +77,12 @@ fn main() -> ExitCode {
         // Becomes bash: no runtime.
         return service_run::service_run(args);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let mut builder = if round_trip_bound(&cli.command) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = builder.enable_all().build().expect("tokio runtime");
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
@@ -102,6 +104,17 @@ fn main() -> ExitCode {
     // Don't wait for lingering blocking tasks (a stuck read) on the way out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code
+}
+
+/// Key-value clients wait on one round trip after another: on a single thread the reply
+/// wakes its waiter where it runs, with no hand-off between threads (measured in
+/// BENCHMARKS.md, "Key-value store").
+fn round_trip_bound(command: &Command) -> bool {
+    match command {
+        Command::Kv(_) => true,
+        Command::Bench(b) => b.is_kv(),
+        _ => false,
+    }
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default level.

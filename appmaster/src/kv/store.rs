@@ -311,10 +311,14 @@ impl Store {
                 oldest: self.oldest,
             });
         }
+        // The history is in revision order: a watcher that is up to date costs a search,
+        // not a pass over every remembered event (a pass per revision made each put
+        // slower as the history grew).
+        let first = self.history.partition_point(|e| e.revision <= after);
         Ok(self
             .history
-            .iter()
-            .filter(|e| e.revision > after && range.contains(&e.key))
+            .range(first..)
+            .filter(|e| range.contains(&e.key))
             .cloned()
             .collect())
     }
