@@ -216,6 +216,34 @@ impl<R: AsyncRead + Unpin> SealedRead<R> {
     }
 }
 
+/// Plain reads smaller than this go through a buffer of this size: a frame's header and
+/// its body then cost one read from the socket, not two.
+const READ_AHEAD: usize = 16 << 10;
+
+impl<R: AsyncRead + Unpin> SealedRead<R> {
+    /// A plain connection's bytes, read ahead into `record` for small reads; large reads
+    /// go straight to the caller's buffer.
+    fn poll_read_plain(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.plain.is_empty() {
+            if buf.remaining() >= READ_AHEAD {
+                return Pin::new(&mut self.inner).poll_read(cx, buf);
+            }
+            self.record.resize(READ_AHEAD, 0);
+            let mut ahead = ReadBuf::new(&mut self.record);
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut ahead))?;
+            self.plain = 0..ahead.filled().len();
+        }
+        let n = buf.remaining().min(self.plain.len());
+        buf.put_slice(&self.record[self.plain.start..self.plain.start + n]);
+        self.plain.start += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl<R: AsyncRead + Unpin> AsyncRead for SealedRead<R> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -224,7 +252,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for SealedRead<R> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.key.is_none() {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
+            return this.poll_read_plain(cx, buf);
         }
         while this.plain.is_empty() {
             if !ready!(this.poll_record(cx))? {
@@ -323,6 +351,27 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SealedWrite<W> {
         let take = buf.len().min(HEADER + RECORD - this.gathered.len());
         this.gathered.extend_from_slice(&buf[..take]);
         Poll::Ready(Ok(take))
+    }
+
+    /// Plain: a frame's header and body leave in one write. Sealed: gathered anyway.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.key.is_none() {
+            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        }
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        Pin::new(this).poll_write(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.key.is_none() && self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -280,8 +280,10 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Resul
         .ok()
         .filter(|&l| l as usize <= MAX_FRAME)
         .ok_or_else(|| IoError::Protocol(format!("frame of {} bytes is too large", body.len())))?;
-    w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(body).await?;
+    // One write for both where the connection takes vectored writes (a plain one).
+    let header = len.to_be_bytes();
+    let mut frame = bytes::Buf::chain(&header[..], body);
+    w.write_all_buf(&mut frame).await?;
     // A no-op on a plain connection; an encrypted one seals and sends the last record.
     w.flush().await?;
     Ok(())

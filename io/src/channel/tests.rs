@@ -67,6 +67,35 @@ async fn an_authenticated_only_session_passes_bytes_unchanged() {
 }
 
 #[tokio::test]
+async fn plain_frames_of_every_size_arrive_whole_however_the_bytes_are_cut() {
+    let big = marked(3 * READ_AHEAD + 7);
+    let frames: Vec<&[u8]> = vec![
+        b"",
+        b"x",
+        &big[..READ_AHEAD - 3],
+        &big[..READ_AHEAD],
+        &big,
+        b"last",
+    ];
+    let want: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    let (server, client) = pair(Wire::Authenticated);
+    let wire = sealed_bytes(client, &frames).await;
+    // all at once: the read-ahead holds several frames
+    assert_eq!(opened_frames(server, &wire).await.unwrap(), want);
+    // seven bytes at a time: every frame is cut, headers too
+    let (mut near, far) = tokio::io::duplex(7);
+    let writing = tokio::spawn(async move { near.write_all(&wire).await });
+    let (server, _) = pair(Wire::Authenticated);
+    let (mut r, _) = server.seal(far, tokio::io::sink());
+    let mut got = vec![];
+    while let Some(f) = read_frame(&mut r).await.unwrap() {
+        got.push(f);
+    }
+    writing.await.unwrap().unwrap();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
 async fn a_flipped_bit_anywhere_in_a_record_is_refused() {
     let (_, client) = pair(Wire::Encrypted);
     let wire = sealed_bytes(client, &[&marked(100)]).await;
