@@ -17,3 +17,26 @@ start_minicluster() {
   grep -q '^READY' "$work/ready" || { echo "$(basename "$0"): the minicluster did not start" >&2; exit 1; }
   export HADOOP_CONF_DIR="$work/conf"
 }
+
+# `submit_idle_app BIN WORK NAME`: submits, with BIN, a services application named NAME
+# whose one service sleeps, waits until its key-value store takes a put, and prints its
+# id. Its master runs BIN, so two binaries can be compared on one cluster.
+submit_idle_app() {
+  local bin="$1" work="$2" name="$3" app
+  cat >"$work/$name.yaml" <<EOF
+name: $name
+services:
+  idle:
+    resources: { memory: 256, vcores: 1 }
+    script: sleep 3600
+EOF
+  app="$("$bin" submit "$work/$name.yaml" --am-memory-mb 256 | tail -1)"
+  for _ in $(seq 120); do
+    "$bin" kv put bench/ready 1 --app "$app" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  "$bin" kv get bench/ready --app "$app" >/dev/null ||
+    { echo "$(basename "$0"): $app's key-value store did not answer" >&2
+      "$bin" kill "$app" >/dev/null 2>&1 || true; return 1; }
+  echo "$app"
+}

@@ -39,19 +39,7 @@ trap cleanup EXIT
 
 source "$here/cluster.sh"
 start_minicluster "$work"
-cat >"$work/app.yaml" <<EOF
-name: bench-kv-rounds
-services:
-  idle:
-    resources: { memory: 256, vcores: 1 }
-    script: sleep 3600
-EOF
-app="$("$bin" submit "$work/app.yaml" --am-memory-mb 256 | tail -1)"
-for _ in $(seq 120); do
-  "$bin" kv put bench/ready 1 --app "$app" >/dev/null 2>&1 && break
-  sleep 1
-done
-"$bin" kv get bench/ready --app "$app" >/dev/null
+app="$(submit_idle_app "$bin" "$work" bench-kv-rounds)"
 # The master runs from the NodeManager's copy of the binary, as `./spindle appmaster`.
 am="$(pgrep -f '^\./spindle appmaster' | head -1)"
 [[ -n "$am" ]] || { echo "kv_rounds.sh: cannot find the master's process" >&2; exit 1; }
