@@ -32,11 +32,10 @@ services:
 EOF
   app="$("$bin" submit "$work/$name.yaml" --am-memory-mb 256 | tail -1)"
   for _ in $(seq 120); do
-    "$bin" kv put bench/ready 1 --app "$app" >/dev/null 2>&1 && break
+    "$bin" kv put bench/ready 1 --app "$app" >/dev/null 2>&1 && { echo "$app"; return 0; }
     sleep 1
   done
-  "$bin" kv get bench/ready --app "$app" >/dev/null ||
-    { echo "$(basename "$0"): $app's key-value store did not answer" >&2
-      "$bin" kill "$app" >/dev/null 2>&1 || true; return 1; }
-  echo "$app"
+  echo "$(basename "$0"): $app's key-value store took no put within 120 s" >&2
+  "$bin" kill "$app" >/dev/null 2>&1 || true
+  return 1
 }
