@@ -30,6 +30,15 @@ if [[ ! -x "$tools/venv-pack/bin/venv-pack" ]]; then
   "$tools/venv-pack/bin/pip" install --quiet --disable-pip-version-check venv-pack==0.2.0
 fi
 export SPINDLE_TEST_VENV_PACK="$tools/venv-pack/bin/venv-pack"
+# DuckDB with its TPC-H extension (same version): the independent engine the query-job
+# tests check spindle's answers against (scripts/tpch.py).
+duckdb_version=1.5.5
+if ! "$tools/duckdb/bin/python" -c "import duckdb, duckdb_extension_tpch; assert duckdb.__version__ == '$duckdb_version'" 2>/dev/null; then
+  python3 -m venv "$tools/duckdb"
+  "$tools/duckdb/bin/pip" install --quiet --disable-pip-version-check \
+    "duckdb==$duckdb_version" "duckdb-extension-tpch==$duckdb_version"
+fi
+export SPINDLE_TEST_TPCH_PYTHON="$tools/duckdb/bin/python"
 trap 'scripts/s3-server.sh stop' EXIT
 
 # One build profile (release) and one feature set (the whole workspace with its tests):

@@ -5,8 +5,10 @@ mod bench_commit;
 mod bench_kv;
 mod bench_read;
 mod control;
+mod explain;
 mod kv;
 mod logs;
+mod query_run;
 mod run;
 mod service_run;
 mod ui;
@@ -43,6 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Explain(explain::ExplainArgs),
     Submit(yarn::submit::SubmitArgs),
     Status(yarn::apps::StatusArgs),
     Ls(yarn::apps::LsArgs),
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Explain(args) => explain::explain(args).await,
             Command::Submit(args) => yarn::submit::submit(args).await,
             Command::Status(args) => yarn::apps::status(args).await,
             Command::Ls(args) => yarn::apps::ls(args).await,

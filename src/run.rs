@@ -59,6 +59,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let spec_path = args.spec.display().to_string();
     let spec = match Spec::from_file(&spec_path) {
         Ok(Spec::Job(s)) => s,
+        Ok(Spec::Query(q)) => {
+            let opts = crate::query_run::QueryRunArgs {
+                workers: args.workers,
+                json: args.json,
+                summary_json: args.summary_json.as_deref(),
+            };
+            return crate::query_run::run(q, &spec_path, opts).await;
+        }
         Ok(Spec::App(_)) => {
             eprintln!(
                 "error: {spec_path} describes services (it has `services:`), which run on YARN: spindle submit {spec_path}"
@@ -97,7 +105,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
 
 /// SIGINT and SIGTERM stop the job in order: workers stop, staging goes, the output lease
 /// is released; a commit under way finishes first. The exit status is 128 + the signal.
-fn listen_for_signals(cancel: watch::Sender<bool>, signal: Arc<AtomicU8>) {
+pub(crate) fn listen_for_signals(cancel: watch::Sender<bool>, signal: Arc<AtomicU8>) {
     use tokio::signal::unix::{signal as on, SignalKind};
     tokio::spawn(async move {
         let (Ok(mut int), Ok(mut term)) =
@@ -116,7 +124,7 @@ fn listen_for_signals(cancel: watch::Sender<bool>, signal: Arc<AtomicU8>) {
 
 /// Who this process is to the output lease, what it must never write over, and the
 /// commit's test hooks: read from the environment here, at the edge.
-fn commit_options() -> Result<CommitOptions, String> {
+pub(crate) fn commit_options() -> Result<CommitOptions, String> {
     let hooks = match std::env::var(TEST_COMMIT_HOOK) {
         Ok(text) => CommitHooks::parse(&text)?,
         Err(_) => CommitHooks::default(),

@@ -16,7 +16,9 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 pub fn service_run(args: ServiceCommand) -> ExitCode {
     let spec = match Spec::from_file(&args.spec.display().to_string()) {
         Ok(Spec::App(app)) => app,
-        Ok(Spec::Job(_)) => return fail(&format!("{} is a job spec", args.spec.display())),
+        Ok(Spec::Job(_) | Spec::Query(_)) => {
+            return fail(&format!("{} is a job spec", args.spec.display()))
+        }
         Err(SpecError::Read { path, source }) => return fail(&format!("{path}: {source}")),
         Err(e) => return fail(&e.to_string()),
     };

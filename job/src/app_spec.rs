@@ -6,6 +6,7 @@
 //! and are pointed back at their key and line (see `blame.rs`).
 
 use crate::blame::blame;
+use crate::query_spec::QuerySpec;
 use crate::size::ByteSize;
 use crate::spec::{parse_yaml, ranged, read_spec, JobSpec, SpecError};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,8 @@ mod unsupported;
 pub enum Spec {
     Job(JobSpec),
     App(AppSpec),
+    /// One SQL query over named inputs (`inputs:` + `query:`).
+    Query(QuerySpec),
 }
 
 impl Spec {
@@ -37,15 +40,28 @@ impl Spec {
     /// An application spec when the top-level mapping has a `services` or `master` key,
     /// else a job spec.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Spec, SpecError> {
-        let is_app = match serde_yaml::from_str::<serde_yaml::Value>(text) {
-            Ok(serde_yaml::Value::Mapping(top)) => {
-                top.contains_key("services") || top.contains_key("master")
-            }
+        let top = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+            Ok(serde_yaml::Value::Mapping(top)) => top,
             // Not a mapping, or not YAML: the job spec parser explains what is wrong.
-            _ => false,
+            _ => Default::default(),
         };
-        if is_app {
-            AppSpec::from_yaml(text, origin).map(Spec::App)
+        let has = |key: &str| top.contains_key(key);
+        if has("services") || has("master") {
+            return AppSpec::from_yaml(text, origin).map(Spec::App);
+        }
+        let query_form = has("query") || has("inputs");
+        if query_form && (has("input") || has("stages")) {
+            let key = if has("stages") { "stages" } else { "input" };
+            return Err(SpecError::Invalid {
+                origin: origin.to_string(),
+                message: format!(
+                    "key `{key}`: a job is either `input` + `stages` or `inputs` + `query`, \
+                     not both (a query reads every input it names itself)"
+                ),
+            });
+        }
+        if query_form {
+            QuerySpec::from_yaml(text, origin).map(Spec::Query)
         } else {
             JobSpec::from_yaml(text, origin).map(Spec::Job)
         }

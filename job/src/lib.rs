@@ -10,6 +10,7 @@ mod blame;
 pub mod columns;
 pub mod combine;
 pub mod plan;
+pub mod query_spec;
 pub mod size;
 pub mod spec;
 pub mod timeout;
@@ -20,6 +21,7 @@ pub use app_spec::{
 };
 pub use columns::{ColumnSpec, ColumnType};
 pub use plan::{Op, Phase, PhaseSource, Plan, Sink};
+pub use query_spec::{QueryInput, QuerySpec};
 pub use size::ByteSize;
 pub use spec::{
     CommandStage, CsvOptions, InputFormat, InputSpec, JobSpec, OutputFormat, OutputMode,

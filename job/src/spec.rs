@@ -321,7 +321,7 @@ pub(crate) fn parse_yaml<'de, S: DeserializeSeed<'de>>(
     })
 }
 
-fn default_queue() -> String {
+pub(crate) fn default_queue() -> String {
     "default".into()
 }
 fn default_attempts() -> u32 {
@@ -339,7 +339,7 @@ fn default_restarts() -> u32 {
 fn default_split() -> ByteSize {
     ByteSize::mib(128)
 }
-fn default_output_format() -> OutputFormat {
+pub(crate) fn default_output_format() -> OutputFormat {
     OutputFormat::Parquet
 }
 fn default_task_timeout() -> Timeout {
@@ -478,7 +478,9 @@ fn non_empty_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
     Ok(v)
 }
 
-fn column_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ColumnSpec>>, D::Error> {
+pub(crate) fn column_list<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<ColumnSpec>>, D::Error> {
     Columns::deserialize(d).map(|c| Some(c.0))
 }
 

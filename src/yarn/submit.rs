@@ -91,6 +91,14 @@ pub async fn submit(args: SubmitArgs) -> ExitCode {
     let submitted = match &spec {
         Spec::Job(job) => submit_spec(&args, job, spec_text).await,
         Spec::App(app) => super::submit_app::submit_app(&args, app, spec_text).await,
+        Spec::Query(_) => {
+            eprintln!(
+                "error: {}: query jobs (`inputs` + `query`) run with `spindle run` for now; \
+                 on YARN they are not supported yet",
+                args.spec.display()
+            );
+            return ExitCode::from(2);
+        }
     };
     match submitted {
         Ok(code) => code,

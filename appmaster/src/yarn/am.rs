@@ -140,6 +140,10 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let spec = match Spec::from_file(&args.spec.display().to_string()) {
         Ok(Spec::Job(job)) => Ok(job),
         Err(e) => Err(e),
+        Ok(Spec::Query(_)) => Err(spindle_job::SpecError::Invalid {
+            origin: args.spec.display().to_string(),
+            message: "query jobs (`inputs` + `query`) do not run on YARN yet".into(),
+        }),
         Ok(Spec::App(app)) => {
             let registered = super::app::Registered {
                 session,

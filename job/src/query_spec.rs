@@ -1,0 +1,192 @@
+//! Query jobs: one SQL query over named inputs (`inputs:` + `query:`), the form that
+//! lets DataFusion plan joins, aggregations and global order across partitions.
+//!
+//! The other form (`input:` + `stages:`) stays for pipelines with `command` stages; a
+//! spec is one or the other.
+
+use crate::columns::ColumnSpec;
+use crate::size::ByteSize;
+use crate::spec::{
+    column_list, default_queue, parse_yaml, read_spec, size_in, CsvOptions, InputFormat,
+    OutputSpec, SpecError, WorkerSpec,
+};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+/// A parsed, validated query job.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySpec {
+    pub name: String,
+    #[serde(default = "default_queue")]
+    pub queue: String,
+    #[serde(default)]
+    pub workers: WorkerSpec,
+    /// Tables the query reads, by the name it uses for them.
+    #[serde(deserialize_with = "named_inputs")]
+    pub inputs: BTreeMap<String, QueryInput>,
+    /// One SQL statement (DataFusion's dialect) over the inputs.
+    #[serde(deserialize_with = "one_query")]
+    pub query: String,
+    pub output: OutputSpec,
+    /// Input bytes per scan task (default 16 MiB): smaller spreads a small input over
+    /// more tasks.
+    #[serde(default, deserialize_with = "optional_split")]
+    pub split_size: Option<ByteSize>,
+}
+
+/// One named input: files and how to read them.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueryInput {
+    /// `file://`, `s3://`, `hdfs://` URL or a local path; globs allowed.
+    pub path: String,
+    #[serde(deserialize_with = "table_format")]
+    pub format: InputFormat,
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// The columns to read instead of inferring them (csv, jsonl).
+    #[serde(default, deserialize_with = "column_list")]
+    pub schema: Option<Vec<ColumnSpec>>,
+}
+
+impl QuerySpec {
+    pub fn from_file(path: &str) -> Result<QuerySpec, SpecError> {
+        QuerySpec::from_yaml(&read_spec(path)?, path)
+    }
+
+    pub fn from_yaml(text: &str, origin: &str) -> Result<QuerySpec, SpecError> {
+        let spec: QuerySpec = parse_yaml(text, origin, PhantomData)?;
+        for (name, input) in &spec.inputs {
+            if input.schema.is_some() && input.format == InputFormat::Parquet {
+                return Err(SpecError::Invalid {
+                    origin: origin.to_string(),
+                    message: format!(
+                        "key `inputs.{name}.schema`: parquet files carry their own schema"
+                    ),
+                });
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Every input's path, in name order (for the output's overlap checks).
+    pub fn input_paths(&self) -> Vec<String> {
+        self.inputs.values().map(|i| i.path.clone()).collect()
+    }
+}
+
+/// Input names become SQL table names: unquoted identifiers, so `FROM clicks` finds them.
+fn named_inputs<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, QueryInput>, D::Error> {
+    let inputs = BTreeMap::<String, QueryInput>::deserialize(d)?;
+    if inputs.is_empty() {
+        return Err(de::Error::custom(
+            "name at least one input, e.g. `inputs: { clicks: { path: ..., format: csv } }`",
+        ));
+    }
+    for name in inputs.keys() {
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(de::Error::custom(format!(
+                "input name `{name}` is not a table name: use lowercase letters, digits and \
+                 `_`, starting with a letter"
+            )));
+        }
+    }
+    Ok(inputs)
+}
+
+/// Formats a query can read as a table; `text` has no columns to speak of.
+fn table_format<'de, D: Deserializer<'de>>(d: D) -> Result<InputFormat, D::Error> {
+    match InputFormat::deserialize(d)? {
+        InputFormat::Text => Err(de::Error::custom(
+            "a query reads csv, jsonl or parquet inputs; read text with `input:` and `stages:`",
+        )),
+        f => Ok(f),
+    }
+}
+
+fn optional_split<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ByteSize>, D::Error> {
+    size_in::<D, 1, 68719476736>(d).map(Some)
+}
+
+fn one_query<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let q = String::deserialize(d)?;
+    if q.trim().is_empty() {
+        return Err(de::Error::custom("the query is empty"));
+    }
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "name: revenue\n\
+        inputs:\n  clicks: { path: data/clicks.csv, format: csv }\n  \
+        users: { path: data/users/, format: parquet }\n\
+        query: |\n  SELECT count(*) FROM clicks c JOIN users u ON c.user = u.id\n\
+        output: { path: out/revenue }\n";
+
+    #[test]
+    fn reads_named_inputs_and_a_query() {
+        let spec = QuerySpec::from_yaml(GOOD, "job.yaml").unwrap();
+        assert_eq!(spec.inputs.len(), 2);
+        assert_eq!(spec.inputs["users"].format, InputFormat::Parquet);
+        assert!(spec.query.starts_with("SELECT count(*)"));
+        assert_eq!(spec.input_paths(), vec!["data/clicks.csv", "data/users/"]);
+    }
+
+    fn error(text: &str) -> String {
+        QuerySpec::from_yaml(text, "job.yaml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_names_formats_and_keys_are_errors_naming_the_key() {
+        let bad_name = GOOD.replace("  users:", "  Users:");
+        let e = error(&bad_name);
+        assert!(e.contains("key `inputs`") && e.contains("`Users`"), "{e}");
+        let text = GOOD.replace("format: parquet", "format: text");
+        let e = error(&text);
+        assert!(
+            e.contains("key `inputs.users.format`") && e.contains("line 4"),
+            "{e}"
+        );
+        let schema = GOOD.replace(
+            "format: parquet }",
+            "format: parquet, schema: [{ name: a, type: int64 }] }",
+        );
+        let e = error(&schema);
+        assert!(e.contains("key `inputs.users.schema`"), "{e}");
+        let e = error(&format!("{GOOD}stages: []\n"));
+        assert!(e.contains("stages"), "{e}");
+        let empty = GOOD.replace(
+            "query: |\n  SELECT count(*) FROM clicks c JOIN users u ON c.user = u.id\n",
+            "query: \"  \"\n",
+        );
+        let e = error(&empty);
+        assert!(e.contains("key `query`") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn a_spec_is_one_form_or_the_other() {
+        use crate::Spec;
+        assert!(matches!(
+            Spec::from_yaml(GOOD, "j").unwrap(),
+            Spec::Query(_)
+        ));
+        let both = format!("{GOOD}input: {{ path: x, format: csv }}\n");
+        let e = Spec::from_yaml(&both, "j").unwrap_err().to_string();
+        assert!(e.contains("key `input`") && e.contains("either"), "{e}");
+        let both = format!("{GOOD}stages: []\n");
+        let e = Spec::from_yaml(&both, "j").unwrap_err().to_string();
+        assert!(e.contains("key `stages`"), "{e}");
+    }
+}

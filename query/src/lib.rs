@@ -1,0 +1,11 @@
+//! Query jobs: one SQL query over named inputs, planned by DataFusion and cut into
+//! stages at its exchanges by `datafusion-distributed`; spindle supplies the inputs'
+//! stores, the workers and the output.
+
+mod error;
+pub mod inputs;
+mod planned;
+pub mod workers;
+
+pub use error::QueryError;
+pub use planned::{plan, PlannedQuery, QueryOptions, Written};

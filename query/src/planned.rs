@@ -1,0 +1,236 @@
+//! A query planned for its workers: the staged physical plan, what it reads, and running
+//! it into output files.
+
+use crate::inputs;
+use crate::workers::LocalWorkers;
+use crate::QueryError;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan, ExecutionPlanProperties};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion_distributed::{
+    display_plan_ascii, DistributedExt, NetworkBoundaryExt, SessionStateBuilderExt,
+};
+use futures::TryStreamExt;
+use spindle_io::storage::Location;
+use spindle_job::{OutputFormat, QuerySpec};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How a query is cut up.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// Workers the stages' tasks spread over.
+    pub workers: usize,
+    /// Input bytes per scan partition; `None` keeps datafusion-distributed's 16 MiB.
+    pub bytes_per_partition: Option<usize>,
+}
+
+/// A query ready to run: its coordinating session and staged plan.
+pub struct PlannedQuery {
+    ctx: SessionContext,
+    plan: Arc<dyn ExecutionPlan>,
+    /// Every input file, by input name then URL.
+    pub files: Vec<String>,
+    /// The input files' total size.
+    pub input_bytes: u64,
+    _workers: LocalWorkers,
+}
+
+/// What running a query wrote into the staging directory.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// `(partition, file name in staging)`, in partition order: what the commit publishes.
+    pub files: Vec<(u32, String)>,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Registers the inputs and plans the query; nothing is read but the inputs' listings
+/// and schemas. Statements other than queries (DDL, DML, `SET`) are refused.
+pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery, QueryError> {
+    let runtime = Arc::new(RuntimeEnv::default());
+    let workers = LocalWorkers::start(opts.workers, runtime.clone());
+    let mut builder = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(SessionConfig::new().with_information_schema(false))
+        .with_runtime_env(runtime)
+        .with_distributed_worker_resolver(workers.clone())
+        .with_distributed_channel_resolver(workers.clone())
+        .with_distributed_planner();
+    if let Some(bytes) = opts.bytes_per_partition {
+        builder = builder
+            .with_distributed_file_scan_config_bytes_per_partition(bytes)
+            .map_err(|e| QueryError::Run(e.to_string()))?;
+    }
+    let ctx = SessionContext::from(builder.build());
+    let listed = inputs::register(&ctx, &spec.inputs).await?;
+    let only_queries = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let planning = async {
+        ctx.sql_with_options(&spec.query, only_queries)
+            .await?
+            .create_physical_plan()
+            .await
+    };
+    let plan = planning
+        .await
+        .map_err(|e| QueryError::Plan(e.to_string()))?;
+    Ok(PlannedQuery {
+        ctx,
+        plan,
+        input_bytes: listed.iter().map(|f| f.size).sum(),
+        files: listed.into_iter().map(|f| f.url).collect(),
+        _workers: workers,
+    })
+}
+
+impl PlannedQuery {
+    /// Stages and the tasks they run: the coordinator's final stage (one task) and each
+    /// stage below an exchange.
+    pub fn stages(&self) -> (usize, usize) {
+        let mut below = BTreeMap::new();
+        count_stages(self.plan.as_ref(), &mut below);
+        (below.len() + 1, below.values().sum::<usize>() + 1)
+    }
+
+    /// The staged plan: each stage with its tasks, and the exchanges between them.
+    pub fn explain(&self) -> String {
+        display_plan_ascii(self.plan.as_ref(), false)
+    }
+
+    /// Runs the query, writing one file per output partition into `staging`
+    /// (`part-NNNNN.<ext>`); a failed run may leave files there for the caller's abort.
+    pub async fn write(
+        &self,
+        format: OutputFormat,
+        staging: &Location,
+    ) -> Result<Written, QueryError> {
+        let fail = |e: datafusion::error::DataFusionError| QueryError::Run(e.to_string());
+        let schema = self.plan.schema();
+        let partitions = self.plan.output_partitioning().partition_count();
+        let batches: Vec<Vec<_>> = if partitions <= 1 {
+            let stream = execute_stream(self.plan.clone(), self.ctx.task_ctx()).map_err(fail)?;
+            vec![stream.try_collect().await.map_err(fail)?]
+        } else {
+            let parts = (0..partitions).map(|p| async move {
+                let stream = self.plan.execute(p, self.ctx.task_ctx())?;
+                stream.try_collect::<Vec<_>>().await
+            });
+            futures::future::try_join_all(parts).await.map_err(fail)?
+        };
+        let mut written = Written::default();
+        for (p, part) in batches.into_iter().enumerate() {
+            written.rows += part.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            let schema = schema.clone();
+            let data = tokio::task::spawn_blocking(move || {
+                spindle_io::write::encode_output(format, &schema, &part)
+            })
+            .await
+            .map_err(|e| QueryError::Run(format!("output encoder: {e}")))?
+            .map_err(|e| QueryError::Run(e.to_string()))?;
+            let name = format!("part-{p:05}.{}", format.extension());
+            written.bytes += data.len() as u64;
+            staging
+                .child(&name)
+                .put(data)
+                .await
+                .map_err(|e| QueryError::Run(e.to_string()))?;
+            written.files.push((p as u32, name));
+        }
+        Ok(written)
+    }
+}
+
+/// Task counts by stage number, for every stage below `plan`.
+fn count_stages(plan: &dyn ExecutionPlan, stages: &mut BTreeMap<usize, usize>) {
+    if let Some(boundary) = plan.as_network_boundary() {
+        let stage = boundary.input_stage();
+        stages.insert(stage.num(), stage.task_count());
+        if let Some(local) = stage.local_plan() {
+            count_stages(local.as_ref(), stages);
+        }
+    }
+    for child in plan.children() {
+        count_stages(child.as_ref(), stages);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two csv inputs in several files, joined, grouped and ordered globally.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_join_runs_in_stages_and_writes_one_ordered_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let facts = dir.path().join("facts");
+        std::fs::create_dir(&facts).unwrap();
+        for f in 0..4 {
+            let mut text = String::from("k,v\n");
+            for i in 0..500 {
+                text.push_str(&format!("{},{}\n", (f * 500 + i) % 10, i));
+            }
+            std::fs::write(facts.join(format!("f{f}.csv")), text).unwrap();
+        }
+        let dims = dir.path().join("dims.csv");
+        let names: String = (0..10).map(|k| format!("{k},name{k}\n")).collect();
+        std::fs::write(&dims, format!("id,name\n{names}")).unwrap();
+        let yaml = format!(
+            "name: t\ninputs:\n  facts: {{ path: \"{}\", format: csv }}\n  \
+             dims: {{ path: \"{}\", format: csv }}\n\
+             query: SELECT d.name, count(*) AS n, sum(f.v) AS s FROM facts f \
+             JOIN dims d ON f.k = d.id GROUP BY d.name ORDER BY d.name DESC LIMIT 3\n\
+             output: {{ path: out }}\n",
+            facts.display(),
+            dims.display()
+        );
+        let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
+        let opts = QueryOptions {
+            workers: 3,
+            bytes_per_partition: Some(1024),
+        };
+        let planned = plan(&spec, &opts).await.unwrap();
+        assert_eq!(planned.files.len(), 5);
+        let (stages, tasks) = planned.stages();
+        assert!(stages >= 2 && tasks > stages, "{}", planned.explain());
+        let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
+        let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
+        assert_eq!(written.files, vec![(0, "part-00000.csv".to_string())]);
+        let text = std::fs::read_to_string(dir.path().join("staging/part-00000.csv")).unwrap();
+        // Each key k has 200 rows; their v sum to 4 * (sum of i < 500 with i % 10 == k).
+        let sum = |k: u64| 4 * (0..500u64).filter(|i| i % 10 == k).sum::<u64>();
+        let expected = format!(
+            "name,n,s\nname9,200,{}\nname8,200,{}\nname7,200,{}\n",
+            sum(9),
+            sum(8),
+            sum(7)
+        );
+        assert_eq!(text, expected);
+        assert_eq!(written.rows, 3);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_column_is_a_plan_error_and_a_missing_input_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a.csv");
+        std::fs::write(&data, "x\n1\n").unwrap();
+        let yaml = |path: &str, q: &str| {
+            format!("name: t\ninputs:\n  a: {{ path: \"{path}\", format: csv }}\nquery: {q}\noutput: {{ path: out }}\n")
+        };
+        let opts = QueryOptions {
+            workers: 2,
+            bytes_per_partition: None,
+        };
+        let spec = QuerySpec::from_yaml(&yaml(&data.display().to_string(), "SELECT y FROM a"), "t")
+            .unwrap();
+        let e = plan(&spec, &opts).await.err().unwrap().to_string();
+        assert!(e.starts_with("key `query`") && e.contains('y'), "{e}");
+        let missing = dir.path().join("none/*.csv").display().to_string();
+        let spec = QuerySpec::from_yaml(&yaml(&missing, "SELECT 1"), "t").unwrap();
+        let e = plan(&spec, &opts).await.err().unwrap().to_string();
+        assert!(e.starts_with("key `inputs.a`"), "{e}");
+    }
+}

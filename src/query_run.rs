@@ -1,0 +1,132 @@
+//! `spindle run` of a query job (`inputs` + `query`): planned by DataFusion, its stages
+//! run on workers, its output committed as every other job's is.
+
+use crate::run::{commit_options, listen_for_signals};
+use crate::ui;
+use spindle_appmaster::commit::{CommitError, Committer, Inputs};
+use spindle_appmaster::progress::{Status, Summary};
+use spindle_job::QuerySpec;
+use spindle_query::{PlannedQuery, QueryError, QueryOptions};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// What `spindle run` was asked, beyond the spec.
+pub struct QueryRunArgs<'a> {
+    pub workers: Option<u32>,
+    pub json: bool,
+    pub summary_json: Option<&'a Path>,
+}
+
+/// Workers for a query: `--workers`, else the spec's `workers.instances`, else the cores.
+pub fn worker_count(spec: &QuerySpec, flag: Option<u32>) -> usize {
+    flag.or(spec.workers.instances)
+        .map(|n| n as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// Plans `spec`; a spec-level error (an input, the query) is printed naming the key.
+pub async fn plan(
+    spec: &QuerySpec,
+    spec_path: &str,
+    workers: usize,
+) -> Result<PlannedQuery, ExitCode> {
+    let opts = QueryOptions {
+        workers,
+        bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
+    };
+    spindle_query::plan(spec, &opts).await.map_err(|e| {
+        eprintln!("error: {spec_path}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> ExitCode {
+    let started = Instant::now();
+    let workers = worker_count(&spec, args.workers);
+    let planned = match plan(&spec, spec_path, workers).await {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let commit = match commit_options() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let patterns = spec.input_paths();
+    let inputs = Inputs {
+        patterns: &patterns,
+        files: &planned.files,
+    };
+    let committer = match Committer::prepare(&spec.output, &spec.name, &inputs, &commit).await {
+        Ok(c) => c,
+        Err(CommitError::Refused(why)) => {
+            eprintln!("error: {spec_path}: key `output.path`: {why}");
+            return ExitCode::from(2);
+        }
+        Err(CommitError::Failed(e)) => {
+            let summary = Summary::failed(&spec.name, e, started);
+            return ui::finish(&summary, args.json, args.summary_json);
+        }
+    };
+    let (cancel_tx, mut cancel_rx) = watch::channel(false);
+    let signal = Arc::new(AtomicU8::new(0));
+    listen_for_signals(cancel_tx, signal.clone());
+    let outcome = tokio::select! {
+        r = write_and_commit(&planned, &spec, &committer) => Some(r),
+        _ = cancel_rx.wait_for(|stop| *stop) => None,
+    };
+    let mut summary = Summary::failed(&spec.name, String::new(), started);
+    summary.error = None;
+    summary.input_files = planned.files.len() as u64;
+    summary.bytes_read = planned.input_bytes;
+    summary.workers = workers as u32;
+    let (_, tasks) = planned.stages();
+    summary.tasks = tasks as u64;
+    summary.task_attempts = tasks as u64;
+    match outcome {
+        Some(Ok(written)) => {
+            summary.status = Status::Succeeded;
+            summary.rows_out = written.rows;
+            summary.bytes_written = written.bytes;
+            summary.output_files = written.files.len() as u64;
+            summary.output = Some(committer.output().url());
+        }
+        Some(Err(e)) => {
+            let _ = committer.abort().await;
+            summary.error = Some(e);
+        }
+        None => {
+            let _ = committer.abort().await;
+            summary.status = Status::Killed;
+        }
+    }
+    summary.wall_time_s = started.elapsed().as_secs_f64();
+    let code = ui::finish(&summary, args.json, args.summary_json);
+    match signal.load(Ordering::SeqCst) {
+        n if n > 0 && summary.status == Status::Killed => ExitCode::from(128 + n),
+        _ => code,
+    }
+}
+
+/// Runs the query into the commit's staging directory, then publishes it.
+async fn write_and_commit(
+    planned: &PlannedQuery,
+    spec: &QuerySpec,
+    committer: &Committer,
+) -> Result<spindle_query::Written, String> {
+    let written = planned
+        .write(spec.output.format, committer.staging())
+        .await
+        .map_err(|e: QueryError| e.to_string())?;
+    committer
+        .commit(&written.files)
+        .await
+        .map_err(|e| format!("commit: {e}"))?;
+    Ok(written)
+}

@@ -1,0 +1,184 @@
+//! Query jobs (`inputs` + `query`) end to end through `spindle run`: the 22 TPC-H queries
+//! with several workers and small splits, each answer equal to DuckDB's on the same data;
+//! the staged plan; errors before any work; an output that would overwrite an input.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const TABLES: [&str; 8] = [
+    "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
+];
+
+/// A Python with duckdb and duckdb-extension-tpch; scripts/test.sh installs it.
+fn python() -> PathBuf {
+    let var = "SPINDLE_TEST_TPCH_PYTHON";
+    let path = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: scripts/test.sh installs duckdb into target/tools and sets it")
+    });
+    PathBuf::from(path)
+}
+
+fn tpch_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tpch.py")
+}
+
+/// TPC-H at scale factor 0.01 (lineitem and orders in 4 files each), its queries and
+/// DuckDB's answers, made once per test process.
+fn tpch() -> &'static Path {
+    static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(python())
+            .arg(tpch_script())
+            .args(["gen", "--sf", "0.01", "--files", "4"])
+            .arg(dir.path())
+            .output()
+            .expect("run scripts/tpch.py");
+        assert!(out.status.success(), "tpch.py gen: {}", text(&out));
+        dir
+    })
+    .path()
+}
+
+/// A query job over the TPC-H tables, writing csv to `out`.
+fn query_spec(name: &str, query: &str, out: &Path) -> String {
+    let data = tpch();
+    let mut spec = format!("name: {name}\ninputs:\n");
+    for t in TABLES {
+        spec.push_str(&format!(
+            "  {t}: {{ path: \"{}\", format: parquet }}\n",
+            data.join(t).display()
+        ));
+    }
+    spec.push_str("split_size: 256 KiB\nquery: |\n");
+    for line in query.lines() {
+        spec.push_str(&format!("  {line}\n"));
+    }
+    spec.push_str(&format!(
+        "output: {{ path: \"{}\", format: csv }}\n",
+        out.display()
+    ));
+    spec
+}
+
+fn tpch_query(n: u32) -> String {
+    std::fs::read_to_string(tpch().join(format!("queries/q{n:02}.sql"))).unwrap()
+}
+
+#[test]
+fn all_22_tpch_queries_match_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wrong = Vec::new();
+    for n in 1..=22 {
+        let out = dir.path().join(format!("q{n:02}"));
+        let spec = query_spec(&format!("tpch-q{n:02}"), &tpch_query(n), &out);
+        let run = run_spec(dir.path(), &spec, &["--workers", "3"]);
+        if !run.ok() {
+            wrong.push(format!("q{n:02} failed:\n{}", run.stderr()));
+            continue;
+        }
+        assert_eq!(
+            run.summary["status"], "succeeded",
+            "q{n:02}: {}",
+            run.summary
+        );
+        let expected = tpch().join(format!("answers/q{n:02}.csv"));
+        let compared = Command::new(python())
+            .arg(tpch_script())
+            .arg("compare")
+            .arg(&expected)
+            .arg(&out)
+            .output()
+            .unwrap();
+        if !compared.status.success() {
+            wrong.push(String::from_utf8_lossy(&compared.stdout).to_string());
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of 22 wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn explain_shows_the_stages_of_a_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("q03.yaml");
+    let out = dir.path().join("out");
+    std::fs::write(&spec_path, query_spec("q03", &tpch_query(3), &out)).unwrap();
+    let o = Command::new(BIN)
+        .args(["explain", "--workers", "3", "--json"])
+        .arg(&spec_path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["kind"], "query");
+    let stages = doc["stages"].as_u64().unwrap();
+    let tasks = doc["tasks"].as_u64().unwrap();
+    assert!(stages >= 2, "a three-way join planned in one stage: {doc}");
+    assert!(tasks > stages, "every stage has one task: {doc}");
+    assert!(!out.exists(), "explain wrote output");
+}
+
+#[test]
+fn a_bad_query_is_refused_naming_line_and_column_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let query = "SELECT n_name,\n       n_nope\nFROM nation";
+    let run = run_spec(dir.path(), &query_spec("bad", query, &out), &[]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let err = run.stderr();
+    assert!(
+        err.contains("key `query`") && err.contains("n_nope"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a refused job touched its output");
+    let text = "SELECT n_name\nFROM nation WHERE n_name = = 'x'";
+    let run = run_spec(dir.path(), &query_spec("bad", text, &out), &[]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("Line: 2, Column: 28"),
+        "{}",
+        run.stderr()
+    );
+    let ddl = "CREATE TABLE t AS SELECT * FROM nation";
+    let run = run_spec(dir.path(), &query_spec("ddl", ddl, &out), &[]);
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_output_over_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nation");
+    std::fs::create_dir(&data).unwrap();
+    let source = tpch().join("nation/part-0.parquet");
+    std::fs::copy(&source, data.join("part-0.parquet")).unwrap();
+    for target in [data.clone(), dir.path().to_path_buf()] {
+        let spec = format!(
+            "name: overlap\ninputs:\n  nation: {{ path: \"{}\", format: parquet }}\n\
+             query: SELECT * FROM nation\n\
+             output: {{ path: \"{}\", format: parquet, mode: overwrite }}\n",
+            data.display(),
+            target.display()
+        );
+        let run = run_spec(dir.path(), &spec, &[]);
+        assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+        assert!(
+            run.stderr().contains("key `output.path`"),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(
+            std::fs::read(data.join("part-0.parquet")).unwrap(),
+            std::fs::read(&source).unwrap(),
+            "the input changed"
+        );
+    }
+}
