@@ -902,6 +902,9 @@ mod services;
 #[path = "yarn_run/logs.rs"]
 mod logs;
 
+#[path = "yarn_run/query.rs"]
+mod query;
+
 /// On an unsecured cluster a worker's credentials file holds only the secret, so the
 /// worker deletes it: a command stage (same user) that looks for it through the
 /// worker's environment finds nothing.

@@ -102,7 +102,7 @@ impl PlannedQuery {
     }
 
     /// Runs the query, writing one file per output partition into `staging`
-    /// (`part-NNNNN.<ext>`); a failed run may leave files there for the caller's abort.
+    /// (`task-NNNNN.<ext>`); a failed run may leave files there for the caller's abort.
     pub async fn write(
         &self,
         format: OutputFormat,
@@ -131,7 +131,8 @@ impl PlannedQuery {
             .await
             .map_err(|e| QueryError::Run(format!("output encoder: {e}")))?
             .map_err(|e| QueryError::Run(e.to_string()))?;
-            let name = format!("part-{p:05}.{}", format.extension());
+            // Staged under a task's name; the commit names the output's parts.
+            let name = format!("task-{p:05}.{}", format.extension());
             written.bytes += data.len() as u64;
             staging
                 .child(&name)
@@ -198,8 +199,8 @@ mod tests {
         assert!(stages >= 2 && tasks > stages, "{}", planned.explain());
         let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
         let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
-        assert_eq!(written.files, vec![(0, "part-00000.csv".to_string())]);
-        let text = std::fs::read_to_string(dir.path().join("staging/part-00000.csv")).unwrap();
+        assert_eq!(written.files, vec![(0, "task-00000.csv".to_string())]);
+        let text = std::fs::read_to_string(dir.path().join("staging/task-00000.csv")).unwrap();
         // Each key k has 200 rows; their v sum to 4 * (sum of i < 500 with i % 10 == k).
         let sum = |k: u64| 4 * (0..500u64).filter(|i| i % 10 == k).sum::<u64>();
         let expected = format!(
