@@ -3,27 +3,11 @@
 //! the staged plan; errors before any work; an output that would overwrite an input.
 
 mod common;
+use common::tpch::{python, script as tpch_script, TABLES};
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-
-const TABLES: [&str; 8] = [
-    "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
-];
-
-/// A Python with duckdb and duckdb-extension-tpch; scripts/test.sh installs it.
-fn python() -> PathBuf {
-    let var = "SPINDLE_TEST_TPCH_PYTHON";
-    let path = std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: scripts/test.sh installs duckdb into target/tools and sets it")
-    });
-    PathBuf::from(path)
-}
-
-fn tpch_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tpch.py")
-}
 
 /// TPC-H at scale factor 0.01 (lineitem and orders in 4 files each), its queries and
 /// DuckDB's answers, made once per test process.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod commit_suite;
+pub mod tpch;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_spindle");
 

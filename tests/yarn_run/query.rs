@@ -3,22 +3,7 @@
 //! equal to DuckDB's on the same files.
 
 use super::*;
-use std::path::PathBuf;
-
-fn python() -> PathBuf {
-    let var = "SPINDLE_TEST_TPCH_PYTHON";
-    PathBuf::from(std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: scripts/test.sh installs duckdb into target/tools and sets it")
-    }))
-}
-
-fn tpch_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tpch.py")
-}
-
-const TABLES: [&str; 8] = [
-    "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
-];
+use common::tpch::{python, script as tpch_script, TABLES};
 
 #[test]
 fn query_jobs_read_and_write_hdfs_with_duckdbs_answers() {
