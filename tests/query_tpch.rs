@@ -166,3 +166,73 @@ fn an_output_over_an_input_is_refused_and_the_input_kept() {
         );
     }
 }
+
+/// Nothing beside the output but what was there before: no staging, no lease.
+fn only_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".spindle-") || n == "out")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_query_that_fails_while_running_commits_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let query = "SELECT CAST(n_name AS INT) AS n FROM nation";
+    let started = std::time::Instant::now();
+    let run = run_spec(dir.path(), &query_spec("cast", query, &out), &[]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(run.summary["status"], "failed", "{}", run.summary);
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(error.contains("Cast error"), "{}", run.summary);
+    assert!(run.stderr().contains("failed"), "{}", run.stderr());
+    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_killed_query_ends_at_once_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // Billions of rows: it runs until killed.
+    let query = "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_comment <> b.l_comment";
+    let spec_path = dir.path().join("slow.yaml");
+    std::fs::write(&spec_path, query_spec("slow", query, &out)).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&spec_path)
+        .arg("--quiet")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the query ended by itself"
+    );
+    let killed = std::time::Instant::now();
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        killed.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?} to stop",
+        killed.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(143), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("killed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
