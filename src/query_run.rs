@@ -37,6 +37,7 @@ pub async fn plan(
     let opts = QueryOptions {
         workers,
         bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
+        memory_per_worker: spec.workers.memory.bytes(),
     };
     spindle_query::plan(spec, &opts).await.map_err(|e| {
         eprintln!("error: {spec_path}: {e}");

@@ -195,6 +195,32 @@ fn a_query_that_fails_while_running_commits_nothing_and_says_why() {
 }
 
 #[test]
+fn a_query_past_its_memory_fails_saying_which_key_to_raise() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let query = "SELECT count(*) FROM lineitem a JOIN lineitem b ON a.l_comment = b.l_comment";
+    let spec = query_spec("join", query, &out).replacen(
+        "\ninputs:",
+        "\nworkers: { memory: 1 MiB }\ninputs:",
+        1,
+    );
+    let started = std::time::Instant::now();
+    let run = run_spec(dir.path(), &spec, &["--workers", "2"]);
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Resources exhausted") && error.contains("raise `workers.memory`"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+    // The same join with room for its build side succeeds.
+    let roomy = spec.replace("memory: 1 MiB", "memory: 256 MiB");
+    run_spec(dir.path(), &roomy, &["--workers", "2"]).assert_ok();
+}
+
+#[test]
 fn a_killed_query_ends_at_once_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

@@ -4,7 +4,8 @@
 use crate::inputs;
 use crate::workers::LocalWorkers;
 use crate::QueryError;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -15,6 +16,7 @@ use futures::TryStreamExt;
 use spindle_io::storage::Location;
 use spindle_job::{OutputFormat, QuerySpec};
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 /// How a query is cut up.
@@ -24,6 +26,9 @@ pub struct QueryOptions {
     pub workers: usize,
     /// Input bytes per scan partition; `None` keeps datafusion-distributed's 16 MiB.
     pub bytes_per_partition: Option<usize>,
+    /// Memory each worker may hold (`workers.memory`); sorts, aggregates and joins past
+    /// it spill to local disk or fail saying so, instead of taking the machine's.
+    pub memory_per_worker: u64,
 }
 
 /// A query ready to run: its coordinating session and staged plan.
@@ -49,7 +54,15 @@ pub struct Written {
 /// Registers the inputs and plans the query; nothing is read but the inputs' listings
 /// and schemas. Statements other than queries (DDL, DML, `SET`) are refused.
 pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery, QueryError> {
-    let runtime = Arc::new(RuntimeEnv::default());
+    let pool_bytes = opts
+        .memory_per_worker
+        .saturating_mul(opts.workers.max(1) as u64);
+    let pool = FairSpillPool::new(usize::try_from(pool_bytes).unwrap_or(usize::MAX));
+    let tracked = TrackConsumersPool::new(pool, NonZeroUsize::new(5).expect("5 > 0"));
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(tracked))
+        .build_arc()
+        .map_err(|e| QueryError::Run(e.to_string()))?;
     let workers = LocalWorkers::start(opts.workers, runtime.clone());
     let mut builder = SessionStateBuilder::new()
         .with_default_features()
@@ -108,7 +121,7 @@ impl PlannedQuery {
         format: OutputFormat,
         staging: &Location,
     ) -> Result<Written, QueryError> {
-        let fail = |e: datafusion::error::DataFusionError| QueryError::Run(e.to_string());
+        let fail = |e: datafusion::error::DataFusionError| QueryError::Run(explain_error(e));
         let schema = self.plan.schema();
         let partitions = self.plan.output_partitioning().partition_count();
         let batches: Vec<Vec<_>> = if partitions <= 1 {
@@ -142,6 +155,19 @@ impl PlannedQuery {
             written.files.push((p as u32, name));
         }
         Ok(written)
+    }
+}
+
+/// DataFusion's message, with what to change when the query ran out of memory.
+fn explain_error(e: datafusion::error::DataFusionError) -> String {
+    let text = e.to_string();
+    if text.contains("Resources exhausted") {
+        format!(
+            "{text} (the query's workers share workers.instances × workers.memory; \
+             raise `workers.memory`)"
+        )
+    } else {
+        text
     }
 }
 
@@ -192,6 +218,7 @@ mod tests {
         let opts = QueryOptions {
             workers: 3,
             bytes_per_partition: Some(1024),
+            memory_per_worker: 64 << 20,
         };
         let planned = plan(&spec, &opts).await.unwrap();
         assert_eq!(planned.files.len(), 5);
@@ -224,6 +251,7 @@ mod tests {
         let opts = QueryOptions {
             workers: 2,
             bytes_per_partition: None,
+            memory_per_worker: 64 << 20,
         };
         let spec = QuerySpec::from_yaml(&yaml(&data.display().to_string(), "SELECT y FROM a"), "t")
             .unwrap();
