@@ -121,10 +121,14 @@ async fn write_and_commit(
     spec: &QuerySpec,
     committer: &Committer,
 ) -> Result<spindle_query::Written, String> {
-    let written = planned
-        .write(spec.output.format, committer.staging())
-        .await
-        .map_err(|e: QueryError| e.to_string())?;
+    let limit = spec.timeout.duration();
+    let written = tokio::time::timeout(
+        limit,
+        planned.write(spec.output.format, committer.staging()),
+    )
+    .await
+    .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
+    .map_err(|e: QueryError| e.to_string())?;
     committer
         .commit(&written.files)
         .await

@@ -221,6 +221,29 @@ fn a_query_past_its_memory_fails_saying_which_key_to_raise() {
 }
 
 #[test]
+fn a_query_past_its_timeout_is_stopped_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let query = "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_comment <> b.l_comment";
+    let spec = query_spec("slow", query, &out).replacen("\ninputs:", "\ntimeout: 2s\ninputs:", 1);
+    let started = std::time::Instant::now();
+    let run = run_spec(dir.path(), &spec, &[]);
+    let took = started.elapsed();
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    assert!(
+        took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_secs(15),
+        "stopped after {took:?}"
+    );
+    let error = run.summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("longer than its timeout (2s)"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+}
+
+#[test]
 fn a_killed_query_ends_at_once_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

@@ -7,9 +7,10 @@
 use crate::columns::ColumnSpec;
 use crate::size::ByteSize;
 use crate::spec::{
-    column_list, default_queue, parse_yaml, read_spec, size_in, CsvOptions, InputFormat,
-    OutputSpec, SpecError, WorkerSpec,
+    column_list, default_queue, parse_yaml, read_spec, size_in, timeout_in, CsvOptions,
+    InputFormat, OutputSpec, SpecError, WorkerSpec,
 };
+use crate::timeout::Timeout;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,6 +36,17 @@ pub struct QuerySpec {
     /// more tasks.
     #[serde(default, deserialize_with = "optional_split")]
     pub split_size: Option<ByteSize>,
+    /// How long the query may run before it is stopped and fails (1s to 7d, default 24h);
+    /// the commit after it is not cut short.
+    #[serde(
+        default = "default_query_timeout",
+        deserialize_with = "timeout_in::<_, 1, 604800>"
+    )]
+    pub timeout: Timeout,
+}
+
+fn default_query_timeout() -> Timeout {
+    Timeout::secs(24 * 3600)
 }
 
 /// One named input: files and how to read them.
@@ -140,6 +152,9 @@ mod tests {
         assert_eq!(spec.inputs["users"].format, InputFormat::Parquet);
         assert!(spec.query.starts_with("SELECT count(*)"));
         assert_eq!(spec.input_paths(), vec!["data/clicks.csv", "data/users/"]);
+        assert_eq!(spec.timeout, Timeout::secs(24 * 3600));
+        let e = error(&format!("{GOOD}timeout: 0s\n"));
+        assert!(e.contains("key `timeout`"), "{e}");
     }
 
     fn error(text: &str) -> String {

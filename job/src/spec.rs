@@ -381,7 +381,7 @@ pub(crate) fn size_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>
 }
 
 /// A duration in `MIN..=MAX` seconds.
-fn timeout_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
+pub(crate) fn timeout_in<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
     d: D,
 ) -> Result<Timeout, D::Error> {
     let (min, max) = (Timeout::secs(MIN), Timeout::secs(MAX));
