@@ -79,8 +79,16 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
     let signal = Arc::new(AtomicU8::new(0));
     listen_for_signals(cancel_tx, signal.clone());
     let outcome = tokio::select! {
-        r = write_and_commit(&planned, &spec, &committer) => Some(r),
+        r = write(&planned, &spec, &committer) => Some(r),
         _ = cancel_rx.wait_for(|stop| *stop) => None,
+    };
+    // A signal stops the query, never a commit under way.
+    let outcome = match outcome {
+        Some(Ok(written)) => Some(match committer.commit(&written.files).await {
+            Ok(_) => Ok(written),
+            Err(e) => Err(format!("commit: {e}")),
+        }),
+        other => other,
     };
     let mut summary = Summary::failed(&spec.name, String::new(), started);
     summary.error = None;
@@ -115,23 +123,18 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
     }
 }
 
-/// Runs the query into the commit's staging directory, then publishes it.
-async fn write_and_commit(
+/// Runs the query into the commit's staging directory, within the spec's timeout.
+async fn write(
     planned: &PlannedQuery,
     spec: &QuerySpec,
     committer: &Committer,
 ) -> Result<spindle_query::Written, String> {
     let limit = spec.timeout.duration();
-    let written = tokio::time::timeout(
+    tokio::time::timeout(
         limit,
         planned.write(spec.output.format, committer.staging()),
     )
     .await
     .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
-    .map_err(|e: QueryError| e.to_string())?;
-    committer
-        .commit(&written.files)
-        .await
-        .map_err(|e| format!("commit: {e}"))?;
-    Ok(written)
+    .map_err(|e: QueryError| e.to_string())
 }
