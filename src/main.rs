@@ -26,8 +26,11 @@ use std::process::ExitCode;
     long_about = "Run data-parallel batch jobs described in a YAML spec.\n\n\
         A job reads its input (hdfs://, s3://, file://, local paths; csv, jsonl, parquet,\n\
         text), runs its stages on every partition (DataFusion SQL, shuffles, external\n\
-        commands, coalesce) and commits its output atomically.\n\n\
+        commands, coalesce) and commits its output atomically. A query job instead\n\
+        names several inputs and one SQL query (joins, GROUP BY, ORDER BY ... LIMIT),\n\
+        which DataFusion plans and spindle runs in stages.\n\n\
         Start with:  spindle run conf/examples/clicks.yaml\n\
+        A query:     spindle explain conf/examples/revenue.yaml\n\
         On YARN:     HADOOP_CONF_DIR=/etc/hadoop/conf spindle submit job.yaml --wait"
 )]
 struct Cli {

@@ -22,7 +22,8 @@ use tokio::sync::{mpsc, watch};
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
     spindle run conf/examples/clicks.yaml\n  \
-    spindle run job.yaml --workers 4 --summary-json summary.json\n\n\
+    spindle run job.yaml --workers 4 --summary-json summary.json\n  \
+    spindle run conf/examples/revenue.yaml     (a query job: inputs + query)\n\n\
     Input and output URLs may be local paths, file:// or s3:// (credentials and endpoint\n\
     from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL).")]
 pub struct RunArgs {
