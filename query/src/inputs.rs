@@ -30,6 +30,9 @@ pub async fn register(
         let files = Location::expand(&input.path)
             .await
             .map_err(|e| fail(e.to_string()))?;
+        if input.format == InputFormat::Csv && input.csv.header {
+            same_csv_columns(input, &files).await.map_err(&fail)?;
+        }
         let mut urls = Vec::with_capacity(files.len());
         for file in &files {
             register_store(ctx, &file.url).map_err(&fail)?;
@@ -51,6 +54,45 @@ pub async fn register(
         all.extend(files);
     }
     Ok(all)
+}
+
+/// DataFusion binds csv columns by position: every file of an input must name the same
+/// columns in the same order as the first (or as a declared schema), or the query would
+/// read one column as another.
+async fn same_csv_columns(input: &QueryInput, files: &[FileInfo]) -> Result<(), String> {
+    let mut expected: Option<(Vec<String>, String)> = input.schema.as_ref().map(|cols| {
+        let names = cols.iter().map(|c| c.name.clone()).collect();
+        (names, "the declared schema".to_string())
+    });
+    for file in files {
+        let location = Location::parse(&file.url).map_err(|e| e.to_string())?;
+        let head = location
+            .get_range(0..file.size.min(64 * 1024))
+            .await
+            .map_err(|e| format!("{}: {e}", file.url))?;
+        let head = String::from_utf8_lossy(&head);
+        let line = head
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .next()
+            .unwrap_or("");
+        let names: Vec<String> = line
+            .split(input.csv.delimiter)
+            .map(|n| n.trim().trim_matches('"').to_string())
+            .collect();
+        match &expected {
+            None => expected = Some((names, file.url.clone())),
+            Some((want, from)) if *want != names => {
+                return Err(format!(
+                    "{} has the columns {names:?}, {from} {want:?}: a query reads csv columns \
+                     by position, so every file must list the same columns in the same order",
+                    file.url
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn file_format(input: &QueryInput) -> Arc<dyn FileFormat> {

@@ -262,4 +262,29 @@ mod tests {
         let e = plan(&spec, &opts).await.err().unwrap().to_string();
         assert!(e.starts_with("key `inputs.a`"), "{e}");
     }
+
+    #[tokio::test]
+    async fn csv_files_with_columns_in_another_order_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.csv"), "x,y\n1,2\n").unwrap();
+        std::fs::write(dir.path().join("b.csv"), "y,x\n3,4\n").unwrap();
+        let yaml = format!(
+            "name: t\ninputs:\n  t: {{ path: \"{}/*.csv\", format: csv }}\n\
+             query: SELECT sum(x) FROM t\noutput: {{ path: out }}\n",
+            dir.path().display()
+        );
+        let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
+        let opts = QueryOptions {
+            workers: 2,
+            bytes_per_partition: None,
+            memory_per_worker: 64 << 20,
+        };
+        let e = plan(&spec, &opts).await.err().unwrap().to_string();
+        assert!(
+            e.starts_with("key `inputs.t`") && e.contains("b.csv"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("b.csv"), "x,y\n3,4\n").unwrap();
+        assert!(plan(&spec, &opts).await.is_ok());
+    }
 }
