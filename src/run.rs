@@ -159,16 +159,20 @@ pub fn protected_places() -> Protected {
     }
 }
 
+/// Workers for a local run: `--workers`, else the spec's `workers.instances`, else one
+/// per core.
+pub fn worker_count(flag: Option<u32>, instances: Option<u32>) -> u32 {
+    flag.or(instances)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32))
+}
+
 async fn run_spec(
     spec: &JobSpec,
     args: &RunArgs,
     commit: &CommitOptions,
     cancel: watch::Receiver<bool>,
 ) -> Result<Summary, CommitError> {
-    let workers = args
-        .workers
-        .or(spec.workers.instances)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+    let workers = worker_count(args.workers, spec.workers.instances);
     let compression = match args.compression {
         CompressionArg::Auto => Compression::Auto,
         CompressionArg::Always => Compression::Always,

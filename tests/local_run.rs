@@ -390,30 +390,6 @@ fn missing_input_and_bad_spec_are_clear() {
     );
 }
 
-/// Children of `pid` whose command line runs the worker role.
-fn worker_pids(pid: u32) -> Vec<i32> {
-    let mut found = vec![];
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-        let ppid: u32 = after
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let cmd = std::fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
-        if ppid == pid && cmd.contains("worker") {
-            found.push(child);
-        }
-    }
-    found
-}
-
 #[test]
 fn killing_a_worker_mid_job_still_gives_the_exact_result() {
     let dir = tempfile::tempdir().unwrap();
@@ -443,7 +419,7 @@ fn killing_a_worker_mid_job_still_gives_the_exact_result() {
     let mut pids = vec![];
     while pids.len() < 2 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        pids = worker_pids(child.id());
+        pids = child_pids(child.id(), "worker");
     }
     assert_eq!(pids.len(), 2, "workers did not start");
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -451,8 +427,7 @@ fn killing_a_worker_mid_job_still_gives_the_exact_result() {
         child.try_wait().unwrap().is_none(),
         "job ended before the kill; make it slower"
     );
-    let rc = unsafe { libc_kill(pids[0], 9) };
-    assert_eq!(rc, 0, "kill failed");
+    assert!(signal(pids[0] as u32, 9), "kill failed");
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -467,11 +442,6 @@ fn killing_a_worker_mid_job_still_gives_the_exact_result() {
         "a replacement worker started: {summary}"
     );
     assert_eq!(by_user(&read_jsonl_rows(&out)), expected_by_user(&rows));
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 #[test]

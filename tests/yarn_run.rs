@@ -395,8 +395,7 @@ fn a_killed_worker_container_is_replaced_and_the_result_is_exact() {
         "{registered}"
     );
     assert_eq!(registered["host"], "localhost", "{registered}");
-    let rc = unsafe { libc_kill(workers[0].1, 9) };
-    assert_eq!(rc, 0, "kill failed");
+    assert!(signal(workers[0].1 as u32, 9), "kill failed");
     let s = wait_for(&app, "the end", |s| s["state"] != "RUNNING");
     assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
     // The journal shows the killed worker's key deleted once its container ended.
@@ -475,11 +474,6 @@ fn the_namenode_reports_block_locations_and_file_info() {
         assert_eq!(tail.len(), 1, "only the block holding the range: {tail:?}");
         assert_eq!(tail[0].offset, 16 << 20);
     });
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 /// The commit fault suite on HDFS (`spindle run` with local workers, HDFS output): a
@@ -742,7 +736,7 @@ fn the_key_value_store_survives_a_new_application_master_attempt() {
     let masters = spindle_processes(&app, "appmaster");
     assert_eq!(masters.len(), 1, "one application master");
     let killed_at = Instant::now();
-    assert_eq!(unsafe { libc_kill(masters[0].1, 9) }, 0);
+    assert!(signal(masters[0].1 as u32, 9));
     let second = wait_for(&app, "a second attempt to register", |s| {
         s["state"] == "RUNNING"
             && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
@@ -822,13 +816,13 @@ fn an_unreadable_journal_fails_the_next_attempt_at_once() {
     // the store its workers find the master in.
     let masters = spindle_processes(&app, "appmaster");
     assert_eq!(masters.len(), 1, "one application master");
-    assert_eq!(unsafe { libc_kill(masters[0].1, 19) }, 0, "SIGSTOP");
+    assert!(signal(masters[0].1 as u32, 19), "SIGSTOP");
     let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
     let path = format!("/user/{user}/.spindle/{app}/kv.journal");
     runtime().block_on(async { hdfs().delete(&path, false).await.unwrap() });
     put(&path, vec![0xFF; 64]);
     let killed_at = Instant::now();
-    assert_eq!(unsafe { libc_kill(masters[0].1, 9) }, 0);
+    assert!(signal(masters[0].1 as u32, 9));
     let s = wait_for(&app, "the second attempt to fail", |s| {
         s["state"] == "FAILED" || s["state"] == "FINISHED"
     });
@@ -875,7 +869,7 @@ fn keys_owned_by_a_container_go_when_it_ends() {
     assert!(kv(&["put", "config", "kept"]).status.success());
     assert_eq!(kv(&["get", "addr/w1"]).stdout, b"10.0.0.9:7000");
     let killed_at = Instant::now();
-    assert_eq!(unsafe { libc_kill(pid, 9) }, 0);
+    assert!(signal(pid as u32, 9));
     loop {
         let o = kv(&["get", "addr/w1"]);
         if o.status.code() == Some(1) {

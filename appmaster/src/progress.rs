@@ -78,9 +78,18 @@ impl Summary {
     /// The summary of a job that failed before it could start.
     pub fn failed(job: &str, error: String, started: std::time::Instant) -> Summary {
         Summary {
-            job: job.to_string(),
-            status: Status::Failed,
             error: Some(error),
+            wall_time_s: started.elapsed().as_secs_f64(),
+            ..Summary::new(job, Status::Failed)
+        }
+    }
+
+    /// A job's summary with nothing counted yet.
+    pub fn new(job: &str, status: Status) -> Summary {
+        Summary {
+            job: job.to_string(),
+            status,
+            error: None,
             input_files: 0,
             rows_in: 0,
             bytes_read: 0,
@@ -95,7 +104,7 @@ impl Summary {
             workers: 0,
             workers_lost: 0,
             locality: LocalityCounts::default(),
-            wall_time_s: started.elapsed().as_secs_f64(),
+            wall_time_s: 0.0,
             scan_time_s: 0.0,
             encrypted: false,
             logs: None,

@@ -12,6 +12,50 @@ pub mod tpch;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_spindle");
 
+/// Children of `pid` whose command line contains `role` (`worker`, `query-worker`).
+pub fn child_pids(pid: u32, role: &str) -> Vec<i32> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+        let ppid: u32 = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let cmd = std::fs::read_to_string(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        if ppid == pid && cmd.contains(role) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Whether process `pid` has ended (gone, or a zombie nobody has reaped yet).
+pub fn process_ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+            after.split_whitespace().next() == Some("Z")
+        }
+    }
+}
+
+/// Sends `sig` to process `pid`; true when it was delivered.
+pub fn signal(pid: u32, sig: i32) -> bool {
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe { kill(pid as i32, sig) == 0 }
+}
+
 #[derive(Debug, Clone)]
 pub struct Click {
     pub user: String,

@@ -336,7 +336,7 @@ fn a_new_master_attempt_starts_the_services_again_with_the_store_intact() {
     let masters = spindle_processes(&app, "appmaster");
     assert_eq!(masters.len(), 1, "one application master");
     let killed_at = Instant::now();
-    assert_eq!(unsafe { libc_kill(masters[0].1, 9) }, 0);
+    assert!(signal(masters[0].1 as u32, 9));
     wait_for(&app, "a second attempt to register", |s| {
         s["state"] == "RUNNING"
             && s["am_rpc_port"].as_i64().unwrap_or(-1) > 0
