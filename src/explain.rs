@@ -37,7 +37,8 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
     };
     let (kind, stages, tasks, text) = match spec {
         Spec::Query(q) => {
-            let workers = crate::query_run::worker_count(&q, args.workers);
+            let count = crate::run::worker_count(args.workers, q.workers.instances) as usize;
+            let workers = spindle_query::QueryWorkers::InProcess(count);
             let planned = match crate::query_run::plan(&q, &spec_path, workers).await {
                 Ok(p) => p,
                 Err(code) => return code,
@@ -49,7 +50,7 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
                 Some(tasks),
                 format!(
                     "{}\n{}",
-                    inputs_line(planned.files.len(), workers),
+                    inputs_line(planned.files.len(), count),
                     planned.explain()
                 ),
             )

@@ -9,6 +9,8 @@ mod explain;
 mod kv;
 mod logs;
 mod query_run;
+mod query_worker;
+mod query_workers;
 mod run;
 mod service_run;
 mod ui;
@@ -64,6 +66,8 @@ enum Command {
     AppMaster(spindle_appmaster::cmdline::AppMasterCommand),
     #[command(name = "service-run", hide = true)]
     ServiceRun(spindle_appmaster::cmdline::ServiceCommand),
+    #[command(name = "query-worker", hide = true)]
+    QueryWorker(query_worker::QueryWorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             Command::Scale(args) => control::scale(args).await,
             Command::Shutdown(args) => control::shutdown(args).await,
             Command::Worker(args) => worker::worker(args).await,
+            Command::QueryWorker(args) => query_worker::query_worker(args).await,
             Command::ServiceRun(_) => unreachable!("run before the runtime starts"),
         }
     });

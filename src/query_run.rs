@@ -1,17 +1,18 @@
 //! `spindle run` of a query job (`inputs` + `query`): planned by DataFusion, its stages
 //! run on workers, its output committed as every other job's is.
 
-use crate::run::{commit_options, listen_for_signals};
+use crate::query_workers::{self, WorkerProcesses, WorkerSetup};
+use crate::run::{commit_options, listen_for_signals, worker_count};
 use crate::ui;
 use spindle_appmaster::commit::{CommitError, Committer, Inputs};
 use spindle_appmaster::progress::{Status, Summary};
 use spindle_job::QuerySpec;
-use spindle_query::{PlannedQuery, QueryError, QueryOptions};
+use spindle_query::{PlannedQuery, QueryError, QueryOptions, QueryWorkers};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// What `spindle run` was asked, beyond the spec.
@@ -21,18 +22,11 @@ pub struct QueryRunArgs<'a> {
     pub summary_json: Option<&'a Path>,
 }
 
-/// Workers for a query: `--workers`, else the spec's `workers.instances`, else the cores.
-pub fn worker_count(spec: &QuerySpec, flag: Option<u32>) -> usize {
-    flag.or(spec.workers.instances)
-        .map(|n| n as usize)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-}
-
 /// Plans `spec`; a spec-level error (an input, the query) is printed naming the key.
 pub async fn plan(
     spec: &QuerySpec,
     spec_path: &str,
-    workers: usize,
+    workers: QueryWorkers,
 ) -> Result<PlannedQuery, ExitCode> {
     let opts = QueryOptions {
         workers,
@@ -47,8 +41,19 @@ pub async fn plan(
 
 pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> ExitCode {
     let started = Instant::now();
-    let workers = worker_count(&spec, args.workers);
-    let planned = match plan(&spec, spec_path, workers).await {
+    let setup = WorkerSetup {
+        count: worker_count(args.workers, spec.workers.instances) as usize,
+        memory_bytes: spec.workers.memory.bytes(),
+        encrypt: spec.encrypt,
+    };
+    let (mut processes, workers) = match query_workers::start(&setup).await {
+        Ok(started) => started,
+        Err(e) => {
+            let summary = Summary::failed(&spec.name, e, started);
+            return ui::finish(&summary, args.json, args.summary_json);
+        }
+    };
+    let planned = match plan(&spec, spec_path, QueryWorkers::Remote(workers)).await {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -79,7 +84,11 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
     let signal = Arc::new(AtomicU8::new(0));
     listen_for_signals(cancel_tx, signal.clone());
     let outcome = tokio::select! {
-        r = write(&planned, &spec, &committer) => Some(r),
+        r = write(&planned, &spec, &committer) => Some(match r {
+            Err(e) => Err(blame_lost_worker(&mut processes, e).await),
+            written => written,
+        }),
+        lost = processes.lost() => Some(Err(lost)),
         _ = cancel_rx.wait_for(|stop| *stop) => None,
     };
     // A signal stops the query, never a commit under way.
@@ -90,11 +99,11 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
         }),
         other => other,
     };
-    let mut summary = Summary::failed(&spec.name, String::new(), started);
-    summary.error = None;
+    let mut summary = Summary::new(&spec.name, Status::Failed);
     summary.input_files = planned.files.len() as u64;
     summary.bytes_read = planned.input_bytes;
-    summary.workers = workers as u32;
+    summary.workers = setup.count as u32;
+    summary.encrypted = spec.encrypt;
     let (_, tasks) = planned.stages();
     summary.tasks = tasks as u64;
     summary.task_attempts = tasks as u64;
@@ -137,4 +146,13 @@ async fn write(
     .await
     .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
     .map_err(|e: QueryError| e.to_string())
+}
+
+/// A query whose worker died fails with a broken connection first; the worker's end is
+/// the reason to report, when it follows within moments.
+async fn blame_lost_worker(processes: &mut WorkerProcesses, error: String) -> String {
+    match tokio::time::timeout(Duration::from_millis(500), processes.lost()).await {
+        Ok(lost) => format!("{lost}; the query stopped: {error}"),
+        Err(_) => error,
+    }
 }

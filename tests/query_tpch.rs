@@ -220,12 +220,17 @@ fn a_query_past_its_memory_fails_saying_which_key_to_raise() {
     run_spec(dir.path(), &roomy, &["--workers", "2"]).assert_ok();
 }
 
+/// A query over billions of rows: it runs until stopped.
+fn endless_query(out: &Path) -> String {
+    let query = "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_comment <> b.l_comment";
+    query_spec("slow", query, out)
+}
+
 #[test]
 fn a_query_past_its_timeout_is_stopped_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let query = "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_comment <> b.l_comment";
-    let spec = query_spec("slow", query, &out).replacen("\ninputs:", "\ntimeout: 2s\ninputs:", 1);
+    let spec = endless_query(&out).replacen("\ninputs:", "\ntimeout: 2s\ninputs:", 1);
     let started = std::time::Instant::now();
     let run = run_spec(dir.path(), &spec, &[]);
     let took = started.elapsed();
@@ -247,10 +252,8 @@ fn a_query_past_its_timeout_is_stopped_and_commits_nothing() {
 fn a_killed_query_ends_at_once_and_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    // Billions of rows: it runs until killed.
-    let query = "SELECT count(*) FROM lineitem a, lineitem b WHERE a.l_comment <> b.l_comment";
     let spec_path = dir.path().join("slow.yaml");
-    std::fs::write(&spec_path, query_spec("slow", query, &out)).unwrap();
+    std::fs::write(&spec_path, endless_query(&out)).unwrap();
     let mut child = Command::new(BIN)
         .arg("run")
         .arg(&spec_path)
@@ -264,14 +267,23 @@ fn a_killed_query_ends_at_once_and_commits_nothing() {
         child.try_wait().unwrap().is_none(),
         "the query ended by itself"
     );
+    let workers = child_pids(child.id(), "query-worker");
+    assert!(!workers.is_empty(), "no query workers under the run");
     let killed = std::time::Instant::now();
-    unsafe { libc_kill(child.id() as i32, 15) };
+    assert!(signal(child.id(), 15));
     let o = child.wait_with_output().unwrap();
     assert!(
         killed.elapsed() < std::time::Duration::from_secs(10),
         "took {:?} to stop",
         killed.elapsed()
     );
+    while !workers.iter().all(|&w| process_ended(w)) {
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(10),
+            "query workers outlived the run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(o.status.code(), Some(143), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("killed"),
@@ -281,7 +293,55 @@ fn a_killed_query_ends_at_once_and_commits_nothing() {
     assert_eq!(only_entries(dir.path()), Vec::<String>::new());
 }
 
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
+#[test]
+fn a_lost_worker_fails_the_query_at_once_naming_it_and_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let spec_path = dir.path().join("slow.yaml");
+    std::fs::write(&spec_path, endless_query(&out)).unwrap();
+    let summary = dir.path().join("summary.json");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&spec_path)
+        .args(["--workers", "2", "--quiet", "--summary-json"])
+        .arg(&summary)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut workers = vec![];
+    while workers.len() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        workers = child_pids(child.id(), "query-worker");
+    }
+    assert_eq!(workers.len(), 2, "the query workers did not start");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the query ended by itself"
+    );
+    let killed = std::time::Instant::now();
+    assert!(signal(workers[0] as u32, 9));
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        killed.elapsed() < std::time::Duration::from_secs(15),
+        "took {:?} to fail",
+        killed.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let error = summary["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("(pid {})", workers[0])) && error.contains("signal: 9"),
+        "{summary}"
+    );
+    assert!(
+        process_ended(workers[1]) || {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            process_ended(workers[1])
+        }
+    );
+    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
 }

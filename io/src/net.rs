@@ -45,6 +45,9 @@ pub enum Role {
     Data,
     /// The application master's key-value store, for containers and the edge node.
     Kv,
+    /// A query worker (its stages' tasks and their results), for the query's
+    /// coordinator and the other workers.
+    Query,
 }
 
 impl Role {
@@ -53,6 +56,7 @@ impl Role {
             Role::Master => b"master",
             Role::Data => b"data",
             Role::Kv => b"kv",
+            Role::Query => b"query",
         }
     }
 }

@@ -43,6 +43,10 @@ pub struct QuerySpec {
         deserialize_with = "timeout_in::<_, 1, 604800>"
     )]
     pub timeout: Timeout,
+    /// Encrypt the traffic between the query's coordinator and workers, as well as
+    /// authenticating it (it always is).
+    #[serde(default)]
+    pub encrypt: bool,
 }
 
 fn default_query_timeout() -> Timeout {

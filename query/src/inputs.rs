@@ -10,6 +10,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use spindle_io::storage::{FileInfo, Location};
 use spindle_job::{InputFormat, QueryInput};
 use std::collections::BTreeMap;
@@ -33,11 +34,12 @@ pub async fn register(
         if input.format == InputFormat::Csv && input.csv.header {
             same_csv_columns(input, &files).await.map_err(&fail)?;
         }
-        let mut urls = Vec::with_capacity(files.len());
-        for file in &files {
-            register_store(ctx, &file.url).map_err(&fail)?;
-            urls.push(ListingTableUrl::parse(&file.url).map_err(|e| fail(e.to_string()))?);
-        }
+        // The session's stores resolve each file's store from its URL (crate::stores).
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(&f.url))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(e.to_string()))?;
         // The files are listed already: no extension filter may drop one.
         let options = ListingOptions::new(file_format(input)).with_file_extension("");
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
@@ -64,22 +66,12 @@ async fn same_csv_columns(input: &QueryInput, files: &[FileInfo]) -> Result<(), 
         let names = cols.iter().map(|c| c.name.clone()).collect();
         (names, "the declared schema".to_string())
     });
-    for file in files {
-        let location = Location::parse(&file.url).map_err(|e| e.to_string())?;
-        let head = location
-            .get_range(0..file.size.min(64 * 1024))
-            .await
-            .map_err(|e| format!("{}: {e}", file.url))?;
-        let head = String::from_utf8_lossy(&head);
-        let line = head
-            .trim_start_matches('\u{feff}')
-            .lines()
-            .next()
-            .unwrap_or("");
-        let names: Vec<String> = line
-            .split(input.csv.delimiter)
-            .map(|n| n.trim().trim_matches('"').to_string())
-            .collect();
+    // Heads are read a few at a time, in order, so the first file sets the expectation.
+    let mut heads = futures::stream::iter(files)
+        .map(|file| async move { (file, csv_header(file, input.csv.delimiter).await) })
+        .buffered(HEADS_AT_ONCE);
+    while let Some((file, names)) = heads.next().await {
+        let names = names?;
         match &expected {
             None => expected = Some((names, file.url.clone())),
             Some((want, from)) if *want != names => {
@@ -95,6 +87,31 @@ async fn same_csv_columns(input: &QueryInput, files: &[FileInfo]) -> Result<(), 
     Ok(())
 }
 
+/// Header reads in flight at once: enough to hide a store's latency, few enough not
+/// to flood it.
+const HEADS_AT_ONCE: usize = 16;
+/// A header longer than this is not a csv header anyone wrote by hand.
+const HEADER_BYTES: u64 = 64 * 1024;
+
+/// The column names in the first line of a csv file.
+async fn csv_header(file: &FileInfo, delimiter: char) -> Result<Vec<String>, String> {
+    let location = Location::parse(&file.url).map_err(|e| e.to_string())?;
+    let head = location
+        .get_range(0..file.size.min(HEADER_BYTES))
+        .await
+        .map_err(|e| format!("{}: {e}", file.url))?;
+    let head = String::from_utf8_lossy(&head);
+    let line = head
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .next()
+        .unwrap_or("");
+    Ok(line
+        .split(delimiter)
+        .map(|n| n.trim().trim_matches('"').to_string())
+        .collect())
+}
+
 fn file_format(input: &QueryInput) -> Arc<dyn FileFormat> {
     match input.format {
         InputFormat::Csv => Arc::new(
@@ -106,16 +123,4 @@ fn file_format(input: &QueryInput) -> Arc<dyn FileFormat> {
         InputFormat::Parquet => Arc::new(ParquetFormat::default()),
         InputFormat::Text => unreachable!("the spec refuses text inputs for queries"),
     }
-}
-
-/// DataFusion finds a file's store by its URL's scheme and authority; spindle's stores
-/// (with their credentials and HDFS clients) are registered under the same keys.
-fn register_store(ctx: &SessionContext, file_url: &str) -> Result<(), String> {
-    let location = Location::parse(file_url).map_err(|e| e.to_string())?;
-    if location.root == "file://" {
-        return Ok(()); // DataFusion's own local store
-    }
-    let root = url::Url::parse(&location.root).map_err(|e| format!("{file_url}: {e}"))?;
-    ctx.register_object_store(&root, location.store);
-    Ok(())
 }

@@ -5,7 +5,11 @@
 mod error;
 pub mod inputs;
 mod planned;
+pub mod remote;
+mod runtime;
+mod stores;
 pub mod workers;
 
 pub use error::QueryError;
-pub use planned::{plan, PlannedQuery, QueryOptions, Written};
+pub use planned::{plan, PlannedQuery, QueryOptions, QueryWorkers, Written};
+pub use runtime::runtime;

@@ -2,28 +2,47 @@
 //! it into output files.
 
 use crate::inputs;
+use crate::remote::RemoteWorkers;
+use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
 use crate::QueryError;
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion_distributed::{
-    display_plan_ascii, DistributedExt, NetworkBoundaryExt, SessionStateBuilderExt,
+    display_plan_ascii, ChannelResolver, DistributedExt, NetworkBoundaryExt,
+    SessionStateBuilderExt, WorkerResolver,
 };
 use futures::TryStreamExt;
 use spindle_io::storage::Location;
 use spindle_job::{OutputFormat, QuerySpec};
 use std::collections::BTreeMap;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+/// Where a query's stages run.
+#[derive(Clone)]
+pub enum QueryWorkers {
+    /// This many workers inside this process: for planning alone (`spindle explain`)
+    /// and for tests of planning.
+    InProcess(usize),
+    /// Worker processes, reached over authenticated connections.
+    Remote(RemoteWorkers),
+}
+
+impl QueryWorkers {
+    pub fn count(&self) -> usize {
+        match self {
+            QueryWorkers::InProcess(n) => (*n).max(1),
+            QueryWorkers::Remote(w) => w.len(),
+        }
+    }
+}
+
 /// How a query is cut up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct QueryOptions {
     /// Workers the stages' tasks spread over.
-    pub workers: usize,
+    pub workers: QueryWorkers,
     /// Input bytes per scan partition; `None` keeps datafusion-distributed's 16 MiB.
     pub bytes_per_partition: Option<usize>,
     /// Memory each worker may hold (`workers.memory`); sorts, aggregates and joins past
@@ -39,7 +58,6 @@ pub struct PlannedQuery {
     pub files: Vec<String>,
     /// The input files' total size.
     pub input_bytes: u64,
-    _workers: LocalWorkers,
 }
 
 /// What running a query wrote into the staging directory.
@@ -54,23 +72,22 @@ pub struct Written {
 /// Registers the inputs and plans the query; nothing is read but the inputs' listings
 /// and schemas. Statements other than queries (DDL, DML, `SET`) are refused.
 pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery, QueryError> {
-    let pool_bytes = opts
-        .memory_per_worker
-        .saturating_mul(opts.workers.max(1) as u64);
-    let pool = FairSpillPool::new(usize::try_from(pool_bytes).unwrap_or(usize::MAX));
-    let tracked = TrackConsumersPool::new(pool, NonZeroUsize::new(5).expect("5 > 0"));
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(tracked))
-        .build_arc()
-        .map_err(|e| QueryError::Run(e.to_string()))?;
-    let workers = LocalWorkers::start(opts.workers, runtime.clone());
-    let mut builder = SessionStateBuilder::new()
+    // Workers in this process share the coordinator's pool; a remote worker has its own,
+    // and the coordinator runs only the final stage.
+    let sharing = match &opts.workers {
+        QueryWorkers::InProcess(n) => (*n).max(1) as u64,
+        QueryWorkers::Remote(_) => 1,
+    };
+    let runtime = runtime(opts.memory_per_worker.saturating_mul(sharing))?;
+    let builder = SessionStateBuilder::new()
         .with_default_features()
         .with_config(SessionConfig::new().with_information_schema(false))
-        .with_runtime_env(runtime)
-        .with_distributed_worker_resolver(workers.clone())
-        .with_distributed_channel_resolver(workers.clone())
-        .with_distributed_planner();
+        .with_runtime_env(runtime.clone());
+    let mut builder = match &opts.workers {
+        QueryWorkers::InProcess(n) => distributed(builder, LocalWorkers::start(*n, runtime)),
+        QueryWorkers::Remote(workers) => distributed(builder, workers.clone()),
+    }
+    .with_distributed_planner();
     if let Some(bytes) = opts.bytes_per_partition {
         builder = builder
             .with_distributed_file_scan_config_bytes_per_partition(bytes)
@@ -96,8 +113,17 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
         plan,
         input_bytes: listed.iter().map(|f| f.size).sum(),
         files: listed.into_iter().map(|f| f.url).collect(),
-        _workers: workers,
     })
+}
+
+/// The session's workers: who they are and how to reach them.
+fn distributed<W>(builder: SessionStateBuilder, workers: W) -> SessionStateBuilder
+where
+    W: WorkerResolver + ChannelResolver + Clone + Send + Sync + 'static,
+{
+    builder
+        .with_distributed_worker_resolver(workers.clone())
+        .with_distributed_channel_resolver(workers)
 }
 
 impl PlannedQuery {
@@ -162,10 +188,7 @@ impl PlannedQuery {
 fn explain_error(e: datafusion::error::DataFusionError) -> String {
     let text = e.to_string();
     if text.contains("Resources exhausted") {
-        format!(
-            "{text} (the query's workers share workers.instances × workers.memory; \
-             raise `workers.memory`)"
-        )
+        format!("{text} (each worker's tasks share `workers.memory`; raise `workers.memory`)")
     } else {
         text
     }
@@ -216,7 +239,7 @@ mod tests {
         );
         let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
         let opts = QueryOptions {
-            workers: 3,
+            workers: QueryWorkers::InProcess(3),
             bytes_per_partition: Some(1024),
             memory_per_worker: 64 << 20,
         };
@@ -240,6 +263,50 @@ mod tests {
         assert_eq!(written.rows, 3);
     }
 
+    /// The same join on two workers served over authenticated connections.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_join_runs_on_workers_reached_over_authenticated_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let facts = dir.path().join("facts");
+        std::fs::create_dir(&facts).unwrap();
+        for f in 0..4 {
+            let rows: String = (0..500)
+                .map(|i| format!("{},{i}\n", (f * 500 + i) % 10))
+                .collect();
+            std::fs::write(facts.join(format!("f{f}.csv")), format!("k,v\n{rows}")).unwrap();
+        }
+        let dims = dir.path().join("dims.csv");
+        let names: String = (0..10).map(|k| format!("{k},name{k}\n")).collect();
+        std::fs::write(&dims, format!("id,name\n{names}")).unwrap();
+        let yaml = format!(
+            "name: t\ninputs:\n  facts: {{ path: \"{}\", format: csv }}\n  \
+             dims: {{ path: \"{}\", format: csv }}\n\
+             query: SELECT d.name, count(*) AS n FROM facts f JOIN dims d ON f.k = d.id \
+             GROUP BY d.name ORDER BY n DESC, d.name LIMIT 2\n\
+             output: {{ path: out }}\n",
+            facts.display(),
+            dims.display()
+        );
+        let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
+        let urls = vec![
+            crate::remote::tests::served("s3cret").await,
+            crate::remote::tests::served("s3cret").await,
+        ];
+        let opts = QueryOptions {
+            workers: QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into())),
+            bytes_per_partition: Some(1024),
+            memory_per_worker: 64 << 20,
+        };
+        let planned = plan(&spec, &opts).await.unwrap();
+        let (stages, tasks) = planned.stages();
+        assert!(stages >= 2 && tasks > stages, "{}", planned.explain());
+        let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
+        let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
+        let text = std::fs::read_to_string(dir.path().join("staging/task-00000.csv")).unwrap();
+        assert_eq!(text, "name,n\nname0,200\nname1,200\n");
+        assert_eq!(written.rows, 2);
+    }
+
     #[tokio::test]
     async fn an_unknown_column_is_a_plan_error_and_a_missing_input_names_its_key() {
         let dir = tempfile::tempdir().unwrap();
@@ -249,7 +316,7 @@ mod tests {
             format!("name: t\ninputs:\n  a: {{ path: \"{path}\", format: csv }}\nquery: {q}\noutput: {{ path: out }}\n")
         };
         let opts = QueryOptions {
-            workers: 2,
+            workers: QueryWorkers::InProcess(2),
             bytes_per_partition: None,
             memory_per_worker: 64 << 20,
         };
@@ -275,7 +342,7 @@ mod tests {
         );
         let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
         let opts = QueryOptions {
-            workers: 2,
+            workers: QueryWorkers::InProcess(2),
             bytes_per_partition: None,
             memory_per_worker: 64 << 20,
         };
