@@ -294,11 +294,13 @@ fn a_killed_query_ends_at_once_and_commits_nothing() {
 }
 
 #[test]
-fn a_lost_worker_fails_the_query_at_once_naming_it_and_commits_nothing() {
+fn a_lost_worker_past_max_restarts_fails_the_query_at_once_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let spec_path = dir.path().join("slow.yaml");
-    std::fs::write(&spec_path, endless_query(&out)).unwrap();
+    let spec =
+        endless_query(&out).replacen("\ninputs:", "\nworkers: { max_restarts: 0 }\ninputs:", 1);
+    std::fs::write(&spec_path, spec).unwrap();
     let summary = dir.path().join("summary.json");
     let mut child = Command::new(BIN)
         .arg("run")
@@ -334,7 +336,9 @@ fn a_lost_worker_fails_the_query_at_once_naming_it_and_commits_nothing() {
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let error = summary["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains(&format!("(pid {})", workers[0])) && error.contains("signal: 9"),
+        error.contains(&format!("(pid {})", workers[0]))
+            && error.contains("signal: 9")
+            && error.contains("(workers.max_restarts is 0)"),
         "{summary}"
     );
     assert!(
@@ -344,4 +348,64 @@ fn a_lost_worker_fails_the_query_at_once_naming_it_and_commits_nothing() {
         }
     );
     assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+}
+
+/// Seconds of work on two workers, with an answer DuckDB gives independently.
+const SECONDS_OF_PAIRS: &str = "SELECT count(*) AS n FROM lineitem a, \
+    (SELECT l_comment FROM lineitem WHERE l_linenumber <= 4) b WHERE a.l_comment < b.l_comment";
+
+#[test]
+fn a_query_whose_worker_dies_runs_again_on_a_replacement_and_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let spec_path = dir.path().join("pairs.yaml");
+    std::fs::write(&spec_path, query_spec("pairs", SECONDS_OF_PAIRS, &out)).unwrap();
+    let summary = dir.path().join("summary.json");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&spec_path)
+        .args(["--workers", "2", "--quiet", "--summary-json"])
+        .arg(&summary)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut workers = vec![];
+    while workers.len() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        workers = child_pids(child.id(), "query-worker");
+    }
+    assert_eq!(workers.len(), 2, "the query workers did not start");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the query ended before the kill; make it slower"
+    );
+    assert!(signal(workers[0] as u32, 9));
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(summary["workers_lost"], 1, "{summary}");
+    assert_eq!(summary["retries"], 1, "{summary}");
+    assert_eq!(summary["workers"], 3, "{summary}");
+    let lineitem = tpch().join("lineitem").join("*.parquet");
+    let duckdb = format!(
+        "import duckdb\nduckdb.execute('SET enable_progress_bar=false')\n\
+         t = \"read_parquet('{}')\"\n\
+         print(duckdb.sql(f\"SELECT count(*) FROM {{t}} a, (SELECT l_comment FROM {{t}} \
+         WHERE l_linenumber <= 4) b WHERE a.l_comment < b.l_comment\").fetchone()[0])",
+        lineitem.display()
+    );
+    let expected = Command::new(python())
+        .arg("-c")
+        .arg(&duckdb)
+        .output()
+        .unwrap();
+    assert!(expected.status.success(), "{}", text(&expected));
+    let expected = String::from_utf8_lossy(&expected.stdout).trim().to_string();
+    let got = std::fs::read_to_string(out.join("part-00000.csv")).unwrap();
+    assert_eq!(got, format!("n\n{expected}\n"));
 }
