@@ -167,6 +167,7 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
         Attempt::Written(written) => {
             summary.status = Status::Succeeded;
             summary.rows_out = written.rows;
+            summary.rows_in = written.rows_in.unwrap_or(0);
             summary.bytes_written = written.bytes;
             summary.output_files = written.files.len() as u64;
             summary.output = Some(committer.output().url());

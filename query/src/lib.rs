@@ -7,6 +7,7 @@ pub mod inputs;
 mod planned;
 pub mod remote;
 mod runtime;
+mod scanned;
 mod stores;
 pub mod workers;
 

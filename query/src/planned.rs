@@ -67,6 +67,9 @@ pub struct Written {
     pub files: Vec<(u32, String)>,
     pub rows: u64,
     pub bytes: u64,
+    /// Rows the query's scans produced, when the workers' metrics said (after filters
+    /// pushed into the scan; parquet row groups pruned by statistics are not read).
+    pub rows_in: Option<u64>,
 }
 
 /// Registers the inputs and plans the query; nothing is read but the inputs' listings
@@ -180,6 +183,7 @@ impl PlannedQuery {
                 .map_err(|e| QueryError::Run(e.to_string()))?;
             written.files.push((p as u32, name));
         }
+        written.rows_in = crate::scanned::rows_scanned(self.plan.clone()).await;
         Ok(written)
     }
 }
@@ -211,6 +215,7 @@ fn count_stages(plan: &dyn ExecutionPlan, stages: &mut BTreeMap<usize, usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spindle_io::channel::Wire;
 
     /// Two csv inputs in several files, joined, grouped and ordered globally.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,9 +266,15 @@ mod tests {
         );
         assert_eq!(text, expected);
         assert_eq!(written.rows, 3);
+        assert_eq!(
+            written.rows_in,
+            Some(2010),
+            "4 files of 500 rows and 10 dims"
+        );
     }
 
-    /// The same join on two workers served over authenticated connections.
+    /// The same join on two workers served over authenticated connections, one of them
+    /// encrypted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_join_runs_on_workers_reached_over_authenticated_connections() {
         let dir = tempfile::tempdir().unwrap();
@@ -289,8 +300,8 @@ mod tests {
         );
         let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
         let urls = vec![
-            crate::remote::tests::served("s3cret").await,
-            crate::remote::tests::served("s3cret").await,
+            crate::remote::tests::served("s3cret", Wire::Authenticated).await,
+            crate::remote::tests::served("s3cret", Wire::Encrypted).await,
         ];
         let opts = QueryOptions {
             workers: QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into())),
@@ -305,6 +316,11 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("staging/task-00000.csv")).unwrap();
         assert_eq!(text, "name,n\nname0,200\nname1,200\n");
         assert_eq!(written.rows, 2);
+        assert_eq!(
+            written.rows_in,
+            Some(2010),
+            "4 files of 500 rows and 10 dims"
+        );
     }
 
     #[tokio::test]

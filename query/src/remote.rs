@@ -242,20 +242,21 @@ pub(crate) mod tests {
     use datafusion_distributed::GetWorkerInfoRequest;
     use std::time::Instant;
 
-    /// A worker served on a free loopback port with `secret`.
-    pub(crate) async fn served(secret: &str) -> Url {
+    /// A worker served on a free loopback port with `secret`, its connections as
+    /// `wire` says.
+    pub(crate) async fn served(secret: &str, wire: Wire) -> Url {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = worker_url(&listener.local_addr().unwrap().to_string()).unwrap();
         let secret: Arc<str> = secret.into();
         let runtime = crate::runtime(64 << 20).unwrap();
         let worker = worker(runtime, secret.clone());
-        tokio::spawn(serve(listener, secret, Wire::Authenticated, worker));
+        tokio::spawn(serve(listener, secret, wire, worker));
         url
     }
 
     #[tokio::test]
     async fn only_a_holder_of_the_secret_reaches_a_worker() {
-        let url = served("the-secret").await;
+        let url = served("the-secret", Wire::Authenticated).await;
         let started = Instant::now();
         let strangers = RemoteWorkers::new(vec![url.clone()], "another-secret".into());
         let refused = strangers.get_worker_client_for_url(&url).await.err();
