@@ -63,6 +63,7 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
         count: worker_count(args.workers, spec.workers.instances) as usize,
         memory_bytes: spec.workers.memory.bytes(),
         encrypt: spec.encrypt,
+        silent_after: spec.workers.heartbeat_timeout.duration(),
     };
     let mut processes = match WorkerProcesses::start(&setup).await {
         Ok(started) => started,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use url::Url;
 
@@ -20,6 +20,8 @@ pub struct WorkerSetup {
     pub count: usize,
     pub memory_bytes: u64,
     pub encrypt: bool,
+    /// A worker whose heartbeat stops for this long is lost (`workers.heartbeat_timeout`).
+    pub silent_after: Duration,
 }
 
 /// Running worker processes; dropping this kills them.
@@ -27,10 +29,40 @@ pub struct WorkerProcesses {
     exe: PathBuf,
     memory_bytes: u64,
     encrypt: bool,
+    silent_after: Duration,
     secret: Arc<str>,
-    /// Each worker's process, the pipe that keeps it alive, and its URL.
-    workers: Vec<(Child, ChildStdin, Url)>,
+    workers: Vec<Worker>,
 }
+
+/// One worker process.
+struct Worker {
+    child: Child,
+    /// Held open: the worker stops when it closes.
+    _stdin: ChildStdin,
+    /// Its heartbeat: a byte every so often.
+    beats: BufReader<ChildStdout>,
+    url: Url,
+    /// Why it was killed, if it was: told in place of how it ended.
+    killed_for: Option<String>,
+}
+
+impl Worker {
+    /// Waits for the worker to say where it listens.
+    async fn started(index: usize, (child, stdin, stdout): Started) -> Result<Worker, String> {
+        let mut beats = BufReader::new(stdout);
+        let url = address(index, &mut beats).await?;
+        Ok(Worker {
+            child,
+            _stdin: stdin,
+            beats,
+            url,
+            killed_for: None,
+        })
+    }
+}
+
+/// A worker process just started, and its pipes.
+type Started = (Child, ChildStdin, ChildStdout);
 
 /// A worker whose process ended.
 pub struct LostWorker {
@@ -48,6 +80,7 @@ impl WorkerProcesses {
             exe,
             memory_bytes: setup.memory_bytes,
             encrypt: setup.encrypt,
+            silent_after: setup.silent_after,
             secret: new_secret().into(),
             workers: Vec::new(),
         };
@@ -56,51 +89,70 @@ impl WorkerProcesses {
         for _ in 0..setup.count.max(1) {
             starting.push(processes.spawn().await?);
         }
-        for (i, (child, stdin, stdout)) in starting.into_iter().enumerate() {
-            let url = address(i, stdout).await?;
-            processes.workers.push((child, stdin, url));
+        for (i, started) in starting.into_iter().enumerate() {
+            processes.workers.push(Worker::started(i, started).await?);
         }
         Ok(processes)
     }
 
     /// The workers, as the query's coordinator reaches them.
     pub fn remote(&self) -> RemoteWorkers {
-        let urls = self.workers.iter().map(|(_, _, url)| url.clone()).collect();
+        let urls = self.workers.iter().map(|w| w.url.clone()).collect();
         RemoteWorkers::new(urls, self.secret.clone())
     }
 
-    /// Returns when a worker process ends (the query cannot finish without it).
+    /// Returns when a worker is lost (the query cannot finish without it): its process
+    /// ended, or its heartbeat stopped for `silent_after` (a stopped process) and it was
+    /// killed.
     pub async fn lost(&mut self) -> LostWorker {
-        let waits = self
-            .workers
-            .iter_mut()
-            .enumerate()
-            .map(|(index, (child, _, _))| {
-                Box::pin(async move {
-                    let pid = child.id().unwrap_or_default();
-                    let message = match child.wait().await {
-                        Ok(status) => format!("query worker {index} (pid {pid}) ended: {status}"),
-                        Err(e) => format!("query worker {index} (pid {pid}) is gone: {e}"),
-                    };
-                    LostWorker { index, message }
-                })
-            });
+        let silent_after = self.silent_after;
+        let waits = self.workers.iter_mut().enumerate().map(|(index, worker)| {
+            Box::pin(async move {
+                let pid = worker.child.id().unwrap_or_default();
+                let message = tokio::select! {
+                    ended = worker.child.wait() => match (ended, worker.killed_for.take()) {
+                        (_, Some(why)) => why,
+                        (Ok(status), None) => {
+                            format!("query worker {index} (pid {pid}) ended: {status}")
+                        }
+                        (Err(e), None) => format!("query worker {index} (pid {pid}) is gone: {e}"),
+                    },
+                    () = silent(&mut worker.beats, silent_after) => {
+                        // Said before the kill: the query may see the broken
+                        // connection, and ask again, before this returns.
+                        let why = format!(
+                            "query worker {index} (pid {pid}) was silent for {}s \
+                             (workers.heartbeat_timeout) and was killed",
+                            silent_after.as_secs_f64()
+                        );
+                        worker.killed_for = Some(why.clone());
+                        let _ = worker.child.kill().await;
+                        worker.killed_for = None;
+                        why
+                    }
+                };
+                LostWorker { index, message }
+            })
+        });
         futures::future::select_all(waits).await.0
     }
 
     /// Starts a new process in place of worker `index`.
     pub async fn replace(&mut self, index: usize) -> Result<(), String> {
-        let (child, stdin, stdout) = self.spawn().await?;
-        let url = address(index, stdout).await?;
-        self.workers[index] = (child, stdin, url);
+        let started = self.spawn().await?;
+        self.workers[index] = Worker::started(index, started).await?;
         Ok(())
     }
 
-    async fn spawn(&self) -> Result<(Child, ChildStdin, ChildStdout), String> {
+    async fn spawn(&self) -> Result<Started, String> {
+        // A few beats within the time allowed: one late beat is not silence.
+        let beat = (self.silent_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut cmd = Command::new(&self.exe);
         cmd.arg("query-worker")
             .arg("--memory-bytes")
-            .arg(self.memory_bytes.to_string());
+            .arg(self.memory_bytes.to_string())
+            .arg("--heartbeat-ms")
+            .arg(beat.as_millis().to_string());
         if self.encrypt {
             cmd.arg("--encrypt");
         }
@@ -122,9 +174,8 @@ impl WorkerProcesses {
 }
 
 /// The first line a worker writes: where it listens.
-async fn address(index: usize, stdout: ChildStdout) -> Result<Url, String> {
+async fn address(index: usize, stdout: &mut BufReader<ChildStdout>) -> Result<Url, String> {
     let mut line = String::new();
-    let mut stdout = BufReader::new(stdout);
     match tokio::time::timeout(STARTUP, stdout.read_line(&mut line)).await {
         Ok(Ok(n)) if n > 0 => worker_url(line.trim()),
         Ok(_) => Err(format!("query worker {index} ended before it listened")),
@@ -132,5 +183,18 @@ async fn address(index: usize, stdout: ChildStdout) -> Result<Url, String> {
             "query worker {index} did not listen within {}s",
             STARTUP.as_secs()
         )),
+    }
+}
+
+/// Returns once `beats` has been silent for `limit`. At its end (the process ending) it
+/// never returns: the process's exit says how it ended.
+async fn silent(beats: &mut BufReader<ChildStdout>, limit: Duration) {
+    let mut buf = [0u8; 64];
+    loop {
+        match tokio::time::timeout(limit, beats.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => continue,
+            Ok(_) => return std::future::pending().await,
+            Err(_) => return,
+        }
     }
 }

@@ -383,10 +383,26 @@ const SECONDS_OF_PAIRS: &str = "SELECT count(*) AS n FROM lineitem a, \
 
 #[test]
 fn a_query_whose_worker_dies_runs_again_on_a_replacement_and_is_exact() {
+    survives_a_worker_signalled(9);
+}
+
+#[test]
+fn a_query_whose_worker_stops_answering_kills_it_and_runs_again_exact() {
+    survives_a_worker_signalled(19); // SIGSTOP: alive, but silent
+}
+
+/// Runs a query of a few seconds on two workers, sends `sig` to one of them a second
+/// in, and checks the query still gives DuckDB's answer, on a replacement worker.
+fn survives_a_worker_signalled(sig: i32) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let spec_path = dir.path().join("pairs.yaml");
-    std::fs::write(&spec_path, query_spec("pairs", SECONDS_OF_PAIRS, &out)).unwrap();
+    let spec = query_spec("pairs", SECONDS_OF_PAIRS, &out).replacen(
+        "\ninputs:",
+        "\nworkers: { heartbeat_timeout: 3s }\ninputs:",
+        1,
+    );
+    std::fs::write(&spec_path, spec).unwrap();
     let summary = dir.path().join("summary.json");
     let mut child = Command::new(BIN)
         .arg("run")
@@ -407,12 +423,13 @@ fn a_query_whose_worker_dies_runs_again_on_a_replacement_and_is_exact() {
     std::thread::sleep(std::time::Duration::from_millis(1000));
     assert!(
         child.try_wait().unwrap().is_none(),
-        "the query ended before the kill; make it slower"
+        "the query ended before the signal; make it slower"
     );
-    assert!(signal(workers[0] as u32, 9));
+    assert!(signal(workers[0] as u32, sig));
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    assert!(process_ended(workers[0]), "the lost worker is gone");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(summary["workers_lost"], 1, "{summary}");

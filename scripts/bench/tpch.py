@@ -36,6 +36,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -45,8 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "scripts" / "bench"))
-import tpch  # noqa: E402
+import tpch  # noqa: E402  (scripts/tpch.py; tpch_dask is found beside this file)
 
 PEERS = ["datafusion", "duckdb", "spark", "dask"]
 
@@ -124,6 +124,7 @@ def spark_text(query: str) -> str:
 
 class Spark:
     def start(self, data: Path) -> str:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, no lookup of the host's address
         import pyspark
         from pyspark.sql import SparkSession
         t = time.perf_counter()

@@ -6,8 +6,11 @@ are the SQL's select list in order; the final ORDER BY/LIMIT runs on that small 
 result. Where a correlated subquery has a plain equivalent it is written that way (a
 per-key aggregate joined back, an EXISTS as a semi join, q21's two EXISTS as distinct
 supplier counts per order). open_tables reads every table lazily with dd.read_parquet
-(each query reads the files again), decimals as float64 and dates as datetime64.
+(each query reads the files again), decimals as float64, dates as they come (pyarrow
+date32, compared with datetime.date: a cast to datetime64 breaks Dask's filter pushdown).
+A sum over no rows is NULL (None), as in SQL.
 """
+import datetime
 from pathlib import Path
 
 import dask.dataframe as dd
@@ -18,8 +21,14 @@ import pyarrow.types as pat
 TABLES = ["nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem"]
 
 
-def D(s: str) -> pd.Timestamp:
-    return pd.Timestamp(s)
+def D(s: str) -> datetime.date:
+    return datetime.date.fromisoformat(s)
+
+
+def _sum(values):
+    """SQL's sum: NULL (None) over no rows."""
+    total, count = dd.compute(values.sum(), values.count())
+    return total if count else None
 
 
 def open_tables(data: Path) -> dict:
@@ -31,8 +40,6 @@ def open_tables(data: Path) -> dict:
         for field in schema:
             if pat.is_decimal(field.type):
                 casts[field.name] = "float64"
-            elif pat.is_date(field.type) and str(df.dtypes[field.name]) != "datetime64[ms]":
-                casts[field.name] = "datetime64[ms]"
         tables[name] = df.astype(casts) if casts else df
     return tables
 
@@ -123,8 +130,7 @@ def q6(t):
     l = t["lineitem"]
     l = l[(l.l_shipdate >= D("1994-01-01")) & (l.l_shipdate < D("1995-01-01"))
           & (l.l_discount >= 0.05) & (l.l_discount <= 0.07) & (l.l_quantity < 24)]
-    revenue = (l.l_extendedprice * l.l_discount).sum().compute()
-    return pd.DataFrame({"revenue": [revenue]})
+    return pd.DataFrame({"revenue": [_sum(l.l_extendedprice * l.l_discount)]})
 
 
 def q7(t):
@@ -233,8 +239,8 @@ def q14(t):
     j = l.merge(p, left_on="l_partkey", right_on="p_partkey")
     revenue = j.l_extendedprice * (1 - j.l_discount)
     promo = revenue.where(j.p_type.str.startswith("PROMO"), 0.0)
-    promo, total = dd.compute(promo.sum(), revenue.sum())
-    return pd.DataFrame({"promo_revenue": [100.00 * promo / total]})
+    promo, total, count = dd.compute(promo.sum(), revenue.sum(), revenue.count())
+    return pd.DataFrame({"promo_revenue": [100.00 * promo / total if count and total else None]})
 
 
 def q15(t):
@@ -268,8 +274,8 @@ def q17(t):
     # the subquery: 0.2 * the part's average quantity over all its lineitems (all are in j)
     limit = (j.groupby("l_partkey").l_quantity.mean() * 0.2).rename("limit").reset_index()
     j = j.merge(limit, on="l_partkey")
-    total = j[j.l_quantity < j["limit"]].l_extendedprice.sum().compute()
-    return pd.DataFrame({"avg_yearly": [total / 7.0]})
+    total = _sum(j[j.l_quantity < j["limit"]].l_extendedprice)
+    return pd.DataFrame({"avg_yearly": [None if total is None else total / 7.0]})
 
 
 def q18(t):
@@ -295,8 +301,7 @@ def q19(t):
     three = ((j.p_brand == "Brand#34") & j.p_container.isin(["LG CASE", "LG BOX", "LG PACK", "LG PKG"])
              & (j.l_quantity >= 20) & (j.l_quantity <= 30) & (j.p_size >= 1) & (j.p_size <= 15))
     j = j[one | two | three]
-    revenue = (j.l_extendedprice * (1 - j.l_discount)).sum().compute()
-    return pd.DataFrame({"revenue": [revenue]})
+    return pd.DataFrame({"revenue": [_sum(j.l_extendedprice * (1 - j.l_discount))]})
 
 
 def q20(t):
