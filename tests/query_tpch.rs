@@ -5,7 +5,7 @@
 mod common;
 use common::tpch::{python, script as tpch_script, TABLES};
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -320,16 +320,13 @@ fn a_killed_query_ends_at_once_and_commits_nothing() {
     assert_eq!(only_entries(dir.path()), Vec::<String>::new());
 }
 
-#[test]
-fn a_lost_worker_past_max_restarts_fails_the_query_at_once_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let spec_path = dir.path().join("slow.yaml");
-    let spec =
-        endless_query(&out).replacen("\ninputs:", "\nworkers: { max_restarts: 0 }\ninputs:", 1);
+/// `spindle run` of `spec` with two workers, returned once both worker processes are up:
+/// the run, the workers' pids, and where the run writes its summary.
+fn run_on_two_workers(dir: &Path, spec: &str) -> (std::process::Child, Vec<i32>, PathBuf) {
+    let spec_path = dir.join("spec.yaml");
     std::fs::write(&spec_path, spec).unwrap();
-    let summary = dir.path().join("summary.json");
-    let mut child = Command::new(BIN)
+    let summary = dir.join("summary.json");
+    let child = Command::new(BIN)
         .arg("run")
         .arg(&spec_path)
         .args(["--workers", "2", "--quiet", "--summary-json"])
@@ -345,6 +342,16 @@ fn a_lost_worker_past_max_restarts_fails_the_query_at_once_naming_it() {
         workers = child_pids(child.id(), "query-worker");
     }
     assert_eq!(workers.len(), 2, "the query workers did not start");
+    (child, workers, summary)
+}
+
+#[test]
+fn a_lost_worker_past_max_restarts_fails_the_query_at_once_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let spec =
+        endless_query(&out).replacen("\ninputs:", "\nworkers: { max_restarts: 0 }\ninputs:", 1);
+    let (mut child, workers, summary) = run_on_two_workers(dir.path(), &spec);
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -396,30 +403,13 @@ fn a_query_whose_worker_stops_answering_kills_it_and_runs_again_exact() {
 fn survives_a_worker_signalled(sig: i32) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let spec_path = dir.path().join("pairs.yaml");
     let spec = query_spec("pairs", SECONDS_OF_PAIRS, &out).replacen(
         "\ninputs:",
         "\nworkers: { heartbeat_timeout: 3s }\ninputs:",
         1,
     );
-    std::fs::write(&spec_path, spec).unwrap();
-    let summary = dir.path().join("summary.json");
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .arg(&spec_path)
-        .args(["--workers", "2", "--quiet", "--summary-json"])
-        .arg(&summary)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let started = std::time::Instant::now();
-    let mut workers = vec![];
-    while workers.len() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        workers = child_pids(child.id(), "query-worker");
-    }
-    assert_eq!(workers.len(), 2, "the query workers did not start");
+    let (mut child, workers, summary) = run_on_two_workers(dir.path(), &spec);
     std::thread::sleep(std::time::Duration::from_millis(1000));
     assert!(
         child.try_wait().unwrap().is_none(),

@@ -217,22 +217,28 @@ mod tests {
     use super::*;
     use spindle_io::channel::Wire;
 
+    /// Facts (4 csv files of 500 rows, `k` in 0..10, `v`) and dims (10 rows: `id`, `name`)
+    /// under `dir`.
+    fn facts_and_dims(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let facts = dir.join("facts");
+        std::fs::create_dir(&facts).unwrap();
+        for f in 0..4 {
+            let rows: String = (0..500)
+                .map(|i| format!("{},{i}\n", (f * 500 + i) % 10))
+                .collect();
+            std::fs::write(facts.join(format!("f{f}.csv")), format!("k,v\n{rows}")).unwrap();
+        }
+        let dims = dir.join("dims.csv");
+        let names: String = (0..10).map(|k| format!("{k},name{k}\n")).collect();
+        std::fs::write(&dims, format!("id,name\n{names}")).unwrap();
+        (facts, dims)
+    }
+
     /// Two csv inputs in several files, joined, grouped and ordered globally.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_join_runs_in_stages_and_writes_one_ordered_file() {
         let dir = tempfile::tempdir().unwrap();
-        let facts = dir.path().join("facts");
-        std::fs::create_dir(&facts).unwrap();
-        for f in 0..4 {
-            let mut text = String::from("k,v\n");
-            for i in 0..500 {
-                text.push_str(&format!("{},{}\n", (f * 500 + i) % 10, i));
-            }
-            std::fs::write(facts.join(format!("f{f}.csv")), text).unwrap();
-        }
-        let dims = dir.path().join("dims.csv");
-        let names: String = (0..10).map(|k| format!("{k},name{k}\n")).collect();
-        std::fs::write(&dims, format!("id,name\n{names}")).unwrap();
+        let (facts, dims) = facts_and_dims(dir.path());
         let yaml = format!(
             "name: t\ninputs:\n  facts: {{ path: \"{}\", format: csv }}\n  \
              dims: {{ path: \"{}\", format: csv }}\n\
@@ -278,17 +284,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_join_runs_on_workers_reached_over_authenticated_connections() {
         let dir = tempfile::tempdir().unwrap();
-        let facts = dir.path().join("facts");
-        std::fs::create_dir(&facts).unwrap();
-        for f in 0..4 {
-            let rows: String = (0..500)
-                .map(|i| format!("{},{i}\n", (f * 500 + i) % 10))
-                .collect();
-            std::fs::write(facts.join(format!("f{f}.csv")), format!("k,v\n{rows}")).unwrap();
-        }
-        let dims = dir.path().join("dims.csv");
-        let names: String = (0..10).map(|k| format!("{k},name{k}\n")).collect();
-        std::fs::write(&dims, format!("id,name\n{names}")).unwrap();
+        let (facts, dims) = facts_and_dims(dir.path());
         let yaml = format!(
             "name: t\ninputs:\n  facts: {{ path: \"{}\", format: csv }}\n  \
              dims: {{ path: \"{}\", format: csv }}\n\
