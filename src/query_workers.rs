@@ -37,6 +37,8 @@ pub struct WorkerProcesses {
 /// One worker process.
 struct Worker {
     child: Child,
+    /// Kept: the child forgets it once reaped.
+    pid: u32,
     /// Held open: the worker stops when it closes.
     _stdin: ChildStdin,
     /// Its heartbeat: a byte every so often.
@@ -52,6 +54,7 @@ impl Worker {
         let mut beats = BufReader::new(stdout);
         let url = address(index, &mut beats).await?;
         Ok(Worker {
+            pid: child.id().unwrap_or_default(),
             child,
             _stdin: stdin,
             beats,
@@ -108,7 +111,7 @@ impl WorkerProcesses {
         let silent_after = self.silent_after;
         let waits = self.workers.iter_mut().enumerate().map(|(index, worker)| {
             Box::pin(async move {
-                let pid = worker.child.id().unwrap_or_default();
+                let pid = worker.pid;
                 let message = tokio::select! {
                     ended = worker.child.wait() => match (ended, worker.killed_for.take()) {
                         (_, Some(why)) => why,
