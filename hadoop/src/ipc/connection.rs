@@ -315,6 +315,9 @@ fn remote_exception(header: &RpcResponseHeaderProto) -> RemoteException {
     }
 }
 
+/// How long a failed write leaves the reader to find the server's own reason.
+const WRITE_FAILURE_GRACE: Duration = Duration::from_millis(500);
+
 /// Writes queued packets, flushing whenever the queue runs dry; with a security layer,
 /// each batch goes out wrapped.
 async fn write_loop(
@@ -330,6 +333,11 @@ async fn write_loop(
             Some(layer) => write_wrapped_batch(&mut wr, packet, &mut rx, layer).await,
         };
         if let Err(e) = result.and(wr.flush().await) {
+            // A server that refuses a connection (SIMPLE where TOKEN is required, say)
+            // sends its fatal error and closes; a write racing that close fails with a
+            // broken pipe. The reader delivers the server's reason if it has it; calls
+            // left waiting after a moment fail with the write's.
+            tokio::time::sleep(WRITE_FAILURE_GRACE).await;
             let reason = format!("write failed: {e}");
             shared.close(reason.clone(), || shared.closed_error(&reason));
             return;
