@@ -6,7 +6,7 @@
 //! closing (the coordinator gone, however it ended) stops the worker.
 
 use spindle_io::channel::Wire;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,19 +41,8 @@ pub async fn query_worker(args: QueryWorkerArgs) -> ExitCode {
 }
 
 async fn serve(args: QueryWorkerArgs) -> Result<(), String> {
-    let secret = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| format!("reading the secret from standard input: {e}"))?;
-        Ok::<_, String>(line.trim().to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    if secret.is_empty() {
-        return Err("no secret on standard input".into());
-    }
+    // At start, before anything else runs: blocking here holds up nothing.
+    let secret = crate::worker::secret_from_stdin()?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;

@@ -16,6 +16,7 @@ use url::Url;
 const STARTUP: Duration = Duration::from_secs(30);
 
 /// What each worker is given.
+#[derive(Clone)]
 pub struct WorkerSetup {
     pub count: usize,
     pub memory_bytes: u64,
@@ -27,9 +28,7 @@ pub struct WorkerSetup {
 /// Running worker processes; dropping this kills them.
 pub struct WorkerProcesses {
     exe: PathBuf,
-    memory_bytes: u64,
-    encrypt: bool,
-    silent_after: Duration,
+    setup: WorkerSetup,
     secret: Arc<str>,
     workers: Vec<Worker>,
 }
@@ -81,9 +80,7 @@ impl WorkerProcesses {
             std::env::current_exe().map_err(|e| format!("cannot find spindle itself: {e}"))?;
         let mut processes = WorkerProcesses {
             exe,
-            memory_bytes: setup.memory_bytes,
-            encrypt: setup.encrypt,
-            silent_after: setup.silent_after,
+            setup: setup.clone(),
             secret: new_secret().into(),
             workers: Vec::new(),
         };
@@ -108,7 +105,7 @@ impl WorkerProcesses {
     /// ended, or its heartbeat stopped for `silent_after` (a stopped process) and it was
     /// killed.
     pub async fn lost(&mut self) -> LostWorker {
-        let silent_after = self.silent_after;
+        let silent_after = self.setup.silent_after;
         let waits = self.workers.iter_mut().enumerate().map(|(index, worker)| {
             Box::pin(async move {
                 let pid = worker.pid;
@@ -149,14 +146,15 @@ impl WorkerProcesses {
 
     async fn spawn(&self) -> Result<Started, String> {
         // A few beats within the time allowed: one late beat is not silence.
-        let beat = (self.silent_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let beat =
+            (self.setup.silent_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut cmd = Command::new(&self.exe);
         cmd.arg("query-worker")
             .arg("--memory-bytes")
-            .arg(self.memory_bytes.to_string())
+            .arg(self.setup.memory_bytes.to_string())
             .arg("--heartbeat-ms")
             .arg(beat.as_millis().to_string());
-        if self.encrypt {
+        if self.setup.encrypt {
             cmd.arg("--encrypt");
         }
         let mut child = cmd

@@ -121,14 +121,16 @@ fn register(
     })
 }
 
-fn secret_from_stdin() -> Result<String, String> {
+/// The application secret, the first line of standard input (`spindle worker
+/// --secret-stdin`, `spindle query-worker`).
+pub(crate) fn secret_from_stdin() -> Result<String, String> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
         .map_err(|e| format!("cannot read the secret from stdin: {e}"))?;
     let secret = line.trim_end_matches(['\n', '\r']);
     if secret.is_empty() {
-        return Err("--secret-stdin given but stdin held no secret".into());
+        return Err("standard input held no secret".into());
     }
     Ok(secret.to_string())
 }

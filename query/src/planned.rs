@@ -29,15 +29,6 @@ pub enum QueryWorkers {
     Remote(RemoteWorkers),
 }
 
-impl QueryWorkers {
-    pub fn count(&self) -> usize {
-        match self {
-            QueryWorkers::InProcess(n) => (*n).max(1),
-            QueryWorkers::Remote(w) => w.len(),
-        }
-    }
-}
-
 /// How a query is cut up.
 #[derive(Clone)]
 pub struct QueryOptions {
@@ -217,9 +208,9 @@ mod tests {
     use super::*;
     use spindle_io::channel::Wire;
 
-    /// Facts (4 csv files of 500 rows, `k` in 0..10, `v`) and dims (10 rows: `id`, `name`)
-    /// under `dir`.
-    fn facts_and_dims(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    /// A query job over facts (4 csv files of 500 rows, `k` in 0..10, `v`) and dims (10
+    /// rows: `id`, `name`), written under `dir`.
+    fn facts_and_dims_query(dir: &std::path::Path, query: &str) -> QuerySpec {
         let facts = dir.join("facts");
         std::fs::create_dir(&facts).unwrap();
         for f in 0..4 {
@@ -231,24 +222,24 @@ mod tests {
         let dims = dir.join("dims.csv");
         let names: String = (0..10).map(|k| format!("{k},name{k}\n")).collect();
         std::fs::write(&dims, format!("id,name\n{names}")).unwrap();
-        (facts, dims)
+        let yaml = format!(
+            "name: t\ninputs:\n  facts: {{ path: \"{}\", format: csv }}\n  \
+             dims: {{ path: \"{}\", format: csv }}\nquery: {query}\noutput: {{ path: out }}\n",
+            facts.display(),
+            dims.display()
+        );
+        QuerySpec::from_yaml(&yaml, "t").unwrap()
     }
 
     /// Two csv inputs in several files, joined, grouped and ordered globally.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_join_runs_in_stages_and_writes_one_ordered_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (facts, dims) = facts_and_dims(dir.path());
-        let yaml = format!(
-            "name: t\ninputs:\n  facts: {{ path: \"{}\", format: csv }}\n  \
-             dims: {{ path: \"{}\", format: csv }}\n\
-             query: SELECT d.name, count(*) AS n, sum(f.v) AS s FROM facts f \
-             JOIN dims d ON f.k = d.id GROUP BY d.name ORDER BY d.name DESC LIMIT 3\n\
-             output: {{ path: out }}\n",
-            facts.display(),
-            dims.display()
+        let spec = facts_and_dims_query(
+            dir.path(),
+            "SELECT d.name, count(*) AS n, sum(f.v) AS s FROM facts f \
+             JOIN dims d ON f.k = d.id GROUP BY d.name ORDER BY d.name DESC LIMIT 3",
         );
-        let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
         let opts = QueryOptions {
             workers: QueryWorkers::InProcess(3),
             bytes_per_partition: Some(1024),
@@ -284,17 +275,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_join_runs_on_workers_reached_over_authenticated_connections() {
         let dir = tempfile::tempdir().unwrap();
-        let (facts, dims) = facts_and_dims(dir.path());
-        let yaml = format!(
-            "name: t\ninputs:\n  facts: {{ path: \"{}\", format: csv }}\n  \
-             dims: {{ path: \"{}\", format: csv }}\n\
-             query: SELECT d.name, count(*) AS n FROM facts f JOIN dims d ON f.k = d.id \
-             GROUP BY d.name ORDER BY n DESC, d.name LIMIT 2\n\
-             output: {{ path: out }}\n",
-            facts.display(),
-            dims.display()
+        let spec = facts_and_dims_query(
+            dir.path(),
+            "SELECT d.name, count(*) AS n FROM facts f JOIN dims d ON f.k = d.id \
+             GROUP BY d.name ORDER BY n DESC, d.name LIMIT 2",
         );
-        let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
         let urls = vec![
             crate::remote::tests::served("s3cret", Wire::Authenticated).await,
             crate::remote::tests::served("s3cret", Wire::Encrypted).await,

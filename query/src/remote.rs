@@ -108,14 +108,6 @@ impl RemoteWorkers {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.urls.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.urls.is_empty()
-    }
-
     async fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
         let known = self.lock().get(url).cloned();
         if let Some(channel) = known {

@@ -1,10 +1,10 @@
 //! The workers a query's stages run on, behind datafusion-distributed's two seams: a
 //! `WorkerResolver` (who the workers are) and a `ChannelResolver` (how to reach one).
 //!
-//! Today the workers live in the process that runs the query, one `Worker` (its own task
-//! cache and sessions) per worker slot, reached by direct calls; the stages, exchanges
-//! and partitioning are the ones a cluster would run. Putting the same `Worker` behind
-//! spindle's authenticated channel in worker processes changes only this file.
+//! These workers live in the process that plans the query, one `Worker` (its own task
+//! cache and sessions) per worker slot, reached by direct calls: for planning alone
+//! (`spindle explain`) and tests of planning. Queries that run use worker processes
+//! behind the same seams (`crate::remote`).
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -64,14 +64,6 @@ impl LocalWorkers {
         let slots = Arc::new(slots);
         let _ = pool.set(Arc::downgrade(&slots));
         LocalWorkers { slots }
-    }
-
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
     }
 }
 
