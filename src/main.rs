@@ -67,7 +67,7 @@ enum Command {
     #[command(name = "service-run", hide = true)]
     ServiceRun(spindle_appmaster::cmdline::ServiceCommand),
     #[command(name = "query-worker", hide = true)]
-    QueryWorker(query_worker::QueryWorkerArgs),
+    QueryWorker(spindle_appmaster::cmdline::QueryWorkerCommand),
 }
 
 fn main() -> ExitCode {

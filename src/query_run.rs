@@ -1,23 +1,21 @@
 //! `spindle run` of a query job (`inputs` + `query`): planned by DataFusion, its stages
-//! run on worker processes, its output committed as every other job's is. A worker that
-//! dies is replaced and the query run again, up to `workers.max_restarts` times.
+//! run on worker processes (`spindle_appmaster::query` runs it, as the application master
+//! does on YARN), its output committed as every other job's is.
 
-use crate::query_workers::{LostWorker, WorkerProcesses, WorkerSetup};
+use crate::query_workers::{WorkerProcesses, WorkerSetup};
 use crate::run::{commit_options, listen_for_signals, worker_count};
 use crate::ui;
 use spindle_appmaster::commit::{CommitError, Committer, Inputs};
 use spindle_appmaster::progress::{Status, Summary};
+use spindle_appmaster::query::{options, run_query, QueryPool};
 use spindle_job::QuerySpec;
-use spindle_query::{PlannedQuery, QueryError, QueryOptions, QueryWorkers, Written};
+use spindle_query::{PlannedQuery, QueryWorkers};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
-
-/// A failed run is blamed on a worker whose process ends within this long of it.
-const LOSS_SETTLES: Duration = Duration::from_millis(500);
 
 /// What `spindle run` was asked, beyond the spec.
 pub struct QueryRunArgs<'a> {
@@ -40,23 +38,6 @@ pub async fn plan(
         })
 }
 
-fn options(spec: &QuerySpec, workers: QueryWorkers) -> QueryOptions {
-    QueryOptions {
-        workers,
-        bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
-        memory_per_worker: spec.workers.memory.bytes(),
-    }
-}
-
-/// How one run of the query ended.
-enum Attempt {
-    Written(Written),
-    Failed(String),
-    /// A worker died; the query's error, if it noticed first.
-    Lost(LostWorker, Option<String>),
-    Killed,
-}
-
 pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> ExitCode {
     let started = Instant::now();
     let setup = WorkerSetup {
@@ -72,7 +53,7 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
             return ui::finish(&summary, args.json, args.summary_json);
         }
     };
-    let mut planned = match plan(&spec, spec_path, QueryWorkers::Remote(processes.remote())).await {
+    let planned = match plan(&spec, spec_path, QueryWorkers::Remote(processes.remote())).await {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -99,110 +80,21 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
             return ui::finish(&summary, args.json, args.summary_json);
         }
     };
-    let (cancel_tx, mut cancel_rx) = watch::channel(false);
+    let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(AtomicU8::new(0));
     listen_for_signals(cancel_tx, signal.clone());
-    // The timeout bounds every run of the query together, not each.
-    let deadline = tokio::time::Instant::now() + spec.timeout.duration();
-    let mut lost = 0u32;
-    let mut runs = 0u64;
-    let outcome = loop {
-        runs += 1;
-        let attempt = tokio::select! {
-            r = write(&planned, &spec, &committer, deadline) => match r {
-                Ok(written) => Attempt::Written(written),
-                Err(e) => match tokio::time::timeout(LOSS_SETTLES, processes.lost()).await {
-                    Ok(worker) => Attempt::Lost(worker, Some(e)),
-                    Err(_) => Attempt::Failed(e),
-                },
-            },
-            worker = processes.lost() => Attempt::Lost(worker, None),
-            _ = cancel_rx.wait_for(|stop| *stop) => Attempt::Killed,
-        };
-        let Attempt::Lost(worker, error) = attempt else {
-            break attempt;
-        };
-        lost += 1;
-        let why = match error {
-            Some(e) => format!("{}; the query stopped: {e}", worker.message),
-            None => worker.message,
-        };
-        if lost > spec.workers.max_restarts {
-            break Attempt::Failed(format!(
-                "{why} (workers.max_restarts is {})",
-                spec.workers.max_restarts
-            ));
-        }
-        tracing::warn!("{why}; running the query again on a replacement");
-        let replanned = async {
-            processes.replace(worker.index).await?;
-            let workers = QueryWorkers::Remote(processes.remote());
-            spindle_query::plan(&spec, &options(&spec, workers))
-                .await
-                .map_err(|e| e.to_string())
-        };
-        match replanned.await {
-            Ok(p) => planned = p,
-            Err(e) => break Attempt::Failed(format!("{why}; no replacement: {e}")),
-        }
-    };
-    // A signal stops the query, never a commit under way.
-    let outcome = match outcome {
-        Attempt::Written(written) => match committer.commit(&written.files).await {
-            Ok(_) => Attempt::Written(written),
-            Err(e) => Attempt::Failed(format!("commit: {e}")),
-        },
-        other => other,
-    };
-    let mut summary = Summary::new(&spec.name, Status::Failed);
-    summary.input_files = planned.files.len() as u64;
-    summary.bytes_read = planned.input_bytes;
-    summary.workers = setup.count as u32 + lost;
-    summary.workers_lost = lost;
-    summary.encrypted = spec.encrypt;
-    let (_, tasks) = planned.stages();
-    summary.tasks = tasks as u64;
-    summary.task_attempts = tasks as u64 * runs;
-    summary.retries = runs - 1;
-    match outcome {
-        Attempt::Written(written) => {
-            summary.status = Status::Succeeded;
-            summary.rows_out = written.rows;
-            summary.rows_in = written.rows_in.unwrap_or(0);
-            summary.bytes_written = written.bytes;
-            summary.output_files = written.files.len() as u64;
-            summary.output = Some(committer.output().url());
-        }
-        Attempt::Failed(e) => {
-            let _ = committer.abort().await;
-            summary.error = Some(e);
-        }
-        Attempt::Killed => {
-            let _ = committer.abort().await;
-            summary.status = Status::Killed;
-        }
-        Attempt::Lost(..) => unreachable!("a lost worker is replaced or fails the query"),
-    }
-    summary.wall_time_s = started.elapsed().as_secs_f64();
+    let summary = run_query(
+        &spec,
+        &mut processes,
+        planned,
+        &committer,
+        cancel_rx,
+        started,
+    )
+    .await;
     let code = ui::finish(&summary, args.json, args.summary_json);
     match signal.load(Ordering::SeqCst) {
         n if n > 0 && summary.status == Status::Killed => ExitCode::from(128 + n),
         _ => code,
     }
-}
-
-/// Runs the query into the commit's staging directory, by the deadline.
-async fn write(
-    planned: &PlannedQuery,
-    spec: &QuerySpec,
-    committer: &Committer,
-    deadline: tokio::time::Instant,
-) -> Result<Written, String> {
-    tokio::time::timeout_at(
-        deadline,
-        planned.write(spec.output.format, committer.staging()),
-    )
-    .await
-    .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
-    .map_err(|e: QueryError| e.to_string())
 }

@@ -1,35 +1,33 @@
 //! `spindle query-worker`: runs a query's stage tasks for the coordinator that started
-//! it. The secret arrives on standard input (never the command line or environment);
-//! the worker's address (`host:port`) goes out as the first line of standard output, then
-//! a heartbeat byte every `--heartbeat-ms`, from a thread of its own so that busy query
-//! threads never delay it (silence means the process is stopped or gone); standard input
-//! closing (the coordinator gone, however it ended) stops the worker.
+//! it, in one of two places.
+//!
+//! Started by `spindle run`: the secret arrives on standard input (never the command
+//! line or environment); the worker's address (`host:port`) goes out as the first line of
+//! standard output, then a heartbeat byte every `--heartbeat-ms`, from a thread of its own
+//! so that busy query threads never delay it (silence means the process is stopped or
+//! gone); standard input closing (the coordinator gone, however it ended) stops it.
+//!
+//! In a YARN container (`--worker-id`): the secret comes from the container's
+//! credentials, the address goes to the application's key-value store under a key the
+//! container owns (the store drops it when the container ends), and the worker stops when
+//! the store, and with it the application master, goes away.
 
+use spindle_appmaster::cmdline::QueryWorkerCommand;
+use spindle_appmaster::kv::client::KvClient;
+use spindle_appmaster::yarn::app::KV_ENV;
+use spindle_appmaster::yarn::query_job::query_worker_key;
 use spindle_io::channel::Wire;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// A query worker's options.
-#[derive(clap::Args, Debug)]
-pub struct QueryWorkerArgs {
-    /// Memory this worker's tasks share; past it they spill or fail
-    #[arg(long, value_name = "BYTES")]
-    pub memory_bytes: u64,
-    /// Address to serve on (port 0: any free port)
-    #[arg(long, default_value = "127.0.0.1:0", value_name = "HOST:PORT")]
-    pub bind: String,
-    /// Encrypt connections after the handshake, as well as authenticating them
-    #[arg(long)]
-    pub encrypt: bool,
-    /// Milliseconds between heartbeat bytes on standard output
-    #[arg(long, default_value_t = 1000, value_name = "MS")]
-    pub heartbeat_ms: u64,
-}
+/// How long a container's worker waits on the store between checks that it is there.
+const STORE_CHECK: Duration = Duration::from_secs(30);
 
-pub async fn query_worker(args: QueryWorkerArgs) -> ExitCode {
+pub async fn query_worker(args: QueryWorkerCommand) -> ExitCode {
     crate::init_logging("warn");
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,16 +38,26 @@ pub async fn query_worker(args: QueryWorkerArgs) -> ExitCode {
     }
 }
 
-async fn serve(args: QueryWorkerArgs) -> Result<(), String> {
+async fn serve(args: QueryWorkerCommand) -> Result<(), String> {
     // At start, before anything else runs: blocking here holds up nothing.
-    let secret = crate::worker::secret_from_stdin()?;
-    let listener = tokio::net::TcpListener::bind(&args.bind)
+    let secret = match args.worker_id {
+        Some(_) => crate::yarn::take_container_secret()?,
+        None => crate::worker::secret_from_stdin()?,
+    };
+    // In a container, the NodeManager's host: the address the master reaches it at.
+    let bind = match (&args.bind, args.worker_id) {
+        (Some(bind), _) => bind.clone(),
+        (None, Some(_)) => {
+            let host =
+                std::env::var("NM_HOST").unwrap_or_else(|_| spindle_io::splits::local_host());
+            format!("{host}:0")
+        }
+        (None, None) => "127.0.0.1:0".into(),
+    };
+    let listener = tokio::net::TcpListener::bind(&bind)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("{addr}");
-    let every = Duration::from_millis(args.heartbeat_ms.max(10));
-    std::thread::spawn(move || beat(every));
     let runtime = spindle_query::runtime(args.memory_bytes).map_err(|e| e.to_string())?;
     let secret: Arc<str> = secret.into();
     let worker = spindle_query::remote::worker(runtime, secret.clone());
@@ -58,9 +66,24 @@ async fn serve(args: QueryWorkerArgs) -> Result<(), String> {
     } else {
         Wire::Authenticated
     };
-    tokio::select! {
-        served = spindle_query::remote::serve(listener, secret, wire, worker) => served,
-        () = coordinator_gone() => Ok(()),
+    let served = spindle_query::remote::serve(listener, secret.clone(), wire, worker);
+    match args.worker_id {
+        Some(id) => {
+            let store = registered(id, addr, &secret).await?;
+            tokio::select! {
+                served = served => served,
+                gone = store_gone(store) => Err(gone),
+            }
+        }
+        None => {
+            println!("{addr}");
+            let every = Duration::from_millis(args.heartbeat_ms.max(10));
+            std::thread::spawn(move || beat(every));
+            tokio::select! {
+                served = served => served,
+                () = coordinator_gone() => Ok(()),
+            }
+        }
     }
 }
 
@@ -77,4 +100,29 @@ async fn coordinator_gone() {
     let mut stdin = tokio::io::stdin();
     let mut buf = [0u8; 64];
     while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+/// Puts this worker's address into the application's store, owned by its container.
+async fn registered(id: u32, addr: SocketAddr, secret: &str) -> Result<KvClient, String> {
+    let store = std::env::var(KV_ENV)
+        .map_err(|_| format!("--worker-id without the key-value store's address ({KV_ENV})"))?;
+    let container = std::env::var("CONTAINER_ID")
+        .map_err(|_| "--worker-id outside a YARN container (no CONTAINER_ID)".to_string())?;
+    let mut client = KvClient::connect(&store, secret).await?;
+    let key = query_worker_key(id);
+    client
+        .put(&key, addr.to_string().into_bytes(), Some(container))
+        .await
+        .map_err(|e| format!("cannot register {key}: {e}"))?;
+    Ok(client)
+}
+
+/// Returns, saying why, once the store cannot be reached: the application master that
+/// serves it has ended.
+async fn store_gone(mut store: KvClient) -> String {
+    loop {
+        if let Err(e) = store.wait("spindle.query.never", STORE_CHECK).await {
+            return format!("the application master's key-value store is gone: {e}");
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! started by `spindle run`, each told the run's fresh secret on its standard input and
 //! reached over authenticated connections. They end with the run, however it ends.
 
+use spindle_appmaster::cmdline::QueryWorkerCommand;
+use spindle_appmaster::query::{LostWorker, QueryPool};
 use spindle_io::net::new_secret;
 use spindle_query::remote::{worker_url, RemoteWorkers};
 use std::path::PathBuf;
@@ -66,13 +68,6 @@ impl Worker {
 /// A worker process just started, and its pipes.
 type Started = (Child, ChildStdin, ChildStdout);
 
-/// A worker whose process ended.
-pub struct LostWorker {
-    pub index: usize,
-    /// Which worker, and how it ended.
-    pub message: String,
-}
-
 impl WorkerProcesses {
     /// Starts the workers and waits until each has said where it listens.
     pub async fn start(setup: &WorkerSetup) -> Result<WorkerProcesses, String> {
@@ -95,8 +90,41 @@ impl WorkerProcesses {
         Ok(processes)
     }
 
-    /// The workers, as the query's coordinator reaches them.
-    pub fn remote(&self) -> RemoteWorkers {
+    async fn spawn(&self) -> Result<Started, String> {
+        // A few beats within the time allowed: one late beat is not silence.
+        let beat =
+            (self.setup.silent_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let args = QueryWorkerCommand {
+            memory_bytes: self.setup.memory_bytes,
+            bind: None,
+            encrypt: self.setup.encrypt,
+            heartbeat_ms: beat.as_millis() as u64,
+            worker_id: None,
+        };
+        let mut child = Command::new(&self.exe)
+            .args(args.to_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start a query worker ({}): {e}", self.exe.display()))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let stdout = child.stdout.take().expect("piped");
+        stdin
+            .write_all(format!("{}\n", self.secret).as_bytes())
+            .await
+            .map_err(|e| format!("a query worker ended at start: {e}"))?;
+        Ok((child, stdin, stdout))
+    }
+}
+
+impl QueryPool for WorkerProcesses {
+    fn count(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn remote(&self) -> RemoteWorkers {
         let urls = self.workers.iter().map(|w| w.url.clone()).collect();
         RemoteWorkers::new(urls, self.secret.clone())
     }
@@ -104,7 +132,7 @@ impl WorkerProcesses {
     /// Returns when a worker is lost (the query cannot finish without it): its process
     /// ended, or its heartbeat stopped for `silent_after` (a stopped process) and it was
     /// killed.
-    pub async fn lost(&mut self) -> LostWorker {
+    async fn lost(&mut self) -> LostWorker {
         let silent_after = self.setup.silent_after;
         let waits = self.workers.iter_mut().enumerate().map(|(index, worker)| {
             Box::pin(async move {
@@ -137,40 +165,10 @@ impl WorkerProcesses {
         futures::future::select_all(waits).await.0
     }
 
-    /// Starts a new process in place of worker `index`.
-    pub async fn replace(&mut self, index: usize) -> Result<(), String> {
+    async fn replace(&mut self, index: usize) -> Result<(), String> {
         let started = self.spawn().await?;
         self.workers[index] = Worker::started(index, started).await?;
         Ok(())
-    }
-
-    async fn spawn(&self) -> Result<Started, String> {
-        // A few beats within the time allowed: one late beat is not silence.
-        let beat =
-            (self.setup.silent_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("query-worker")
-            .arg("--memory-bytes")
-            .arg(self.setup.memory_bytes.to_string())
-            .arg("--heartbeat-ms")
-            .arg(beat.as_millis().to_string());
-        if self.setup.encrypt {
-            cmd.arg("--encrypt");
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start a query worker ({}): {e}", self.exe.display()))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        stdin
-            .write_all(format!("{}\n", self.secret).as_bytes())
-            .await
-            .map_err(|e| format!("a query worker ended at start: {e}"))?;
-        Ok((child, stdin, stdout))
     }
 }
 

@@ -125,6 +125,56 @@ impl AppMasterCommand {
     }
 }
 
+/// Run a query's stage tasks for its coordinator (started by `spindle run`, or by the
+/// application master in a YARN container; not typed by people)
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct QueryWorkerCommand {
+    /// Memory this worker's tasks share; past it they spill or fail
+    #[arg(long, value_name = "BYTES")]
+    pub memory_bytes: u64,
+    /// Address to serve on (port 0: any free port); default: loopback, or in a YARN
+    /// container the NodeManager's host
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bind: Option<String>,
+    /// Encrypt connections after the handshake, as well as authenticating them
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Milliseconds between heartbeat bytes on standard output (with `spindle run`)
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub heartbeat_ms: u64,
+    /// In a YARN container: this worker's id. The secret then comes from the container's
+    /// credentials, the address goes to the application's key-value store (a key the
+    /// container owns), and the worker stops when the store goes away. Without it, the
+    /// secret is the first line of standard input and the address the first line of
+    /// standard output.
+    #[arg(long)]
+    pub worker_id: Option<u32>,
+}
+
+impl QueryWorkerCommand {
+    pub const NAME: &'static str = "query-worker";
+
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            Self::NAME.into(),
+            "--memory-bytes".into(),
+            self.memory_bytes.to_string(),
+            "--heartbeat-ms".into(),
+            self.heartbeat_ms.to_string(),
+        ];
+        if let Some(bind) = &self.bind {
+            args.extend(["--bind".into(), bind.clone()]);
+        }
+        if self.encrypt {
+            args.push("--encrypt".into());
+        }
+        if let Some(id) = self.worker_id {
+            args.extend(["--worker-id".into(), id.to_string()]);
+        }
+        args
+    }
+}
+
 /// Run one instance of a service (started by the application master in a YARN
 /// container; not typed by people): the service's script from the localized spec, with
 /// its environment, through bash
@@ -164,6 +214,26 @@ mod tests {
         AppMaster(AppMasterCommand),
         #[command(name = "service-run")]
         Service(ServiceCommand),
+        #[command(name = "query-worker")]
+        Query(QueryWorkerCommand),
+    }
+
+    #[test]
+    fn a_written_query_worker_command_parses_back_to_itself() {
+        for (encrypt, worker_id, bind) in [(false, None, None), (true, Some(3), Some("node7:0"))] {
+            let cmd = QueryWorkerCommand {
+                memory_bytes: 1 << 30,
+                bind: bind.map(String::from),
+                encrypt,
+                heartbeat_ms: 250,
+                worker_id,
+            };
+            let argv = std::iter::once("spindle".to_string()).chain(cmd.to_args());
+            let Cli::Query(parsed) = Cli::try_parse_from(argv).unwrap() else {
+                panic!("not a query worker command");
+            };
+            assert_eq!(parsed, cmd);
+        }
     }
 
     #[test]

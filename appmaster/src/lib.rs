@@ -11,6 +11,7 @@ pub mod launcher;
 pub mod local;
 pub mod prepare;
 pub mod progress;
+pub mod query;
 pub mod scheduler;
 mod server;
 pub mod services;

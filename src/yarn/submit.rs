@@ -6,6 +6,7 @@ use clap::Args;
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::commit::{self, CommitError, Inputs};
 use spindle_appmaster::progress::Summary;
+use spindle_appmaster::query::options;
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV, SPEC};
 use spindle_appmaster::yarn::staging::Staging;
@@ -16,7 +17,8 @@ use spindle_hadoop::yarn::{
     FinalStatus, NodeState, Resource,
 };
 use spindle_io::net::new_secret;
-use spindle_job::{JobSpec, Spec};
+use spindle_job::{JobSpec, OutputSpec, QuerySpec, Spec, WorkerSpec};
+use spindle_query::QueryWorkers;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,8 +35,8 @@ use std::time::{Duration, Instant};
     Input and output should be hdfs:// or s3:// URLs: paths are read on the cluster.\n\n\
     Without --json, the application id is alone on the last line of stdout.")]
 pub struct SubmitArgs {
-    /// The spec (YAML): a job (`input`, `stages`, `output`) or an application of
-    /// services (`services:`, Skein's format)
+    /// The spec (YAML): a job (`input`, `stages`, `output`), a query job (`inputs`,
+    /// `query`, `output`) or an application of services (`services:`, Skein's format)
     pub(super) spec: PathBuf,
     /// Follow the application until it ends; exit 0 only if it succeeded
     #[arg(long)]
@@ -89,15 +91,17 @@ pub async fn submit(args: SubmitArgs) -> ExitCode {
         }
     };
     let submitted = match &spec {
-        Spec::Job(job) => submit_spec(&args, job, spec_text).await,
+        Spec::Job(job) => submit_spec(&args, &Job::of_stages(job), spec_text).await,
         Spec::App(app) => super::submit_app::submit_app(&args, app, spec_text).await,
-        Spec::Query(_) => {
-            eprintln!(
-                "error: {}: query jobs (`inputs` + `query`) run with `spindle run` for now; \
-                 on YARN they are not supported yet",
-                args.spec.display()
-            );
-            return ExitCode::from(2);
+        Spec::Query(query) => {
+            // The query is planned here first: an error in it costs no application.
+            let workers = args.workers.or(query.workers.instances).unwrap_or(2) as usize;
+            let opts = options(query, QueryWorkers::InProcess(workers));
+            if let Err(e) = spindle_query::plan(query, &opts).await {
+                eprintln!("error: {}: {e}", args.spec.display());
+                return ExitCode::from(2);
+            }
+            submit_spec(&args, &Job::of_query(query), spec_text).await
         }
     };
     match submitted {
@@ -109,9 +113,41 @@ pub async fn submit(args: SubmitArgs) -> ExitCode {
     }
 }
 
-async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result<ExitCode, String> {
+/// What `submit` needs of a job, in either form (`input` + `stages`, `inputs` + `query`).
+struct Job<'a> {
+    name: &'a str,
+    queue: &'a str,
+    workers: &'a WorkerSpec,
+    inputs: Vec<String>,
+    output: &'a OutputSpec,
+}
+
+impl<'a> Job<'a> {
+    fn of_stages(spec: &'a JobSpec) -> Job<'a> {
+        Job {
+            name: &spec.name,
+            queue: &spec.queue,
+            workers: &spec.workers,
+            inputs: vec![spec.input.path.clone()],
+            output: &spec.output,
+        }
+    }
+
+    fn of_query(spec: &'a QuerySpec) -> Job<'a> {
+        Job {
+            name: &spec.name,
+            queue: &spec.queue,
+            workers: &spec.workers,
+            inputs: spec.input_paths(),
+            output: &spec.output,
+        }
+    }
+}
+
+async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result<ExitCode, String> {
     let started = Instant::now();
-    for (what, path) in [("input", &spec.input.path), ("output", &spec.output.path)] {
+    let inputs = spec.inputs.iter().map(|path| ("input", path));
+    for (what, path) in inputs.chain([("output", &spec.output.path)]) {
         if !path.contains("://") || path.starts_with("file://") {
             eprintln!(
                 "warning: {what} path {path} is local: it is read on the cluster's nodes, not on this machine (use hdfs:// or s3://)"
@@ -148,8 +184,8 @@ async fn submit_spec(args: &SubmitArgs, spec: &JobSpec, text: Vec<u8>) -> Result
     );
     super::give_master_keytab(&mut context, keytab);
     let mut sub =
-        ApplicationSubmission::new(app.id, args.name.as_deref().unwrap_or(&spec.name), context);
-    sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.clone());
+        ApplicationSubmission::new(app.id, args.name.as_deref().unwrap_or(spec.name), context);
+    sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.to_string());
     sub.application_type = APPLICATION_TYPE.into();
     sub.am_resource = Resource {
         memory_mb: args.am_memory_mb.unwrap_or(512),
@@ -216,18 +252,21 @@ pub(super) fn write_summary(args: &SubmitArgs, summary: &serde_json::Value) {
 /// the application master, which reports them in full.
 async fn refuse_unsafe_output(
     args: &SubmitArgs,
-    spec: &JobSpec,
+    spec: &Job<'_>,
     cluster: &Cluster,
 ) -> Option<ExitCode> {
-    let files = spindle_io::Location::expand(&spec.input.path).await.ok()?;
-    let urls: Vec<String> = files.into_iter().map(|f| f.url).collect();
+    let mut urls = Vec::new();
+    for pattern in &spec.inputs {
+        let files = spindle_io::Location::expand(pattern).await.ok()?;
+        urls.extend(files.into_iter().map(|f| f.url));
+    }
     let inputs = Inputs {
-        patterns: std::slice::from_ref(&spec.input.path),
+        patterns: &spec.inputs,
         files: &urls,
     };
     let mut protected = crate::run::protected_places();
     protected.hdfs_home = Some(format!("/user/{}", cluster.identity.user));
-    match commit::check(&spec.output, &inputs, &protected).await {
+    match commit::check(spec.output, &inputs, &protected).await {
         Err(CommitError::Refused(why)) => {
             eprintln!("error: {}: key `output.path`: {why}", args.spec.display());
             Some(ExitCode::from(2))

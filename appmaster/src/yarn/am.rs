@@ -11,9 +11,9 @@ use super::launch::{
 };
 use super::staging::Staging;
 use super::tokens::{keep_fresh, keytab_from, now_ms, refresh_file, submitted_expiry, KeytabLogin};
-use super::{AmSession, Ask, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
+use super::{AmSession, Ask, Unregister, WorkerTemplate, YarnLauncher, KV_HISTORY, KV_JOURNAL};
 use crate::cmdline::WorkerCommand;
-use crate::commit::{CommitHooks, CommitOptions, LeaseOwner, Protected, LEASE_TTL};
+use crate::commit::{CommitHooks, CommitOptions, Committer, LeaseOwner, Protected, LEASE_TTL};
 use crate::kv::service::KvService;
 use crate::kv::store::{Op, Txn};
 use crate::progress::{human_bytes, Status, Summary};
@@ -140,11 +140,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let spec = match Spec::from_file(&args.spec.display().to_string()) {
         Ok(Spec::Job(job)) => Ok(job),
         Err(e) => Err(e),
-        Ok(Spec::Query(_)) => Err(spindle_job::SpecError::Invalid {
-            origin: args.spec.display().to_string(),
-            message: "query jobs (`inputs` + `query`) do not run on YARN yet".into(),
-        }),
-        Ok(Spec::App(app)) => {
+        Ok(other) => {
             let registered = super::app::Registered {
                 session,
                 ended: ended_rx,
@@ -155,7 +151,15 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 launch,
                 fresh_tokens: fresh_tokens.then_some(tokens_rx),
             };
-            return Ok(super::app::run_application(&app, registered, &env, started).await);
+            return Ok(match other {
+                Spec::App(app) => {
+                    super::app::run_application(&app, registered, &env, started).await
+                }
+                Spec::Query(query) => {
+                    super::query_job::run_query_job(&query, registered, &env, started).await
+                }
+                Spec::Job(_) => unreachable!("matched above"),
+            });
         }
     };
     // Workers find the master in the store: a job cannot run without it, so a store
@@ -230,13 +234,23 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         }
     };
     info!(status = ?summary.status, error = ?summary.error, "job ended");
+    Ok(conclude(&summary, &env, &launch, store.ok(), &launcher).await)
+}
 
-    // The summary is written before unregistering: `submit --wait` reads it once YARN
-    // reports the application finished.
-    let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    match Staging::connect(&default_fs, &env.cwd, &cluster.identity.user) {
+/// Records `summary` beside the spec (where `submit --wait` reads it once YARN reports
+/// the application finished), closes the store's journal and unregisters with the
+/// summary's status and a line of diagnostics.
+pub(super) async fn conclude(
+    summary: &Summary,
+    env: &AmEnv,
+    launch: &LaunchInfo,
+    store: Option<Arc<KvService>>,
+    launcher: &YarnLauncher,
+) -> Status {
+    let default_fs = env.cluster.conf.get("fs.defaultFS").unwrap_or_default();
+    match Staging::connect(&default_fs, &env.cwd, &env.cluster.identity.user) {
         Ok(staging) => {
-            let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+            let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
             if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {
                 error!("cannot record the summary: {e}");
             }
@@ -244,7 +258,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         Err(e) => error!("cannot record the summary: {e}"),
     }
     let (final_status, diagnostics) = match summary.status {
-        Status::Succeeded => (FinalStatus::Succeeded, success_line(&summary)),
+        Status::Succeeded => (FinalStatus::Succeeded, success_line(summary)),
         Status::Failed => (
             FinalStatus::Failed,
             format!(
@@ -256,7 +270,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
         Status::Killed => (FinalStatus::Killed, "killed".to_string()),
     };
     // Leave the journal closed, not open until its lease runs out.
-    if let Ok(service) = &store {
+    if let Some(service) = store {
         if let Err(e) = service.close().await {
             warn!("{e}");
         }
@@ -264,7 +278,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     if let Err(e) = launcher.finish(final_status, &diagnostics).await {
         error!("{e}");
     }
-    Ok(summary.status)
+    summary.status
 }
 
 struct Opts<'a> {
@@ -288,29 +302,52 @@ async fn run_spec(
     opts: Opts<'_>,
     started: Instant,
 ) -> Summary {
-    // Each AM attempt stages under its own name (its container id): a later attempt
-    // never commits what an earlier one left half-written.
-    let commit = CommitOptions {
-        owner: LeaseOwner {
-            attempt: opts.env.container_id.clone(),
-            host: opts.env.host.clone(),
-            pid: std::process::id(),
-            app: Some(opts.app_id.to_string()),
-        },
-        protected: opts.env.protected.clone(),
-        hooks: CommitHooks::default(),
-        lease_ttl: LEASE_TTL,
-    };
+    let commit = commit_options(opts.env, opts.app_id);
     let (committer, job) = match prepare(spec, Compression::Auto, &commit).await {
         Ok(p) => p,
         Err(e) => return Summary::failed(&spec.name, e.to_string(), started),
     };
+    let cancel_rx = stop_on_sigterm(committer.clone(), launcher.unregister());
+    let driver = DriverOptions {
+        workers: opts.workers,
+        max_restarts: spec.workers.max_restarts,
+        max_attempts: spec.max_task_attempts,
+        locality_wait: spec.locality_wait.duration(),
+        racks: opts.racks,
+        // Containers may wait in the queue; lost containers are reported by YARN.
+        join_timeout: Duration::from_secs(600),
+        heartbeat_timeout: spec.workers.heartbeat_timeout.duration(),
+        committer: Some(committer),
+        progress: Some(opts.progress),
+        cancel: Some(cancel_rx),
+        logs: Some(format!("spindle logs {}", opts.app_id)),
+        wire: opts.wire,
+        tokens: Some(opts.tokens),
+    };
+    run_job(job, listener, secret, launcher, events, driver).await
+}
+
+/// How this attempt commits. Each AM attempt stages under its own name (its container
+/// id): a later attempt never commits what an earlier one left half-written.
+pub(super) fn commit_options(env: &AmEnv, app_id: &str) -> CommitOptions {
+    CommitOptions {
+        owner: LeaseOwner {
+            attempt: env.container_id.clone(),
+            host: env.host.clone(),
+            pid: std::process::id(),
+            app: Some(app_id.to_string()),
+        },
+        protected: env.protected.clone(),
+        hooks: CommitHooks::default(),
+        lease_ttl: LEASE_TTL,
+    }
+}
+
+/// Says stop on SIGTERM. YARN stops the AM container with SIGTERM (`spindle kill`, `yarn
+/// application -kill`, a NodeManager going down) and SIGKILL a quarter second later: too
+/// soon for an orderly stop, so the staged output goes and the AM unregisters at once.
+pub(super) fn stop_on_sigterm(staged: Committer, unregister: Unregister) -> watch::Receiver<bool> {
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    // YARN stops the AM container with SIGTERM (`spindle kill`, `yarn application -kill`,
-    // a NodeManager going down) and SIGKILL a quarter second later: too soon for the
-    // driver's orderly stop, so the staged output goes and the AM unregisters at once.
-    let staged = committer.clone();
-    let unregister = launcher.unregister();
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
@@ -333,24 +370,11 @@ async fn run_spec(
                 }
             }
         }
+        // Never drop the sender: a closed channel would read as a stop.
+        std::future::pending::<()>().await;
+        drop(cancel_tx);
     });
-    let driver = DriverOptions {
-        workers: opts.workers,
-        max_restarts: spec.workers.max_restarts,
-        max_attempts: spec.max_task_attempts,
-        locality_wait: spec.locality_wait.duration(),
-        racks: opts.racks,
-        // Containers may wait in the queue; lost containers are reported by YARN.
-        join_timeout: Duration::from_secs(600),
-        heartbeat_timeout: spec.workers.heartbeat_timeout.duration(),
-        committer: Some(committer),
-        progress: Some(opts.progress),
-        cancel: Some(cancel_rx),
-        logs: Some(format!("spindle logs {}", opts.app_id)),
-        wire: opts.wire,
-        tokens: Some(opts.tokens),
-    };
-    run_job(job, listener, secret, launcher, events, driver).await
+    cancel_rx
 }
 
 /// The key holding a job's scheduler address (`host:port`), where its workers connect.

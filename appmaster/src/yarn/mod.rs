@@ -10,6 +10,7 @@ pub mod cluster;
 mod exit;
 pub mod kv_journal;
 pub mod launch;
+pub mod query_job;
 pub mod staging;
 pub mod tokens;
 

@@ -1,0 +1,167 @@
+//! A query job's run, the same for `spindle run` (worker processes) and the application
+//! master (worker containers): the planned query written into the commit's staging
+//! directory by its deadline; a lost worker replaced and the query run again, up to
+//! `workers.max_restarts` times; then the commit, or the staged output removed.
+
+use crate::commit::Committer;
+use crate::progress::{Status, Summary};
+use spindle_job::QuerySpec;
+use spindle_query::remote::RemoteWorkers;
+use spindle_query::{PlannedQuery, QueryError, QueryOptions, QueryWorkers, Written};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A failed run is blamed on a worker lost within this long of it.
+const LOSS_SETTLES: Duration = Duration::from_millis(500);
+
+/// The workers a query's stages run on, wherever they are.
+pub trait QueryPool {
+    /// How many workers the query runs on.
+    fn count(&self) -> usize;
+    /// The workers, as the query's coordinator reaches them.
+    fn remote(&self) -> RemoteWorkers;
+    /// Returns when a worker is lost: the query cannot finish without it.
+    fn lost(&mut self) -> impl Future<Output = LostWorker>;
+    /// Starts a worker in place of worker `index`, and waits until it serves.
+    fn replace(&mut self, index: usize) -> impl Future<Output = Result<(), String>>;
+}
+
+/// A worker that is gone.
+pub struct LostWorker {
+    pub index: usize,
+    /// Which worker, and how it ended.
+    pub message: String,
+}
+
+/// The query's planning options for `spec` over `workers`.
+pub fn options(spec: &QuerySpec, workers: QueryWorkers) -> QueryOptions {
+    QueryOptions {
+        workers,
+        bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
+        memory_per_worker: spec.workers.memory.bytes(),
+    }
+}
+
+/// Plans `spec` over the pool's workers.
+pub async fn plan(spec: &QuerySpec, pool: &impl QueryPool) -> Result<PlannedQuery, QueryError> {
+    spindle_query::plan(spec, &options(spec, QueryWorkers::Remote(pool.remote()))).await
+}
+
+/// How one run of the query ended.
+enum Attempt {
+    Written(Written),
+    Failed(String),
+    /// A worker died; the query's error, if it noticed first.
+    Lost(LostWorker, Option<String>),
+    Killed,
+}
+
+/// Runs `planned` (planned over `pool`) until it is committed, fails, or `cancel` says
+/// stop; the summary says which. Staged output is removed unless committed; a commit
+/// under way is never cut short.
+pub async fn run_query(
+    spec: &QuerySpec,
+    pool: &mut impl QueryPool,
+    mut planned: PlannedQuery,
+    committer: &Committer,
+    mut cancel: watch::Receiver<bool>,
+    started: Instant,
+) -> Summary {
+    // The timeout bounds every run of the query together, not each.
+    let deadline = tokio::time::Instant::now() + spec.timeout.duration();
+    let mut lost = 0u32;
+    let mut runs = 0u64;
+    let outcome = loop {
+        runs += 1;
+        let attempt = tokio::select! {
+            r = write(&planned, spec, committer, deadline) => match r {
+                Ok(written) => Attempt::Written(written),
+                Err(e) => match tokio::time::timeout(LOSS_SETTLES, pool.lost()).await {
+                    Ok(worker) => Attempt::Lost(worker, Some(e)),
+                    Err(_) => Attempt::Failed(e),
+                },
+            },
+            worker = pool.lost() => Attempt::Lost(worker, None),
+            _ = cancel.wait_for(|stop| *stop) => Attempt::Killed,
+        };
+        let Attempt::Lost(worker, error) = attempt else {
+            break attempt;
+        };
+        lost += 1;
+        let why = match error {
+            Some(e) => format!("{}; the query stopped: {e}", worker.message),
+            None => worker.message,
+        };
+        if lost > spec.workers.max_restarts {
+            break Attempt::Failed(format!(
+                "{why} (workers.max_restarts is {})",
+                spec.workers.max_restarts
+            ));
+        }
+        tracing::warn!("{why}; running the query again on a replacement");
+        let replanned = async {
+            pool.replace(worker.index).await?;
+            plan(spec, pool).await.map_err(|e| e.to_string())
+        };
+        match replanned.await {
+            Ok(p) => planned = p,
+            Err(e) => break Attempt::Failed(format!("{why}; no replacement: {e}")),
+        }
+    };
+    // A signal stops the query, never a commit under way.
+    let outcome = match outcome {
+        Attempt::Written(written) => match committer.commit(&written.files).await {
+            Ok(_) => Attempt::Written(written),
+            Err(e) => Attempt::Failed(format!("commit: {e}")),
+        },
+        other => other,
+    };
+    let mut summary = Summary::new(&spec.name, Status::Failed);
+    summary.input_files = planned.files.len() as u64;
+    summary.bytes_read = planned.input_bytes;
+    summary.workers = pool.count() as u32 + lost;
+    summary.workers_lost = lost;
+    summary.encrypted = spec.encrypt;
+    let (_, tasks) = planned.stages();
+    summary.tasks = tasks as u64;
+    summary.task_attempts = tasks as u64 * runs;
+    summary.retries = runs - 1;
+    match outcome {
+        Attempt::Written(written) => {
+            summary.status = Status::Succeeded;
+            summary.rows_out = written.rows;
+            summary.rows_in = written.rows_in.unwrap_or(0);
+            summary.bytes_written = written.bytes;
+            summary.output_files = written.files.len() as u64;
+            summary.output = Some(committer.output().url());
+        }
+        Attempt::Failed(e) => {
+            let _ = committer.abort().await;
+            summary.error = Some(e);
+        }
+        Attempt::Killed => {
+            let _ = committer.abort().await;
+            summary.status = Status::Killed;
+        }
+        Attempt::Lost(..) => unreachable!("a lost worker is replaced or fails the query"),
+    }
+    summary.wall_time_s = started.elapsed().as_secs_f64();
+    summary
+}
+
+/// Runs the query into the commit's staging directory, by the deadline.
+async fn write(
+    planned: &PlannedQuery,
+    spec: &QuerySpec,
+    committer: &Committer,
+    deadline: tokio::time::Instant,
+) -> Result<Written, String> {
+    tokio::time::timeout_at(
+        deadline,
+        planned.write(spec.output.format, committer.staging()),
+    )
+    .await
+    .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
+    .map_err(|e: QueryError| e.to_string())
+}

@@ -1,0 +1,286 @@
+//! A query job (`inputs` + `query`) on YARN. The application master is the query's
+//! coordinator: it asks for one container per worker, each running `spindle
+//! query-worker`, which puts its address in the application's key-value store under a
+//! key its container owns. The master plans the query over those workers, runs it with
+//! the same loop as `spindle run` (a container that ends is replaced and the query run
+//! again, up to `workers.max_restarts`), and commits the output.
+
+use super::am::{commit_options, conclude, serve_kv, stop_on_sigterm, AmEnv};
+use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
+use super::{Ask, WorkerTemplate, YarnLauncher};
+use crate::cmdline::QueryWorkerCommand;
+use crate::commit::{CommitError, Committer, Inputs};
+use crate::kv::service::KvService;
+use crate::launcher::{ContainerLauncher, LauncherEvent};
+use crate::progress::{Status, Summary};
+use crate::query::{plan, run_query, LostWorker, QueryPool};
+use spindle_hadoop::yarn::Resource;
+use spindle_job::wire::WorkerId;
+use spindle_job::QuerySpec;
+use spindle_query::remote::{worker_url, RemoteWorkers};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use url::Url;
+
+/// `spindle.query.workers/<id>`: where a query worker serves, owned by its container.
+pub const QUERY_WORKERS_PREFIX: &str = "spindle.query.workers/";
+
+pub fn query_worker_key(id: WorkerId) -> String {
+    format!("{QUERY_WORKERS_PREFIX}{id}")
+}
+
+/// The share of a worker container's memory its tasks may hold; the rest is the
+/// process's own (YARN kills a container that outgrows its memory).
+const TASK_MEMORY_PERCENT: u64 = 80;
+
+/// Containers may wait in the scheduler's queue this long at most.
+const JOIN_WITHIN: Duration = Duration::from_secs(600);
+
+pub async fn run_query_job(
+    spec: &QuerySpec,
+    r: Registered,
+    env: &AmEnv,
+    started: Instant,
+) -> Status {
+    let app_id = r.session.app_id.clone();
+    let kv_address = format!("{}:{}", r.session.host, r.session.port);
+    let store = r.kv.open().await;
+    if let Ok(service) = &store {
+        let wire = match spec.encrypt {
+            true => spindle_io::channel::Wire::Encrypted,
+            false => r.wire,
+        };
+        tokio::spawn(serve_kv(
+            r.kv_listener,
+            r.ended,
+            r.secret.clone(),
+            wire,
+            service.clone(),
+        ));
+    }
+    let command = QueryWorkerCommand {
+        memory_bytes: spec.workers.memory.bytes() / 100 * TASK_MEMORY_PERCENT,
+        bind: None,
+        encrypt: spec.encrypt,
+        heartbeat_ms: 1000,
+        worker_id: None,
+    };
+    let launch = r.launch.clone();
+    let secret = r.secret.clone();
+    let vars = [(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
+    let template = WorkerTemplate {
+        asks: vec![Ask {
+            resource: Resource {
+                memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
+                vcores: spec.workers.vcores as i32,
+            },
+            hosts: launch.hosts(),
+            racks: launch.racks(),
+            relax_locality: true,
+            host_racks: launch.host_racks(),
+            ..Default::default()
+        }],
+        context: Box::new(move |id| {
+            let command = QueryWorkerCommand {
+                worker_id: Some(id),
+                ..command.clone()
+            };
+            launch.context(
+                &command.to_args(),
+                &format!("query-worker-{id}"),
+                &[],
+                &vars,
+                &secret,
+            )
+        }),
+    };
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (_progress_tx, progress_rx) = watch::channel(Default::default());
+    let mut launcher = YarnLauncher::start(r.session, template, events_tx, progress_rx);
+    let summary = match &store {
+        Err(e) => Summary::failed(&spec.name, e.clone(), started),
+        Ok(service) => {
+            let pool = ContainerPool {
+                launcher: &mut launcher,
+                events: &mut events,
+                store: service.clone(),
+                secret: r.secret.as_str().into(),
+                slots: Vec::new(),
+                next: 0,
+                fatal: None,
+            };
+            run(spec, pool, env, &app_id, started).await
+        }
+    };
+    tracing::info!(status = ?summary.status, error = ?summary.error, "query ended");
+    conclude(&summary, env, &r.launch, store.ok(), &launcher).await
+}
+
+async fn run(
+    spec: &QuerySpec,
+    mut pool: ContainerPool<'_>,
+    env: &AmEnv,
+    app_id: &str,
+    started: Instant,
+) -> Summary {
+    let workers = env.workers.max(1) as usize;
+    let failed = |e: String| Summary::failed(&spec.name, e, started);
+    if let Err(e) = pool.start(workers).await {
+        return failed(e);
+    }
+    let planned = match plan(spec, &pool).await {
+        Ok(p) => p,
+        Err(e) => return failed(e.to_string()),
+    };
+    let patterns = spec.input_paths();
+    let inputs = Inputs {
+        patterns: &patterns,
+        files: &planned.files,
+    };
+    let options = commit_options(env, app_id);
+    let committer = match Committer::prepare(&spec.output, &spec.name, &inputs, &options).await {
+        Ok(c) => c,
+        Err(CommitError::Refused(why)) => return failed(format!("key `output.path`: {why}")),
+        Err(CommitError::Failed(e)) => return failed(e),
+    };
+    let cancel = stop_on_sigterm(committer.clone(), pool.launcher.unregister());
+    run_query(spec, &mut pool, planned, &committer, cancel, started).await
+}
+
+/// The query's worker containers.
+struct ContainerPool<'a> {
+    launcher: &'a mut YarnLauncher,
+    events: &'a mut mpsc::UnboundedReceiver<LauncherEvent>,
+    store: Arc<KvService>,
+    secret: Arc<str>,
+    /// Each worker's id and address, in order.
+    slots: Vec<(WorkerId, Url)>,
+    /// The next worker id: a replacement gets a new one, so its key is its own.
+    next: WorkerId,
+    /// Why the launcher stopped, once it has: no more containers can be had.
+    fatal: Option<String>,
+}
+
+impl ContainerPool<'_> {
+    /// Asks for `count` workers and waits until each serves.
+    async fn start(&mut self, count: usize) -> Result<(), String> {
+        let ids: Vec<WorkerId> = (0..count).map(|_| self.new_id()).collect();
+        for &id in &ids {
+            self.launcher.launch(id)?;
+        }
+        let urls = self.serving(&ids).await?;
+        self.slots = ids.into_iter().zip(urls).collect();
+        Ok(())
+    }
+
+    fn new_id(&mut self) -> WorkerId {
+        self.next += 1;
+        self.next - 1
+    }
+
+    /// The addresses of workers `ids` once each has put its key, or why not: a
+    /// container ended first, the launcher stopped, or they took too long.
+    async fn serving(&mut self, ids: &[WorkerId]) -> Result<Vec<Url>, String> {
+        let store = self.store.clone();
+        let keys = ids.iter().map(|&id| {
+            let store = store.clone();
+            async move {
+                let key = query_worker_key(id);
+                let entry = store.wait(&key, JOIN_WITHIN).await.ok_or_else(|| {
+                    format!(
+                        "query worker {id} did not start within {} s",
+                        JOIN_WITHIN.as_secs()
+                    )
+                })?;
+                worker_url(&String::from_utf8_lossy(&entry.value))
+            }
+        });
+        let registered = futures::future::try_join_all(keys);
+        let ended = async {
+            loop {
+                match self.events.recv().await {
+                    Some(LauncherEvent::Exited {
+                        worker,
+                        diagnostics,
+                        ..
+                    }) if ids.contains(&worker) => {
+                        break format!(
+                            "query worker {worker} ended before it served: {diagnostics} ({})",
+                            self.launcher.log_hint(worker)
+                        )
+                    }
+                    Some(LauncherEvent::Fatal(why)) => {
+                        self.fatal = Some(why.clone());
+                        break why;
+                    }
+                    Some(_) => continue,
+                    None => break "the container launcher stopped".to_string(),
+                }
+            }
+        };
+        tokio::select! {
+            urls = registered => urls,
+            why = ended => Err(why),
+        }
+    }
+}
+
+impl QueryPool for ContainerPool<'_> {
+    fn count(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn remote(&self) -> RemoteWorkers {
+        let urls = self.slots.iter().map(|(_, url)| url.clone()).collect();
+        RemoteWorkers::new(urls, self.secret.clone())
+    }
+
+    async fn lost(&mut self) -> LostWorker {
+        if self.fatal.is_some() {
+            return std::future::pending().await;
+        }
+        loop {
+            match self.events.recv().await {
+                Some(LauncherEvent::Exited {
+                    worker,
+                    diagnostics,
+                    ..
+                }) => {
+                    let Some(index) = self.slots.iter().position(|(id, _)| *id == worker) else {
+                        // A replaced worker's container, ending as asked.
+                        continue;
+                    };
+                    let message = format!(
+                        "query worker {worker} ({}) ended: {diagnostics}",
+                        self.launcher.log_hint(worker)
+                    );
+                    return LostWorker { index, message };
+                }
+                Some(LauncherEvent::Fatal(why)) => {
+                    self.fatal = Some(why.clone());
+                    return LostWorker {
+                        index: 0,
+                        message: why,
+                    };
+                }
+                Some(LauncherEvent::Started { .. }) => continue,
+                None => return std::future::pending().await,
+            }
+        }
+    }
+
+    async fn replace(&mut self, index: usize) -> Result<(), String> {
+        if let Some(why) = &self.fatal {
+            return Err(why.clone());
+        }
+        let (old, _) = self.slots[index];
+        // A stopped process's container still runs: it goes.
+        self.launcher.kill(old);
+        let id = self.new_id();
+        self.launcher.launch(id)?;
+        let url = self.serving(&[id]).await?.remove(0);
+        self.slots[index] = (id, url);
+        Ok(())
+    }
+}
