@@ -3,7 +3,7 @@
 //! the staged plan; errors before any work; an output that would overwrite an input.
 
 mod common;
-use common::tpch::{python, script as tpch_script, TABLES};
+use common::tpch::{pairs_by_duckdb, python, script as tpch_script, SECONDS_OF_PAIRS, TABLES};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -385,9 +385,6 @@ fn a_lost_worker_past_max_restarts_fails_the_query_at_once_naming_it() {
 }
 
 /// Seconds of work on two workers, with an answer DuckDB gives independently.
-const SECONDS_OF_PAIRS: &str = "SELECT count(*) AS n FROM lineitem a, \
-    (SELECT l_comment FROM lineitem WHERE l_linenumber <= 4) b WHERE a.l_comment < b.l_comment";
-
 #[test]
 fn a_query_whose_worker_dies_runs_again_on_a_replacement_and_is_exact() {
     survives_a_worker_signalled(9);
@@ -425,21 +422,7 @@ fn survives_a_worker_signalled(sig: i32) {
     assert_eq!(summary["workers_lost"], 1, "{summary}");
     assert_eq!(summary["retries"], 1, "{summary}");
     assert_eq!(summary["workers"], 3, "{summary}");
-    let lineitem = tpch().join("lineitem").join("*.parquet");
-    let duckdb = format!(
-        "import duckdb\nduckdb.execute('SET enable_progress_bar=false')\n\
-         t = \"read_parquet('{}')\"\n\
-         print(duckdb.sql(f\"SELECT count(*) FROM {{t}} a, (SELECT l_comment FROM {{t}} \
-         WHERE l_linenumber <= 4) b WHERE a.l_comment < b.l_comment\").fetchone()[0])",
-        lineitem.display()
-    );
-    let expected = Command::new(python())
-        .arg("-c")
-        .arg(&duckdb)
-        .output()
-        .unwrap();
-    assert!(expected.status.success(), "{}", text(&expected));
-    let expected = String::from_utf8_lossy(&expected.stdout).trim().to_string();
+    let expected = pairs_by_duckdb(&tpch().join("lineitem"));
     let got = std::fs::read_to_string(out.join("part-00000.csv")).unwrap();
     assert_eq!(got, format!("n\n{expected}\n"));
 }

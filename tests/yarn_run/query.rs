@@ -1,86 +1,232 @@
-//! Query jobs over HDFS: TPC-H tables uploaded to the MiniDFSCluster, `spindle run` of a
-//! query job reading `hdfs:///` inputs and committing `hdfs:///` output, each answer
+//! Query jobs over HDFS: TPC-H tables uploaded to the MiniDFSCluster once, query jobs
+//! reading `hdfs:///` inputs and committing `hdfs:///` output, by `spindle run` and by
+//! `spindle submit` (the application master coordinating worker containers), each answer
 //! equal to DuckDB's on the same files.
 
 use super::*;
-use common::tpch::{python, script as tpch_script, TABLES};
+use common::tpch::{pairs_by_duckdb, python, script as tpch_script, SECONDS_OF_PAIRS, TABLES};
+use std::path::PathBuf;
+
+/// Where the tables are on HDFS.
+const BASE: &str = "/it/tpch";
+
+/// TPC-H at scale factor 0.01 in three files a table, generated (with DuckDB's answers)
+/// into a local directory and uploaded under [`BASE`], once for all these tests.
+fn tpch_on_hdfs() -> &'static Path {
+    static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let local = tempfile::tempdir().unwrap();
+        let data = local.path();
+        let generated = Command::new(python())
+            .arg(tpch_script())
+            .args(["gen", "--sf", "0.01", "--files", "3"])
+            .arg(data)
+            .output()
+            .unwrap();
+        assert!(generated.status.success(), "{}", text(&generated));
+        for table in TABLES {
+            for entry in std::fs::read_dir(data.join(table)).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                put(
+                    &format!("{BASE}/{table}/{name}"),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+        local
+    })
+    .path()
+}
+
+fn tpch_query(n: u32) -> String {
+    std::fs::read_to_string(tpch_on_hdfs().join(format!("queries/q{n:02}.sql"))).unwrap()
+}
+
+/// A query job over every TPC-H table on HDFS (uploaded first, if need be), writing csv
+/// to `out` on HDFS.
+fn query_spec(name: &str, query: &str, out: &str) -> String {
+    tpch_on_hdfs();
+    let mut spec = format!("name: {name}\ninputs:\n");
+    for t in TABLES {
+        spec.push_str(&format!(
+            "  {t}: {{ path: \"hdfs://{BASE}/{t}\", format: parquet }}\n"
+        ));
+    }
+    spec.push_str("split_size: 128 KiB\nquery: |\n");
+    for line in query.lines() {
+        spec.push_str(&format!("  {line}\n"));
+    }
+    spec.push_str(&format!(
+        "output: {{ path: \"hdfs://{out}\", format: csv }}\n"
+    ));
+    spec
+}
+
+/// Writes `spec` into `dir` and returns its path.
+fn spec_file(dir: &Path, name: &str, spec: &str) -> String {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, spec).unwrap();
+    path.display().to_string()
+}
+
+/// Fetches the `part-*` files of `out` into a new local directory under `dir`.
+fn fetch_parts(dir: &Path, out: &str) -> PathBuf {
+    let fetched = dir.join(out.trim_start_matches('/').replace('/', "_"));
+    std::fs::create_dir(&fetched).unwrap();
+    let parts: Vec<String> = ls(out)
+        .into_iter()
+        .filter(|f| f.starts_with("part-"))
+        .collect();
+    assert!(!parts.is_empty(), "nothing in {out}: {:?}", ls(out));
+    for name in parts {
+        std::fs::write(fetched.join(&name), get(&format!("{out}/{name}")).unwrap()).unwrap();
+    }
+    fetched
+}
+
+/// Compares the answer of TPC-H query `n` in `out` on HDFS with DuckDB's.
+fn assert_duckdbs_answer(n: u32, dir: &Path, out: &str) {
+    let fetched = fetch_parts(dir, out);
+    let compared = Command::new(python())
+        .arg(tpch_script())
+        .arg("compare")
+        .arg(tpch_on_hdfs().join(format!("answers/q{n:02}.csv")))
+        .arg(&fetched)
+        .output()
+        .unwrap();
+    assert!(compared.status.success(), "q{n:02}: {}", text(&compared));
+}
 
 #[test]
 fn query_jobs_read_and_write_hdfs_with_duckdbs_answers() {
     let local = tempfile::tempdir().unwrap();
-    let data = local.path().join("tpch");
-    let generated = Command::new(python())
-        .arg(tpch_script())
-        .args(["gen", "--sf", "0.01", "--files", "3"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(generated.status.success(), "{}", text(&generated));
-    let base = "/it/tpch";
-    for table in TABLES {
-        for entry in std::fs::read_dir(data.join(table)).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            put(
-                &format!("{base}/{table}/{name}"),
-                std::fs::read(&path).unwrap(),
-            );
-        }
-    }
     // Joins of five tables, a semi-join with a subquery, grouping, global order and limit.
     for n in [3u32, 5, 18] {
-        let query = std::fs::read_to_string(data.join(format!("queries/q{n:02}.sql"))).unwrap();
-        let out = format!("{base}-out/q{n:02}");
-        let mut spec = format!("name: tpch-q{n:02}\ninputs:\n");
-        for t in TABLES {
-            spec.push_str(&format!(
-                "  {t}: {{ path: \"hdfs://{base}/{t}\", format: parquet }}\n"
-            ));
-        }
-        spec.push_str("split_size: 128 KiB\nquery: |\n");
-        for line in query.lines() {
-            spec.push_str(&format!("  {line}\n"));
-        }
-        spec.push_str(&format!(
-            "output: {{ path: \"hdfs://{out}\", format: csv }}\n"
-        ));
-        let spec_path = local.path().join(format!("q{n:02}.yaml"));
-        std::fs::write(&spec_path, spec).unwrap();
+        let out = format!("{BASE}-out/q{n:02}");
+        let spec = query_spec(&format!("tpch-q{n:02}"), &tpch_query(n), &out);
+        let spec = spec_file(local.path(), &format!("q{n:02}"), &spec);
         let started = Instant::now();
-        let run = spindle(&[
-            "run",
-            &spec_path.display().to_string(),
-            "--workers",
-            "3",
-            "--quiet",
-        ]);
+        let run = spindle(&["run", &spec, "--workers", "3", "--quiet"]);
         assert!(run.status.success(), "q{n:02}: {}", text(&run));
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "q{n:02} took {:?}",
             started.elapsed()
         );
-        let fetched = local.path().join(format!("out{n:02}"));
-        std::fs::create_dir(&fetched).unwrap();
-        let parts: Vec<String> = ls(&out)
-            .into_iter()
-            .filter(|f| f.starts_with("part-"))
-            .collect();
-        assert!(
-            !parts.is_empty(),
-            "q{n:02}: nothing in {out}: {:?}",
-            ls(&out)
-        );
-        for name in parts {
-            std::fs::write(fetched.join(&name), get(&format!("{out}/{name}")).unwrap()).unwrap();
-        }
-        let compared = Command::new(python())
-            .arg(tpch_script())
-            .arg("compare")
-            .arg(data.join(format!("answers/q{n:02}.csv")))
-            .arg(&fetched)
-            .output()
-            .unwrap();
-        assert!(compared.status.success(), "q{n:02}: {}", text(&compared));
+        assert_duckdbs_answer(n, local.path(), &out);
     }
+}
+
+#[test]
+fn submitted_query_jobs_run_on_worker_containers_with_duckdbs_answers() {
+    let local = tempfile::tempdir().unwrap();
+    for n in [3u32, 18] {
+        let out = format!("{BASE}-yarn/q{n:02}");
+        let spec = query_spec(&format!("tpch-q{n:02}"), &tpch_query(n), &out);
+        let spec = spec_file(local.path(), &format!("q{n:02}"), &spec);
+        let started = Instant::now();
+        let o = spindle(&[
+            "submit",
+            &spec,
+            "--wait",
+            "--json",
+            "--workers",
+            "2",
+            "--am-memory-mb",
+            "256",
+        ]);
+        assert!(o.status.success(), "q{n:02}: {}", text(&o));
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "q{n:02} took {:?}",
+            started.elapsed()
+        );
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let summary = &report["summary"];
+        assert_eq!(summary["status"], "succeeded", "{report}");
+        assert_eq!(summary["workers"], 2, "{report}");
+        assert_eq!(summary["workers_lost"], 0, "{report}");
+        assert!(summary["rows_out"].as_u64().unwrap() > 0, "{report}");
+        assert!(
+            summary["rows_in"].as_u64().unwrap() >= 60_000,
+            "the scans read lineitem at least: {report}"
+        );
+        assert_duckdbs_answer(n, local.path(), &out);
+    }
+}
+
+#[test]
+fn a_query_with_a_wrong_column_is_refused_before_any_application() {
+    let local = tempfile::tempdir().unwrap();
+    let spec = query_spec(
+        "wrong",
+        "SELECT l_nonesuch FROM lineitem",
+        &format!("{BASE}-wrong"),
+    );
+    let spec = spec_file(local.path(), "wrong", &spec);
+    let started = Instant::now();
+    let o = spindle(&["submit", &spec, "--wait"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("l_nonesuch"), "{}", text(&o));
+    assert!(!text(&o).contains("application_"), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_killed_query_worker_container_is_replaced_and_the_answer_is_exact() {
+    let local = tempfile::tempdir().unwrap();
+    let out = format!("{BASE}-pairs");
+    let spec = query_spec("pairs", SECONDS_OF_PAIRS, &out);
+    let spec = spec_file(local.path(), "pairs", &spec);
+    let o = spindle(&["submit", &spec, "--workers", "2", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let started = Instant::now();
+    let mut workers = vec![];
+    while workers.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the query workers of {app} never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        workers = spindle_processes(&app, "query-worker");
+    }
+    // Each worker said where it serves in the application's store.
+    let o = spindle(&["kv", "get", "spindle.query.workers/0", "--app", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(':'),
+        "{}",
+        text(&o)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(status(&app)["state"], "RUNNING", "ended before the kill");
+    let killed = workers[0].1;
+    assert!(signal(killed as u32, 9), "kill failed");
+    let s = wait_for(&app, "the end", |s| s["state"] != "RUNNING");
+    assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "took {:?}",
+        started.elapsed()
+    );
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let summary: serde_json::Value = serde_json::from_slice(
+        &get(&format!("/user/{user}/.spindle/{app}/summary.json")).expect("summary.json"),
+    )
+    .unwrap();
+    assert_eq!(summary["workers_lost"], 1, "{summary}");
+    assert_eq!(summary["retries"], 1, "{summary}");
+    assert_eq!(summary["workers"], 3, "{summary}");
+    // YARN stops the workers with the application.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !spindle_processes(&app, "query-worker").is_empty() {
+        assert!(Instant::now() < deadline, "query workers outlived {app}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let expected = pairs_by_duckdb(&tpch_on_hdfs().join("lineitem"));
+    let fetched = fetch_parts(local.path(), &out);
+    let got = std::fs::read_to_string(fetched.join("part-00000.csv")).unwrap();
+    assert_eq!(got, format!("n\n{expected}\n"));
 }
