@@ -9,13 +9,15 @@
 //!
 //! In a YARN container (`--worker-id`): the secret comes from the container's
 //! credentials, the address goes to the application's key-value store under a key the
-//! container owns (the store drops it when the container ends), and the worker stops when
-//! the store, and with it the application master, goes away.
+//! container owns (the store drops it when the container ends), a thread of its own puts
+//! a heartbeat key every `--heartbeat-ms` (the master replaces a worker silent past
+//! `workers.heartbeat_timeout`: a stopped process), and the worker stops when the store,
+//! and with it the application master, goes away.
 
 use spindle_appmaster::cmdline::QueryWorkerCommand;
 use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::yarn::app::KV_ENV;
-use spindle_appmaster::yarn::query_job::query_worker_key;
+use spindle_appmaster::yarn::query_job::{query_beat_key, query_worker_key};
 use spindle_io::channel::Wire;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -67,9 +69,11 @@ async fn serve(args: QueryWorkerCommand) -> Result<(), String> {
         Wire::Authenticated
     };
     let served = spindle_query::remote::serve(listener, secret.clone(), wire, worker);
+    let every = Duration::from_millis(args.heartbeat_ms.max(10));
     match args.worker_id {
         Some(id) => {
-            let store = registered(id, addr, &secret).await?;
+            let (store, place) = registered(id, addr, &secret).await?;
+            std::thread::spawn(move || beat_to_store(place, query_beat_key(id), every));
             tokio::select! {
                 served = served => served,
                 gone = store_gone(store) => Err(gone),
@@ -77,7 +81,6 @@ async fn serve(args: QueryWorkerCommand) -> Result<(), String> {
         }
         None => {
             println!("{addr}");
-            let every = Duration::from_millis(args.heartbeat_ms.max(10));
             std::thread::spawn(move || beat(every));
             tokio::select! {
                 served = served => served,
@@ -102,19 +105,66 @@ async fn coordinator_gone() {
     while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
+/// Where the application's store is, and which container's keys this worker puts.
+struct StorePlace {
+    address: String,
+    secret: Arc<str>,
+    container: String,
+}
+
 /// Puts this worker's address into the application's store, owned by its container.
-async fn registered(id: u32, addr: SocketAddr, secret: &str) -> Result<KvClient, String> {
-    let store = std::env::var(KV_ENV)
+async fn registered(
+    id: u32,
+    addr: SocketAddr,
+    secret: &Arc<str>,
+) -> Result<(KvClient, StorePlace), String> {
+    let address = std::env::var(KV_ENV)
         .map_err(|_| format!("--worker-id without the key-value store's address ({KV_ENV})"))?;
     let container = std::env::var("CONTAINER_ID")
         .map_err(|_| "--worker-id outside a YARN container (no CONTAINER_ID)".to_string())?;
-    let mut client = KvClient::connect(&store, secret).await?;
+    let mut client = KvClient::connect(&address, secret).await?;
     let key = query_worker_key(id);
     client
-        .put(&key, addr.to_string().into_bytes(), Some(container))
+        .put(&key, addr.to_string().into_bytes(), Some(container.clone()))
         .await
         .map_err(|e| format!("cannot register {key}: {e}"))?;
-    Ok(client)
+    let place = StorePlace {
+        address,
+        secret: secret.clone(),
+        container,
+    };
+    Ok((client, place))
+}
+
+/// Puts `key` (owned by the container) every `every`, on a connection and a runtime of
+/// its own so that busy query threads never delay it. A failed beat is retried on a new
+/// connection at the next; the process ends when the store is gone for good.
+fn beat_to_store(place: StorePlace, key: String, every: Duration) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return eprintln!("query worker: no heartbeat runtime: {e}"),
+    };
+    runtime.block_on(async {
+        let mut client = None;
+        for beat in 0u64.. {
+            if client.is_none() {
+                client = KvClient::connect(&place.address, &place.secret).await.ok();
+            }
+            if let Some(c) = client.as_mut() {
+                let value = beat.to_string().into_bytes();
+                if c.put(&key, value, Some(place.container.clone()))
+                    .await
+                    .is_err()
+                {
+                    client = None;
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 /// Returns, saying why, once the store cannot be reached: the application master that

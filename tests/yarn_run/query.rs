@@ -175,10 +175,30 @@ fn a_query_with_a_wrong_column_is_refused_before_any_application() {
 
 #[test]
 fn a_killed_query_worker_container_is_replaced_and_the_answer_is_exact() {
+    lost_worker_is_replaced("killed", 9, "", "ended: ");
+}
+
+/// A stopped process's container still runs and its connections stay open: only its
+/// heartbeat key, unchanged past `workers.heartbeat_timeout`, says it is lost.
+#[test]
+fn a_stopped_query_worker_container_is_replaced_and_the_answer_is_exact() {
+    lost_worker_is_replaced(
+        "stopped",
+        19,
+        "workers: { heartbeat_timeout: 3s }\n",
+        "was silent for 3s (workers.heartbeat_timeout)",
+    );
+}
+
+/// Submits the slow pairs query on two worker containers, sends `sig` to one worker's
+/// process mid-query, and checks the application still succeeds with DuckDB's answer,
+/// one worker lost and replaced, for the reason `why` (in the master's log), and no
+/// worker left once it ends.
+fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
     let local = tempfile::tempdir().unwrap();
-    let out = format!("{BASE}-pairs");
-    let spec = query_spec("pairs", SECONDS_OF_PAIRS, &out);
-    let spec = spec_file(local.path(), "pairs", &spec);
+    let out = format!("{BASE}-pairs-{name}");
+    let spec = query_spec("pairs", SECONDS_OF_PAIRS, &out) + workers;
+    let spec = spec_file(local.path(), name, &spec);
     let o = spindle(&["submit", &spec, "--workers", "2", "--am-memory-mb", "256"]);
     assert!(o.status.success(), "{}", text(&o));
     let app = app_id(&o);
@@ -202,8 +222,7 @@ fn a_killed_query_worker_container_is_replaced_and_the_answer_is_exact() {
     );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(status(&app)["state"], "RUNNING", "ended before the kill");
-    let killed = workers[0].1;
-    assert!(signal(killed as u32, 9), "kill failed");
+    assert!(signal(workers[0].1 as u32, sig), "signal {sig} failed");
     let s = wait_for(&app, "the end", |s| s["state"] != "RUNNING");
     assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
     assert!(
@@ -225,6 +244,15 @@ fn a_killed_query_worker_container_is_replaced_and_the_answer_is_exact() {
         assert!(Instant::now() < deadline, "query workers outlived {app}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The master's log says why the worker was replaced.
+    let o = spindle(&["logs", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    let logs = String::from_utf8_lossy(&o.stdout);
+    let replaced = logs
+        .lines()
+        .find(|l| l.contains("running the query again on a replacement"))
+        .unwrap_or_else(|| panic!("no replacement in the logs of {app}:\n{logs}"));
+    assert!(replaced.contains(why), "{replaced}");
     let expected = pairs_by_duckdb(&tpch_on_hdfs().join("lineitem"));
     let fetched = fetch_parts(local.path(), &out);
     let got = std::fs::read_to_string(fetched.join("part-00000.csv")).unwrap();

@@ -260,6 +260,12 @@ impl KvService {
         self.state().store.revision()
     }
 
+    /// The entry at `key` as applied, perhaps not yet durable: for the master's own
+    /// checks (a heartbeat's revision), never for an answer to a client.
+    pub fn peek(&self, key: &str) -> Option<Entry> {
+        self.state().store.get(key).cloned()
+    }
+
     /// Closes the journal once what was queued is durable; later writes fail. For the
     /// end of the application, so its file is left whole rather than open.
     pub async fn close(&self) -> Result<(), String> {

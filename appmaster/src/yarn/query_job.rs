@@ -2,8 +2,9 @@
 //! coordinator: it asks for one container per worker, each running `spindle
 //! query-worker`, which puts its address in the application's key-value store under a
 //! key its container owns. The master plans the query over those workers, runs it with
-//! the same loop as `spindle run` (a container that ends is replaced and the query run
-//! again, up to `workers.max_restarts`), and commits the output.
+//! the same loop as `spindle run` (a container that ends, or whose worker's heartbeat key
+//! stops changing for `workers.heartbeat_timeout`, is replaced and the query run again,
+//! up to `workers.max_restarts`), and commits the output.
 
 use super::am::{commit_options, conclude, serve_kv, stop_on_sigterm, AmEnv};
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
@@ -11,6 +12,7 @@ use super::{Ask, WorkerTemplate, YarnLauncher};
 use crate::cmdline::QueryWorkerCommand;
 use crate::commit::{CommitError, Committer, Inputs};
 use crate::kv::service::KvService;
+use crate::kv::store::Revision;
 use crate::launcher::{ContainerLauncher, LauncherEvent};
 use crate::progress::{Status, Summary};
 use crate::query::{plan, run_query, LostWorker, QueryPool};
@@ -29,6 +31,17 @@ pub const QUERY_WORKERS_PREFIX: &str = "spindle.query.workers/";
 pub fn query_worker_key(id: WorkerId) -> String {
     format!("{QUERY_WORKERS_PREFIX}{id}")
 }
+
+/// `spindle.query.beats/<id>`: put again and again by a live worker, owned by its
+/// container.
+pub const QUERY_BEATS_PREFIX: &str = "spindle.query.beats/";
+
+pub fn query_beat_key(id: WorkerId) -> String {
+    format!("{QUERY_BEATS_PREFIX}{id}")
+}
+
+/// How often the master looks at the workers' heartbeat keys.
+const BEAT_LOOK: Duration = Duration::from_millis(500);
 
 /// The share of a worker container's memory its tasks may hold; the rest is the
 /// process's own (YARN kills a container that outgrows its memory).
@@ -59,11 +72,15 @@ pub async fn run_query_job(
             service.clone(),
         ));
     }
+    let silent_after = spec.workers.heartbeat_timeout.duration();
+    // A few beats within the time allowed (one late beat is not silence), each a put in
+    // the journal: no more than one per worker per 5 s.
+    let beat = (silent_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     let command = QueryWorkerCommand {
         memory_bytes: spec.workers.memory.bytes() / 100 * TASK_MEMORY_PERCENT,
         bind: None,
         encrypt: spec.encrypt,
-        heartbeat_ms: 1000,
+        heartbeat_ms: beat.as_millis() as u64,
         worker_id: None,
     };
     let launch = r.launch.clone();
@@ -109,6 +126,7 @@ pub async fn run_query_job(
                 slots: Vec::new(),
                 next: 0,
                 fatal: None,
+                silent_after,
             };
             run(spec, pool, env, &app_id, started).await
         }
@@ -154,12 +172,34 @@ struct ContainerPool<'a> {
     events: &'a mut mpsc::UnboundedReceiver<LauncherEvent>,
     store: Arc<KvService>,
     secret: Arc<str>,
-    /// Each worker's id and address, in order.
-    slots: Vec<(WorkerId, Url)>,
+    /// The workers, in order.
+    slots: Vec<Slot>,
     /// The next worker id: a replacement gets a new one, so its key is its own.
     next: WorkerId,
     /// Why the launcher stopped, once it has: no more containers can be had.
     fatal: Option<String>,
+    /// A worker whose heartbeat key has not changed for this long is lost.
+    silent_after: Duration,
+}
+
+/// One worker of the query.
+struct Slot {
+    id: WorkerId,
+    url: Url,
+    /// The revision of its last heartbeat seen, and when it was first seen.
+    beat: Option<Revision>,
+    heard_at: Instant,
+}
+
+impl Slot {
+    fn new(id: WorkerId, url: Url) -> Slot {
+        Slot {
+            id,
+            url,
+            beat: None,
+            heard_at: Instant::now(),
+        }
+    }
 }
 
 impl ContainerPool<'_> {
@@ -170,13 +210,42 @@ impl ContainerPool<'_> {
             self.launcher.launch(id)?;
         }
         let urls = self.serving(&ids).await?;
-        self.slots = ids.into_iter().zip(urls).collect();
+        self.slots = ids
+            .into_iter()
+            .zip(urls)
+            .map(|(id, url)| Slot::new(id, url))
+            .collect();
         Ok(())
     }
 
     fn new_id(&mut self) -> WorkerId {
         self.next += 1;
         self.next - 1
+    }
+
+    /// The first worker whose heartbeat has not changed for `silent_after`: a stopped
+    /// process, whose container still runs.
+    fn silent(&mut self) -> Option<LostWorker> {
+        let now = Instant::now();
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let beat = self
+                .store
+                .peek(&query_beat_key(slot.id))
+                .map(|e| e.mod_revision);
+            if beat != slot.beat {
+                slot.beat = beat;
+                slot.heard_at = now;
+            } else if now.duration_since(slot.heard_at) > self.silent_after {
+                let message = format!(
+                    "query worker {} ({}) was silent for {}s (workers.heartbeat_timeout)",
+                    slot.id,
+                    self.launcher.log_hint(slot.id),
+                    self.silent_after.as_secs_f64()
+                );
+                return Some(LostWorker { index, message });
+            }
+        }
+        None
     }
 
     /// The addresses of workers `ids` once each has put its key, or why not: a
@@ -232,7 +301,7 @@ impl QueryPool for ContainerPool<'_> {
     }
 
     fn remote(&self) -> RemoteWorkers {
-        let urls = self.slots.iter().map(|(_, url)| url.clone()).collect();
+        let urls = self.slots.iter().map(|slot| slot.url.clone()).collect();
         RemoteWorkers::new(urls, self.secret.clone())
     }
 
@@ -240,14 +309,22 @@ impl QueryPool for ContainerPool<'_> {
         if self.fatal.is_some() {
             return std::future::pending().await;
         }
+        let mut look = tokio::time::interval(BEAT_LOOK);
         loop {
-            match self.events.recv().await {
+            let event = tokio::select! {
+                event = self.events.recv() => event,
+                _ = look.tick() => match self.silent() {
+                    Some(lost) => return lost,
+                    None => continue,
+                },
+            };
+            match event {
                 Some(LauncherEvent::Exited {
                     worker,
                     diagnostics,
                     ..
                 }) => {
-                    let Some(index) = self.slots.iter().position(|(id, _)| *id == worker) else {
+                    let Some(index) = self.slots.iter().position(|slot| slot.id == worker) else {
                         // A replaced worker's container, ending as asked.
                         continue;
                     };
@@ -274,13 +351,12 @@ impl QueryPool for ContainerPool<'_> {
         if let Some(why) = &self.fatal {
             return Err(why.clone());
         }
-        let (old, _) = self.slots[index];
         // A stopped process's container still runs: it goes.
-        self.launcher.kill(old);
+        self.launcher.kill(self.slots[index].id);
         let id = self.new_id();
         self.launcher.launch(id)?;
         let url = self.serving(&[id]).await?.remove(0);
-        self.slots[index] = (id, url);
+        self.slots[index] = Slot::new(id, url);
         Ok(())
     }
 }
