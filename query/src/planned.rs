@@ -6,6 +6,7 @@ use crate::remote::RemoteWorkers;
 use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
 use crate::QueryError;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -49,6 +50,9 @@ pub struct PlannedQuery {
     pub files: Vec<String>,
     /// The input files' total size.
     pub input_bytes: u64,
+    /// Rows of output, across its partitions, held before they are written out as files
+    /// ([`FILE_BYTES`]).
+    pub file_bytes: usize,
 }
 
 /// What running a query wrote into the staging directory.
@@ -107,6 +111,7 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
         plan,
         input_bytes: listed.iter().map(|f| f.size).sum(),
         files: listed.into_iter().map(|f| f.url).collect(),
+        file_bytes: FILE_BYTES,
     })
 }
 
@@ -134,49 +139,110 @@ impl PlannedQuery {
         display_plan_ascii(self.plan.as_ref(), false)
     }
 
-    /// Runs the query, writing one file per output partition into `staging`
-    /// (`task-NNNNN.<ext>`); a failed run may leave files there for the caller's abort.
+    /// Runs the query into `staging`: each output partition as one file
+    /// (`task-PPPPP-NNNN.<ext>`) per its share of `file_bytes` of rows, in order, so the
+    /// coordinator holds about `file_bytes` of output however large the output is. A failed run may leave files there for the caller's abort.
     pub async fn write(
         &self,
         format: OutputFormat,
         staging: &Location,
     ) -> Result<Written, QueryError> {
-        let fail = |e: datafusion::error::DataFusionError| QueryError::Run(explain_error(e));
-        let schema = self.plan.schema();
         let partitions = self.plan.output_partitioning().partition_count();
-        let batches: Vec<Vec<_>> = if partitions <= 1 {
-            let stream = execute_stream(self.plan.clone(), self.ctx.task_ctx()).map_err(fail)?;
-            vec![stream.try_collect().await.map_err(fail)?]
-        } else {
-            let parts = (0..partitions).map(|p| async move {
-                let stream = self.plan.execute(p, self.ctx.task_ctx())?;
-                stream.try_collect::<Vec<_>>().await
-            });
-            futures::future::try_join_all(parts).await.map_err(fail)?
-        };
+        let parts = (0..partitions.max(1)).map(|p| self.write_partition(p, format, staging));
         let mut written = Written::default();
-        for (p, part) in batches.into_iter().enumerate() {
-            written.rows += part.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            let schema = schema.clone();
-            let data = tokio::task::spawn_blocking(move || {
-                spindle_io::write::encode_output(format, &schema, &part)
-            })
-            .await
-            .map_err(|e| QueryError::Run(format!("output encoder: {e}")))?
-            .map_err(|e| QueryError::Run(e.to_string()))?;
-            // Staged under a task's name; the commit names the output's parts.
-            let name = format!("task-{p:05}.{}", format.extension());
-            written.bytes += data.len() as u64;
-            staging
-                .child(&name)
-                .put(data)
-                .await
-                .map_err(|e| QueryError::Run(e.to_string()))?;
-            written.files.push((p as u32, name));
+        for (p, files) in futures::future::try_join_all(parts)
+            .await?
+            .into_iter()
+            .enumerate()
+        {
+            for file in files {
+                written.rows += file.rows;
+                written.bytes += file.bytes;
+                written.files.push((p as u32, file.name));
+            }
         }
         written.rows_in = crate::scanned::rows_scanned(self.plan.clone()).await;
         Ok(written)
     }
+
+    /// Output partition `p`, streamed into files of its share of `file_bytes` each
+    /// (one file, perhaps empty, when it has few or none).
+    async fn write_partition(
+        &self,
+        p: usize,
+        format: OutputFormat,
+        staging: &Location,
+    ) -> Result<Vec<StagedFile>, QueryError> {
+        let fail = |e: datafusion::error::DataFusionError| QueryError::Run(explain_error(e));
+        let mut stream = match self.plan.output_partitioning().partition_count() {
+            0 | 1 => execute_stream(self.plan.clone(), self.ctx.task_ctx()),
+            _ => self.plan.execute(p, self.ctx.task_ctx()),
+        }
+        .map_err(fail)?;
+        // What the coordinator holds is bounded across partitions, not per partition.
+        let partitions = self.plan.output_partitioning().partition_count().max(1);
+        let per_partition = (self.file_bytes / partitions).max(MIN_FILE_BYTES.min(self.file_bytes));
+        let mut files = Vec::new();
+        let mut batches = Vec::new();
+        let mut buffered = 0;
+        loop {
+            let batch = stream.try_next().await.map_err(fail)?;
+            let done = batch.is_none();
+            if let Some(batch) = batch {
+                buffered += batch.get_array_memory_size();
+                batches.push(batch);
+            }
+            let full = buffered >= per_partition;
+            if full || (done && (!batches.is_empty() || files.is_empty())) {
+                let name = format!("task-{p:05}-{:04}.{}", files.len(), format.extension());
+                let batches = std::mem::take(&mut batches);
+                files.push(self.stage_file(format, batches, staging, name).await?);
+                buffered = 0;
+            }
+            if done {
+                return Ok(files);
+            }
+        }
+    }
+
+    /// Encodes `batches` off the async threads and puts them in `staging` as `name`.
+    async fn stage_file(
+        &self,
+        format: OutputFormat,
+        batches: Vec<RecordBatch>,
+        staging: &Location,
+        name: String,
+    ) -> Result<StagedFile, QueryError> {
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let schema = self.plan.schema();
+        let data = tokio::task::spawn_blocking(move || {
+            spindle_io::write::encode_output(format, &schema, &batches)
+        })
+        .await
+        .map_err(|e| QueryError::Run(format!("output encoder: {e}")))?
+        .map_err(|e| QueryError::Run(e.to_string()))?;
+        let bytes = data.len() as u64;
+        staging
+            .child(&name)
+            .put(data)
+            .await
+            .map_err(|e| QueryError::Run(e.to_string()))?;
+        Ok(StagedFile { name, rows, bytes })
+    }
+}
+
+/// Rows of output (in Arrow's memory) the coordinator holds before it writes them out as
+/// files: big enough for few files, small enough for a coordinator in a small container.
+pub const FILE_BYTES: usize = 64 << 20;
+
+/// Many output partitions share [`FILE_BYTES`], but none writes files smaller than this.
+const MIN_FILE_BYTES: usize = 4 << 20;
+
+/// One file a query's run put into the staging directory.
+struct StagedFile {
+    name: String,
+    rows: u64,
+    bytes: u64,
 }
 
 /// DataFusion's message, with what to change when the query ran out of memory.
@@ -251,8 +317,8 @@ mod tests {
         assert!(stages >= 2 && tasks > stages, "{}", planned.explain());
         let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
         let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
-        assert_eq!(written.files, vec![(0, "task-00000.csv".to_string())]);
-        let text = std::fs::read_to_string(dir.path().join("staging/task-00000.csv")).unwrap();
+        assert_eq!(written.files, vec![(0, "task-00000-0000.csv".to_string())]);
+        let text = std::fs::read_to_string(dir.path().join("staging/task-00000-0000.csv")).unwrap();
         // Each key k has 200 rows; their v sum to 4 * (sum of i < 500 with i % 10 == k).
         let sum = |k: u64| 4 * (0..500u64).filter(|i| i % 10 == k).sum::<u64>();
         let expected = format!(
@@ -294,7 +360,7 @@ mod tests {
         assert!(stages >= 2 && tasks > stages, "{}", planned.explain());
         let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
         let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
-        let text = std::fs::read_to_string(dir.path().join("staging/task-00000.csv")).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("staging/task-00000-0000.csv")).unwrap();
         assert_eq!(text, "name,n\nname0,200\nname1,200\n");
         assert_eq!(written.rows, 2);
         assert_eq!(
@@ -302,6 +368,52 @@ mod tests {
             Some(2010),
             "4 files of 500 rows and 10 dims"
         );
+    }
+
+    /// A partition larger than `file_bytes` goes out as several files, in order, each
+    /// whole, and nothing is held back.
+    #[tokio::test]
+    async fn a_large_partition_is_written_as_several_files_in_order() {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::datasource::memory::MemorySourceConfig;
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let batches: Vec<RecordBatch> = (0..5)
+            .map(|b| {
+                let column = Int64Array::from_iter_values(b * 3..b * 3 + 3);
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(column)]).unwrap()
+            })
+            .collect();
+        let one_batch = batches[0].get_array_memory_size();
+        let planned = PlannedQuery {
+            ctx: SessionContext::new(),
+            plan: MemorySourceConfig::try_new_exec(&[batches], schema, None).unwrap(),
+            files: vec![],
+            input_bytes: 0,
+            // Two batches a file.
+            file_bytes: one_batch * 2,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Location::parse(&dir.path().display().to_string()).unwrap();
+        let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
+        let names: Vec<&str> = written.files.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "task-00000-0000.csv",
+                "task-00000-0001.csv",
+                "task-00000-0002.csv"
+            ]
+        );
+        let mut values = vec![];
+        for name in names {
+            let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some("x"), "{name} has its header");
+            values.extend(lines.map(|l| l.parse::<i64>().unwrap()));
+        }
+        assert_eq!(values, (0..15).collect::<Vec<_>>());
+        assert_eq!(written.rows, 15);
     }
 
     #[tokio::test]
