@@ -30,7 +30,7 @@ pub async fn plan(
     spec_path: &str,
     workers: QueryWorkers,
 ) -> Result<PlannedQuery, ExitCode> {
-    spindle_query::plan(spec, &options(spec, workers))
+    spindle_query::plan(spec, &options(spec, workers, spec.workers.memory.bytes()))
         .await
         .map_err(|e| {
             eprintln!("error: {spec_path}: {e}");

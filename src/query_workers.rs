@@ -124,6 +124,11 @@ impl QueryPool for WorkerProcesses {
         self.workers.len()
     }
 
+    /// The coordinator is this process, with a worker's memory.
+    fn coordinator_memory(&self) -> u64 {
+        self.setup.memory_bytes
+    }
+
     fn remote(&self) -> RemoteWorkers {
         let urls = self.workers.iter().map(|w| w.url.clone()).collect();
         RemoteWorkers::new(urls, self.secret.clone())

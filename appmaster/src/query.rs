@@ -19,6 +19,9 @@ const LOSS_SETTLES: Duration = Duration::from_millis(500);
 pub trait QueryPool {
     /// How many workers the query runs on.
     fn count(&self) -> usize;
+    /// What the coordinator's own tasks (the final stage) may hold, in bytes: where
+    /// the coordinator runs decides it.
+    fn coordinator_memory(&self) -> u64;
     /// The workers, as the query's coordinator reaches them.
     fn remote(&self) -> RemoteWorkers;
     /// Returns when a worker is lost: the query cannot finish without it.
@@ -34,18 +37,20 @@ pub struct LostWorker {
     pub message: String,
 }
 
-/// The query's planning options for `spec` over `workers`.
-pub fn options(spec: &QuerySpec, workers: QueryWorkers) -> QueryOptions {
+/// The query's planning options for `spec` over `workers`, with `memory` for the tasks
+/// that run where it is planned.
+pub fn options(spec: &QuerySpec, workers: QueryWorkers, memory: u64) -> QueryOptions {
     QueryOptions {
         workers,
         bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
-        memory_per_worker: spec.workers.memory.bytes(),
+        memory_per_worker: memory,
     }
 }
 
 /// Plans `spec` over the pool's workers.
 pub async fn plan(spec: &QuerySpec, pool: &impl QueryPool) -> Result<PlannedQuery, QueryError> {
-    spindle_query::plan(spec, &options(spec, QueryWorkers::Remote(pool.remote()))).await
+    let workers = QueryWorkers::Remote(pool.remote());
+    spindle_query::plan(spec, &options(spec, workers, pool.coordinator_memory())).await
 }
 
 /// How one run of the query ended.

@@ -50,8 +50,8 @@ pub struct SubmitArgs {
     /// Worker containers (default: the spec's workers.instances, else 2; 1 to 10000)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     workers: Option<u32>,
-    /// Memory of the application master's container, in MiB (default: 512, or an
-    /// application's `master.resources`)
+    /// Memory of the application master's container, in MiB (default: 512; 1024 for a
+    /// query job, whose final stage runs there; or an application's `master.resources`)
     #[arg(long)]
     pub(super) am_memory_mb: Option<i64>,
     /// Virtual cores of the application master's container (default: 1, or an
@@ -96,7 +96,11 @@ pub async fn submit(args: SubmitArgs) -> ExitCode {
         Spec::Query(query) => {
             // The query is planned here first: an error in it costs no application.
             let workers = args.workers.or(query.workers.instances).unwrap_or(2) as usize;
-            let opts = options(query, QueryWorkers::InProcess(workers));
+            let opts = options(
+                query,
+                QueryWorkers::InProcess(workers),
+                query.workers.memory.bytes(),
+            );
             if let Err(e) = spindle_query::plan(query, &opts).await {
                 eprintln!("error: {}: {e}", args.spec.display());
                 return ExitCode::from(2);
@@ -120,6 +124,9 @@ struct Job<'a> {
     workers: &'a WorkerSpec,
     inputs: Vec<String>,
     output: &'a OutputSpec,
+    /// The master's memory unless `--am-memory-mb` says: a query's coordinator runs
+    /// its final stage there, so it gets more.
+    am_memory_mb: i64,
 }
 
 impl<'a> Job<'a> {
@@ -130,6 +137,7 @@ impl<'a> Job<'a> {
             workers: &spec.workers,
             inputs: vec![spec.input.path.clone()],
             output: &spec.output,
+            am_memory_mb: 512,
         }
     }
 
@@ -140,6 +148,7 @@ impl<'a> Job<'a> {
             workers: &spec.workers,
             inputs: spec.input_paths(),
             output: &spec.output,
+            am_memory_mb: 1024,
         }
     }
 }
@@ -172,6 +181,8 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
     launch.nodes = running_nodes(&rm).await?;
     launch.tokens = cluster.delegation_tokens().await?.into();
+    let am_memory_mb = args.am_memory_mb.unwrap_or(spec.am_memory_mb);
+    launch.am_memory_mb = Some(am_memory_mb);
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
     let am_args = AppMasterCommand::args_for(workers);
     let keytab = super::keytab_for_master(&cluster, &mut launch)?;
@@ -188,7 +199,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.to_string());
     sub.application_type = APPLICATION_TYPE.into();
     sub.am_resource = Resource {
-        memory_mb: args.am_memory_mb.unwrap_or(512),
+        memory_mb: am_memory_mb,
         vcores: args.am_vcores.unwrap_or(1),
     };
     sub.max_app_attempts = args.max_attempts.unwrap_or(1);
@@ -356,6 +367,7 @@ pub(super) async fn stage(
         service_files: Default::default(),
         tokens: Default::default(),
         keytab_principal: None,
+        am_memory_mb: None,
     };
     Ok((launch, vec![spec], secret))
 }

@@ -63,6 +63,10 @@ pub struct LaunchInfo {
     /// that it can obtain fresh tokens for a long-running application.
     #[serde(default)]
     pub keytab_principal: Option<String>,
+    /// The master's own container memory, in MiB: a query job's coordinator keeps its
+    /// tasks within a share of it.
+    #[serde(default)]
+    pub am_memory_mb: Option<i64>,
 }
 
 /// The tokens containers get, shared by every copy of a launch description: tokens the
@@ -242,6 +246,7 @@ mod tests {
             service_files: Default::default(),
             tokens: Default::default(),
             keytab_principal: None,
+            am_memory_mb: None,
         };
         assert_eq!(launch.hosts(), ["a", "b", "c", "d"]);
         assert_eq!(launch.racks(), ["/r1", "/r2"], "no empty rack");
@@ -281,6 +286,7 @@ mod tests {
                 service_files: Default::default(),
                 tokens: Default::default(),
                 keytab_principal: None,
+                am_memory_mb: None,
             }
             .encode(),
         )

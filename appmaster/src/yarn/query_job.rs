@@ -8,6 +8,7 @@
 
 use super::am::{commit_options, conclude, serve_kv, stop_on_sigterm, AmEnv};
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
+use super::launch::LaunchInfo;
 use super::{Ask, WorkerTemplate, YarnLauncher};
 use crate::cmdline::QueryWorkerCommand;
 use crate::commit::{CommitError, Committer, Inputs};
@@ -46,6 +47,10 @@ const BEAT_LOOK: Duration = Duration::from_millis(500);
 /// The share of a worker container's memory its tasks may hold; the rest is the
 /// process's own (YARN kills a container that outgrows its memory).
 const TASK_MEMORY_PERCENT: u64 = 80;
+
+/// The share of the master's container memory its query tasks (the final stage) may
+/// hold: the rest is the store, the output on its way to files, and the process.
+const COORDINATOR_MEMORY_PERCENT: u64 = 50;
 
 /// Containers may wait in the scheduler's queue this long at most.
 const JOIN_WITHIN: Duration = Duration::from_secs(600);
@@ -127,12 +132,22 @@ pub async fn run_query_job(
                 next: 0,
                 fatal: None,
                 silent_after,
+                coordinator_memory: coordinator_memory(spec, &r.launch),
             };
             run(spec, pool, env, &app_id, started).await
         }
     };
     tracing::info!(status = ?summary.status, error = ?summary.error, "query ended");
     conclude(&summary, env, &r.launch, store.ok(), &launcher).await
+}
+
+/// What the master's query tasks may hold: a share of its container, or a worker's
+/// memory when an older client did not say how big the container is.
+fn coordinator_memory(spec: &QuerySpec, launch: &LaunchInfo) -> u64 {
+    match launch.am_memory_mb {
+        Some(mb) => ((mb.max(0) as u64) << 20) * COORDINATOR_MEMORY_PERCENT / 100,
+        None => spec.workers.memory.bytes(),
+    }
 }
 
 async fn run(
@@ -180,6 +195,8 @@ struct ContainerPool<'a> {
     fatal: Option<String>,
     /// A worker whose heartbeat key has not changed for this long is lost.
     silent_after: Duration,
+    /// What the master's own query tasks may hold.
+    coordinator_memory: u64,
 }
 
 /// One worker of the query.
@@ -300,6 +317,10 @@ impl QueryPool for ContainerPool<'_> {
         self.slots.len()
     }
 
+    fn coordinator_memory(&self) -> u64 {
+        self.coordinator_memory
+    }
+
     fn remote(&self) -> RemoteWorkers {
         let urls = self.slots.iter().map(|slot| slot.url.clone()).collect();
         RemoteWorkers::new(urls, self.secret.clone())
@@ -358,5 +379,28 @@ impl QueryPool for ContainerPool<'_> {
         let url = self.serving(&[id]).await?.remove(0);
         self.slots[index] = Slot::new(id, url);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coordinator_keeps_to_half_of_the_master_container() {
+        let yaml = "name: t\ninputs:\n  a: { path: x, format: csv }\nquery: SELECT 1\n\
+                    output: { path: out }\n";
+        let spec = QuerySpec::from_yaml(yaml, "t").unwrap();
+        let mut launch: LaunchInfo = serde_json::from_str(
+            r#"{"fs_scheme":"hdfs","fs_host":"nn","fs_port":8020,"common":[],"app_dir":"/d"}"#,
+        )
+        .unwrap();
+        // From a client that did not say: a worker's memory, as before.
+        assert_eq!(
+            coordinator_memory(&spec, &launch),
+            spec.workers.memory.bytes()
+        );
+        launch.am_memory_mb = Some(1024);
+        assert_eq!(coordinator_memory(&spec, &launch), 512 << 20);
     }
 }
