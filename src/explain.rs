@@ -2,7 +2,9 @@
 
 use clap::Args;
 use serde_json::json;
+use spindle_appmaster::progress::human_bytes;
 use spindle_job::{Plan, Spec};
+use spindle_query::estimate::{Estimated, StageEstimate};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,7 +15,8 @@ use std::process::ExitCode;
     spindle explain conf/examples/revenue.yaml\n  \
     spindle explain job.yaml --workers 8 --json\n\n\
     For a query job (`inputs` + `query`) this lists its inputs' files and reads their\n\
-    schemas, as `spindle run` would, and plans the query; nothing else is read.")]
+    schemas, as `spindle run` would, and plans the query; nothing else is read. It ends\n\
+    with each stage's scanned bytes and DataFusion's estimate of its output.")]
 pub struct ExplainArgs {
     /// The job spec (YAML)
     spec: PathBuf,
@@ -35,6 +38,7 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut estimates = None;
     let (kind, stages, tasks, text) = match spec {
         Spec::Query(q) => {
             let count = crate::run::worker_count(args.workers, q.workers.instances) as usize;
@@ -44,16 +48,15 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
                 Err(code) => return code,
             };
             let (stages, tasks) = planned.stages();
-            (
-                "query",
-                stages,
-                Some(tasks),
-                format!(
-                    "{}\n{}",
-                    inputs_line(planned.files.len(), count),
-                    planned.explain()
-                ),
-            )
+            let expected = planned.estimates();
+            let text = format!(
+                "{}\n{}\n{}",
+                inputs_line(planned.files.len(), count),
+                planned.explain().trim_end(),
+                describe_estimates(&expected)
+            );
+            estimates = Some(expected);
+            ("query", stages, Some(tasks), text)
         }
         Spec::Job(job) => {
             let plan = Plan::from_spec(&job);
@@ -65,7 +68,14 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
         }
     };
     if args.json {
-        let doc = json!({ "kind": kind, "stages": stages, "tasks": tasks, "plan": text });
+        let estimates = estimates.map(|e| e.iter().map(estimate_json).collect::<Vec<_>>());
+        let doc = json!({
+            "kind": kind,
+            "stages": stages,
+            "tasks": tasks,
+            "plan": text,
+            "estimates": estimates,
+        });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     } else {
         print!("{text}");
@@ -78,6 +88,53 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
 
 fn inputs_line(files: usize, workers: usize) -> String {
     format!("{files} input files, planned for {workers} workers")
+}
+
+/// One line per stage: the bytes its scans read, and the rows and bytes DataFusion
+/// expects it to produce (`~` estimated, `?` unknown).
+fn describe_estimates(stages: &[StageEstimate]) -> String {
+    let shown = |e: Option<Estimated>, bytes: bool| match e {
+        None => "?".to_string(),
+        Some(e) => {
+            let value = match bytes {
+                true => human_bytes(e.value),
+                false => e.value.to_string(),
+            };
+            format!("{}{value}", if e.exact { "" } else { "~" })
+        }
+    };
+    let mut s = String::from("Estimates (DataFusion's statistics; ~ estimated, ? unknown):\n");
+    for e in stages {
+        let name = match e.stage {
+            0 => "final stage".to_string(),
+            n => format!("Stage {n}"),
+        };
+        let tasks = match e.tasks {
+            1 => "1 task".to_string(),
+            n => format!("{n} tasks"),
+        };
+        let scans = match e.scan_bytes {
+            0 => String::new(),
+            b => format!(", scans {} of files", human_bytes(b)),
+        };
+        s.push_str(&format!(
+            "  {name}: {tasks}{scans}, out {} rows, {}\n",
+            shown(e.rows, false),
+            shown(e.bytes, true),
+        ));
+    }
+    s
+}
+
+fn estimate_json(e: &StageEstimate) -> serde_json::Value {
+    let value = |e: Option<Estimated>| e.map(|e| json!({ "value": e.value, "exact": e.exact }));
+    json!({
+        "stage": e.stage,
+        "tasks": e.tasks,
+        "scan_bytes": e.scan_bytes,
+        "rows": value(e.rows),
+        "bytes": value(e.bytes),
+    })
 }
 
 /// One line per phase: where its rows come from, what it does, where they go.

@@ -134,6 +134,31 @@ fn explain_shows_the_stages_of_a_join() {
     let tasks = doc["tasks"].as_u64().unwrap();
     assert!(stages >= 2, "a three-way join planned in one stage: {doc}");
     assert!(tasks > stages, "every stage has one task: {doc}");
+    // Every byte of the three tables q3 reads is scanned once, by one stage or another.
+    let estimates = doc["estimates"].as_array().unwrap();
+    assert_eq!(estimates.len() as u64, stages, "{doc}");
+    let scanned: u64 = estimates
+        .iter()
+        .map(|e| e["scan_bytes"].as_u64().unwrap())
+        .sum();
+    let files = ["customer", "orders", "lineitem"].iter().flat_map(|t| {
+        std::fs::read_dir(tpch().join(t))
+            .unwrap()
+            .map(|f| f.unwrap().metadata().unwrap().len())
+    });
+    assert_eq!(scanned, files.sum::<u64>(), "{doc}");
+    // Parquet's statistics give DataFusion row counts to carry up from some scan.
+    assert!(
+        estimates
+            .iter()
+            .any(|e| e["rows"]["value"].as_u64() > Some(0)),
+        "{doc}"
+    );
+    let plan = doc["plan"].as_str().unwrap();
+    assert!(
+        plan.contains("Estimates (") && plan.contains("scans "),
+        "{plan}"
+    );
     assert!(!out.exists(), "explain wrote output");
 }
 

@@ -3,6 +3,7 @@
 //! stores, the workers and the output.
 
 mod error;
+pub mod estimate;
 pub mod inputs;
 mod planned;
 pub mod remote;

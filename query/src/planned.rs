@@ -139,6 +139,11 @@ impl PlannedQuery {
         display_plan_ascii(self.plan.as_ref(), false)
     }
 
+    /// What each stage reads and is expected to produce.
+    pub fn estimates(&self) -> Vec<crate::estimate::StageEstimate> {
+        crate::estimate::estimates(self.plan.as_ref())
+    }
+
     /// Runs the query into `staging`: each output partition as one file
     /// (`task-PPPPP-NNNN.<ext>`) per its share of `file_bytes` of rows, in order, so the
     /// coordinator holds about `file_bytes` of output however large the output is. A failed run may leave files there for the caller's abort.

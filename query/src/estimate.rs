@@ -1,0 +1,115 @@
+//! What each stage of a planned query is expected to read and produce, for `spindle
+//! explain`: the bytes its scans will read (exact: the file ranges assigned to its
+//! tasks) and DataFusion's estimate of its output (from file and row-group statistics,
+//! carried up through the plan; unknown where DataFusion cannot say, as for csv input).
+
+use datafusion::common::stats::Precision;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
+use datafusion_distributed::{DistributedLeafExec, NetworkBoundaryExt};
+use std::collections::BTreeMap;
+
+/// One stage's expectations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageEstimate {
+    /// The stage's number in the plan; 0 is the coordinator's final stage.
+    pub stage: usize,
+    pub tasks: usize,
+    /// Bytes of input files its scans read (before row-group pruning).
+    pub scan_bytes: u64,
+    /// Rows it produces: DataFusion's estimate, if it has one.
+    pub rows: Option<Estimated>,
+    /// Bytes it produces (in memory, before lz4 on the wire), if estimated.
+    pub bytes: Option<Estimated>,
+}
+
+/// An estimated quantity, and whether DataFusion knows it exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimated {
+    pub value: u64,
+    pub exact: bool,
+}
+
+impl Estimated {
+    fn of(p: Precision<usize>) -> Option<Estimated> {
+        match p {
+            Precision::Exact(v) => Some(Estimated {
+                value: v as u64,
+                exact: true,
+            }),
+            Precision::Inexact(v) => Some(Estimated {
+                value: v as u64,
+                exact: false,
+            }),
+            Precision::Absent => None,
+        }
+    }
+}
+
+/// Every stage of `plan` (the coordinator's first), by stage number.
+pub fn estimates(plan: &dyn ExecutionPlan) -> Vec<StageEstimate> {
+    let mut stages = BTreeMap::new();
+    stages.insert(0, estimate(0, 1, plan));
+    collect(plan, &mut stages);
+    stages.into_values().collect()
+}
+
+fn estimate(stage: usize, tasks: usize, plan: &dyn ExecutionPlan) -> StageEstimate {
+    let stats = StatisticsContext::new()
+        .compute(plan, &StatisticsArgs::new())
+        .ok();
+    StageEstimate {
+        stage,
+        tasks,
+        scan_bytes: scan_bytes(plan),
+        rows: stats.as_ref().and_then(|s| Estimated::of(s.num_rows)),
+        bytes: stats
+            .as_ref()
+            .and_then(|s| Estimated::of(s.total_byte_size)),
+    }
+}
+
+/// Adds every stage below `plan`.
+fn collect(plan: &dyn ExecutionPlan, stages: &mut BTreeMap<usize, StageEstimate>) {
+    if let Some(boundary) = plan.as_network_boundary() {
+        let stage = boundary.input_stage();
+        if let Some(local) = stage.local_plan() {
+            stages.insert(
+                stage.num(),
+                estimate(stage.num(), stage.task_count(), local.as_ref()),
+            );
+            collect(local.as_ref(), stages);
+        }
+    }
+    for child in plan.children() {
+        collect(child.as_ref(), stages);
+    }
+}
+
+/// The file bytes the scans of this stage (not of the stages below it) read.
+fn scan_bytes(plan: &dyn ExecutionPlan) -> u64 {
+    if plan.as_network_boundary().is_some() {
+        return 0;
+    }
+    if let Some(leaf) = plan.downcast_ref::<DistributedLeafExec>() {
+        return leaf.variants().iter().map(|v| scan_bytes(v.as_ref())).sum();
+    }
+    let own = plan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+        .map_or(0, |config| {
+            let files = config.file_groups.iter().flat_map(|g| g.iter());
+            files
+                .map(|f| match &f.range {
+                    Some(r) => (r.end - r.start).max(0) as u64,
+                    None => f.object_meta.size,
+                })
+                .sum()
+        });
+    own + plan
+        .children()
+        .into_iter()
+        .map(|c| scan_bytes(c.as_ref()))
+        .sum::<u64>()
+}
