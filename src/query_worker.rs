@@ -124,8 +124,13 @@ async fn registered(
         .map_err(|_| "--worker-id outside a YARN container (no CONTAINER_ID)".to_string())?;
     let mut client = KvClient::connect(&address, secret).await?;
     let key = query_worker_key(id);
+    // By the NodeManager's name, as HDFS names the hosts of blocks: scans are placed by it.
+    let advertised = match std::env::var("NM_HOST") {
+        Ok(host) => format!("{host}:{}", addr.port()),
+        Err(_) => addr.to_string(),
+    };
     client
-        .put(&key, addr.to_string().into_bytes(), Some(container.clone()))
+        .put(&key, advertised.into_bytes(), Some(container.clone()))
         .await
         .map_err(|e| format!("cannot register {key}: {e}"))?;
     let place = StorePlace {

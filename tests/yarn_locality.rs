@@ -274,6 +274,13 @@ fn describe(locality: &serde_json::Value) -> String {
         .join(", ")
 }
 
+/// Adds `report` to the file scripts/test.sh prints after the run.
+fn append_report(report: &str) {
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("locality-report.txt");
+    let before = std::fs::read_to_string(&file).unwrap_or_default();
+    let _ = std::fs::write(&file, before + report);
+}
+
 #[test]
 fn scans_run_where_their_blocks_are() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -320,10 +327,7 @@ fn scans_run_where_their_blocks_are() {
     );
     println!("{report}");
     // scripts/test.sh prints this after the run, so the figures are seen.
-    let _ = std::fs::write(
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("locality-report.txt"),
-        &report,
-    );
+    append_report(&report);
 
     let scanned = local["locality"]["data_local_bytes"].as_u64().unwrap()
         + local["locality"]["rack_local_bytes"].as_u64().unwrap()
@@ -337,6 +341,73 @@ fn scans_run_where_their_blocks_are() {
     // Both jobs end well inside the harness's patience.
     assert!(local_took < Duration::from_secs(180), "{report}");
     assert!(anywhere_took < Duration::from_secs(180), "{report}");
+}
+
+/// A query job's workers are asked for where the input's blocks are, its scans are cut
+/// by host and each task runs on a worker on its host: at least 90% of the bytes are
+/// read where they lie, and the answer is exact.
+#[test]
+fn a_query_jobs_scans_run_where_their_blocks_are() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = cluster();
+    // 12 files of one block each (about 0.9 MB), 4 on each host.
+    let rows = upload_balanced(cluster, "/it/qlocality/in", 12, 38_000);
+    let spread = bytes_by_host(cluster, "/it/qlocality/in");
+    assert_eq!(spread.len() as u32, HOSTS, "{spread:?}");
+    let total: u64 = spread.values().sum();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = r#"name: query-locality
+workers: { instances: 3, vcores: 1, memory: 512 MiB }
+inputs:
+  clicks: { path: "hdfs:///it/qlocality/in", format: csv, csv: { header: true } }
+split_size: 1 MiB
+query: |
+  SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks
+  WHERE status = 200 GROUP BY user
+output: { path: "hdfs:///it/qlocality/out", format: jsonl }
+"#;
+    let path = dir.path().join("query.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let started = Instant::now();
+    let o = spindle(
+        cluster,
+        &[
+            "submit",
+            &path.display().to_string(),
+            "--am-memory-mb",
+            "512",
+            "--wait",
+            "--json",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let summary = &result["summary"];
+    assert_eq!(
+        by_user(&output_rows(cluster, "/it/qlocality/out")),
+        expected_by_user(&rows)
+    );
+    let report = format!(
+        "query job on 3 hosts, {:.1} MB in 12 one-block files, bytes per host {spread:?}: {} in {:.1} s\n",
+        total as f64 / 1e6,
+        describe(&summary["locality"]),
+        took.as_secs_f64(),
+    );
+    println!("{report}");
+    append_report(&report);
+    let locality = &summary["locality"];
+    let bytes = |k: &str| locality[format!("{k}_bytes")].as_u64().unwrap();
+    assert_eq!(
+        bytes("data_local") + bytes("rack_local") + bytes("off_switch"),
+        total,
+        "every byte scanned once: {summary}"
+    );
+    assert!(
+        bytes("data_local") * 10 >= total * 9,
+        "at least 90% of scan bytes data-local: {report}"
+    );
+    assert!(took < Duration::from_secs(180), "{report}");
 }
 
 #[test]

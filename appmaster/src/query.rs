@@ -4,8 +4,9 @@
 //! `workers.max_restarts` times; then the commit, or the staged output removed.
 
 use crate::commit::Committer;
-use crate::progress::{Status, Summary};
+use crate::progress::{LocalityCounts, Status, Summary};
 use spindle_job::QuerySpec;
+use spindle_query::locality::Tally;
 use spindle_query::remote::RemoteWorkers;
 use spindle_query::{PlannedQuery, QueryError, QueryOptions, QueryWorkers, Written};
 use std::future::Future;
@@ -128,6 +129,7 @@ pub async fn run_query(
     summary.workers = pool.count() as u32 + lost;
     summary.workers_lost = lost;
     summary.encrypted = spec.encrypt;
+    summary.locality = locality_counts(planned.locality());
     let (_, tasks) = planned.stages();
     summary.tasks = tasks as u64;
     summary.task_attempts = tasks as u64 * runs;
@@ -153,6 +155,20 @@ pub async fn run_query(
     }
     summary.wall_time_s = started.elapsed().as_secs_f64();
     summary
+}
+
+/// Where the scans read, in the summary's terms (HDFS inputs only; other scans are not
+/// placed and not counted).
+fn locality_counts(t: Tally) -> LocalityCounts {
+    LocalityCounts {
+        data_local: t.data_local,
+        rack_local: t.rack_local,
+        off_switch: t.off_switch,
+        data_local_bytes: t.data_local_bytes,
+        rack_local_bytes: t.rack_local_bytes,
+        off_switch_bytes: t.off_switch_bytes,
+        ..Default::default()
+    }
 }
 
 /// Runs the query into the commit's staging directory, by the deadline.

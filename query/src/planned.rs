@@ -2,6 +2,7 @@
 //! it into output files.
 
 use crate::inputs;
+use crate::locality::{ScanLocality, Tally};
 use crate::remote::RemoteWorkers;
 use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
@@ -53,6 +54,8 @@ pub struct PlannedQuery {
     /// Rows of output, across its partitions, held before they are written out as files
     /// ([`FILE_BYTES`]).
     pub file_bytes: usize,
+    /// Where the scans' bytes are, and where the scans ran.
+    locality: ScanLocality,
 }
 
 /// What running a query wrote into the staging directory.
@@ -81,9 +84,12 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
         .with_default_features()
         .with_config(SessionConfig::new().with_information_schema(false))
         .with_runtime_env(runtime.clone());
+    let locality = ScanLocality::default();
     let mut builder = match &opts.workers {
         QueryWorkers::InProcess(n) => distributed(builder, LocalWorkers::start(*n, runtime)),
-        QueryWorkers::Remote(workers) => distributed(builder, workers.clone()),
+        QueryWorkers::Remote(workers) => distributed(builder, workers.clone())
+            .with_distributed_route_tasks_handler(locality.router(workers.urls()))
+            .with_distributed_scale_up_leaf_node_handler(locality.leaf_planner()),
     }
     .with_distributed_planner();
     if let Some(bytes) = opts.bytes_per_partition {
@@ -93,6 +99,9 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
     }
     let ctx = SessionContext::from(builder.build());
     let listed = inputs::register(&ctx, &spec.inputs).await?;
+    if matches!(opts.workers, QueryWorkers::Remote(_)) {
+        locality.set_blocks(crate::locality::blocks_of(&listed).await);
+    }
     let only_queries = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -112,6 +121,7 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
         input_bytes: listed.iter().map(|f| f.size).sum(),
         files: listed.into_iter().map(|f| f.url).collect(),
         file_bytes: FILE_BYTES,
+        locality,
     })
 }
 
@@ -137,6 +147,11 @@ impl PlannedQuery {
     /// The staged plan: each stage with its tasks, and the exchanges between them.
     pub fn explain(&self) -> String {
         display_plan_ascii(self.plan.as_ref(), false)
+    }
+
+    /// Where the scans of the run so far read their bytes (HDFS inputs only).
+    pub fn locality(&self) -> Tally {
+        self.locality.tally()
     }
 
     /// What each stage reads and is expected to produce.
@@ -397,6 +412,7 @@ mod tests {
             input_bytes: 0,
             // Two batches a file.
             file_bytes: one_batch * 2,
+            locality: ScanLocality::default(),
         };
         let dir = tempfile::tempdir().unwrap();
         let staging = Location::parse(&dir.path().display().to_string()).unwrap();

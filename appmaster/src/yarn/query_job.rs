@@ -6,6 +6,7 @@
 //! stops changing for `workers.heartbeat_timeout`, is replaced and the query run again,
 //! up to `workers.max_restarts`), and commits the output.
 
+use super::allocator::NODE_LOCAL_ASKS_FOR;
 use super::am::{commit_options, conclude, serve_kv, stop_on_sigterm, AmEnv};
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
 use super::launch::LaunchInfo;
@@ -91,18 +92,25 @@ pub async fn run_query_job(
     let launch = r.launch.clone();
     let secret = r.secret.clone();
     let vars = [(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
+    let mut ask = Ask {
+        resource: Resource {
+            memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
+            vcores: spec.workers.vcores as i32,
+        },
+        hosts: launch.hosts(),
+        racks: launch.racks(),
+        relax_locality: true,
+        host_racks: launch.host_racks(),
+        ..Default::default()
+    };
+    // Workers where the input's bytes are, in proportion: its scans are placed by host.
+    let host_bytes = spindle_query::locality::input_host_bytes(spec).await;
+    if !host_bytes.is_empty() {
+        ask.node_local_until = Some(tokio::time::Instant::now() + NODE_LOCAL_ASKS_FOR);
+        ask.near(host_bytes);
+    }
     let template = WorkerTemplate {
-        asks: vec![Ask {
-            resource: Resource {
-                memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
-                vcores: spec.workers.vcores as i32,
-            },
-            hosts: launch.hosts(),
-            racks: launch.racks(),
-            relax_locality: true,
-            host_racks: launch.host_racks(),
-            ..Default::default()
-        }],
+        asks: vec![ask],
         context: Box::new(move |id| {
             let command = QueryWorkerCommand {
                 worker_id: Some(id),
