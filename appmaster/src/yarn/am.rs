@@ -23,7 +23,7 @@ use spindle_hadoop::sasl::Qop;
 use spindle_hadoop::yarn::{AmRmClient, FinalStatus, Resource};
 use spindle_io::channel::Wire;
 use spindle_job::wire::Compression;
-use spindle_job::{JobSpec, Spec};
+use spindle_job::{JobSpec, Spec, WorkerSpec};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -182,19 +182,8 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Default::default());
     let template = spec.as_ref().ok().map(|spec| WorkerTemplate {
-        asks: vec![Ask {
-            resource: Resource {
-                memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
-                vcores: spec.workers.vcores as i32,
-            },
-            hosts: launch.hosts(),
-            racks: launch.racks(),
-            relax_locality: true,
-            host_racks: launch.host_racks(),
-            // Filled in by the driver once it has planned the splits.
-            host_bytes: Vec::new(),
-            node_local_until: None,
-        }],
+        // Pointed at the data by the driver once it has planned the splits.
+        asks: vec![worker_ask(&spec.workers, &launch)],
         context: worker_context(
             &launch,
             &format!("{host}:{kv_port}"),
@@ -325,6 +314,22 @@ async fn run_spec(
         tokens: Some(opts.tokens),
     };
     run_job(job, listener, secret, launcher, events, driver).await
+}
+
+/// Workers of `workers`' size, at any of the cluster's hosts and racks, until pointed
+/// at the input's bytes ([`Ask::near`]).
+pub(super) fn worker_ask(workers: &WorkerSpec, launch: &LaunchInfo) -> Ask {
+    Ask {
+        resource: Resource {
+            memory_mb: workers.memory.bytes().div_ceil(1 << 20) as i64,
+            vcores: workers.vcores as i32,
+        },
+        hosts: launch.hosts(),
+        racks: launch.racks(),
+        relax_locality: true,
+        host_racks: launch.host_racks(),
+        ..Default::default()
+    }
 }
 
 /// How this attempt commits. Each AM attempt stages under its own name (its container

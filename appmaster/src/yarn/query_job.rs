@@ -7,10 +7,10 @@
 //! up to `workers.max_restarts`), and commits the output.
 
 use super::allocator::NODE_LOCAL_ASKS_FOR;
-use super::am::{commit_options, conclude, serve_kv, stop_on_sigterm, AmEnv};
+use super::am::{commit_options, conclude, serve_kv, stop_on_sigterm, worker_ask, AmEnv};
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
 use super::launch::LaunchInfo;
-use super::{Ask, WorkerTemplate, YarnLauncher};
+use super::{WorkerTemplate, YarnLauncher};
 use crate::cmdline::QueryWorkerCommand;
 use crate::commit::{CommitError, Committer, Inputs};
 use crate::kv::service::KvService;
@@ -18,7 +18,6 @@ use crate::kv::store::Revision;
 use crate::launcher::{ContainerLauncher, LauncherEvent};
 use crate::progress::{Status, Summary};
 use crate::query::{plan, run_query, LostWorker, QueryPool};
-use spindle_hadoop::yarn::Resource;
 use spindle_job::wire::WorkerId;
 use spindle_job::QuerySpec;
 use spindle_query::remote::{worker_url, RemoteWorkers};
@@ -92,17 +91,7 @@ pub async fn run_query_job(
     let launch = r.launch.clone();
     let secret = r.secret.clone();
     let vars = [(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
-    let mut ask = Ask {
-        resource: Resource {
-            memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
-            vcores: spec.workers.vcores as i32,
-        },
-        hosts: launch.hosts(),
-        racks: launch.racks(),
-        relax_locality: true,
-        host_racks: launch.host_racks(),
-        ..Default::default()
-    };
+    let mut ask = worker_ask(&spec.workers, &launch);
     // Workers where the input's bytes are, in proportion: its scans are placed by host.
     let host_bytes = spindle_query::locality::input_host_bytes(spec).await;
     if !host_bytes.is_empty() {
