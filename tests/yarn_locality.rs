@@ -410,6 +410,66 @@ output: { path: "hdfs:///it/qlocality/out", format: jsonl }
     assert!(took < Duration::from_secs(180), "{report}");
 }
 
+/// Files of several blocks are cut at their blocks (mid-line, mid-quote: the reader of
+/// each piece finds its first whole row) and every row is still read exactly once.
+#[test]
+fn a_query_over_files_of_many_blocks_cut_at_the_blocks_is_exact() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = cluster();
+    // Two files of about 3 MB: three or four 1 MiB blocks each, wherever the NameNode
+    // put them.
+    let rows = upload(cluster, "/it/qblocks/in", 2, 130_000);
+    let spread = bytes_by_host(cluster, "/it/qblocks/in");
+    let total: u64 = spread.values().sum();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = r#"name: query-blocks
+workers: { instances: 3, vcores: 1, memory: 512 MiB }
+inputs:
+  clicks: { path: "hdfs:///it/qblocks/in", format: csv, csv: { header: true } }
+split_size: 1 MiB
+query: |
+  SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks
+  WHERE status = 200 GROUP BY user
+output: { path: "hdfs:///it/qblocks/out", format: jsonl }
+"#;
+    let path = dir.path().join("query.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let started = Instant::now();
+    let o = spindle(
+        cluster,
+        &[
+            "submit",
+            &path.display().to_string(),
+            "--am-memory-mb",
+            "512",
+            "--wait",
+            "--json",
+        ],
+    );
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let summary = &result["summary"];
+    assert_eq!(
+        by_user(&output_rows(cluster, "/it/qblocks/out")),
+        expected_by_user(&rows)
+    );
+    let locality = &summary["locality"];
+    let bytes = |k: &str| locality[format!("{k}_bytes")].as_u64().unwrap();
+    assert_eq!(
+        bytes("data_local") + bytes("rack_local") + bytes("off_switch"),
+        total,
+        "every byte scanned once: {summary}"
+    );
+    append_report(&format!(
+        "query job over 2 files of many blocks, {:.1} MB, bytes per host {spread:?}: {} in {:.1} s\n",
+        total as f64 / 1e6,
+        describe(locality),
+        took.as_secs_f64(),
+    ));
+    assert!(took < Duration::from_secs(180), "took {took:?}");
+}
+
 #[test]
 fn small_files_on_a_host_are_read_by_one_task() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
