@@ -11,14 +11,18 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion_distributed::{
-    DistributedLeafExec, NetworkBoundaryExt, RouteTasksEvent, RouteTasksEventResponse,
-    RouteTasksHandler, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse, ScaleUpLeafNodeHandler,
+    DistributedConfig, DistributedLeafExec, NetworkBoundaryExt, RouteTasksEvent,
+    RouteTasksEventResponse, RouteTasksHandler, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
+    ScaleUpLeafNodeHandler,
 };
 use spindle_io::storage::{FileInfo, Location};
 use spindle_job::QuerySpec;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use url::Url;
+
+/// datafusion-distributed's own bytes per scan partition, when its config cannot be read.
+const DEFAULT_SPLIT: u64 = 16 << 20;
 
 /// One HDFS block of a file: where its replicas are.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,13 +74,21 @@ impl ScanLocality {
     /// A leaf planner that cuts file scans into tasks by host.
     pub fn leaf_planner(&self) -> impl ScaleUpLeafNodeHandler {
         let locality = self.clone();
-        move |ev: ScaleUpLeafNodeEvent| locality.scale_up(ev.plan, ev.task_count)
+        move |ev: ScaleUpLeafNodeEvent| {
+            let split = DistributedConfig::from_session_config(ev.session_config)
+                .map(|c| c.file_scan_config_bytes_per_partition as u64)
+                .unwrap_or(DEFAULT_SPLIT);
+            locality.scale_up(ev.plan, ev.task_count, split)
+        }
     }
 
+    /// Cuts the scan `plan` into `tasks` tasks by host, its pieces at most `split` bytes
+    /// (so a worker's partitions share a large block); `None` leaves it to the library.
     fn scale_up(
         &self,
         plan: &Arc<dyn ExecutionPlan>,
         tasks: usize,
+        split: u64,
     ) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
         let scan = plan
             .downcast_ref::<DataSourceExec>()?
@@ -94,7 +106,11 @@ impl ScanLocality {
         let cuttable = !scan.file_compression_type.is_compressed()
             && scan.file_source().supports_repartitioning();
         let files = scan.file_groups.iter().flat_map(|g| g.iter());
-        let pieces = pieces(files, &blocks, cuttable);
+        let pieces = pieces(files, &blocks, cuttable.then_some(split.max(1)));
+        // Nothing of this scan on HDFS (another input is): the library cuts it by size.
+        if pieces.iter().all(|p| p.host.is_none()) {
+            return None;
+        }
         let partitions = plan.output_partitioning().partition_count().max(1);
         let variants = homes(&pieces, tasks).into_iter().map(|task| {
             let mut variant = scan.clone();
@@ -248,12 +264,13 @@ pub struct Piece {
     host: Option<String>,
 }
 
-/// `files` cut at their blocks (when `cuttable`; else each whole, homed where most of it
-/// is), each piece homed on the replica host with the fewest bytes so far.
+/// `files` cut at their blocks and then into pieces of at most `split` bytes (when they
+/// may be cut; else each whole, homed where most of it is), each piece homed on the
+/// replica host of its block with the fewest bytes so far.
 fn pieces<'a>(
     files: impl Iterator<Item = &'a PartitionedFile>,
     blocks: &HashMap<String, Vec<Block>>,
-    cuttable: bool,
+    split: Option<u64>,
 ) -> Vec<Piece> {
     let mut held: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::new();
@@ -279,19 +296,24 @@ fn pieces<'a>(
             *held.entry(host.clone()).or_default() += bytes;
             Some(host.clone())
         };
-        if cuttable && overlapping.len() > 1 {
+        if let (Some(split), false) = (split, overlapping.is_empty()) {
             for (s, e, block) in overlapping {
-                let mut piece = file.clone();
-                piece.range = Some(FileRange {
-                    start: s as i64,
-                    end: e as i64,
-                });
                 let host = home(&block.hosts, e - s);
-                out.push(Piece {
-                    file: piece,
-                    bytes: e - s,
-                    host,
-                });
+                let mut at = s;
+                while at < e {
+                    let to = e.min(at + split);
+                    let mut piece = file.clone();
+                    piece.range = Some(FileRange {
+                        start: at as i64,
+                        end: to as i64,
+                    });
+                    out.push(Piece {
+                        file: piece,
+                        bytes: to - at,
+                        host: host.clone(),
+                    });
+                    at = to;
+                }
             }
         } else {
             // Whole: homed on the host of its largest block.
@@ -499,6 +521,55 @@ mod tests {
                 hosts
             })
             .collect()
+    }
+
+    #[test]
+    fn files_are_cut_at_their_blocks_then_to_the_split_size_unless_they_cannot_be() {
+        let block = |offset, length, host: &str| Block {
+            offset,
+            length,
+            hosts: vec![host.to_string()],
+            racks: vec!["/r".to_string()],
+        };
+        let blocks: HashMap<String, Vec<Block>> = [
+            (
+                "d/two".to_string(),
+                vec![block(0, 100, "a"), block(100, 150, "b")],
+            ),
+            ("d/one".to_string(), vec![block(0, 30, "c")]),
+        ]
+        .into();
+        let files = [
+            PartitionedFile::new("d/two", 250),
+            PartitionedFile::new("d/one", 30),
+            PartitionedFile::new("d/elsewhere", 40),
+        ];
+        let cut = pieces(files.iter(), &blocks, Some(60));
+        let shown: Vec<(i64, i64, Option<&str>)> = cut
+            .iter()
+            .map(|p| {
+                let r = p.file.range.as_ref().map_or((0, -1), |r| (r.start, r.end));
+                (r.0, r.1, p.host.as_deref())
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (0, 60, Some("a")),
+                (60, 100, Some("a")),
+                (100, 160, Some("b")),
+                (160, 220, Some("b")),
+                (220, 250, Some("b")),
+                (0, 30, Some("c")),
+                (0, -1, None),
+            ]
+        );
+        // Compressed: whole files, each homed on the host of its largest block.
+        let whole = pieces(files.iter(), &blocks, None);
+        let hosts: Vec<Option<&str>> = whole.iter().map(|p| p.host.as_deref()).collect();
+        assert_eq!(hosts, [Some("b"), Some("c"), None]);
+        assert!(whole.iter().all(|p| p.file.range.is_none()));
+        assert_eq!(whole.iter().map(|p| p.bytes).sum::<u64>(), 320);
     }
 
     #[test]
