@@ -343,6 +343,62 @@ fn scans_run_where_their_blocks_are() {
     assert!(anywhere_took < Duration::from_secs(180), "{report}");
 }
 
+/// Submits a GROUP BY query over the csv files in `dir`/in with 3 workers, waits, checks
+/// its answer against `rows` and that every byte was scanned once, and returns the
+/// summary's locality with a line for the report (`what` names the input).
+fn query_by_user(
+    cluster: &MiniCluster,
+    dir: &str,
+    rows: &[Click],
+    what: &str,
+) -> (serde_json::Value, String) {
+    let spread = bytes_by_host(cluster, &format!("{dir}/in"));
+    let total: u64 = spread.values().sum();
+    let local = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"name: query-locality
+workers: {{ instances: 3, vcores: 1, memory: 512 MiB }}
+inputs:
+  clicks: {{ path: "hdfs://{dir}/in", format: csv, csv: {{ header: true }} }}
+split_size: 1 MiB
+query: |
+  SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks
+  WHERE status = 200 GROUP BY user
+output: {{ path: "hdfs://{dir}/out", format: jsonl }}
+"#
+    );
+    let path = local.path().join("query.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let started = Instant::now();
+    let path = path.display().to_string();
+    let submit = ["submit", &path, "--am-memory-mb", "512", "--wait", "--json"];
+    let o = spindle(cluster, &submit);
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let locality = result["summary"]["locality"].clone();
+    assert_eq!(
+        by_user(&output_rows(cluster, &format!("{dir}/out"))),
+        expected_by_user(rows)
+    );
+    let report = format!(
+        "query job over {what}, {:.1} MB, bytes per host {spread:?}: {} in {:.1} s\n",
+        total as f64 / 1e6,
+        describe(&locality),
+        took.as_secs_f64(),
+    );
+    println!("{report}");
+    append_report(&report);
+    let bytes = |k: &str| locality[format!("{k}_bytes")].as_u64().unwrap();
+    assert_eq!(
+        bytes("data_local") + bytes("rack_local") + bytes("off_switch"),
+        total,
+        "every byte scanned once: {report}"
+    );
+    assert!(took < Duration::from_secs(180), "{report}");
+    (locality, report)
+}
+
 /// A query job's workers are asked for where the input's blocks are, its scans are cut
 /// by host and each task runs on a worker on its host: at least 90% of the bytes are
 /// read where they lie, and the answer is exact.
@@ -355,59 +411,12 @@ fn a_query_jobs_scans_run_where_their_blocks_are() {
     let spread = bytes_by_host(cluster, "/it/qlocality/in");
     assert_eq!(spread.len() as u32, HOSTS, "{spread:?}");
     let total: u64 = spread.values().sum();
-    let dir = tempfile::tempdir().unwrap();
-    let spec = r#"name: query-locality
-workers: { instances: 3, vcores: 1, memory: 512 MiB }
-inputs:
-  clicks: { path: "hdfs:///it/qlocality/in", format: csv, csv: { header: true } }
-split_size: 1 MiB
-query: |
-  SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks
-  WHERE status = 200 GROUP BY user
-output: { path: "hdfs:///it/qlocality/out", format: jsonl }
-"#;
-    let path = dir.path().join("query.yaml");
-    std::fs::write(&path, spec).unwrap();
-    let started = Instant::now();
-    let o = spindle(
-        cluster,
-        &[
-            "submit",
-            &path.display().to_string(),
-            "--am-memory-mb",
-            "512",
-            "--wait",
-            "--json",
-        ],
-    );
-    let took = started.elapsed();
-    assert!(o.status.success(), "{}", text(&o));
-    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let summary = &result["summary"];
-    assert_eq!(
-        by_user(&output_rows(cluster, "/it/qlocality/out")),
-        expected_by_user(&rows)
-    );
-    let report = format!(
-        "query job on 3 hosts, {:.1} MB in 12 one-block files, bytes per host {spread:?}: {} in {:.1} s\n",
-        total as f64 / 1e6,
-        describe(&summary["locality"]),
-        took.as_secs_f64(),
-    );
-    println!("{report}");
-    append_report(&report);
-    let locality = &summary["locality"];
-    let bytes = |k: &str| locality[format!("{k}_bytes")].as_u64().unwrap();
-    assert_eq!(
-        bytes("data_local") + bytes("rack_local") + bytes("off_switch"),
-        total,
-        "every byte scanned once: {summary}"
-    );
+    let (locality, report) = query_by_user(cluster, "/it/qlocality", &rows, "12 one-block files");
+    let data_local = locality["data_local_bytes"].as_u64().unwrap();
     assert!(
-        bytes("data_local") * 10 >= total * 9,
+        data_local * 10 >= total * 9,
         "at least 90% of scan bytes data-local: {report}"
     );
-    assert!(took < Duration::from_secs(180), "{report}");
 }
 
 /// Files of several blocks are cut at their blocks (mid-line, mid-quote: the reader of
@@ -419,55 +428,7 @@ fn a_query_over_files_of_many_blocks_cut_at_the_blocks_is_exact() {
     // Two files of about 3 MB: three or four 1 MiB blocks each, wherever the NameNode
     // put them.
     let rows = upload(cluster, "/it/qblocks/in", 2, 130_000);
-    let spread = bytes_by_host(cluster, "/it/qblocks/in");
-    let total: u64 = spread.values().sum();
-    let dir = tempfile::tempdir().unwrap();
-    let spec = r#"name: query-blocks
-workers: { instances: 3, vcores: 1, memory: 512 MiB }
-inputs:
-  clicks: { path: "hdfs:///it/qblocks/in", format: csv, csv: { header: true } }
-split_size: 1 MiB
-query: |
-  SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks
-  WHERE status = 200 GROUP BY user
-output: { path: "hdfs:///it/qblocks/out", format: jsonl }
-"#;
-    let path = dir.path().join("query.yaml");
-    std::fs::write(&path, spec).unwrap();
-    let started = Instant::now();
-    let o = spindle(
-        cluster,
-        &[
-            "submit",
-            &path.display().to_string(),
-            "--am-memory-mb",
-            "512",
-            "--wait",
-            "--json",
-        ],
-    );
-    let took = started.elapsed();
-    assert!(o.status.success(), "{}", text(&o));
-    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let summary = &result["summary"];
-    assert_eq!(
-        by_user(&output_rows(cluster, "/it/qblocks/out")),
-        expected_by_user(&rows)
-    );
-    let locality = &summary["locality"];
-    let bytes = |k: &str| locality[format!("{k}_bytes")].as_u64().unwrap();
-    assert_eq!(
-        bytes("data_local") + bytes("rack_local") + bytes("off_switch"),
-        total,
-        "every byte scanned once: {summary}"
-    );
-    append_report(&format!(
-        "query job over 2 files of many blocks, {:.1} MB, bytes per host {spread:?}: {} in {:.1} s\n",
-        total as f64 / 1e6,
-        describe(locality),
-        took.as_secs_f64(),
-    ));
-    assert!(took < Duration::from_secs(180), "took {took:?}");
+    query_by_user(cluster, "/it/qblocks", &rows, "2 files of many blocks");
 }
 
 #[test]
