@@ -20,7 +20,6 @@ use spindle_appmaster::yarn::app::KV_ENV;
 use spindle_appmaster::yarn::query_job::{query_beat_key, query_worker_key};
 use spindle_io::channel::Wire;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +58,13 @@ async fn serve(args: QueryWorkerCommand) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    // Reached by the name it bound (in a container the NodeManager's, as HDFS names the
+    // hosts of blocks: scans are placed by it), not by what that name resolved to.
+    let host = bind
+        .rsplit_once(':')
+        .map_or(bind.as_str(), |(host, _)| host);
+    let addr = format!("{host}:{port}");
     let runtime = spindle_query::runtime(args.memory_bytes).map_err(|e| e.to_string())?;
     let secret: Arc<str> = secret.into();
     let worker = spindle_query::remote::worker(runtime, secret.clone());
@@ -72,7 +77,7 @@ async fn serve(args: QueryWorkerCommand) -> Result<(), String> {
     let every = Duration::from_millis(args.heartbeat_ms.max(10));
     match args.worker_id {
         Some(id) => {
-            let (store, place) = registered(id, addr, &secret).await?;
+            let (store, place) = registered(id, &addr, &secret).await?;
             std::thread::spawn(move || beat_to_store(place, query_beat_key(id), every));
             tokio::select! {
                 served = served => served,
@@ -115,7 +120,7 @@ struct StorePlace {
 /// Puts this worker's address into the application's store, owned by its container.
 async fn registered(
     id: u32,
-    addr: SocketAddr,
+    addr: &str,
     secret: &Arc<str>,
 ) -> Result<(KvClient, StorePlace), String> {
     let address = std::env::var(KV_ENV)
@@ -124,13 +129,8 @@ async fn registered(
         .map_err(|_| "--worker-id outside a YARN container (no CONTAINER_ID)".to_string())?;
     let mut client = KvClient::connect(&address, secret).await?;
     let key = query_worker_key(id);
-    // By the NodeManager's name, as HDFS names the hosts of blocks: scans are placed by it.
-    let advertised = match std::env::var("NM_HOST") {
-        Ok(host) => format!("{host}:{}", addr.port()),
-        Err(_) => addr.to_string(),
-    };
     client
-        .put(&key, advertised.into_bytes(), Some(container.clone()))
+        .put(&key, addr.as_bytes().to_vec(), Some(container.clone()))
         .await
         .map_err(|e| format!("cannot register {key}: {e}"))?;
     let place = StorePlace {

@@ -6,10 +6,11 @@
 use crate::commit::Committer;
 use crate::progress::{LocalityCounts, Status, Summary};
 use spindle_job::QuerySpec;
-use spindle_query::locality::Tally;
+use spindle_query::locality::{Blocks, Tally};
 use spindle_query::remote::RemoteWorkers;
 use spindle_query::{PlannedQuery, QueryError, QueryOptions, QueryWorkers, Written};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -45,13 +46,22 @@ pub fn options(spec: &QuerySpec, workers: QueryWorkers, memory: u64) -> QueryOpt
         workers,
         bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
         memory_per_worker: memory,
+        blocks: None,
     }
 }
 
-/// Plans `spec` over the pool's workers.
-pub async fn plan(spec: &QuerySpec, pool: &impl QueryPool) -> Result<PlannedQuery, QueryError> {
+/// Plans `spec` over the pool's workers, with the inputs' blocks if already known.
+pub async fn plan(
+    spec: &QuerySpec,
+    pool: &impl QueryPool,
+    blocks: Option<Arc<Blocks>>,
+) -> Result<PlannedQuery, QueryError> {
     let workers = QueryWorkers::Remote(pool.remote());
-    spindle_query::plan(spec, &options(spec, workers, pool.coordinator_memory())).await
+    let opts = QueryOptions {
+        blocks,
+        ..options(spec, workers, pool.coordinator_memory())
+    };
+    spindle_query::plan(spec, &opts).await
 }
 
 /// How one run of the query ended.
@@ -106,9 +116,10 @@ pub async fn run_query(
             ));
         }
         tracing::warn!("{why}; running the query again on a replacement");
+        let blocks = planned.blocks();
         let replanned = async {
             pool.replace(worker.index).await?;
-            plan(spec, pool).await.map_err(|e| e.to_string())
+            plan(spec, pool, blocks).await.map_err(|e| e.to_string())
         };
         match replanned.await {
             Ok(p) => planned = p,

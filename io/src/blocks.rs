@@ -45,6 +45,29 @@ pub fn hosts_at(blocks: &[BlockLocation], offset: u64) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `n` split in proportion to `weights`: whole parts of the exact quotas first, then one
+/// more each to the largest remainders (ties to the earlier weight); evenly when every
+/// weight is zero.
+pub fn apportion(n: u64, weights: &[u64]) -> Vec<u64> {
+    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum::<u128>().max(1);
+    let exact: Vec<(u64, u128)> = weights
+        .iter()
+        .map(|&w| {
+            let q = u128::from(n) * u128::from(w);
+            ((q / total) as u64, q % total)
+        })
+        .collect();
+    let mut parts: Vec<u64> = exact.iter().map(|(whole, _)| *whole).collect();
+    let left = n - parts.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| exact[b].1.cmp(&exact[a].1).then(a.cmp(&b)));
+    // Fewer than one each, unless every weight is zero: then evenly.
+    for (&i, _) in order.iter().cycle().zip(0..left) {
+        parts[i] += 1;
+    }
+    parts
+}
+
 /// `hdfs://authority/path` → (authority, `/path`).
 pub fn split_hdfs_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("hdfs://")?;

@@ -3,11 +3,10 @@
 //! tasks) and DataFusion's estimate of its output (from file and row-group statistics,
 //! carried up through the plan; unknown where DataFusion cannot say, as for csv input).
 
+use crate::scans::{byte_range, scan_files, stage_scans};
 use datafusion::common::stats::Precision;
-use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
-use datafusion_distributed::{DistributedLeafExec, NetworkBoundaryExt};
+use datafusion_distributed::NetworkBoundaryExt;
 use std::collections::BTreeMap;
 
 /// One stage's expectations.
@@ -89,27 +88,12 @@ fn collect(plan: &dyn ExecutionPlan, stages: &mut BTreeMap<usize, StageEstimate>
 
 /// The file bytes the scans of this stage (not of the stages below it) read.
 fn scan_bytes(plan: &dyn ExecutionPlan) -> u64 {
-    if plan.as_network_boundary().is_some() {
-        return 0;
-    }
-    if let Some(leaf) = plan.downcast_ref::<DistributedLeafExec>() {
-        return leaf.variants().iter().map(|v| scan_bytes(v.as_ref())).sum();
-    }
-    let own = plan
-        .downcast_ref::<DataSourceExec>()
-        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-        .map_or(0, |config| {
-            let files = config.file_groups.iter().flat_map(|g| g.iter());
-            files
-                .map(|f| match &f.range {
-                    Some(r) => (r.end - r.start).max(0) as u64,
-                    None => f.object_meta.size,
-                })
-                .sum()
-        });
-    own + plan
-        .children()
-        .into_iter()
-        .map(|c| scan_bytes(c.as_ref()))
-        .sum::<u64>()
+    let mut bytes = 0;
+    stage_scans(plan, &mut |scan| {
+        for file in scan_files(scan) {
+            let (start, end) = byte_range(file);
+            bytes += end - start;
+        }
+    });
+    bytes
 }

@@ -10,6 +10,7 @@ mod planned;
 pub mod remote;
 mod runtime;
 mod scanned;
+mod scans;
 mod stores;
 pub mod workers;
 

@@ -2,11 +2,13 @@
 //! their HDFS blocks and each task gets the pieces of one host, tasks spread over the
 //! hosts in proportion to their bytes; when the stage starts, each task goes to a worker
 //! on the host that holds most of its bytes, as far as an even load allows. Without
-//! block locations (local files, S3) the library's own cutting and round robin stand. What each task then reads on its own host, its rack, or
-//! elsewhere is counted for the job's summary.
+//! block locations (local files, S3) the library's own cutting and round robin stand.
+//! What each task then reads on its own host, its rack, or elsewhere is counted for the
+//! job's summary.
 
+use crate::scans::{byte_range, file_scan, scan_files, stage_scans};
 use datafusion::datasource::listing::{FileRange, PartitionedFile};
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
+use datafusion::datasource::physical_plan::FileGroup;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
@@ -15,14 +17,18 @@ use datafusion_distributed::{
     RouteTasksEventResponse, RouteTasksHandler, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
     ScaleUpLeafNodeHandler,
 };
+use spindle_io::blocks::apportion;
 use spindle_io::storage::{FileInfo, Location};
 use spindle_job::QuerySpec;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use url::Url;
 
 /// datafusion-distributed's own bytes per scan partition, when its config cannot be read.
 const DEFAULT_SPLIT: u64 = 16 << 20;
+
+/// The HDFS blocks of the input files, by path (no scheme, authority or leading `/`).
+pub type Blocks = HashMap<String, Vec<Block>>;
 
 /// One HDFS block of a file: where its replicas are.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,17 +54,34 @@ pub struct Tally {
 }
 
 /// The input files' blocks, and the tally of the scans routed by them. Cloned into the
-/// session's routing handler; the planner fills the blocks once it has listed the files.
+/// session's handlers; the planner says where the blocks are once it has listed the files.
 #[derive(Clone, Default)]
 pub struct ScanLocality {
-    /// Blocks by file path (no scheme, authority or leading `/`).
-    blocks: Arc<RwLock<HashMap<String, Vec<Block>>>>,
+    placement: Arc<OnceLock<Placement>>,
     tally: Arc<Mutex<Tally>>,
 }
 
+/// The blocks, and each host's rack as their replicas name it.
+struct Placement {
+    blocks: Arc<Blocks>,
+    racks: HashMap<String, String>,
+}
+
 impl ScanLocality {
-    pub fn set_blocks(&self, blocks: HashMap<String, Vec<Block>>) {
-        *self.blocks.write().expect("blocks poisoned") = blocks;
+    /// Says where the input's blocks are; only the first call counts.
+    pub fn locate(&self, blocks: Arc<Blocks>) {
+        let racks = host_racks(&blocks);
+        let _ = self.placement.set(Placement { blocks, racks });
+    }
+
+    /// The blocks, once located: a later plan of the same query reuses them.
+    pub fn blocks(&self) -> Option<Arc<Blocks>> {
+        self.placement.get().map(|p| p.blocks.clone())
+    }
+
+    /// The placement, when some block is known.
+    fn placement(&self) -> Option<&Placement> {
+        self.placement.get().filter(|p| !p.blocks.is_empty())
     }
 
     pub fn tally(&self) -> Tally {
@@ -90,23 +113,16 @@ impl ScanLocality {
         tasks: usize,
         split: u64,
     ) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
-        let scan = plan
-            .downcast_ref::<DataSourceExec>()?
-            .data_source()
-            .downcast_ref::<FileScanConfig>()?;
+        let scan = file_scan(plan.as_ref())?;
         // Partitioned or ordered scans keep the library's cutting, which respects them.
         if tasks <= 1 || scan.output_partitioning.is_some() || !scan.output_ordering.is_empty() {
             return None;
         }
-        let blocks = self.blocks.read().expect("blocks poisoned");
-        if blocks.is_empty() {
-            return None;
-        }
+        let blocks = &self.placement()?.blocks;
         // Compressed files are read whole; others may be cut at byte offsets.
         let cuttable = !scan.file_compression_type.is_compressed()
             && scan.file_source().supports_repartitioning();
-        let files = scan.file_groups.iter().flat_map(|g| g.iter());
-        let pieces = pieces(files, &blocks, cuttable.then_some(split.max(1)));
+        let pieces = pieces(scan_files(scan), blocks, cuttable.then_some(split.max(1)));
         // Nothing of this scan on HDFS (another input is): the library cuts it by size.
         if pieces.iter().all(|p| p.host.is_none()) {
             return None;
@@ -133,23 +149,20 @@ impl ScanLocality {
         if variants.len() != tasks || workers.is_empty() {
             return None;
         }
-        let blocks = self.blocks.read().expect("blocks poisoned");
-        if blocks.is_empty() {
-            return None;
-        }
+        let placement = self.placement()?;
         let reads: Vec<TaskBytes> = variants
             .iter()
-            .map(|v| task_bytes(v.as_ref(), &blocks))
+            .map(|v| task_bytes(v.as_ref(), &placement.blocks))
             .collect();
         let hosts: Vec<String> = workers
             .iter()
             .map(|u| u.host_str().unwrap_or_default().to_string())
             .collect();
         let chosen = assign(&reads, &hosts);
-        let racks = host_racks(&blocks);
         let mut tally = self.tally.lock().expect("tally poisoned");
         for (read, &w) in reads.iter().zip(&chosen) {
-            tally.add(read, &hosts[w], racks.get(&hosts[w]).map(String::as_str));
+            let rack = placement.racks.get(&hosts[w]).map(String::as_str);
+            tally.add(read, &hosts[w], rack);
         }
         let urls = chosen.into_iter().map(|w| workers[w].clone()).collect();
         Some(Ok(RouteTasksEventResponse::new(urls)))
@@ -214,7 +227,7 @@ pub fn assign(tasks: &[TaskBytes], hosts: &[String]) -> Vec<usize> {
 
 /// The blocks of the HDFS files among `files`, by path, for placing scans; none when the
 /// NameNode cannot say (locality is an optimisation).
-pub async fn blocks_of(files: &[FileInfo]) -> HashMap<String, Vec<Block>> {
+pub async fn blocks_of(files: &[FileInfo]) -> Blocks {
     if !files.iter().any(|f| f.url.starts_with("hdfs://")) {
         return HashMap::new();
     }
@@ -237,9 +250,9 @@ pub async fn blocks_of(files: &[FileInfo]) -> HashMap<String, Vec<Block>> {
         .collect()
 }
 
-/// The bytes of `spec`'s inputs on each host that holds some (HDFS inputs only), for
-/// asking for workers near them before the query is planned.
-pub async fn input_host_bytes(spec: &QuerySpec) -> Vec<(String, u64)> {
+/// The blocks of `spec`'s inputs (HDFS inputs only), for asking for workers near them
+/// before the query is planned, and for placing its scans.
+pub async fn input_blocks(spec: &QuerySpec) -> Blocks {
     let mut files = Vec::new();
     for input in spec.inputs.values() {
         // A listing error is the planner's to report, naming the input.
@@ -247,8 +260,13 @@ pub async fn input_host_bytes(spec: &QuerySpec) -> Vec<(String, u64)> {
             files.extend(listed);
         }
     }
+    blocks_of(&files).await
+}
+
+/// The bytes each host holding some of `blocks` holds.
+pub fn host_bytes(blocks: &Blocks) -> Vec<(String, u64)> {
     let mut by_host: HashMap<String, u64> = HashMap::new();
-    for block in blocks_of(&files).await.values().flatten() {
+    for block in blocks.values().flatten() {
         for host in &block.hosts {
             *by_host.entry(host.clone()).or_default() += block.length;
         }
@@ -269,26 +287,14 @@ pub struct Piece {
 /// replica host of its block with the fewest bytes so far.
 fn pieces<'a>(
     files: impl Iterator<Item = &'a PartitionedFile>,
-    blocks: &HashMap<String, Vec<Block>>,
+    blocks: &Blocks,
     split: Option<u64>,
 ) -> Vec<Piece> {
     let mut held: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::new();
     for file in files {
-        let (start, end) = match &file.range {
-            Some(r) => (r.start.max(0) as u64, r.end.max(0) as u64),
-            None => (0, file.object_meta.size),
-        };
-        let path = file.object_meta.location.as_ref().trim_start_matches('/');
-        let overlapping: Vec<(u64, u64, &Block)> = blocks
-            .get(path)
-            .into_iter()
-            .flatten()
-            .filter_map(|b| {
-                let (s, e) = (start.max(b.offset), end.min(b.offset + b.length));
-                (s < e).then_some((s, e, b))
-            })
-            .collect();
+        let (start, end) = byte_range(file);
+        let overlapping: Vec<(u64, u64, &Block)> = block_parts(file, blocks).collect();
         let mut home = |hosts: &[String], bytes: u64| {
             let host = hosts
                 .iter()
@@ -330,7 +336,7 @@ fn pieces<'a>(
 }
 
 /// The pieces (by index) of each of `tasks` tasks: task slots go to hosts in proportion
-/// to the bytes they hold (largest remainders first), a host's pieces to its tasks
+/// to the bytes they hold ([`apportion`]), a host's pieces to its tasks
 /// evenly by bytes, and pieces of hosts without a slot (or of no host) to the task with
 /// the fewest bytes.
 pub fn homes(pieces: &[Piece], tasks: usize) -> Vec<Vec<usize>> {
@@ -349,38 +355,22 @@ pub fn homes(pieces: &[Piece], tasks: usize) -> Vec<Vec<usize>> {
         .map(|(h, ids)| (*h, bytes_of(ids)))
         .collect();
     hosts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let total: u64 = hosts.iter().map(|(_, b)| b).sum::<u64>().max(1);
-    // Whole shares first, then the largest remainders.
-    let mut slots: Vec<(usize, u64)> = hosts
-        .iter()
-        .map(|(_, b)| {
-            let share = *b as u128 * tasks as u128;
-            (
-                (share / total as u128) as usize,
-                (share % total as u128) as u64,
-            )
-        })
-        .collect();
-    // Fewer left than hosts: each whole share rounds down by less than one.
-    let left = tasks - slots.iter().map(|(n, _)| n).sum::<usize>();
-    let mut by_remainder: Vec<usize> = (0..slots.len()).collect();
-    by_remainder.sort_by(|&a, &b| slots[b].1.cmp(&slots[a].1).then(a.cmp(&b)));
-    for &h in by_remainder.iter().take(left) {
-        slots[h].0 += 1;
-    }
+    let weights: Vec<u64> = hosts.iter().map(|(_, b)| *b).collect();
+    let slots = apportion(tasks as u64, &weights);
     let mut out: Vec<Vec<usize>> = Vec::with_capacity(tasks);
     let mut load: Vec<u64> = Vec::with_capacity(tasks);
     let mut homeless: Vec<usize> = by_host.get("").cloned().unwrap_or_default();
-    for ((host, _), (n, _)) in hosts.iter().zip(&slots) {
+    for ((host, _), &n) in hosts.iter().zip(&slots) {
+        let n = n as usize;
         let mut ids = by_host[host].clone();
-        if *n == 0 {
+        if n == 0 {
             homeless.extend(ids);
             continue;
         }
         ids.sort_by_key(|&i| std::cmp::Reverse(pieces[i].bytes));
         let first = out.len();
-        out.extend((0..*n).map(|_| Vec::new()));
-        load.extend((0..*n).map(|_| 0));
+        out.extend((0..n).map(|_| Vec::new()));
+        load.extend((0..n).map(|_| 0));
         for i in ids {
             let t = (first..first + n).min_by_key(|&t| load[t]).expect("a slot");
             load[t] += pieces[i].bytes;
@@ -431,53 +421,41 @@ fn leaf_variants(plan: &dyn ExecutionPlan) -> Option<Vec<Arc<dyn ExecutionPlan>>
 }
 
 /// The bytes a task's file ranges read, placed by the blocks that hold them.
-fn task_bytes(plan: &dyn ExecutionPlan, blocks: &HashMap<String, Vec<Block>>) -> TaskBytes {
+fn task_bytes(plan: &dyn ExecutionPlan, blocks: &Blocks) -> TaskBytes {
     let mut bytes = TaskBytes::default();
-    let mut add_scan = |config: &FileScanConfig| {
-        for file in config.file_groups.iter().flat_map(|g| g.iter()) {
-            let (start, end) = match &file.range {
-                Some(r) => (r.start.max(0) as u64, r.end.max(0) as u64),
-                None => (0, file.object_meta.size),
-            };
-            let path = file.object_meta.location.as_ref().trim_start_matches('/');
-            for block in blocks.get(path).into_iter().flatten() {
-                let overlap = end
-                    .min(block.offset + block.length)
-                    .saturating_sub(start.max(block.offset));
-                if overlap == 0 {
-                    continue;
-                }
-                bytes.total += overlap;
-                for host in &block.hosts {
-                    *bytes.on_host.entry(host.clone()).or_default() += overlap;
-                }
-                let mut racks = block.racks.clone();
-                racks.sort();
-                racks.dedup();
-                for rack in racks {
-                    *bytes.in_rack.entry(rack).or_default() += overlap;
-                }
+    stage_scans(plan, &mut |scan| {
+        for (start, end, block) in scan_files(scan).flat_map(|f| block_parts(f, blocks)) {
+            let overlap = end - start;
+            bytes.total += overlap;
+            for host in &block.hosts {
+                *bytes.on_host.entry(host.clone()).or_default() += overlap;
+            }
+            let mut racks = block.racks.clone();
+            racks.sort();
+            racks.dedup();
+            for rack in racks {
+                *bytes.in_rack.entry(rack).or_default() += overlap;
             }
         }
-    };
-    visit_scans(plan, &mut add_scan);
+    });
     bytes
 }
 
-fn visit_scans(plan: &dyn ExecutionPlan, f: &mut impl FnMut(&FileScanConfig)) {
-    if let Some(config) = plan
-        .downcast_ref::<DataSourceExec>()
-        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-    {
-        f(config);
-    }
-    for child in plan.children() {
-        visit_scans(child.as_ref(), f);
-    }
+/// The parts `[start, end)` of `file`'s range that lie in each of its blocks.
+fn block_parts<'a>(
+    file: &PartitionedFile,
+    blocks: &'a Blocks,
+) -> impl Iterator<Item = (u64, u64, &'a Block)> {
+    let (start, end) = byte_range(file);
+    let path = file.object_meta.location.as_ref().trim_start_matches('/');
+    blocks.get(path).into_iter().flatten().filter_map(move |b| {
+        let (s, e) = (start.max(b.offset), end.min(b.offset + b.length));
+        (s < e).then_some((s, e, b))
+    })
 }
 
 /// Each host's rack, as the blocks' replicas name them.
-fn host_racks(blocks: &HashMap<String, Vec<Block>>) -> HashMap<String, String> {
+fn host_racks(blocks: &Blocks) -> HashMap<String, String> {
     let mut racks = HashMap::new();
     for block in blocks.values().flatten() {
         for (host, rack) in block.hosts.iter().zip(&block.racks) {

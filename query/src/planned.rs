@@ -2,7 +2,7 @@
 //! it into output files.
 
 use crate::inputs;
-use crate::locality::{ScanLocality, Tally};
+use crate::locality::{Blocks, ScanLocality, Tally};
 use crate::remote::RemoteWorkers;
 use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
@@ -41,6 +41,9 @@ pub struct QueryOptions {
     /// Memory each worker may hold (`workers.memory`); sorts, aggregates and joins past
     /// it spill to local disk or fail saying so, instead of taking the machine's.
     pub memory_per_worker: u64,
+    /// Where the inputs' HDFS blocks are, when the caller knows already (an earlier plan
+    /// of the query, the master's asks); `None` asks the NameNode. Remote workers only.
+    pub blocks: Option<Arc<Blocks>>,
 }
 
 /// A query ready to run: its coordinating session and staged plan.
@@ -100,7 +103,11 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
     let ctx = SessionContext::from(builder.build());
     let listed = inputs::register(&ctx, &spec.inputs).await?;
     if matches!(opts.workers, QueryWorkers::Remote(_)) {
-        locality.set_blocks(crate::locality::blocks_of(&listed).await);
+        let blocks = match &opts.blocks {
+            Some(known) => known.clone(),
+            None => Arc::new(crate::locality::blocks_of(&listed).await),
+        };
+        locality.locate(blocks);
     }
     let only_queries = SQLOptions::new()
         .with_allow_ddl(false)
@@ -152,6 +159,11 @@ impl PlannedQuery {
     /// Where the scans of the run so far read their bytes (HDFS inputs only).
     pub fn locality(&self) -> Tally {
         self.locality.tally()
+    }
+
+    /// The inputs' HDFS blocks, as this plan found them: for planning the query again.
+    pub fn blocks(&self) -> Option<Arc<Blocks>> {
+        self.locality.blocks()
     }
 
     /// What each stage reads and is expected to produce.
@@ -330,6 +342,7 @@ mod tests {
             workers: QueryWorkers::InProcess(3),
             bytes_per_partition: Some(1024),
             memory_per_worker: 64 << 20,
+            blocks: None,
         };
         let planned = plan(&spec, &opts).await.unwrap();
         assert_eq!(planned.files.len(), 5);
@@ -374,6 +387,7 @@ mod tests {
             workers: QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into())),
             bytes_per_partition: Some(1024),
             memory_per_worker: 64 << 20,
+            blocks: None,
         };
         let planned = plan(&spec, &opts).await.unwrap();
         let (stages, tasks) = planned.stages();
@@ -449,6 +463,7 @@ mod tests {
             workers: QueryWorkers::InProcess(2),
             bytes_per_partition: None,
             memory_per_worker: 64 << 20,
+            blocks: None,
         };
         let spec = QuerySpec::from_yaml(&yaml(&data.display().to_string(), "SELECT y FROM a"), "t")
             .unwrap();
@@ -475,6 +490,7 @@ mod tests {
             workers: QueryWorkers::InProcess(2),
             bytes_per_partition: None,
             memory_per_worker: 64 << 20,
+            blocks: None,
         };
         let e = plan(&spec, &opts).await.err().unwrap().to_string();
         assert!(

@@ -20,6 +20,7 @@ use crate::progress::{Status, Summary};
 use crate::query::{plan, run_query, LostWorker, QueryPool};
 use spindle_job::wire::WorkerId;
 use spindle_job::QuerySpec;
+use spindle_query::locality::{host_bytes, input_blocks, Blocks};
 use spindle_query::remote::{worker_url, RemoteWorkers};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,7 +94,8 @@ pub async fn run_query_job(
     let vars = [(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
     let mut ask = worker_ask(&spec.workers, &launch);
     // Workers where the input's bytes are, in proportion: its scans are placed by host.
-    let host_bytes = spindle_query::locality::input_host_bytes(spec).await;
+    let blocks = Arc::new(input_blocks(spec).await);
+    let host_bytes = host_bytes(&blocks);
     if !host_bytes.is_empty() {
         ask.node_local_until = Some(tokio::time::Instant::now() + NODE_LOCAL_ASKS_FOR);
         ask.near(host_bytes);
@@ -131,7 +133,7 @@ pub async fn run_query_job(
                 silent_after,
                 coordinator_memory: coordinator_memory(spec, &r.launch),
             };
-            run(spec, pool, env, &app_id, started).await
+            run(spec, pool, blocks, env, &app_id, started).await
         }
     };
     tracing::info!(status = ?summary.status, error = ?summary.error, "query ended");
@@ -150,6 +152,7 @@ fn coordinator_memory(spec: &QuerySpec, launch: &LaunchInfo) -> u64 {
 async fn run(
     spec: &QuerySpec,
     mut pool: ContainerPool<'_>,
+    blocks: Arc<Blocks>,
     env: &AmEnv,
     app_id: &str,
     started: Instant,
@@ -159,7 +162,7 @@ async fn run(
     if let Err(e) = pool.start(workers).await {
         return failed(e);
     }
-    let planned = match plan(spec, &pool).await {
+    let planned = match plan(spec, &pool, Some(blocks)).await {
         Ok(p) => p,
         Err(e) => return failed(e.to_string()),
     };
