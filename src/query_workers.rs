@@ -124,6 +124,11 @@ impl QueryPool for WorkerProcesses {
         self.workers.len()
     }
 
+    /// A process's end is seen at once.
+    fn loss_settles(&self) -> Duration {
+        Duration::from_millis(500)
+    }
+
     /// The coordinator is this process, with a worker's memory.
     fn coordinator_memory(&self) -> u64 {
         self.setup.memory_bytes

@@ -14,9 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// A failed run is blamed on a worker lost within this long of it.
-const LOSS_SETTLES: Duration = Duration::from_millis(500);
-
 /// The workers a query's stages run on, wherever they are.
 pub trait QueryPool {
     /// How many workers the query runs on.
@@ -28,6 +25,9 @@ pub trait QueryPool {
     fn remote(&self) -> RemoteWorkers;
     /// Returns when a worker is lost: the query cannot finish without it.
     fn lost(&mut self) -> impl Future<Output = LostWorker>;
+    /// How long after a failed run a lost worker may still be reported: the failure is
+    /// blamed on it (and the query run again) if it is.
+    fn loss_settles(&self) -> Duration;
     /// Starts a worker in place of worker `index`, and waits until it serves.
     fn replace(&mut self, index: usize) -> impl Future<Output = Result<(), String>>;
 }
@@ -93,7 +93,7 @@ pub async fn run_query(
         let attempt = tokio::select! {
             r = write(&planned, spec, committer, deadline) => match r {
                 Ok(written) => Attempt::Written(written),
-                Err(e) => match tokio::time::timeout(LOSS_SETTLES, pool.lost()).await {
+                Err(e) => match tokio::time::timeout(pool.loss_settles(), pool.lost()).await {
                     Ok(worker) => Attempt::Lost(worker, Some(e)),
                     Err(_) => Attempt::Failed(e),
                 },

@@ -42,6 +42,9 @@ pub fn query_beat_key(id: WorkerId) -> String {
     format!("{QUERY_BEATS_PREFIX}{id}")
 }
 
+/// A container that ended is reported to the master within this long.
+const LOSS_REPORTED_WITHIN: Duration = Duration::from_secs(5);
+
 /// How often the master looks at the workers' heartbeat keys.
 const BEAT_LOOK: Duration = Duration::from_millis(500);
 
@@ -319,6 +322,13 @@ impl QueryPool for ContainerPool<'_> {
 
     fn coordinator_memory(&self) -> u64 {
         self.coordinator_memory
+    }
+
+    /// A container's end reaches the master through the NodeManager's and the master's
+    /// heartbeats to the ResourceManager, a second or more each, while the query sees
+    /// the broken connection at once.
+    fn loss_settles(&self) -> Duration {
+        LOSS_REPORTED_WITHIN
     }
 
     fn remote(&self) -> RemoteWorkers {
