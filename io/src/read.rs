@@ -314,7 +314,7 @@ async fn fetch_records(loc: &Location, split: &Split) -> Result<(bytes::Bytes, u
     let base = split.start.saturating_sub(1);
     let mut want = (split.end + LOOKAHEAD).min(split.file_size);
     loop {
-        let buf = loc.get_range(base..want).await?;
+        let buf = loc.get_range_reused(base..want).await?;
         let at_eof = want >= split.file_size;
         if let Some(r) = records_in(&buf, base, split.start, split.end, at_eof) {
             let offset = base + r.start as u64;

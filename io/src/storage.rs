@@ -2,14 +2,17 @@
 //! from the URLs users write. Stores are cached per scheme and bucket so that connection
 //! pools are shared by every task in a process.
 
+use crate::buffers;
 use crate::error::IoError;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use hdfs_native_object_store::HdfsObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -97,6 +100,14 @@ fn hdfs_store(root: &str) -> Result<Arc<dyn ObjectStore>, IoError> {
         .expect("hdfs client cache poisoned")
         .insert(root.to_string(), client.clone());
     Ok(Arc::new(HdfsObjectStore::new(client)))
+}
+
+/// A read's failure, as the stores report theirs (so it counts as transient).
+fn generic(source: Box<dyn std::error::Error + Send + Sync>) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "spindle",
+        source,
+    }
 }
 
 /// HDFS has real directories, which object_store cannot delete; these clients can.
@@ -236,6 +247,50 @@ impl Location {
             .map_err(|e| IoError::store(format!("{} bytes {range:?}", self.url()), e))
     }
 
+    /// The bytes in `range`, like `get_range`, in a buffer the process reuses once they
+    /// are dropped (`crate::buffers`): a split's tens of MiB would otherwise be mapped
+    /// and faulted in afresh for every split.
+    pub async fn get_range_reused(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> Result<bytes::Bytes, IoError> {
+        let what = || format!("{} bytes {range:?}", self.url());
+        let len = (range.end - range.start) as usize;
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            ..Default::default()
+        };
+        let got = self
+            .store
+            .get_opts(&self.path, options)
+            .await
+            .map_err(|e| IoError::store(what(), e))?;
+        let mut buf = buffers::SPLITS.take(len);
+        match got.payload {
+            GetResultPayload::Stream(mut chunks) => {
+                while let Some(chunk) = chunks.next().await {
+                    buf.extend_from_slice(&chunk.map_err(|e| IoError::store(what(), e))?);
+                }
+            }
+            GetResultPayload::File(file, _) => {
+                let at = got.range.start;
+                buf = tokio::task::spawn_blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    buf.resize(len, 0);
+                    file.read_exact_at(&mut buf, at).map(|_| buf)
+                })
+                .await
+                .map_err(|e| IoError::Protocol(format!("{}: read task failed: {e}", what())))?
+                .map_err(|e| IoError::store(what(), generic(e.into())))?;
+            }
+        }
+        if buf.len() != len {
+            let short = format!("{len} bytes asked, {} given", buf.len());
+            return Err(IoError::store(what(), generic(short.into())));
+        }
+        Ok(buffers::SPLITS.share(buf))
+    }
+
     pub async fn put(&self, data: Vec<u8>) -> Result<(), IoError> {
         self.store
             .put(&self.path, PutPayload::from(data))
@@ -367,6 +422,29 @@ fn is_hidden(path: &Path, base: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_reused_read_gives_the_same_bytes_as_a_plain_one_from_files_and_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let file = dir.path().join("data.bin");
+        std::fs::write(&file, &data).unwrap();
+        let local = Location::parse(&file.to_string_lossy()).unwrap();
+        let memory = Location::parse("memory://reused/data.bin").unwrap();
+        memory.put(data.clone()).await.unwrap();
+        for loc in [&local, &memory] {
+            for range in [0..200_000u64, 1..2, 99_999..150_001] {
+                let plain = loc.get_range(range.clone()).await.unwrap();
+                let reused = loc.get_range_reused(range.clone()).await.unwrap();
+                assert_eq!(reused, plain, "{} {range:?}", loc.url());
+            }
+            let past_the_end = loc.get_range_reused(150_000..200_001).await.unwrap_err();
+            assert!(
+                past_the_end.to_string().contains("bytes 150000..200001"),
+                "{past_the_end}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn expands_globs_and_directories() {
