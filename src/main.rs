@@ -30,10 +30,13 @@ use std::process::ExitCode;
         text), runs its stages on every partition (DataFusion SQL, shuffles, external\n\
         commands, coalesce) and commits its output atomically. A query job instead\n\
         names several inputs and one SQL query (joins, GROUP BY, ORDER BY ... LIMIT),\n\
-        which DataFusion plans and spindle runs in stages.\n\n\
+        which DataFusion plans and spindle runs in stages. A services spec (Skein's\n\
+        format: `services:`) runs long-lived containers on YARN instead, which find\n\
+        each other through the application's key-value store (`spindle kv`).\n\n\
         Start with:  spindle run conf/examples/clicks.yaml\n\
         A query:     spindle explain conf/examples/revenue.yaml\n\
-        On YARN:     HADOOP_CONF_DIR=/etc/hadoop/conf spindle submit job.yaml --wait"
+        On YARN:     HADOOP_CONF_DIR=/etc/hadoop/conf spindle submit job.yaml --wait\n\
+        Services:    spindle submit conf/examples/services.yaml --wait"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -163,6 +163,9 @@ fn a_spec_file_is_a_job_or_an_application() {
     let spec = Spec::from_yaml(job, "clicks.yaml").unwrap();
     assert!(matches!(spec, Spec::Job(j) if j.name == "clicks-by-user"));
     assert!(matches!(Spec::from_yaml(FULL, "a").unwrap(), Spec::App(_)));
+    let services = include_str!("../../conf/examples/services.yaml");
+    let spec = Spec::from_yaml(services, "services.yaml").unwrap();
+    assert!(matches!(spec, Spec::App(a) if a.services["client"].depends == ["server"]));
     let master_only = Spec::from_yaml("master: {script: ./drive}\n", "a").unwrap();
     assert!(matches!(master_only, Spec::App(_)));
     // Errors come from the parser of the kind the file looks like.
