@@ -3,34 +3,45 @@
 //! way took 40 ms on the gVisor machine of BENCHMARKS.md ("A split's bytes in a reused
 //! buffer"), against 3.5 ms for the same pages filled again. A split's bytes are parsed
 //! into Arrow arrays and then dropped, so a process needs as many buffers as splits it
-//! holds at once; those it keeps for the next splits.
+//! holds at once; those it keeps for the next splits, and frees once no split has come
+//! for a while (the scans are over, and the memory is the next stage's).
 
 use bytes::Bytes;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
 /// Buffers smaller than this are cheap to allocate; larger than the other, rare.
 const KEEP_FROM: usize = 1 << 20;
 const KEEP_UP_TO: usize = 512 << 20;
 
 /// The process's buffers for splits: it keeps what the process needed at once, up to
-/// 512 MiB in all.
-pub static SPLITS: Pool = Pool::new(512 << 20);
+/// 512 MiB in all, each for 2 s unused at most.
+pub static SPLITS: Pool = Pool::new(512 << 20, Duration::from_secs(2));
 
-/// Buffers kept for reuse, up to `keep_bytes` of capacity in all.
+/// Buffers kept for reuse, up to `keep_bytes` of capacity in all, each for `idle` at most.
 pub struct Pool {
-    free: Mutex<Vec<Vec<u8>>>,
+    free: Mutex<Vec<Kept>>,
     keep_bytes: usize,
+    idle: Duration,
+    trimmer: Once,
+}
+
+struct Kept {
+    buf: Vec<u8>,
+    since: Instant,
 }
 
 impl Pool {
-    pub const fn new(keep_bytes: usize) -> Pool {
+    pub const fn new(keep_bytes: usize, idle: Duration) -> Pool {
         Pool {
             free: Mutex::new(Vec::new()),
             keep_bytes,
+            idle,
+            trimmer: Once::new(),
         }
     }
 
-    fn free(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
+    fn free(&self) -> MutexGuard<'_, Vec<Kept>> {
         self.free.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -42,17 +53,17 @@ impl Pool {
         let fits = free
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.capacity() >= len)
-            .min_by_key(|(_, b)| b.capacity())
+            .filter(|(_, k)| k.buf.capacity() >= len)
+            .min_by_key(|(_, k)| k.buf.capacity())
             .map(|(i, _)| i);
         match fits {
             Some(i) => {
-                let mut buf = free.swap_remove(i);
+                let mut buf = free.swap_remove(i).buf;
                 buf.clear();
                 buf
             }
             None => {
-                free.retain(|b| b.capacity() >= len);
+                free.retain(|k| k.buf.capacity() >= len);
                 drop(free);
                 Vec::with_capacity(len)
             }
@@ -67,18 +78,36 @@ impl Pool {
 
     /// How many bytes of buffers are kept now.
     pub fn kept_bytes(&self) -> usize {
-        self.free().iter().map(Vec::capacity).sum()
+        self.free().iter().map(|k| k.buf.capacity()).sum()
     }
 
-    fn give_back(&self, buf: Vec<u8>) {
+    fn give_back(&'static self, buf: Vec<u8>) {
         let size = buf.capacity();
         if !(KEEP_FROM..=KEEP_UP_TO).contains(&size) {
             return;
         }
         let mut free = self.free();
-        if free.iter().map(Vec::capacity).sum::<usize>() + size <= self.keep_bytes {
-            free.push(buf);
+        if free.iter().map(|k| k.buf.capacity()).sum::<usize>() + size > self.keep_bytes {
+            return;
         }
+        free.push(Kept {
+            buf,
+            since: Instant::now(),
+        });
+        drop(free);
+        self.trimmer.call_once(|| self.start_trimming());
+    }
+
+    /// A thread that frees the buffers unused for `idle`, looking every `idle`; if it
+    /// cannot start, buffers are kept until taken (and the bound still holds).
+    fn start_trimming(&'static self) {
+        let trim = move || loop {
+            std::thread::sleep(self.idle);
+            self.free().retain(|k| k.since.elapsed() < self.idle);
+        };
+        let _ = std::thread::Builder::new()
+            .name("spindle-buffers".into())
+            .spawn(trim);
     }
 }
 
@@ -103,9 +132,11 @@ impl Drop for Returned {
 mod tests {
     use super::*;
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
     #[test]
     fn a_buffer_comes_back_when_its_last_view_is_dropped_and_is_reused() {
-        static POOL: Pool = Pool::new(8 << 20);
+        static POOL: Pool = Pool::new(8 << 20, HOUR);
         let len = 3 << 20;
         let mut buf = POOL.take(len);
         buf.extend(std::iter::repeat_n(7u8, len));
@@ -131,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_pool_keeps_no_more_than_its_bound_nor_buffers_too_small_for_the_next_split() {
-        static POOL: Pool = Pool::new(8 << 20);
+        static POOL: Pool = Pool::new(8 << 20, HOUR);
         let (a, b, c) = (POOL.take(3 << 20), POOL.take(3 << 20), POOL.take(3 << 20));
         for buf in [a, b, c] {
             drop(POOL.share(buf));
@@ -142,5 +173,22 @@ mod tests {
         assert_eq!(POOL.kept_bytes(), 0, "the smaller buffers went");
         drop(POOL.share(larger));
         assert_eq!(POOL.kept_bytes(), 5 << 20);
+    }
+
+    #[test]
+    fn buffers_unused_for_the_idle_time_are_freed() {
+        static POOL: Pool = Pool::new(8 << 20, Duration::from_millis(100));
+        drop(POOL.share(POOL.take(2 << 20)));
+        assert_eq!(POOL.kept_bytes(), 2 << 20);
+        let started = Instant::now();
+        while POOL.kept_bytes() > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "still kept after 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Freed by the trimmer between 100 ms (its idle time) and two of its rounds.
+        assert!(started.elapsed() < Duration::from_millis(1000));
     }
 }
