@@ -10,9 +10,8 @@ use bytes::Bytes;
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-/// Buffers smaller than this are cheap to allocate; larger than the other, rare.
+/// Buffers smaller than this are cheap to allocate, and not kept.
 const KEEP_FROM: usize = 1 << 20;
-const KEEP_UP_TO: usize = 512 << 20;
 
 /// The process's buffers for splits: it keeps what the process needed at once, up to
 /// 512 MiB in all, each for 2 s unused at most.
@@ -78,16 +77,16 @@ impl Pool {
 
     /// How many bytes of buffers are kept now.
     pub fn kept_bytes(&self) -> usize {
-        self.free().iter().map(|k| k.buf.capacity()).sum()
+        capacity(&self.free())
     }
 
     fn give_back(&'static self, buf: Vec<u8>) {
         let size = buf.capacity();
-        if !(KEEP_FROM..=KEEP_UP_TO).contains(&size) {
+        if size < KEEP_FROM {
             return;
         }
         let mut free = self.free();
-        if free.iter().map(|k| k.buf.capacity()).sum::<usize>() + size > self.keep_bytes {
+        if capacity(&free) + size > self.keep_bytes {
             return;
         }
         free.push(Kept {
@@ -109,6 +108,10 @@ impl Pool {
             .name("spindle-buffers".into())
             .spawn(trim);
     }
+}
+
+fn capacity(kept: &[Kept]) -> usize {
+    kept.iter().map(|k| k.buf.capacity()).sum()
 }
 
 struct Returned {
