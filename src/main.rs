@@ -8,6 +8,7 @@ mod control;
 mod explain;
 mod kv;
 mod logs;
+mod malloc;
 mod query_run;
 mod query_worker;
 mod query_workers;
@@ -74,6 +75,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    malloc::keep_freed_memory_nearby();
     let cli = Cli::parse();
     // Before the runtime's threads start: it sets the Kerberos library's environment.
     let _keytab_cache = match (&cli.principal, &cli.keytab) {
