@@ -98,13 +98,13 @@ pub struct RemoteWorkers {
 }
 
 impl RemoteWorkers {
-    /// Workers at `urls` (empty for a worker's own sessions: the plans they run name
-    /// the workers to call).
     /// The workers' addresses, in order.
     pub fn urls(&self) -> Vec<Url> {
         self.urls.as_ref().clone()
     }
 
+    /// Workers at `urls` (empty for a worker's own sessions: the plans they run name
+    /// the workers to call).
     pub fn new(urls: Vec<Url>, secret: Arc<str>) -> RemoteWorkers {
         RemoteWorkers {
             urls: Arc::new(urls),
