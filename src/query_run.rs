@@ -9,7 +9,7 @@ use spindle_appmaster::commit::{CommitError, Committer, Inputs};
 use spindle_appmaster::progress::{Status, Summary};
 use spindle_appmaster::query::{options, run_query, QueryPool};
 use spindle_job::QuerySpec;
-use spindle_query::{PlannedQuery, QueryWorkers};
+use spindle_query::{PlannedQuery, QueryError, QueryWorkers};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -32,10 +32,13 @@ pub async fn plan(
 ) -> Result<PlannedQuery, ExitCode> {
     spindle_query::plan(spec, &options(spec, workers, spec.workers.memory.bytes()))
         .await
-        .map_err(|e| {
-            eprintln!("error: {spec_path}: {e}");
-            ExitCode::from(2)
-        })
+        .map_err(|e| refused(spec_path, e))
+}
+
+/// A spec-level error, printed naming the key: the spec's fault, so exit code 2.
+fn refused(spec_path: &str, e: QueryError) -> ExitCode {
+    eprintln!("error: {spec_path}: {e}");
+    ExitCode::from(2)
 }
 
 pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> ExitCode {
@@ -46,16 +49,27 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
         encrypt: spec.encrypt,
         silent_after: spec.workers.heartbeat_timeout.duration(),
     };
-    let mut processes = match WorkerProcesses::start(&setup).await {
+    // The inputs are listed while the workers start: neither needs the other.
+    let (processes, registered) = tokio::join!(
+        WorkerProcesses::start(&setup),
+        spindle_query::register(&spec, spec.workers.memory.bytes())
+    );
+    let registered = match registered {
+        Ok(r) => r,
+        Err(e) => return refused(spec_path, e),
+    };
+    let mut processes = match processes {
         Ok(started) => started,
         Err(e) => {
             let summary = Summary::failed(&spec.name, e, started);
             return ui::finish(&summary, args.json, args.summary_json);
         }
     };
-    let planned = match plan(&spec, spec_path, QueryWorkers::Remote(processes.remote())).await {
+    let workers = QueryWorkers::Remote(processes.remote());
+    let opts = options(&spec, workers, spec.workers.memory.bytes());
+    let planned = match spindle_query::plan_registered(registered, &spec, &opts).await {
         Ok(p) => p,
-        Err(code) => return code,
+        Err(e) => return refused(spec_path, e),
     };
     let commit = match commit_options() {
         Ok(c) => c,

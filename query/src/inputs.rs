@@ -17,45 +17,62 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Registers each input as a table named by its key; returns every file it lists, by
-/// input name, then URL.
+/// input name, then URL. Inputs are listed and their schemas read all at once (each a
+/// store's round trips), and a failure is the first failing input's by name.
 pub async fn register(
     ctx: &SessionContext,
     inputs: &BTreeMap<String, QueryInput>,
 ) -> Result<Vec<FileInfo>, QueryError> {
-    let mut all = Vec::new();
-    for (name, input) in inputs {
-        let fail = |message: String| QueryError::Input {
-            name: name.clone(),
-            message,
-        };
-        let files = Location::expand(&input.path)
+    let tables = inputs.iter().map(|(name, input)| async move {
+        table(ctx, input)
             .await
-            .map_err(|e| fail(e.to_string()))?;
-        if input.format == InputFormat::Csv && input.csv.header {
-            same_csv_columns(input, &files).await.map_err(&fail)?;
-        }
-        // The session's stores resolve each file's store from its URL (crate::stores).
-        let urls = files
-            .iter()
-            .map(|f| ListingTableUrl::parse(&f.url))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| fail(e.to_string()))?;
-        // The files are listed already: no extension filter may drop one.
-        let options = ListingOptions::new(file_format(input)).with_file_extension("");
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
-        let config = match &input.schema {
-            Some(columns) => config.with_schema(spindle_io::bind::declared_schema(columns)),
-            None => config
-                .infer_schema(&ctx.state())
-                .await
-                .map_err(|e| fail(format!("cannot read the schema of {}: {e}", input.path)))?,
-        };
-        let table = ListingTable::try_new(config).map_err(|e| fail(e.to_string()))?;
+            .map_err(|message| QueryError::Input {
+                name: name.clone(),
+                message,
+            })
+    });
+    let mut all = Vec::new();
+    for ((name, _), made) in inputs.iter().zip(futures::future::join_all(tables).await) {
+        let (table, files) = made?;
         ctx.register_table(name.as_str(), Arc::new(table))
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| QueryError::Input {
+                name: name.clone(),
+                message: e.to_string(),
+            })?;
         all.extend(files);
     }
     Ok(all)
+}
+
+/// One input's table over exactly the files it lists, and those files.
+async fn table(
+    ctx: &SessionContext,
+    input: &QueryInput,
+) -> Result<(ListingTable, Vec<FileInfo>), String> {
+    let files = Location::expand(&input.path)
+        .await
+        .map_err(|e| e.to_string())?;
+    if input.format == InputFormat::Csv && input.csv.header {
+        same_csv_columns(input, &files).await?;
+    }
+    // The session's stores resolve each file's store from its URL (crate::stores).
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(&f.url))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    // The files are listed already: no extension filter may drop one.
+    let options = ListingOptions::new(file_format(input)).with_file_extension("");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
+    let config = match &input.schema {
+        Some(columns) => config.with_schema(spindle_io::bind::declared_schema(columns)),
+        None => config
+            .infer_schema(&ctx.state())
+            .await
+            .map_err(|e| format!("cannot read the schema of {}: {e}", input.path))?,
+    };
+    let table = ListingTable::try_new(config).map_err(|e| e.to_string())?;
+    Ok((table, files))
 }
 
 /// DataFusion binds csv columns by position: every file of an input must name the same

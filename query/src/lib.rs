@@ -15,5 +15,7 @@ mod stores;
 pub mod workers;
 
 pub use error::QueryError;
-pub use planned::{plan, PlannedQuery, QueryOptions, QueryWorkers, Written};
+pub use planned::{
+    plan, plan_registered, register, PlannedQuery, QueryOptions, QueryWorkers, Registered, Written,
+};
 pub use runtime::runtime;

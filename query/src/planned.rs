@@ -8,7 +8,7 @@ use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
 use crate::QueryError;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion_distributed::{
@@ -16,7 +16,7 @@ use datafusion_distributed::{
     SessionStateBuilderExt, WorkerResolver,
 };
 use futures::TryStreamExt;
-use spindle_io::storage::Location;
+use spindle_io::storage::{FileInfo, Location};
 use spindle_job::{OutputFormat, QuerySpec};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,6 +73,30 @@ pub struct Written {
     pub rows_in: Option<u64>,
 }
 
+/// A query's inputs listed and registered as tables, its workers not yet known: the
+/// part of planning that reads the stores, which `spindle run` does while its workers
+/// start.
+pub struct Registered {
+    state: SessionState,
+    listed: Vec<FileInfo>,
+}
+
+/// Lists `spec`'s inputs and reads their schemas, in a session whose tasks here share
+/// `memory_bytes`; nothing else is read.
+pub async fn register(spec: &QuerySpec, memory_bytes: u64) -> Result<Registered, QueryError> {
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(SessionConfig::new().with_information_schema(false))
+        .with_runtime_env(runtime(memory_bytes)?)
+        .build();
+    let ctx = SessionContext::from(state);
+    let listed = inputs::register(&ctx, &spec.inputs).await?;
+    Ok(Registered {
+        state: ctx.state(),
+        listed,
+    })
+}
+
 /// Registers the inputs and plans the query; nothing is read but the inputs' listings
 /// and schemas. Statements other than queries (DDL, DML, `SET`) are refused.
 pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery, QueryError> {
@@ -82,11 +106,20 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
         QueryWorkers::InProcess(n) => (*n).max(1) as u64,
         QueryWorkers::Remote(_) => 1,
     };
-    let runtime = runtime(opts.memory_per_worker.saturating_mul(sharing))?;
-    let builder = SessionStateBuilder::new()
-        .with_default_features()
-        .with_config(SessionConfig::new().with_information_schema(false))
-        .with_runtime_env(runtime.clone());
+    let registered = register(spec, opts.memory_per_worker.saturating_mul(sharing)).await?;
+    plan_registered(registered, spec, opts).await
+}
+
+/// Plans the query over `opts`' workers, its inputs `registered` already (in a session
+/// sized as [`plan`] sizes it).
+pub async fn plan_registered(
+    registered: Registered,
+    spec: &QuerySpec,
+    opts: &QueryOptions,
+) -> Result<PlannedQuery, QueryError> {
+    let Registered { state, listed } = registered;
+    let runtime = state.runtime_env().clone();
+    let builder = SessionStateBuilder::new_from_existing(state);
     let locality = ScanLocality::default();
     let mut builder = match &opts.workers {
         QueryWorkers::InProcess(n) => distributed(builder, LocalWorkers::start(*n, runtime)),
@@ -101,7 +134,6 @@ pub async fn plan(spec: &QuerySpec, opts: &QueryOptions) -> Result<PlannedQuery,
             .map_err(|e| QueryError::Run(e.to_string()))?;
     }
     let ctx = SessionContext::from(builder.build());
-    let listed = inputs::register(&ctx, &spec.inputs).await?;
     if matches!(opts.workers, QueryWorkers::Remote(_)) {
         let blocks = match &opts.blocks {
             Some(known) => known.clone(),
@@ -327,6 +359,34 @@ mod tests {
             dims.display()
         );
         QuerySpec::from_yaml(&yaml, "t").unwrap()
+    }
+
+    /// Inputs are listed together: their files come back in the inputs' name order, and
+    /// of two failing inputs the error names the first by name, whichever failed first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inputs_listed_together_keep_their_order_and_name_the_first_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = facts_and_dims_query(dir.path(), "SELECT 1");
+        let registered = register(&spec, 64 << 20).await.unwrap();
+        let urls: Vec<&str> = registered.listed.iter().map(|f| f.url.as_str()).collect();
+        assert_eq!(urls.len(), 5, "{urls:?}");
+        assert!(urls[0].ends_with("/dims.csv"), "dims sorts first: {urls:?}");
+        assert!(urls[1..].iter().all(|u| u.contains("/facts/f")), "{urls:?}");
+
+        let yaml = format!(
+            "name: t\ninputs:\n  a_gone: {{ path: \"{0}/none/*.csv\", format: csv }}\n  \
+             b: {{ path: \"{0}/dims.csv\", format: csv }}\n  \
+             c_gone: {{ path: \"{0}/none.csv\", format: csv }}\n\
+             query: SELECT 1\noutput: {{ path: out }}\n",
+            dir.path().display()
+        );
+        let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
+        let e = register(&spec, 64 << 20)
+            .await
+            .err()
+            .expect("missing inputs fail");
+        let e = e.to_string();
+        assert!(e.starts_with("key `inputs.a_gone`: "), "{e}");
     }
 
     /// Two csv inputs in several files, joined, grouped and ordered globally.
