@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Registers each input as a table named by its key; returns every file it lists, by
-/// input name, then URL. Inputs are listed and their schemas read all at once (each a
+/// input name, then URL. Inputs are listed and their schemas read together (each a
 /// store's round trips), and a failure is the first failing input's by name.
 pub async fn register(
     ctx: &SessionContext,
@@ -31,8 +31,12 @@ pub async fn register(
                 message,
             })
     });
+    let made: Vec<_> = futures::stream::iter(tables)
+        .buffered(INPUTS_AT_ONCE)
+        .collect()
+        .await;
     let mut all = Vec::new();
-    for ((name, _), made) in inputs.iter().zip(futures::future::join_all(tables).await) {
+    for ((name, _), made) in inputs.iter().zip(made) {
         let (table, files) = made?;
         ctx.register_table(name.as_str(), Arc::new(table))
             .map_err(|e| QueryError::Input {
@@ -43,6 +47,9 @@ pub async fn register(
     }
     Ok(all)
 }
+
+/// Inputs listed at once: a spec names a few, and each listing may be many requests.
+const INPUTS_AT_ONCE: usize = 8;
 
 /// One input's table over exactly the files it lists, and those files.
 async fn table(
