@@ -43,16 +43,18 @@ fn refused(spec_path: &str, e: QueryError) -> ExitCode {
 
 pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> ExitCode {
     let started = Instant::now();
+    let memory = spec.workers.memory.bytes();
     let setup = WorkerSetup {
         count: worker_count(args.workers, spec.workers.instances) as usize,
-        memory_bytes: spec.workers.memory.bytes(),
+        memory_bytes: memory,
         encrypt: spec.encrypt,
         silent_after: spec.workers.heartbeat_timeout.duration(),
     };
     // The inputs are listed while the workers start: neither needs the other.
     let (processes, registered) = tokio::join!(
         WorkerProcesses::start(&setup),
-        spindle_query::register(&spec, spec.workers.memory.bytes())
+        // The coordinator's own tasks get a worker's memory, as `plan` gives them.
+        spindle_query::register(&spec, memory)
     );
     let registered = match registered {
         Ok(r) => r,
@@ -66,7 +68,7 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
         }
     };
     let workers = QueryWorkers::Remote(processes.remote());
-    let opts = options(&spec, workers, spec.workers.memory.bytes());
+    let opts = options(&spec, workers, memory);
     let planned = match spindle_query::plan_registered(registered, &spec, &opts).await {
         Ok(p) => p,
         Err(e) => return refused(spec_path, e),

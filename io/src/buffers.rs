@@ -1,6 +1,6 @@
 //! Reused buffers for the bytes of splits. A buffer of tens of MiB fresh from the
 //! allocator is mapped anew and faulted in page by page as it fills: filling 64 MiB that
-//! way took 40 ms on the gVisor machine of BENCHMARKS.md ("A split's bytes in a reused
+//! way took 40 ms on the 2-core machine of BENCHMARKS.md ("A split's bytes in a reused
 //! buffer"), against 3.5 ms for the same pages filled again. A split's bytes are parsed
 //! into Arrow arrays and then dropped, so a process needs as many buffers as splits it
 //! holds at once; those it keeps for the next splits, and frees once no split has come

@@ -276,10 +276,13 @@ impl Location {
             GetResultPayload::File(file, _) => {
                 // The store ends the range at the file's end; what is missing is told below.
                 let (at, have) = (got.range.start, got.range.end - got.range.start);
+                // Read into the buffer's spare room: a reused buffer is not zeroed first.
                 buf = tokio::task::spawn_blocking(move || {
-                    use std::os::unix::fs::FileExt;
-                    buf.resize(have.min(len as u64) as usize, 0);
-                    file.read_exact_at(&mut buf, at).map(|_| buf)
+                    use std::io::{Read, Seek, SeekFrom};
+                    let mut file = file;
+                    file.seek(SeekFrom::Start(at))?;
+                    file.take(have.min(len as u64)).read_to_end(&mut buf)?;
+                    Ok::<_, std::io::Error>(buf)
                 })
                 .await
                 .map_err(|e| IoError::Protocol(format!("{}: read task failed: {e}", what())))?

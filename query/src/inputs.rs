@@ -23,26 +23,19 @@ pub async fn register(
     ctx: &SessionContext,
     inputs: &BTreeMap<String, QueryInput>,
 ) -> Result<Vec<FileInfo>, QueryError> {
-    let tables = inputs.iter().map(|(name, input)| async move {
-        table(ctx, input)
-            .await
-            .map_err(|message| QueryError::Input {
-                name: name.clone(),
-                message,
-            })
-    });
-    let made: Vec<_> = futures::stream::iter(tables)
+    let made: Vec<_> = futures::stream::iter(inputs.values().map(|input| table(ctx, input)))
         .buffered(INPUTS_AT_ONCE)
         .collect()
         .await;
     let mut all = Vec::new();
-    for ((name, _), made) in inputs.iter().zip(made) {
-        let (table, files) = made?;
+    for (name, made) in inputs.keys().zip(made) {
+        let fail = |message: String| QueryError::Input {
+            name: name.clone(),
+            message,
+        };
+        let (table, files) = made.map_err(fail)?;
         ctx.register_table(name.as_str(), Arc::new(table))
-            .map_err(|e| QueryError::Input {
-                name: name.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| fail(e.to_string()))?;
         all.extend(files);
     }
     Ok(all)
