@@ -92,7 +92,13 @@ fn main() -> ExitCode {
         // Becomes bash: no runtime.
         return service_run::service_run(args);
     }
-    let mut builder = if round_trip_bound(&cli.command) {
+    // A master reads its spec before its runtime starts: the runtime depends on the kind.
+    let master_spec = match &cli.command {
+        Command::AppMaster(args) => Some(yarn::appmaster::read_spec(args)),
+        _ => None,
+    };
+    let services_master = matches!(master_spec, Some(Ok(spindle_job::Spec::App(_))));
+    let mut builder = if services_master || round_trip_bound(&cli.command) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -106,7 +112,10 @@ fn main() -> ExitCode {
             Command::Status(args) => yarn::apps::status(args).await,
             Command::Ls(args) => yarn::apps::ls(args).await,
             Command::Kill(args) => yarn::apps::kill(args).await,
-            Command::AppMaster(args) => yarn::appmaster::appmaster(args).await,
+            Command::AppMaster(args) => {
+                let spec = master_spec.expect("read before the runtime");
+                yarn::appmaster::appmaster(args, spec).await
+            }
             Command::Bench(args) => bench::bench(args).await,
             Command::Kv(args) => kv::kv(args).await,
             Command::Logs(args) => logs::logs(args).await,
@@ -125,7 +134,9 @@ fn main() -> ExitCode {
 
 /// Key-value clients wait on one round trip after another: on a single thread the reply
 /// wakes its waiter where it runs, with no hand-off between threads (measured in
-/// BENCHMARKS.md, "Key-value store").
+/// BENCHMARKS.md, "Key-value store"). So does the master of a services application,
+/// whose work is its store (a reply leaves on the thread where its batch's ack
+/// arrived) and container events; a job's master plans and schedules on every core.
 fn round_trip_bound(command: &Command) -> bool {
     match command {
         Command::Kv(_) => true,

@@ -4,15 +4,21 @@
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::progress::Status;
 use spindle_appmaster::yarn::am::{run_appmaster, AmEnv};
+use spindle_job::Spec;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use tracing::error;
 
-pub async fn appmaster(args: AppMasterCommand) -> ExitCode {
+/// The localized spec, read once by the binary (the runtime it gets depends on its kind).
+pub fn read_spec(args: &AppMasterCommand) -> Result<Spec, String> {
+    Spec::from_file(&args.spec.display().to_string()).map_err(|e| e.to_string())
+}
+
+pub async fn appmaster(args: AppMasterCommand, spec: Result<Spec, String>) -> ExitCode {
     crate::init_logging("info");
     let started = Instant::now();
-    let env = match gather(args) {
+    let env = match gather(args, spec) {
         Ok(env) => env,
         Err(e) => return before_registering(&e),
     };
@@ -23,7 +29,7 @@ pub async fn appmaster(args: AppMasterCommand) -> ExitCode {
     }
 }
 
-fn gather(args: AppMasterCommand) -> Result<AmEnv, String> {
+fn gather(args: AppMasterCommand, spec: Result<Spec, String>) -> Result<AmEnv, String> {
     let mut protected = crate::run::protected_places();
     let cluster = super::cluster_in_container()?;
     protected.hdfs_home = Some(format!("/user/{}", cluster.identity.user));
@@ -35,7 +41,7 @@ fn gather(args: AppMasterCommand) -> Result<AmEnv, String> {
     Ok(AmEnv {
         log_dir,
         path: std::env::var("PATH").ok(),
-        spec: args.spec,
+        spec,
         launch: args.launch,
         workers: args.workers,
         container_id: std::env::var("CONTAINER_ID").unwrap_or_default(),

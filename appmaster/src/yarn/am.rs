@@ -35,8 +35,8 @@ use tracing::{error, info, warn};
 /// What the container gives the application master, gathered by the binary from its
 /// arguments and environment.
 pub struct AmEnv {
-    /// The job spec, localized into the container.
-    pub spec: PathBuf,
+    /// The spec localized into the container, as the binary read it.
+    pub spec: Result<Spec, String>,
     /// What `submit` staged, as JSON.
     pub launch: String,
     pub workers: u32,
@@ -137,7 +137,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     if let Some(login) = keytab {
         keep_tokens_fresh(cluster, login, &launch, &env.credentials_file, tokens_tx);
     }
-    let spec = match Spec::from_file(&args.spec.display().to_string()) {
+    let spec = match &env.spec {
         Ok(Spec::Job(job)) => Ok(job),
         Err(e) => Err(e),
         Ok(other) => {
@@ -152,11 +152,9 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 fresh_tokens: fresh_tokens.then_some(tokens_rx),
             };
             return Ok(match other {
-                Spec::App(app) => {
-                    super::app::run_application(&app, registered, &env, started).await
-                }
+                Spec::App(app) => super::app::run_application(app, registered, &env, started).await,
                 Spec::Query(query) => {
-                    super::query_job::run_query_job(&query, registered, &env, started).await
+                    super::query_job::run_query_job(query, registered, &env, started).await
                 }
                 Spec::Job(_) => unreachable!("matched above"),
             });
@@ -211,7 +209,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 tokens: tokens_rx,
             };
             run_spec(
-                &spec,
+                spec,
                 listener,
                 &secret,
                 &mut launcher,
