@@ -13,6 +13,7 @@ pub mod error;
 pub mod net;
 pub mod read;
 pub mod schema;
+pub mod spin;
 pub mod splits;
 pub mod storage;
 pub mod tree;

@@ -6,6 +6,7 @@ use spindle_io::channel::Channel;
 use spindle_io::net::{
     connect_channel, decode_msg, encode_msg, read_frame_within, write_frame, Role,
 };
+use spindle_io::spin::{spin_then_wait, REPLY_SPIN};
 use std::time::Duration;
 
 /// How long a plain request may take, the journal write included.
@@ -38,7 +39,7 @@ impl KvClient {
     }
 
     async fn reply(&mut self, within: Duration) -> Result<KvReply, String> {
-        let frame = read_frame_within(&mut self.stream, within)
+        let frame = spin_then_wait(read_frame_within(&mut self.stream, within), REPLY_SPIN)
             .await
             .map_err(|e| format!("the key-value store: {e}"))?
             .ok_or("the key-value store closed the connection")?;

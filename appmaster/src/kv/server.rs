@@ -11,6 +11,7 @@ use spindle_io::channel::{Channel, ChannelReader, ChannelWriter, Wire};
 use spindle_io::net::{
     decode_msg, encode_msg, read_frame_within, serve_authenticated, write_frame, Role,
 };
+use spindle_io::spin::{spin_while, REQUEST_SPIN};
 use spindle_io::IoError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +55,7 @@ enum Incoming {
 async fn handle(stream: Channel, service: Arc<KvService>) -> Result<(), IoError> {
     let (reader, mut writer) = stream.into_split();
     let (incoming, mut requests) = mpsc::channel(IN_FLIGHT);
-    let reading = tokio::spawn(read_requests(reader, incoming));
+    let reading = tokio::spawn(read_requests(reader, incoming, service.clone()));
     let mut answers: FuturesOrdered<BoxFuture<'static, KvReply>> = FuturesOrdered::new();
     let outcome = loop {
         tokio::select! {
@@ -84,8 +85,12 @@ async fn handle(stream: Channel, service: Arc<KvService>) -> Result<(), IoError>
 async fn read_requests(
     mut reader: ChannelReader,
     incoming: mpsc::Sender<Incoming>,
+    service: Arc<KvService>,
 ) -> Result<(), IoError> {
-    while let Some(body) = read_frame_within(&mut reader, IDLE).await? {
+    let idle = || service.journal_idle();
+    while let Some(body) =
+        spin_while(read_frame_within(&mut reader, IDLE), REQUEST_SPIN, idle).await?
+    {
         let next = match decode_msg::<KvRequest>(&body)? {
             KvRequest::Watch { range, after } => {
                 let _ = incoming

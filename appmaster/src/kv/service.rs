@@ -7,6 +7,7 @@
 use super::journal::{self, worth_compacting, Record, COMPACT_AT_LEAST};
 use super::store::{Change, Compacted, Entry, Event, KeyRange, Revision, Store, Txn, TxnResult};
 use futures::future::BoxFuture;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -66,6 +67,8 @@ pub struct KvService {
     /// takes no more writes.
     broken: Mutex<Option<String>>,
     journal: mpsc::UnboundedSender<Write>,
+    /// Changes queued for the journal and not yet acknowledged.
+    unwritten: Arc<AtomicUsize>,
     revision: watch::Sender<Revision>,
 }
 
@@ -82,7 +85,8 @@ impl KvService {
         at_least: u64,
     ) -> Arc<KvService> {
         let (journal, pending) = mpsc::unbounded_channel();
-        tokio::spawn(write_in_order(sink, pending));
+        let unwritten = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(write_in_order(sink, pending, unwritten.clone()));
         let (revision, _) = watch::channel(store.revision());
         let snapshot_len = journal::snapshot_of(&store).len() as u64;
         Arc::new(KvService {
@@ -94,8 +98,16 @@ impl KvService {
             compact_at_least: at_least,
             broken: Mutex::new(None),
             journal,
+            unwritten,
             revision,
         })
+    }
+
+    /// Whether no change waits on the journal: then nothing here needs the CPU, and a
+    /// connection may spin for its client's next request (see [`spindle_io::spin`]);
+    /// while a batch is out, the DataNode that acknowledges it needs the CPU more.
+    pub fn journal_idle(&self) -> bool {
+        self.unwritten.load(Ordering::Relaxed) == 0
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -108,6 +120,7 @@ impl KvService {
         let bytes = journal::encode(&Record::Change(change));
         state.journal_len += bytes.len() as u64;
         let (tx, rx) = oneshot::channel();
+        self.unwritten.fetch_add(1, Ordering::Relaxed);
         let _ = self.journal.send(Write::Append(bytes, tx));
         if worth_compacting(state.journal_len, state.snapshot_len, self.compact_at_least) {
             let snapshot = journal::snapshot_of(&state.store);
@@ -305,6 +318,7 @@ impl Applied {
 async fn write_in_order(
     mut sink: Box<dyn JournalSink>,
     mut pending: mpsc::UnboundedReceiver<Write>,
+    unwritten: Arc<AtomicUsize>,
 ) {
     while let Some(first) = pending.recv().await {
         let mut queued = vec![first];
@@ -325,7 +339,7 @@ async fn write_in_order(
                 Write::Replace(snapshot) => match sink.replace(snapshot).await {
                     Ok(()) => {
                         records.clear();
-                        acknowledge(&mut acks, Ok(()));
+                        acknowledge(&mut acks, Ok(()), &unwritten);
                     }
                     Err(e) => warn!(error = %e, "cannot compact the key-value journal"),
                 },
@@ -340,7 +354,7 @@ async fn write_in_order(
             if let Err(e) = &result {
                 error!(error = %e, "cannot append to the key-value journal");
             }
-            acknowledge(&mut acks, result);
+            acknowledge(&mut acks, result, &unwritten);
         }
         if let Some(ack) = closing {
             let _ = ack.send(sink.close().await);
@@ -349,7 +363,12 @@ async fn write_in_order(
     }
 }
 
-fn acknowledge(acks: &mut Vec<oneshot::Sender<Result<(), String>>>, result: Result<(), String>) {
+fn acknowledge(
+    acks: &mut Vec<oneshot::Sender<Result<(), String>>>,
+    result: Result<(), String>,
+    unwritten: &AtomicUsize,
+) {
+    unwritten.fetch_sub(acks.len(), Ordering::Relaxed);
     for ack in acks.drain(..) {
         let _ = ack.send(result.clone());
     }
@@ -417,6 +436,20 @@ mod tests {
         fn replace(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
             Box::pin(async { Ok(()) })
         }
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_idle_only_when_every_change_is_acknowledged() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let service = KvService::new(Store::new(100), Box::new(Gated(gate.clone())));
+        assert!(service.journal_idle());
+        let first = service.begin(&put("a".into(), vec![1])).unwrap();
+        let second = service.begin(&put("b".into(), vec![2])).unwrap();
+        assert!(!service.journal_idle(), "two changes wait on the journal");
+        gate.add_permits(2);
+        first.durable(&service).await.unwrap();
+        second.durable(&service).await.unwrap();
+        assert!(service.journal_idle());
     }
 
     #[tokio::test]
