@@ -24,6 +24,10 @@ pub struct KvBench {
     /// Puts each concurrent client keeps on the wire in the pipelined measurement
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1024))]
     window: u64,
+    /// Untimed puts and gets first (as many of each), so the store and the DataNode
+    /// behind its journal are warm, as `kv_skein.py` warms Skein's
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    warmup: u64,
     /// Keys in the journal whose replay is timed (offline, in memory)
     #[arg(long, default_value_t = 100_000)]
     replay_keys: u64,
@@ -55,6 +59,13 @@ pub async fn kv(args: KvBench) -> ExitCode {
 async fn measure(args: &KvBench) -> Result<serde_json::Value, String> {
     let mut c = crate::kv::client(&args.app).await?;
     let value = vec![b'x'; 16];
+    for i in 0..args.warmup {
+        c.put(&format!("bench/warm/{i:07}"), value.clone(), None)
+            .await?;
+    }
+    for i in 0..args.warmup {
+        c.get(KeyRange::Key(format!("bench/warm/{i:07}"))).await?;
+    }
     let mut puts = vec![];
     let started = Instant::now();
     for i in 0..args.ops {

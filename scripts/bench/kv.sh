@@ -10,9 +10,10 @@
 # binary (default target/release/spindle); --skein-venv: the venv holding skein 0.8.2,
 # created from PyPI if missing (default /tmp/spindle-bench-skein-venv). Spindle runs
 # `spindle bench kv` (src/bench_kv.rs); Skein is measured the same way with its Python
-# client by kv_skein.py, which runs last, after an untimed warm-up pass. Needs java 17
-# and mvn for the minicluster (see scripts/minicluster.sh) and python3 >= 3.11 (or
-# PYTHON=...).
+# client by kv_skein.py, which runs last. Each of the three first puts and gets --ops
+# keys untimed (a warm-up: the DataNode's and Skein's JVMs compile their paths). Needs
+# java 17 and mvn for the minicluster (see scripts/minicluster.sh) and python3 >= 3.11
+# (or PYTHON=...).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,7 +26,7 @@ while [[ $# -gt 0 ]]; do
     --ops) ops="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     --skein-venv) venv="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "kv.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +54,7 @@ services:
   bench:
     resources: { memory: 256, vcores: 1 }
     script: |
-      spindle bench kv --app "\$SPINDLE_APPLICATION_ID" --ops $ops --json > result.json
+      spindle bench kv --app "\$SPINDLE_APPLICATION_ID" --ops $ops --warmup $ops --json > result.json
       spindle kv put result/in-container < result.json
       sleep 3600
 EOF
@@ -64,7 +65,7 @@ echo "kv.sh: $app: measuring from inside its container" >&2
 "$bin" kv wait result/in-container --timeout 30m --app "$app" >"$work/container.json"
 loads="$loads, edge $(load)"
 echo "kv.sh: measuring from the edge node" >&2
-"$bin" bench kv --app "$app" --ops "$ops" --json >"$work/edge.json"
+"$bin" bench kv --app "$app" --ops "$ops" --warmup "$ops" --json >"$work/edge.json"
 loads="$loads, Skein $(load)"
 echo "kv.sh: Skein, from the edge node" >&2
 mkdir "$work/skein"
