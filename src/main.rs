@@ -19,6 +19,7 @@ mod worker;
 mod yarn;
 
 use clap::{Parser, Subcommand};
+use spindle_job::Spec;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -97,8 +98,7 @@ fn main() -> ExitCode {
         Command::AppMaster(args) => Some(yarn::appmaster::read_spec(args)),
         _ => None,
     };
-    let services_master = matches!(master_spec, Some(Ok(spindle_job::Spec::App(_))));
-    let mut builder = if services_master || round_trip_bound(&cli.command) {
+    let mut builder = if round_trip_bound(&cli.command, master_spec.as_ref()) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -137,10 +137,11 @@ fn main() -> ExitCode {
 /// BENCHMARKS.md, "Key-value store"). So does the master of a services application,
 /// whose work is its store (a reply leaves on the thread where its batch's ack
 /// arrived) and container events; a job's master plans and schedules on every core.
-fn round_trip_bound(command: &Command) -> bool {
+fn round_trip_bound(command: &Command, master_spec: Option<&Result<Spec, String>>) -> bool {
     match command {
         Command::Kv(_) => true,
         Command::Bench(b) => b.is_kv(),
+        Command::AppMaster(_) => matches!(master_spec, Some(Ok(Spec::App(_)))),
         _ => false,
     }
 }
