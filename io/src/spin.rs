@@ -48,6 +48,44 @@ pub async fn spin_while<F: Future>(
     }
 }
 
+/// Spins for a reply only while replies have been coming within the spin. Replies that
+/// take longer mean the server is busy (with other clients' writes, say); spinning then
+/// would only take the CPU that the server, on a small machine, needs to answer.
+pub struct AdaptiveSpin {
+    spin: Duration,
+    /// A moving average of recent waits, each counted at most four spins long, so that
+    /// one long wait (a `watch` idle for minutes) is forgotten after a few quick ones.
+    typical: Duration,
+}
+
+impl AdaptiveSpin {
+    pub fn new(spin: Duration) -> AdaptiveSpin {
+        AdaptiveSpin {
+            spin,
+            typical: Duration::ZERO,
+        }
+    }
+
+    /// `fut`'s output, spun for (see [`spin_then_wait`]) if recent waits were short.
+    pub async fn wait<F: Future>(&mut self, fut: F) -> F::Output {
+        let started = Instant::now();
+        let spin = if self.spinning() {
+            self.spin
+        } else {
+            Duration::ZERO
+        };
+        let out = spin_then_wait(fut, spin).await;
+        let took = started.elapsed().min(self.spin * 4);
+        self.typical = (self.typical * 3 + took) / 4;
+        out
+    }
+
+    /// Whether the next wait spins.
+    pub fn spinning(&self) -> bool {
+        self.typical < self.spin
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +128,21 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn spinning_stops_while_replies_come_late_and_resumes_when_they_are_quick() {
+        let mut waits = AdaptiveSpin::new(Duration::from_millis(2));
+        assert!(waits.spinning());
+        for _ in 0..4 {
+            waits
+                .wait(tokio::time::sleep(Duration::from_millis(10)))
+                .await;
+        }
+        assert!(!waits.spinning(), "replies 5x the spin still spun for");
+        for _ in 0..8 {
+            waits.wait(std::future::ready(())).await;
+        }
+        assert!(waits.spinning(), "quick replies did not bring the spin back");
     }
 }

@@ -6,7 +6,7 @@ use spindle_io::channel::Channel;
 use spindle_io::net::{
     connect_channel, decode_msg, encode_msg, read_frame_within, write_frame, Role,
 };
-use spindle_io::spin::{spin_then_wait, REPLY_SPIN};
+use spindle_io::spin::{AdaptiveSpin, REPLY_SPIN};
 use std::time::Duration;
 
 /// How long a plain request may take, the journal write included.
@@ -14,6 +14,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct KvClient {
     stream: Channel,
+    replies: AdaptiveSpin,
 }
 
 impl KvClient {
@@ -23,7 +24,10 @@ impl KvClient {
         let stream = connect_channel(addr, secret, Role::Kv, REQUEST_TIMEOUT)
             .await
             .map_err(|e| format!("cannot reach the key-value store at {addr}: {e}"))?;
-        Ok(KvClient { stream })
+        Ok(KvClient {
+            stream,
+            replies: AdaptiveSpin::new(REPLY_SPIN),
+        })
     }
 
     async fn send(&mut self, req: &KvRequest) -> Result<(), String> {
@@ -39,7 +43,9 @@ impl KvClient {
     }
 
     async fn reply(&mut self, within: Duration) -> Result<KvReply, String> {
-        let frame = spin_then_wait(read_frame_within(&mut self.stream, within), REPLY_SPIN)
+        let frame = self
+            .replies
+            .wait(read_frame_within(&mut self.stream, within))
             .await
             .map_err(|e| format!("the key-value store: {e}"))?
             .ok_or("the key-value store closed the connection")?;
