@@ -21,6 +21,8 @@ use tokio::sync::watch;
 pub struct QueryRunArgs<'a> {
     pub workers: Option<u32>,
     pub json: bool,
+    /// No progress line.
+    pub quiet: bool,
     pub summary_json: Option<&'a Path>,
 }
 
@@ -99,15 +101,23 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signal = Arc::new(AtomicU8::new(0));
     listen_for_signals(cancel_tx, signal.clone());
+    let (progress_tx, progress_rx) = watch::channel(Default::default());
+    let bar = (!args.quiet && !args.json).then(|| ui::progress(progress_rx));
     let summary = run_query(
         &spec,
         &mut processes,
         planned,
         &committer,
         cancel_rx,
+        Some(&progress_tx),
         started,
     )
     .await;
+    if let Some(bar) = bar {
+        bar.abort();
+        let _ = bar.await;
+    }
+    ui::clear_progress();
     let code = ui::finish(&summary, args.json, args.summary_json);
     match signal.load(Ordering::SeqCst) {
         n if n > 0 && summary.status == Status::Killed => ExitCode::from(128 + n),

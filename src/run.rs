@@ -64,6 +64,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             let opts = crate::query_run::QueryRunArgs {
                 workers: args.workers,
                 json: args.json,
+                quiet: args.quiet,
                 summary_json: args.summary_json.as_deref(),
             };
             return crate::query_run::run(q, &spec_path, opts).await;

@@ -31,19 +31,21 @@ pub fn progress(mut rx: watch::Receiver<Progress>) -> tokio::task::JoinHandle<()
                 return;
             }
             let p = rx.borrow().clone();
-            let msg = format!(
-                "{} rows in, {} read, {} rows out, {} workers{}",
-                p.rows_in,
-                human_bytes(p.bytes_read),
-                p.rows_out,
-                p.workers,
-                if p.retries > 0 {
-                    format!(", {} retries", p.retries)
-                } else {
-                    String::new()
+            let msg = progress_message(&p);
+            if p.query_stages > 0 {
+                // A query's tasks are not counted one by one: no bar, its rows out.
+                if tty {
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                            .expect("valid template"),
+                    );
+                    bar.set_message(msg);
+                    bar.tick();
+                } else if last_line.elapsed() > Duration::from_secs(5) {
+                    last_line = std::time::Instant::now();
+                    eprintln!("progress: {msg}");
                 }
-            );
-            if tty {
+            } else if tty {
                 bar.set_length(p.tasks_total);
                 bar.set_position(p.tasks_done);
                 bar.set_message(msg);
@@ -54,6 +56,29 @@ pub fn progress(mut rx: watch::Receiver<Progress>) -> tokio::task::JoinHandle<()
             }
         }
     })
+}
+
+/// The progress line's words: a stage job's counts, or a running query's shape and the
+/// rows it has put out.
+fn progress_message(p: &Progress) -> String {
+    let retries = if p.retries > 0 {
+        format!(", {} retries", p.retries)
+    } else {
+        String::new()
+    };
+    if p.query_stages > 0 {
+        return format!(
+            "query running: {} stages, {} tasks on {} workers, {} rows out{retries}",
+            p.query_stages, p.tasks_total, p.workers, p.rows_out
+        );
+    }
+    format!(
+        "{} rows in, {} read, {} rows out, {} workers{retries}",
+        p.rows_in,
+        human_bytes(p.bytes_read),
+        p.rows_out,
+        p.workers,
+    )
 }
 
 pub fn clear_progress() {
@@ -94,5 +119,37 @@ pub fn finish(summary: &Summary, json: bool, json_path: Option<&Path>) -> ExitCo
             eprintln!("error: job {} was killed", summary.job);
             ExitCode::from(130)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_query_shows_its_shape_and_rows_out_and_a_stage_job_its_counts() {
+        let query = Progress {
+            query_stages: 3,
+            tasks_total: 7,
+            workers: 2,
+            rows_out: 1234,
+            retries: 1,
+            ..Progress::default()
+        };
+        assert_eq!(
+            progress_message(&query),
+            "query running: 3 stages, 7 tasks on 2 workers, 1234 rows out, 1 retries"
+        );
+        let job = Progress {
+            rows_in: 10,
+            bytes_read: 2048,
+            rows_out: 5,
+            workers: 2,
+            ..Progress::default()
+        };
+        assert_eq!(
+            progress_message(&job),
+            "10 rows in, 2.0 KiB read, 5 rows out, 2 workers"
+        );
     }
 }

@@ -13,6 +13,10 @@ pub struct Progress {
     pub spilled_bytes: u64,
     pub workers: u32,
     pub retries: u64,
+    /// A query job's stages; 0 for a job of `stages`. A query's tasks run as streams
+    /// into one another, so none is counted done before the query is: its progress is
+    /// the rows it has put out.
+    pub query_stages: u64,
 }
 
 /// How scans were placed relative to their data.

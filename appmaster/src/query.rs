@@ -4,7 +4,7 @@
 //! `workers.max_restarts` times; then the commit, or the staged output removed.
 
 use crate::commit::Committer;
-use crate::progress::{LocalityCounts, Status, Summary};
+use crate::progress::{LocalityCounts, Progress, Status, Summary};
 use spindle_job::QuerySpec;
 use spindle_query::locality::{Blocks, Tally};
 use spindle_query::remote::RemoteWorkers;
@@ -73,15 +73,19 @@ enum Attempt {
     Killed,
 }
 
+/// How often a running query's progress is published.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
 /// Runs `planned` (planned over `pool`) until it is committed, fails, or `cancel` says
-/// stop; the summary says which. Staged output is removed unless committed; a commit
-/// under way is never cut short.
+/// stop; the summary says which, and `progress` (if any) says how far it got meanwhile.
+/// Staged output is removed unless committed; a commit under way is never cut short.
 pub async fn run_query(
     spec: &QuerySpec,
     pool: &mut impl QueryPool,
     mut planned: PlannedQuery,
     committer: &Committer,
     mut cancel: watch::Receiver<bool>,
+    progress: Option<&watch::Sender<Progress>>,
     started: Instant,
 ) -> Summary {
     // The timeout bounds every run of the query together, not each.
@@ -90,8 +94,17 @@ pub async fn run_query(
     let mut runs = 0u64;
     let outcome = loop {
         runs += 1;
+        let (stages, tasks) = planned.stages();
+        let so_far = Progress {
+            tasks_total: tasks as u64,
+            workers: pool.count() as u32,
+            retries: runs - 1,
+            query_stages: stages as u64,
+            ..Progress::default()
+        };
+        let writing = write(&planned, spec, committer, deadline);
         let attempt = tokio::select! {
-            r = write(&planned, spec, committer, deadline) => match r {
+            r = reporting(writing, &planned, progress, so_far) => match r {
                 Ok(written) => Attempt::Written(written),
                 Err(e) => match tokio::time::timeout(pool.loss_settles(), pool.lost()).await {
                     Ok(worker) => Attempt::Lost(worker, Some(e)),
@@ -166,6 +179,32 @@ pub async fn run_query(
     }
     summary.wall_time_s = started.elapsed().as_secs_f64();
     summary
+}
+
+/// `fut`'s output; meanwhile `progress` hears, every [`PROGRESS_EVERY`], how many rows
+/// `planned` has put out (added to `so_far`).
+async fn reporting<T>(
+    fut: impl Future<Output = T>,
+    planned: &PlannedQuery,
+    progress: Option<&watch::Sender<Progress>>,
+    so_far: Progress,
+) -> T {
+    let Some(progress) = progress else {
+        return fut.await;
+    };
+    let mut fut = std::pin::pin!(fut);
+    let mut every = tokio::time::interval(PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            out = &mut fut => return out,
+            _ = every.tick() => {
+                progress.send_replace(Progress {
+                    rows_out: planned.rows_out(),
+                    ..so_far.clone()
+                });
+            }
+        }
+    }
 }
 
 /// Where the scans read, in the summary's terms (HDFS inputs only; other scans are not

@@ -143,6 +143,9 @@ mod tests {
         for _ in 0..8 {
             waits.wait(std::future::ready(())).await;
         }
-        assert!(waits.spinning(), "quick replies did not bring the spin back");
+        assert!(
+            waits.spinning(),
+            "quick replies did not bring the spin back"
+        );
     }
 }

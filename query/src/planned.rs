@@ -19,6 +19,7 @@ use futures::TryStreamExt;
 use spindle_io::storage::{FileInfo, Location};
 use spindle_job::{OutputFormat, QuerySpec};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Where a query's stages run.
@@ -59,6 +60,8 @@ pub struct PlannedQuery {
     pub file_bytes: usize,
     /// Where the scans' bytes are, and where the scans ran.
     locality: ScanLocality,
+    /// Rows of output so far, in this run: for progress.
+    rows_out: Arc<AtomicU64>,
 }
 
 /// What running a query wrote into the staging directory.
@@ -161,6 +164,7 @@ pub async fn plan_registered(
         files: listed.into_iter().map(|f| f.url).collect(),
         file_bytes: FILE_BYTES,
         locality,
+        rows_out: Default::default(),
     })
 }
 
@@ -198,6 +202,12 @@ impl PlannedQuery {
         self.locality.blocks()
     }
 
+    /// Rows the query has put out so far in its current run (a run that fails and
+    /// starts again counts from zero).
+    pub fn rows_out(&self) -> u64 {
+        self.rows_out.load(Ordering::Relaxed)
+    }
+
     /// What each stage reads and is expected to produce.
     pub fn estimates(&self) -> Vec<crate::estimate::StageEstimate> {
         crate::estimate::estimates(self.plan.as_ref())
@@ -211,6 +221,7 @@ impl PlannedQuery {
         format: OutputFormat,
         staging: &Location,
     ) -> Result<Written, QueryError> {
+        self.rows_out.store(0, Ordering::Relaxed);
         let partitions = self.plan.output_partitioning().partition_count();
         let parts = (0..partitions.max(1)).map(|p| self.write_partition(p, format, staging));
         let mut written = Written::default();
@@ -253,6 +264,8 @@ impl PlannedQuery {
             let batch = stream.try_next().await.map_err(fail)?;
             let done = batch.is_none();
             if let Some(batch) = batch {
+                self.rows_out
+                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 buffered += batch.get_array_memory_size();
                 batches.push(batch);
             }
@@ -487,6 +500,7 @@ mod tests {
             // Two batches a file.
             file_bytes: one_batch * 2,
             locality: ScanLocality::default(),
+            rows_out: Default::default(),
         };
         let dir = tempfile::tempdir().unwrap();
         let staging = Location::parse(&dir.path().display().to_string()).unwrap();
@@ -509,6 +523,7 @@ mod tests {
         }
         assert_eq!(values, (0..15).collect::<Vec<_>>());
         assert_eq!(written.rows, 15);
+        assert_eq!(planned.rows_out(), 15, "progress counts every row put out");
     }
 
     #[tokio::test]

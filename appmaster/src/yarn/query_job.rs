@@ -120,7 +120,7 @@ pub async fn run_query_job(
         }),
     };
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let (_progress_tx, progress_rx) = watch::channel(Default::default());
+    let (progress_tx, progress_rx) = watch::channel(Default::default());
     let mut launcher = YarnLauncher::start(r.session, template, events_tx, progress_rx);
     let summary = match &store {
         Err(e) => Summary::failed(&spec.name, e.clone(), started),
@@ -136,7 +136,7 @@ pub async fn run_query_job(
                 silent_after,
                 coordinator_memory: coordinator_memory(spec, &r.launch),
             };
-            run(spec, pool, blocks, env, &app_id, started).await
+            run(spec, pool, blocks, env, &app_id, &progress_tx, started).await
         }
     };
     tracing::info!(status = ?summary.status, error = ?summary.error, "query ended");
@@ -158,6 +158,7 @@ async fn run(
     blocks: Arc<Blocks>,
     env: &AmEnv,
     app_id: &str,
+    progress: &watch::Sender<crate::Progress>,
     started: Instant,
 ) -> Summary {
     let workers = env.workers.max(1) as usize;
@@ -181,7 +182,16 @@ async fn run(
         Err(CommitError::Failed(e)) => return failed(e),
     };
     let cancel = stop_on_sigterm(committer.clone(), pool.launcher.unregister());
-    run_query(spec, &mut pool, planned, &committer, cancel, started).await
+    run_query(
+        spec,
+        &mut pool,
+        planned,
+        &committer,
+        cancel,
+        Some(progress),
+        started,
+    )
+    .await
 }
 
 /// The query's worker containers.
