@@ -190,7 +190,15 @@ def main() -> int:
     if unknown:
         p.error(f"unknown peer(s) {','.join(unknown)}; known: {','.join(PEERS)}")
 
+    # Specs and outputs (and the data, without --data) go here; removed however the run ends.
     tmp = Path(tempfile.mkdtemp(prefix="spindle-tpch-"))
+    try:
+        return run_all(a, peers, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_all(a: argparse.Namespace, peers: list, tmp: Path) -> int:
     data = a.data or tmp / "data"
     if not (data / "answers").exists():
         t = time.perf_counter()
@@ -267,8 +275,6 @@ def main() -> int:
     for engine in engines.values():
         if hasattr(engine, "stop"):
             engine.stop()
-    if not a.data:
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if not any(wrong.values()) else 1
 
 
