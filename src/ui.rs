@@ -1,7 +1,7 @@
 //! What people and scripts see: a progress line while a job runs, a summary at the end.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use spindle_appmaster::progress::{human_bytes, Progress, Status, Summary};
+use spindle_appmaster::progress::{Progress, Status, Summary};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -31,7 +31,7 @@ pub fn progress(mut rx: watch::Receiver<Progress>) -> tokio::task::JoinHandle<()
                 return;
             }
             let p = rx.borrow().clone();
-            let msg = progress_message(&p);
+            let msg = p.describe();
             if p.query_stages > 0 {
                 // A query's tasks are not counted one by one: no bar, its rows out.
                 if tty {
@@ -56,29 +56,6 @@ pub fn progress(mut rx: watch::Receiver<Progress>) -> tokio::task::JoinHandle<()
             }
         }
     })
-}
-
-/// The progress line's words: a stage job's counts, or a running query's shape and the
-/// rows it has put out.
-fn progress_message(p: &Progress) -> String {
-    let retries = if p.retries > 0 {
-        format!(", {} retries", p.retries)
-    } else {
-        String::new()
-    };
-    if p.query_stages > 0 {
-        return format!(
-            "query running: {} stages, {} tasks on {} workers, {} rows out{retries}",
-            p.query_stages, p.tasks_total, p.workers, p.rows_out
-        );
-    }
-    format!(
-        "{} rows in, {} read, {} rows out, {} workers{retries}",
-        p.rows_in,
-        human_bytes(p.bytes_read),
-        p.rows_out,
-        p.workers,
-    )
 }
 
 pub fn clear_progress() {
@@ -119,37 +96,5 @@ pub fn finish(summary: &Summary, json: bool, json_path: Option<&Path>) -> ExitCo
             eprintln!("error: job {} was killed", summary.job);
             ExitCode::from(130)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_running_query_shows_its_shape_and_rows_out_and_a_stage_job_its_counts() {
-        let query = Progress {
-            query_stages: 3,
-            tasks_total: 7,
-            workers: 2,
-            rows_out: 1234,
-            retries: 1,
-            ..Progress::default()
-        };
-        assert_eq!(
-            progress_message(&query),
-            "query running: 3 stages, 7 tasks on 2 workers, 1234 rows out, 1 retries"
-        );
-        let job = Progress {
-            rows_in: 10,
-            bytes_read: 2048,
-            rows_out: 5,
-            workers: 2,
-            ..Progress::default()
-        };
-        assert_eq!(
-            progress_message(&job),
-            "10 rows in, 2.0 KiB read, 5 rows out, 2 workers"
-        );
     }
 }

@@ -19,6 +19,35 @@ pub struct Progress {
     pub query_stages: u64,
 }
 
+/// Where a running query job's progress is published in its key-value store, as the
+/// text of [`Progress::describe`], for `spindle submit --wait` to show.
+pub const PROGRESS_KEY: &str = "spindle.progress";
+
+impl Progress {
+    /// The progress line's words: a stage job's counts, or a running query's shape and
+    /// the rows it has put out.
+    pub fn describe(&self) -> String {
+        let retries = if self.retries > 0 {
+            format!(", {} retries", self.retries)
+        } else {
+            String::new()
+        };
+        if self.query_stages > 0 {
+            return format!(
+                "query running: {} stages, {} tasks on {} workers, {} rows out{retries}",
+                self.query_stages, self.tasks_total, self.workers, self.rows_out
+            );
+        }
+        format!(
+            "{} rows in, {} read, {} rows out, {} workers{retries}",
+            self.rows_in,
+            human_bytes(self.bytes_read),
+            self.rows_out,
+            self.workers,
+        )
+    }
+}
+
 /// How scans were placed relative to their data.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LocalityCounts {
@@ -178,4 +207,36 @@ impl Summary {
 
 pub fn human_bytes(b: u64) -> String {
     spindle_job::ByteSize(b).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_query_shows_its_shape_and_rows_out_and_a_stage_job_its_counts() {
+        let query = Progress {
+            query_stages: 3,
+            tasks_total: 7,
+            workers: 2,
+            rows_out: 1234,
+            retries: 1,
+            ..Progress::default()
+        };
+        assert_eq!(
+            query.describe(),
+            "query running: 3 stages, 7 tasks on 2 workers, 1234 rows out, 1 retries"
+        );
+        let job = Progress {
+            rows_in: 10,
+            bytes_read: 2048,
+            rows_out: 5,
+            workers: 2,
+            ..Progress::default()
+        };
+        assert_eq!(
+            job.describe(),
+            "10 rows in, 2.0 KiB read, 5 rows out, 2 workers"
+        );
+    }
 }

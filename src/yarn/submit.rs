@@ -2,6 +2,7 @@
 //! master, and optionally follow the application to its end.
 
 use super::apps::{report_json, state_name};
+use super::store_progress::StoreProgress;
 use clap::Args;
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::commit::{self, CommitError, Inputs};
@@ -226,7 +227,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = follow(&rm, app.id, !args.json).await?;
+    let report = follow(&rm, app.id, !args.json, true).await?;
     let summary: Option<Summary> =
         super::read_app_file(&cluster, &app.id.to_string(), "summary.json")
             .await
@@ -372,26 +373,47 @@ pub(super) async fn stage(
     Ok((launch, vec![spec], secret))
 }
 
-/// Polls the application until it ends, with a progress line on stderr.
+/// How often the progress line may change while only the master's words for it do.
+const STORE_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Polls the application until it ends, with a progress line on stderr: its state and
+/// YARN's percentage as they change, and with `store_progress`, what its master says of
+/// its progress in the key-value store, every few seconds.
 pub(super) async fn follow(
     rm: &ApplicationClient,
     id: ApplicationId,
     show: bool,
+    store_progress: bool,
 ) -> Result<ApplicationReport, String> {
-    let mut last = String::new();
+    let mut store = StoreProgress::new(id.to_string());
+    let (mut last_state, mut last_line) = (String::new(), String::new());
+    let mut last_shown = tokio::time::Instant::now();
     loop {
         let report = rm
             .get_application_report(id)
             .await
             .map_err(|e| format!("getApplicationReport: {e}"))?;
-        let line = format!(
+        let state = format!(
             "{id}: {} {:.0}%",
             state_name(report.state),
             report.progress * 100.0
         );
-        if show && line != last {
-            eprintln!("{line}");
-            last = line;
+        if show && (state != last_state || last_shown.elapsed() >= STORE_PROGRESS_EVERY) {
+            let running = report.state == Some(ApplicationState::Running);
+            let said = match store_progress && running {
+                true => store.latest().await,
+                false => None,
+            };
+            let line = match said {
+                Some(words) => format!("{state}, {words}"),
+                None => state.clone(),
+            };
+            if line != last_line {
+                eprintln!("{line}");
+                last_line = line;
+            }
+            last_state = state;
+            last_shown = tokio::time::Instant::now();
         }
         if report.state.is_some_and(ApplicationState::is_terminal) {
             return Ok(report);

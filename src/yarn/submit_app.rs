@@ -98,7 +98,7 @@ pub async fn submit_app(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = follow(&rm, new.id, !args.json).await?;
+    let report = follow(&rm, new.id, !args.json, false).await?;
     let summary = super::read_app_file(&cluster, &new.id.to_string(), "summary.json")
         .await
         .ok()

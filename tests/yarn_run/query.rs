@@ -220,6 +220,18 @@ fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
         "{}",
         text(&o)
     );
+    // The master says in the store how far the query is, for `submit --wait` to show.
+    let mut said = String::new();
+    while !said.starts_with("query running: ") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{app} published no progress; the store last said {said:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let o = spindle(&["kv", "get", "spindle.progress", "--app", &app]);
+        said = String::from_utf8_lossy(&o.stdout).into_owned();
+    }
+    assert!(said.contains("on 2 workers"), "{said}");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(status(&app)["state"], "RUNNING", "ended before the kill");
     assert!(signal(workers[0].1 as u32, sig), "signal {sig} failed");

@@ -14,9 +14,9 @@ use super::{WorkerTemplate, YarnLauncher};
 use crate::cmdline::QueryWorkerCommand;
 use crate::commit::{CommitError, Committer, Inputs};
 use crate::kv::service::KvService;
-use crate::kv::store::Revision;
+use crate::kv::store::{Op, Revision, Txn};
 use crate::launcher::{ContainerLauncher, LauncherEvent};
-use crate::progress::{Status, Summary};
+use crate::progress::{Progress, Status, Summary, PROGRESS_KEY};
 use crate::query::{plan, run_query, LostWorker, QueryPool};
 use spindle_job::wire::WorkerId;
 use spindle_job::QuerySpec;
@@ -121,6 +121,9 @@ pub async fn run_query_job(
     };
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Default::default());
+    if let Ok(service) = &store {
+        tokio::spawn(publish_progress(service.clone(), progress_rx.clone()));
+    }
     let mut launcher = YarnLauncher::start(r.session, template, events_tx, progress_rx);
     let summary = match &store {
         Err(e) => Summary::failed(&spec.name, e.clone(), started),
@@ -143,6 +146,24 @@ pub async fn run_query_job(
     conclude(&summary, env, &r.launch, store.ok(), &launcher).await
 }
 
+/// Puts the query's progress line in the store (at [`PROGRESS_KEY`]), at most once a
+/// second, for `spindle submit --wait` to show; ends when the query's progress does.
+async fn publish_progress(store: Arc<KvService>, mut progress: watch::Receiver<Progress>) {
+    while progress.changed().await.is_ok() {
+        let line = progress.borrow_and_update().describe();
+        let put = Txn::ops(vec![Op::Put {
+            key: PROGRESS_KEY.into(),
+            value: line.into_bytes(),
+            owner: None,
+            previous: false,
+        }]);
+        if store.txn(&put).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// What the master's query tasks may hold: a share of its container, or a worker's
 /// memory when an older client did not say how big the container is.
 fn coordinator_memory(spec: &QuerySpec, launch: &LaunchInfo) -> u64 {
@@ -158,7 +179,7 @@ async fn run(
     blocks: Arc<Blocks>,
     env: &AmEnv,
     app_id: &str,
-    progress: &watch::Sender<crate::Progress>,
+    progress: &watch::Sender<Progress>,
     started: Instant,
 ) -> Summary {
     let workers = env.workers.max(1) as usize;
