@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::{timeout, Instant};
 
 /// How long finding the master and proving the secret may take.
-const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+const CONNECT_WITHIN: Duration = Duration::from_secs(3);
 /// How long one read of the progress may take.
 const READ_WITHIN: Duration = Duration::from_secs(2);
 /// How soon a store out of reach is tried again.

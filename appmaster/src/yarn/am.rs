@@ -16,7 +16,7 @@ use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, Committer, LeaseOwner, Protected, LEASE_TTL};
 use crate::kv::service::KvService;
 use crate::kv::store::{Op, Txn};
-use crate::progress::{human_bytes, Status, Summary};
+use crate::progress::{human_bytes, Progress, Status, Summary, PROGRESS_KEY};
 use crate::{prepare, run_job, DriverOptions};
 use spindle_hadoop::credentials::{Credentials, CredentialsFormat, Token};
 use spindle_hadoop::sasl::Qop;
@@ -179,6 +179,9 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (progress_tx, progress_rx) = watch::channel(Default::default());
+    if let Ok(service) = &store {
+        tokio::spawn(publish_progress(service.clone(), progress_rx.clone()));
+    }
     let template = spec.as_ref().ok().map(|spec| WorkerTemplate {
         // Pointed at the data by the driver once it has planned the splits.
         asks: vec![worker_ask(&spec.workers, &launch)],
@@ -426,6 +429,32 @@ impl KvPlace {
         )
         .await?;
         Ok(KvService::new(store, Box::new(sink)))
+    }
+}
+
+/// How often a job's master may put its progress in the store: each put is a journal
+/// write and an event in the store's history, and the client reads it every 5 s.
+const PUBLISH_PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Puts the job's progress line in the store (at [`PROGRESS_KEY`]), at most every
+/// [`PUBLISH_PROGRESS_EVERY`], for `spindle submit --wait` to show; ends when the job's
+/// progress does.
+pub(super) async fn publish_progress(
+    store: Arc<KvService>,
+    mut progress: watch::Receiver<Progress>,
+) {
+    while progress.changed().await.is_ok() {
+        let line = progress.borrow_and_update().describe();
+        let put = Txn::ops(vec![Op::Put {
+            key: PROGRESS_KEY.into(),
+            value: line.into_bytes(),
+            owner: None,
+            previous: false,
+        }]);
+        if store.txn(&put).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(PUBLISH_PROGRESS_EVERY).await;
     }
 }
 

@@ -7,16 +7,18 @@
 //! up to `workers.max_restarts`), and commits the output.
 
 use super::allocator::NODE_LOCAL_ASKS_FOR;
-use super::am::{commit_options, conclude, serve_kv, stop_on_sigterm, worker_ask, AmEnv};
+use super::am::{
+    commit_options, conclude, publish_progress, serve_kv, stop_on_sigterm, worker_ask, AmEnv,
+};
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
 use super::launch::LaunchInfo;
 use super::{WorkerTemplate, YarnLauncher};
 use crate::cmdline::QueryWorkerCommand;
 use crate::commit::{CommitError, Committer, Inputs};
 use crate::kv::service::KvService;
-use crate::kv::store::{Op, Revision, Txn};
+use crate::kv::store::Revision;
 use crate::launcher::{ContainerLauncher, LauncherEvent};
-use crate::progress::{Progress, Status, Summary, PROGRESS_KEY};
+use crate::progress::{Progress, Status, Summary};
 use crate::query::{plan, run_query, LostWorker, QueryPool};
 use spindle_job::wire::WorkerId;
 use spindle_job::QuerySpec;
@@ -144,24 +146,6 @@ pub async fn run_query_job(
     };
     tracing::info!(status = ?summary.status, error = ?summary.error, "query ended");
     conclude(&summary, env, &r.launch, store.ok(), &launcher).await
-}
-
-/// Puts the query's progress line in the store (at [`PROGRESS_KEY`]), at most once a
-/// second, for `spindle submit --wait` to show; ends when the query's progress does.
-async fn publish_progress(store: Arc<KvService>, mut progress: watch::Receiver<Progress>) {
-    while progress.changed().await.is_ok() {
-        let line = progress.borrow_and_update().describe();
-        let put = Txn::ops(vec![Op::Put {
-            key: PROGRESS_KEY.into(),
-            value: line.into_bytes(),
-            owner: None,
-            previous: false,
-        }]);
-        if store.txn(&put).await.is_err() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 /// What the master's query tasks may hold: a share of its container, or a worker's
