@@ -640,6 +640,17 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         text(&o)
     );
     assert!(asked.elapsed() < Duration::from_secs(15));
+    // a stage job's master publishes its progress line for `submit --wait`
+    let progress = loop {
+        let o = kv(&["get", "spindle.progress"]);
+        let line = String::from_utf8_lossy(&o.stdout).to_string();
+        if o.status.success() && line.contains(" workers") {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no progress: {}", text(&o));
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(progress.contains("rows in, "), "{progress}");
     // every acknowledged change is in the journal on HDFS, as the next reader finds it
     // (the killed master left it open: recovering its lease closes it)
     assert!(spindle(&["kill", &app]).status.success());
@@ -658,8 +669,9 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
     assert!(recovering.elapsed() < Duration::from_secs(120));
     let journal = get(&path).expect("kv.journal");
     let replayed = spindle_appmaster::kv::journal::replay(&journal, 1000).unwrap();
-    // The two puts and two deletes under svc/, in order; the scheduler's address; the
-    // workers' own keys (put, and deleted as their containers ended) are the rest.
+    // The two puts and two deletes under svc/, in order; the scheduler's address and the
+    // progress line; the workers' own keys (put, and deleted as their containers ended)
+    // are the rest.
     let svc = replayed
         .store
         .events_since(
@@ -681,7 +693,8 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
         ]
     );
     assert!(replayed.store.get("spindle.scheduler").is_some());
-    let others = replayed.store.len() - 1;
+    assert!(replayed.store.get("spindle.progress").is_some());
+    let others = replayed.store.len() - 2;
     let workers_keys = replayed
         .store
         .events_since(
