@@ -1,7 +1,8 @@
 //! What each stage of a planned query is expected to read and produce, for `spindle
 //! explain`: the bytes its scans will read (exact: the file ranges assigned to its
 //! tasks) and DataFusion's estimate of its output (from file and row-group statistics,
-//! carried up through the plan; unknown where DataFusion cannot say, as for csv input).
+//! carried up through the plan; csv and jsonl sized by their files' lengths, their rows
+//! unknown; unknown wherever DataFusion cannot say).
 
 use crate::scans::{byte_range, scan_files, stage_scans};
 use datafusion::common::stats::Precision;

@@ -1,6 +1,7 @@
 //! A query job's named inputs as DataFusion tables over exactly the files spindle lists,
 //! on the same stores (local disk, S3, HDFS) the rest of spindle reads.
 
+use crate::sized::SizedByFiles;
 use crate::QueryError;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -129,14 +130,16 @@ async fn csv_header(file: &FileInfo, delimiter: char) -> Result<Vec<String>, Str
         .collect())
 }
 
+/// Csv and jsonl are sized by their files' lengths ([`SizedByFiles`]); parquet's own
+/// statistics say more.
 fn file_format(input: &QueryInput) -> Arc<dyn FileFormat> {
     match input.format {
-        InputFormat::Csv => Arc::new(
+        InputFormat::Csv => Arc::new(SizedByFiles(Arc::new(
             CsvFormat::default()
                 .with_has_header(input.csv.header)
                 .with_delimiter(input.csv.delimiter as u8),
-        ),
-        InputFormat::Jsonl => Arc::new(JsonFormat::default()),
+        ))),
+        InputFormat::Jsonl => Arc::new(SizedByFiles(Arc::new(JsonFormat::default()))),
         InputFormat::Parquet => Arc::new(ParquetFormat::default()),
         InputFormat::Text => unreachable!("the spec refuses text inputs for queries"),
     }

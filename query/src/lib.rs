@@ -11,6 +11,7 @@ pub mod remote;
 mod runtime;
 mod scanned;
 mod scans;
+mod sized;
 mod stores;
 pub mod workers;
 

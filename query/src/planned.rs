@@ -442,6 +442,43 @@ mod tests {
         );
     }
 
+    /// Csv files carry no statistics; sized by their lengths ([`crate::sized`]), the
+    /// 10-row dims table is seen to be the small side of the join and broadcast to the
+    /// facts' scans, where without sizes both sides were shuffled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_csv_table_is_broadcast_to_the_join_not_shuffled() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = facts_and_dims_query(
+            dir.path(),
+            "SELECT d.name, f.v FROM facts f JOIN dims d ON f.k = d.id WHERE f.v > 490",
+        );
+        let opts = QueryOptions {
+            workers: QueryWorkers::InProcess(3),
+            bytes_per_partition: Some(1024),
+            memory_per_worker: 64 << 20,
+            blocks: None,
+        };
+        let planned = plan(&spec, &opts).await.unwrap();
+        let explain = planned.explain();
+        assert!(explain.contains("NetworkBroadcastExec"), "{explain}");
+        assert!(!explain.contains("Shuffle"), "{explain}");
+        let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
+        let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
+        // v in 491..500 in each of the 4 files, each with its k's name.
+        assert_eq!(written.rows, 4 * 9);
+        let mut rows = vec![];
+        for (_, name) in &written.files {
+            let text = std::fs::read_to_string(dir.path().join("staging").join(name)).unwrap();
+            rows.extend(text.lines().skip(1).map(String::from));
+        }
+        rows.sort();
+        let mut expected: Vec<String> = (0..4)
+            .flat_map(|f| (491..500).map(move |i| format!("name{},{i}", (f * 500 + i) % 10)))
+            .collect();
+        expected.sort();
+        assert_eq!(rows, expected);
+    }
+
     /// The same join on two workers served over authenticated connections, one of them
     /// encrypted.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
