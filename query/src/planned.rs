@@ -374,6 +374,16 @@ mod tests {
         QuerySpec::from_yaml(&yaml, "t").unwrap()
     }
 
+    /// Options for the small test inputs: 64 MiB a worker, blocks asked of nobody.
+    fn small_options(workers: QueryWorkers, bytes_per_partition: Option<usize>) -> QueryOptions {
+        QueryOptions {
+            workers,
+            bytes_per_partition,
+            memory_per_worker: 64 << 20,
+            blocks: None,
+        }
+    }
+
     /// Inputs are listed together: their files come back in the inputs' name order, and
     /// of two failing inputs the error names the first by name, whichever failed first.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,12 +421,7 @@ mod tests {
             "SELECT d.name, count(*) AS n, sum(f.v) AS s FROM facts f \
              JOIN dims d ON f.k = d.id GROUP BY d.name ORDER BY d.name DESC LIMIT 3",
         );
-        let opts = QueryOptions {
-            workers: QueryWorkers::InProcess(3),
-            bytes_per_partition: Some(1024),
-            memory_per_worker: 64 << 20,
-            blocks: None,
-        };
+        let opts = small_options(QueryWorkers::InProcess(3), Some(1024));
         let planned = plan(&spec, &opts).await.unwrap();
         assert_eq!(planned.files.len(), 5);
         let (stages, tasks) = planned.stages();
@@ -452,12 +457,7 @@ mod tests {
             dir.path(),
             "SELECT d.name, f.v FROM facts f JOIN dims d ON f.k = d.id WHERE f.v > 490",
         );
-        let opts = QueryOptions {
-            workers: QueryWorkers::InProcess(3),
-            bytes_per_partition: Some(1024),
-            memory_per_worker: 64 << 20,
-            blocks: None,
-        };
+        let opts = small_options(QueryWorkers::InProcess(3), Some(1024));
         let planned = plan(&spec, &opts).await.unwrap();
         let explain = planned.explain();
         assert!(explain.contains("NetworkBroadcastExec"), "{explain}");
@@ -493,12 +493,10 @@ mod tests {
             crate::remote::tests::served("s3cret", Wire::Authenticated).await,
             crate::remote::tests::served("s3cret", Wire::Encrypted).await,
         ];
-        let opts = QueryOptions {
-            workers: QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into())),
-            bytes_per_partition: Some(1024),
-            memory_per_worker: 64 << 20,
-            blocks: None,
-        };
+        let opts = small_options(
+            QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into())),
+            Some(1024),
+        );
         let planned = plan(&spec, &opts).await.unwrap();
         let (stages, tasks) = planned.stages();
         assert!(stages >= 2 && tasks > stages, "{}", planned.explain());
@@ -571,12 +569,7 @@ mod tests {
         let yaml = |path: &str, q: &str| {
             format!("name: t\ninputs:\n  a: {{ path: \"{path}\", format: csv }}\nquery: {q}\noutput: {{ path: out }}\n")
         };
-        let opts = QueryOptions {
-            workers: QueryWorkers::InProcess(2),
-            bytes_per_partition: None,
-            memory_per_worker: 64 << 20,
-            blocks: None,
-        };
+        let opts = small_options(QueryWorkers::InProcess(2), None);
         let spec = QuerySpec::from_yaml(&yaml(&data.display().to_string(), "SELECT y FROM a"), "t")
             .unwrap();
         let e = plan(&spec, &opts).await.err().unwrap().to_string();
@@ -598,12 +591,7 @@ mod tests {
             dir.path().display()
         );
         let spec = QuerySpec::from_yaml(&yaml, "t").unwrap();
-        let opts = QueryOptions {
-            workers: QueryWorkers::InProcess(2),
-            bytes_per_partition: None,
-            memory_per_worker: 64 << 20,
-            blocks: None,
-        };
+        let opts = small_options(QueryWorkers::InProcess(2), None);
         let e = plan(&spec, &opts).await.err().unwrap().to_string();
         assert!(
             e.starts_with("key `inputs.t`") && e.contains("b.csv"),
