@@ -19,8 +19,8 @@ pub struct Progress {
     pub query_stages: u64,
 }
 
-/// Where a running query job's progress is published in its key-value store, as the
-/// text of [`Progress::describe`], for `spindle submit --wait` to show.
+/// Where a running job's master publishes its progress in the application's key-value
+/// store, as the text of [`Progress::describe`], for `spindle submit --wait` to show.
 pub const PROGRESS_KEY: &str = "spindle.progress";
 
 impl Progress {

@@ -1,6 +1,6 @@
 //! What a running job's master says of its progress in the application's key-value store
-//! (a query job's stages and rows out), shown by `spindle submit --wait` beside YARN's
-//! percentage, which cannot say more for a query than 0 until it ends.
+//! (a stage job's rows and bytes, a query job's stages and rows out), shown by `spindle
+//! submit --wait` beside YARN's percentage, which for a query says 0 until it ends.
 
 use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::kv::store::KeyRange;
