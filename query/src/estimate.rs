@@ -7,7 +7,7 @@
 use crate::scans::{byte_range, scan_files, stage_scans};
 use datafusion::common::stats::Precision;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
-use datafusion_distributed::NetworkBoundaryExt;
+use datafusion_distributed::{BroadcastExec, NetworkBoundaryExt};
 use std::collections::BTreeMap;
 
 /// One stage's expectations.
@@ -56,8 +56,14 @@ pub fn estimates(plan: &dyn ExecutionPlan) -> Vec<StageEstimate> {
 }
 
 fn estimate(stage: usize, tasks: usize, plan: &dyn ExecutionPlan) -> StageEstimate {
+    // A broadcast stage sends its input to every consumer, and datafusion-distributed's
+    // `BroadcastExec` reports no statistics of its own: its input's are the estimate.
+    let produced = match plan.downcast_ref::<BroadcastExec>() {
+        Some(broadcast) => broadcast.children()[0].as_ref(),
+        None => plan,
+    };
     let stats = StatisticsContext::new()
-        .compute(plan, &StatisticsArgs::new())
+        .compute(produced, &StatisticsArgs::new())
         .ok();
     StageEstimate {
         stage,

@@ -462,6 +462,17 @@ mod tests {
         let explain = planned.explain();
         assert!(explain.contains("NetworkBroadcastExec"), "{explain}");
         assert!(!explain.contains("Shuffle"), "{explain}");
+        // The broadcast stage scans dims.csv alone, and is estimated at about its size.
+        let dims = std::fs::metadata(dir.path().join("dims.csv"))
+            .unwrap()
+            .len();
+        let estimates = planned.estimates();
+        let broadcast = estimates.iter().find(|e| e.scan_bytes == dims);
+        let bytes = broadcast.and_then(|e| e.bytes);
+        assert!(
+            bytes.is_some_and(|b| !b.exact && b.value > 0 && b.value <= dims),
+            "{estimates:?}\n{explain}"
+        );
         let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
         let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
         // v in 491..500 in each of the 4 files, each with its k's name.
