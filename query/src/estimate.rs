@@ -59,7 +59,7 @@ fn estimate(stage: usize, tasks: usize, plan: &dyn ExecutionPlan) -> StageEstima
     // A broadcast stage sends its input to every consumer, and datafusion-distributed's
     // `BroadcastExec` reports no statistics of its own: its input's are the estimate.
     let produced = match plan.downcast_ref::<BroadcastExec>() {
-        Some(broadcast) => broadcast.children()[0].as_ref(),
+        Some(broadcast) => broadcast.input().as_ref(),
         None => plan,
     };
     let stats = StatisticsContext::new()

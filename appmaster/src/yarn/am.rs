@@ -178,10 +178,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
     }
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (progress_tx, progress_rx) = watch::channel(Default::default());
-    if let Ok(service) = &store {
-        tokio::spawn(publish_progress(service.clone(), progress_rx.clone()));
-    }
+    let (progress_tx, progress_rx) = progress_channel(store.as_ref().ok());
     let template = spec.as_ref().ok().map(|spec| WorkerTemplate {
         // Pointed at the data by the driver once it has planned the splits.
         asks: vec![worker_ask(&spec.workers, &launch)],
@@ -436,13 +433,22 @@ impl KvPlace {
 /// write and an event in the store's history, and the client reads it every 5 s.
 const PUBLISH_PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
+/// A job's progress channel. With a store, its line is also published there
+/// ([`publish_progress`]), for stage and query jobs alike.
+pub(super) fn progress_channel(
+    store: Option<&Arc<KvService>>,
+) -> (watch::Sender<Progress>, watch::Receiver<Progress>) {
+    let (tx, rx) = watch::channel(Progress::default());
+    if let Some(store) = store {
+        tokio::spawn(publish_progress(store.clone(), rx.clone()));
+    }
+    (tx, rx)
+}
+
 /// Puts the job's progress line in the store (at [`PROGRESS_KEY`]), at most every
 /// [`PUBLISH_PROGRESS_EVERY`], for `spindle submit --wait` to show; ends when the job's
 /// progress does.
-pub(super) async fn publish_progress(
-    store: Arc<KvService>,
-    mut progress: watch::Receiver<Progress>,
-) {
+async fn publish_progress(store: Arc<KvService>, mut progress: watch::Receiver<Progress>) {
     while progress.changed().await.is_ok() {
         let line = progress.borrow_and_update().describe();
         let put = Txn::ops(vec![Op::Put {

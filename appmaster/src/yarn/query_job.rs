@@ -8,7 +8,7 @@
 
 use super::allocator::NODE_LOCAL_ASKS_FOR;
 use super::am::{
-    commit_options, conclude, publish_progress, serve_kv, stop_on_sigterm, worker_ask, AmEnv,
+    commit_options, conclude, progress_channel, serve_kv, stop_on_sigterm, worker_ask, AmEnv,
 };
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
 use super::launch::LaunchInfo;
@@ -122,10 +122,7 @@ pub async fn run_query_job(
         }),
     };
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let (progress_tx, progress_rx) = watch::channel(Default::default());
-    if let Ok(service) = &store {
-        tokio::spawn(publish_progress(service.clone(), progress_rx.clone()));
-    }
+    let (progress_tx, progress_rx) = progress_channel(store.as_ref().ok());
     let mut launcher = YarnLauncher::start(r.session, template, events_tx, progress_rx);
     let summary = match &store {
         Err(e) => Summary::failed(&spec.name, e.clone(), started),
