@@ -39,7 +39,12 @@ if ! "$tools/duckdb/bin/python" -c "import duckdb, duckdb_extension_tpch; assert
     "duckdb==$duckdb_version" "duckdb-extension-tpch==$duckdb_version"
 fi
 export SPINDLE_TEST_TPCH_PYTHON="$tools/duckdb/bin/python"
-trap 'scripts/s3-server.sh stop' EXIT
+# Temporary files of the tests and of the spindle processes they start (a failed job keeps
+# its run directory, with its workers' logs, for its user): one directory per test run,
+# removed when the run ends, so failure tests do not pile directories up in /tmp.
+TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/spindle-tests.XXXXXX")"
+export TMPDIR
+trap 'scripts/s3-server.sh stop; rm -rf "$TMPDIR"' EXIT
 
 # One build profile (release) and one feature set (the whole workspace with its tests):
 # the binary the tests run is the one users get, and nothing is compiled twice.
