@@ -134,9 +134,20 @@ pub async fn run_query(
             pool.replace(worker.index).await?;
             plan(spec, pool, blocks).await.map_err(|e| e.to_string())
         };
-        match replanned.await {
-            Ok(p) => planned = p,
-            Err(e) => break Attempt::Failed(format!("{why}; no replacement: {e}")),
+        // A replacement may be slow to come (a full cluster): the wait is the query's
+        // time too, and a signal ends it.
+        let replanned = tokio::select! {
+            r = replanned => Some(r),
+            _ = tokio::time::sleep_until(deadline) => Some(Err(format!(
+                "none came within the query's timeout ({})",
+                spec.timeout
+            ))),
+            _ = cancel.wait_for(|stop| *stop) => None,
+        };
+        match replanned {
+            Some(Ok(p)) => planned = p,
+            Some(Err(e)) => break Attempt::Failed(format!("{why}; no replacement: {e}")),
+            None => break Attempt::Killed,
         }
     };
     // A signal stops the query, never a commit under way.
@@ -236,3 +247,7 @@ async fn write(
     .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
     .map_err(|e: QueryError| e.to_string())
 }
+
+#[cfg(test)]
+#[path = "query_tests.rs"]
+mod tests;
