@@ -87,7 +87,12 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
 }
 
 fn inputs_line(files: usize, workers: usize) -> String {
-    format!("{files} input files, planned for {workers} workers")
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    format!(
+        "{files} input file{}, planned for {workers} worker{}",
+        plural(files),
+        plural(workers)
+    )
 }
 
 /// One line per stage: the bytes its scans read, and the rows and bytes DataFusion

@@ -97,6 +97,22 @@ fn same_as_duckdb(n: u32, out: &Path) -> Result<(), String> {
     }
 }
 
+/// With one worker, the query's stages still run on it, not all in the coordinator (on
+/// YARN, the application master's container), and the answer is exact.
+#[test]
+fn one_worker_runs_the_stages_of_a_join_and_the_answer_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q05");
+    let spec = query_spec("q05", &tpch_query(5), &out);
+    let run = run_spec(dir.path(), &spec, &["--workers", "1"]);
+    run.assert_ok();
+    assert_eq!(run.summary["workers"], 1, "{}", run.summary);
+    // The coordinator alone would be one task; the worker's stages add more.
+    let tasks = run.summary["tasks"].as_u64().unwrap();
+    assert!(tasks > 1, "{}", run.summary);
+    same_as_duckdb(5, &out).unwrap();
+}
+
 #[test]
 fn an_encrypted_query_gives_the_same_answer_and_counts_its_rows_in() {
     let dir = tempfile::tempdir().unwrap();

@@ -154,7 +154,20 @@ impl RemoteWorkers {
 
 impl WorkerResolver for RemoteWorkers {
     fn get_urls(&self) -> Result<Vec<Url>> {
-        Ok(self.urls.as_ref().clone())
+        Ok(urls_for_planning(&self.urls))
+    }
+}
+
+/// The workers as the planner is told of them: a single worker is named twice.
+/// datafusion-distributed cuts a plan into stages of as many tasks as it is told of
+/// workers, and runs a stage of one task feeding one task where the coordinator is.
+/// With one worker the whole query would run in the coordinator (on YARN, the
+/// application master's container) while the worker idled; named twice, each stage
+/// runs as two tasks on that worker.
+pub(crate) fn urls_for_planning(urls: &[Url]) -> Vec<Url> {
+    match urls {
+        [only] => vec![only.clone(), only.clone()],
+        all => all.to_vec(),
     }
 }
 

@@ -69,7 +69,8 @@ impl LocalWorkers {
 
 impl WorkerResolver for LocalWorkers {
     fn get_urls(&self) -> Result<Vec<Url>> {
-        Ok(self.slots.iter().map(|(url, _)| url.clone()).collect())
+        let urls: Vec<Url> = self.slots.iter().map(|(url, _)| url.clone()).collect();
+        Ok(crate::remote::urls_for_planning(&urls))
     }
 }
 
