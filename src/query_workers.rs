@@ -33,6 +33,8 @@ pub struct WorkerProcesses {
     setup: WorkerSetup,
     secret: Arc<str>,
     workers: Vec<Worker>,
+    /// Workers started, replacements included.
+    started: usize,
 }
 
 /// One worker process.
@@ -78,6 +80,7 @@ impl WorkerProcesses {
             setup: setup.clone(),
             secret: new_secret().into(),
             workers: Vec::new(),
+            started: 0,
         };
         // All start at once; then each is waited for.
         let mut starting = Vec::new();
@@ -90,7 +93,8 @@ impl WorkerProcesses {
         Ok(processes)
     }
 
-    async fn spawn(&self) -> Result<Started, String> {
+    async fn spawn(&mut self) -> Result<Started, String> {
+        self.started += 1;
         // A few beats within the time allowed: one late beat is not silence.
         let beat =
             (self.setup.silent_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
@@ -122,6 +126,10 @@ impl WorkerProcesses {
 impl QueryPool for WorkerProcesses {
     fn count(&self) -> usize {
         self.workers.len()
+    }
+
+    fn started(&self) -> usize {
+        self.started
     }
 
     /// A process's end is seen at once.
@@ -175,6 +183,7 @@ impl QueryPool for WorkerProcesses {
         futures::future::select_all(waits).await.0
     }
 
+    /// A process starts in milliseconds: the query waits for it.
     async fn replace(&mut self, index: usize) -> Result<(), String> {
         let started = self.spawn().await?;
         self.workers[index] = Worker::started(index, started).await?;

@@ -18,6 +18,8 @@ use tokio::sync::watch;
 pub trait QueryPool {
     /// How many workers the query runs on.
     fn count(&self) -> usize;
+    /// How many workers were started, replacements included.
+    fn started(&self) -> usize;
     /// What the coordinator's own tasks (the final stage) may hold, in bytes: where
     /// the coordinator runs decides it.
     fn coordinator_memory(&self) -> u64;
@@ -28,7 +30,9 @@ pub trait QueryPool {
     /// How long after a failed run a lost worker may still be reported: the failure is
     /// blamed on it (and the query run again) if it is.
     fn loss_settles(&self) -> Duration;
-    /// Starts a worker in place of worker `index`, and waits until it serves.
+    /// Starts a worker in place of worker `index`, which is gone, and returns once the
+    /// query can run again: when the newcomer serves, or, where workers are slow to come
+    /// (containers), at once while others remain (the newcomer joins a later run).
     fn replace(&mut self, index: usize) -> impl Future<Output = Result<(), String>>;
 }
 
@@ -128,7 +132,7 @@ pub async fn run_query(
                 spec.workers.max_restarts
             ));
         }
-        tracing::warn!("{why}; running the query again on a replacement");
+        tracing::warn!("{why}; replacing it and running the query again");
         let blocks = planned.blocks();
         let replanned = async {
             pool.replace(worker.index).await?;
@@ -161,7 +165,7 @@ pub async fn run_query(
     let mut summary = Summary::new(&spec.name, Status::Failed);
     summary.input_files = planned.files.len() as u64;
     summary.bytes_read = planned.input_bytes;
-    summary.workers = pool.count() as u32 + lost;
+    summary.workers = pool.started() as u32;
     summary.workers_lost = lost;
     summary.encrypted = spec.encrypt;
     summary.locality = locality_counts(planned.locality());

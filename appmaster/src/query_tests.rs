@@ -14,6 +14,9 @@ impl QueryPool for NoReplacement {
     fn count(&self) -> usize {
         1
     }
+    fn started(&self) -> usize {
+        2
+    }
     fn coordinator_memory(&self) -> u64 {
         64 << 20
     }

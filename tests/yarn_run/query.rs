@@ -192,8 +192,8 @@ fn a_stopped_query_worker_container_is_replaced_and_the_answer_is_exact() {
 
 /// Submits the slow pairs query on two worker containers, sends `sig` to one worker's
 /// process mid-query, and checks the application still succeeds with DuckDB's answer,
-/// one worker lost and replaced, for the reason `why` (in the master's log), and no
-/// worker left once it ends.
+/// one worker lost and replaced (the query running again on the other meanwhile), for
+/// the reason `why` (in the master's log), and no worker left once it ends.
 fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
     let local = tempfile::tempdir().unwrap();
     let out = format!("{BASE}-pairs-{name}");
@@ -262,9 +262,14 @@ fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
     let logs = String::from_utf8_lossy(&o.stdout);
     let replaced = logs
         .lines()
-        .find(|l| l.contains("running the query again on a replacement"))
+        .find(|l| l.contains("replacing it and running the query again"))
         .unwrap_or_else(|| panic!("no replacement in the logs of {app}:\n{logs}"));
     assert!(replaced.contains(why), "{replaced}");
+    // It ran again at once on the worker left, not after the replacement's container.
+    assert!(
+        logs.contains("the query runs again on the workers left while its replacements start"),
+        "{logs}"
+    );
     let expected = pairs_by_duckdb(&tpch_on_hdfs().join("lineitem"));
     let fetched = fetch_parts(local.path(), &out);
     let got = std::fs::read_to_string(fetched.join("part-00000.csv")).unwrap();

@@ -133,6 +133,7 @@ pub async fn run_query_job(
                 store: service.clone(),
                 secret: r.secret.as_str().into(),
                 slots: Vec::new(),
+                coming: Vec::new(),
                 next: 0,
                 fatal: None,
                 silent_after,
@@ -204,6 +205,8 @@ struct ContainerPool<'a> {
     secret: Arc<str>,
     /// The workers, in order.
     slots: Vec<Slot>,
+    /// Replacements asked for that do not serve yet.
+    coming: Vec<WorkerId>,
     /// The next worker id: a replacement gets a new one, so its key is its own.
     next: WorkerId,
     /// Why the launcher stopped, once it has: no more containers can be had.
@@ -280,6 +283,24 @@ impl ContainerPool<'_> {
         None
     }
 
+    /// Replacements that serve by now: workers of the next run.
+    fn adopt_served(&mut self) {
+        let mut served = Vec::new();
+        self.coming.retain(|&id| {
+            let Some(entry) = self.store.peek(&query_worker_key(id)) else {
+                return true;
+            };
+            match worker_url(&String::from_utf8_lossy(&entry.value)) {
+                Ok(url) => {
+                    served.push(Slot::new(id, url));
+                    false
+                }
+                Err(_) => true,
+            }
+        });
+        self.slots.extend(served);
+    }
+
     /// The addresses of workers `ids` once each has put its key, or why not: a
     /// container ended first, the launcher stopped, or they took too long.
     async fn serving(&mut self, ids: &[WorkerId]) -> Result<Vec<Url>, String> {
@@ -332,6 +353,10 @@ impl QueryPool for ContainerPool<'_> {
         self.slots.len()
     }
 
+    fn started(&self) -> usize {
+        self.next as usize
+    }
+
     fn coordinator_memory(&self) -> u64 {
         self.coordinator_memory
     }
@@ -368,7 +393,9 @@ impl QueryPool for ContainerPool<'_> {
                     ..
                 }) => {
                     let Some(index) = self.slots.iter().position(|slot| slot.id == worker) else {
-                        // A replaced worker's container, ending as asked.
+                        // A replaced worker's container, ending as asked, or a
+                        // replacement that ended before it served: not coming any more.
+                        self.coming.retain(|&id| id != worker);
                         continue;
                     };
                     let message = format!(
@@ -390,16 +417,35 @@ impl QueryPool for ContainerPool<'_> {
         }
     }
 
+    /// A container may wait in the scheduler's queue for long (a full cluster): the
+    /// query runs again at once on the workers left, if any, and the newcomer joins
+    /// the run after it serves.
     async fn replace(&mut self, index: usize) -> Result<(), String> {
         if let Some(why) = &self.fatal {
             return Err(why.clone());
         }
         // A stopped process's container still runs: it goes.
-        self.launcher.kill(self.slots[index].id);
+        let gone = self.slots.remove(index);
+        self.launcher.kill(gone.id);
         let id = self.new_id();
         self.launcher.launch(id)?;
-        let url = self.serving(&[id]).await?.remove(0);
-        self.slots[index] = Slot::new(id, url);
+        self.coming.push(id);
+        self.adopt_served();
+        if self.slots.is_empty() {
+            let coming = std::mem::take(&mut self.coming);
+            let urls = self.serving(&coming).await?;
+            self.slots = coming
+                .into_iter()
+                .zip(urls)
+                .map(|(id, url)| Slot::new(id, url))
+                .collect();
+        } else {
+            tracing::info!(
+                workers = self.slots.len(),
+                coming = ?self.coming,
+                "the query runs again on the workers left while its replacements start"
+            );
+        }
         Ok(())
     }
 }
