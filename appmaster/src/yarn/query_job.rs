@@ -244,13 +244,18 @@ impl ContainerPool<'_> {
         for &id in &ids {
             self.launcher.launch(id)?;
         }
+        self.slots = self.slots_when_serving(ids).await?;
+        Ok(())
+    }
+
+    /// Workers `ids` as the pool's workers, once each serves.
+    async fn slots_when_serving(&mut self, ids: Vec<WorkerId>) -> Result<Vec<Slot>, String> {
         let urls = self.serving(&ids).await?;
-        self.slots = ids
+        Ok(ids
             .into_iter()
             .zip(urls)
             .map(|(id, url)| Slot::new(id, url))
-            .collect();
-        Ok(())
+            .collect())
     }
 
     fn new_id(&mut self) -> WorkerId {
@@ -433,12 +438,7 @@ impl QueryPool for ContainerPool<'_> {
         self.adopt_served();
         if self.slots.is_empty() {
             let coming = std::mem::take(&mut self.coming);
-            let urls = self.serving(&coming).await?;
-            self.slots = coming
-                .into_iter()
-                .zip(urls)
-                .map(|(id, url)| Slot::new(id, url))
-                .collect();
+            self.slots = self.slots_when_serving(coming).await?;
         } else {
             tracing::info!(
                 workers = self.slots.len(),
