@@ -358,6 +358,8 @@ impl QueryPool for ContainerPool<'_> {
         self.slots.len()
     }
 
+    /// Containers asked for, a replacement included as soon as it is asked for (the
+    /// query may end before it runs).
     fn started(&self) -> usize {
         self.next as usize
     }
