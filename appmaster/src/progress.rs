@@ -28,22 +28,25 @@ impl Progress {
     /// the rows it has put out.
     pub fn describe(&self) -> String {
         let retries = if self.retries > 0 {
-            format!(", {} retries", self.retries)
+            format!(", {}", counted(self.retries, "retry", "retries"))
         } else {
             String::new()
         };
         if self.query_stages > 0 {
             return format!(
-                "query running: {} stages, {} tasks on {} workers, {} rows out{retries}",
-                self.query_stages, self.tasks_total, self.workers, self.rows_out
+                "query running: {}, {} on {}, {} rows out{retries}",
+                counted(self.query_stages, "stage", "stages"),
+                counted(self.tasks_total, "task", "tasks"),
+                counted(self.workers, "worker", "workers"),
+                self.rows_out
             );
         }
         format!(
-            "{} rows in, {} read, {} rows out, {} workers{retries}",
+            "{} rows in, {} read, {} rows out, {}{retries}",
             self.rows_in,
             human_bytes(self.bytes_read),
             self.rows_out,
-            self.workers,
+            counted(self.workers, "worker", "workers"),
         )
     }
 }
@@ -160,17 +163,17 @@ impl Summary {
             s.push_str(&format!("  error:    {e}\n"));
         }
         s.push_str(&format!(
-            "  input:    {} rows, {} from {} files\n",
+            "  input:    {} rows, {} from {}\n",
             self.rows_in,
             human_bytes(self.bytes_read),
-            self.input_files
+            counted(self.input_files, "file", "files")
         ));
         if let Some(out) = &self.output {
             s.push_str(&format!(
-                "  output:   {} rows, {} in {} files at {out}\n",
+                "  output:   {} rows, {} in {} at {out}\n",
                 self.rows_out,
                 human_bytes(self.bytes_written),
-                self.output_files
+                counted(self.output_files, "file", "files")
             ));
         }
         if self.spilled_bytes > 0 {
@@ -180,8 +183,12 @@ impl Summary {
             ));
         }
         s.push_str(&format!(
-            "  tasks:    {} ({} attempts, {} retries) on {} workers ({} lost)\n",
-            self.tasks, self.task_attempts, self.retries, self.workers, self.workers_lost
+            "  tasks:    {} ({}, {}) on {} ({} lost)\n",
+            self.tasks,
+            counted(self.task_attempts, "attempt", "attempts"),
+            counted(self.retries, "retry", "retries"),
+            counted(self.workers, "worker", "workers"),
+            self.workers_lost
         ));
         if self.encrypted {
             s.push_str("  traffic:  encrypted (AES-256-GCM)\n");
@@ -209,6 +216,12 @@ pub fn human_bytes(b: u64) -> String {
     spindle_job::ByteSize(b).to_string()
 }
 
+/// `n` and the word for it: "1 worker", "2 workers".
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,7 +238,7 @@ mod tests {
         };
         assert_eq!(
             query.describe(),
-            "query running: 3 stages, 7 tasks on 2 workers, 1234 rows out, 1 retries"
+            "query running: 3 stages, 7 tasks on 2 workers, 1234 rows out, 1 retry"
         );
         let job = Progress {
             rows_in: 10,
@@ -238,5 +251,7 @@ mod tests {
             job.describe(),
             "10 rows in, 2.0 KiB read, 5 rows out, 2 workers"
         );
+        let one = Progress { workers: 1, ..job };
+        assert!(one.describe().ends_with(", 1 worker"), "{}", one.describe());
     }
 }

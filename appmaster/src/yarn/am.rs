@@ -16,7 +16,7 @@ use crate::cmdline::WorkerCommand;
 use crate::commit::{CommitHooks, CommitOptions, Committer, LeaseOwner, Protected, LEASE_TTL};
 use crate::kv::service::KvService;
 use crate::kv::store::{Op, Txn};
-use crate::progress::{human_bytes, Progress, Status, Summary, PROGRESS_KEY};
+use crate::progress::{counted, human_bytes, Progress, Status, Summary, PROGRESS_KEY};
 use crate::{prepare, run_job, DriverOptions};
 use spindle_hadoop::credentials::{Credentials, CredentialsFormat, Token};
 use spindle_hadoop::sasl::Qop;
@@ -558,15 +558,15 @@ fn worker_context(
 
 fn success_line(s: &Summary) -> String {
     format!(
-        "job {} succeeded: {} rows in ({}), {} rows out in {} files to {}, {} tasks, {} workers ({} lost), {:.1} s",
+        "job {} succeeded: {} rows in ({}), {} rows out in {} to {}, {}, {} ({} lost), {:.1} s",
         s.job,
         s.rows_in,
         human_bytes(s.bytes_read),
         s.rows_out,
-        s.output_files,
+        counted(s.output_files, "file", "files"),
         s.output.as_deref().unwrap_or("-"),
-        s.tasks,
-        s.workers,
+        counted(s.tasks, "task", "tasks"),
+        counted(s.workers, "worker", "workers"),
         s.workers_lost,
         s.wall_time_s
     )
