@@ -2,7 +2,7 @@
 
 use clap::Args;
 use serde_json::json;
-use spindle_appmaster::progress::human_bytes;
+use spindle_appmaster::progress::{counted, human_bytes};
 use spindle_job::{Plan, Spec};
 use spindle_query::estimate::{Estimated, StageEstimate};
 use std::path::PathBuf;
@@ -87,11 +87,10 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
 }
 
 fn inputs_line(files: usize, workers: usize) -> String {
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
     format!(
-        "{files} input file{}, planned for {workers} worker{}",
-        plural(files),
-        plural(workers)
+        "{}, planned for {}",
+        counted(files as u64, "input file", "input files"),
+        counted(workers as u64, "worker", "workers")
     )
 }
 

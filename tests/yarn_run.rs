@@ -644,13 +644,13 @@ fn the_key_value_store_serves_the_edge_node_and_journals_every_change() {
     let progress = loop {
         let o = kv(&["get", "spindle.progress"]);
         let line = String::from_utf8_lossy(&o.stdout).to_string();
-        if o.status.success() && line.contains(" workers") {
+        if o.status.success() && line.contains("rows in, ") {
             break line;
         }
         assert!(Instant::now() < deadline, "no progress: {}", text(&o));
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(progress.contains("rows in, "), "{progress}");
+    assert!(progress.contains(" read, "), "{progress}");
     // every acknowledged change is in the journal on HDFS, as the next reader finds it
     // (the killed master left it open: recovering its lease closes it)
     assert!(spindle(&["kill", &app]).status.success());
