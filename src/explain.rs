@@ -49,12 +49,16 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
             };
             let (stages, tasks) = planned.stages();
             let expected = planned.estimates();
-            let text = format!(
+            let mut text = format!(
                 "{}\n{}\n{}",
                 inputs_line(planned.files.len(), count),
                 planned.explain().trim_end(),
                 describe_estimates(&expected)
             );
+            if let Some(job) = q.stage_job("<the query's result>") {
+                text.push_str("Then the stages, over the query's result (parquet):\n");
+                text.push_str(&describe_phases(&Plan::from_spec(&job)));
+            }
             estimates = Some(expected);
             ("query", stages, Some(tasks), text)
         }

@@ -1,13 +1,16 @@
 //! `spindle run` of a query job (`inputs` + `query`): planned by DataFusion, its stages
 //! run on worker processes (`spindle_appmaster::query` runs it, as the application master
-//! does on YARN), its output committed as every other job's is.
+//! does on YARN), its output committed as every other job's is. `stages` after the query
+//! run as a stage job over its result, on the workers `spindle run` starts for them.
 
 use crate::query_workers::{WorkerProcesses, WorkerSetup};
-use crate::run::{commit_options, listen_for_signals, worker_count};
+use crate::run::{commit_options, listen_for_signals, run_stages, worker_count, LocalStages};
 use crate::ui;
 use spindle_appmaster::commit::{CommitError, Committer, Inputs};
+use spindle_appmaster::prepare::prepare_stages;
 use spindle_appmaster::progress::{Status, Summary};
-use spindle_appmaster::query::{options, run_query, QueryPool};
+use spindle_appmaster::query::{options, run_query, then_stages, QueryPool};
+use spindle_job::wire::Compression;
 use spindle_job::QuerySpec;
 use spindle_query::{PlannedQuery, QueryError, QueryWorkers};
 use std::path::Path;
@@ -41,6 +44,28 @@ pub async fn plan(
 fn refused(spec_path: &str, e: QueryError) -> ExitCode {
     eprintln!("error: {spec_path}: {e}");
     ExitCode::from(2)
+}
+
+/// Runs `spec`'s stages over the query's result (summarized in `query`), committing their
+/// output through `committer`.
+async fn stages_after(
+    spec: &QuerySpec,
+    query: &Summary,
+    committer: Committer,
+    local: LocalStages<'_>,
+    started: Instant,
+) -> Summary {
+    let stages = spec
+        .stage_job(&committer.scratch().url())
+        .expect("a query with stages");
+    let summary = match prepare_stages(&stages, &committer, Compression::Auto).await {
+        Ok(job) => run_stages(&stages, committer, job, local).await,
+        Err(e) => {
+            let _ = committer.abort().await;
+            Summary::failed(&spec.name, e, started)
+        }
+    };
+    then_stages(query, summary, started)
 }
 
 pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> ExitCode {
@@ -103,16 +128,27 @@ pub async fn run(spec: QuerySpec, spec_path: &str, args: QueryRunArgs<'_>) -> Ex
     listen_for_signals(cancel_tx, signal.clone());
     let (progress_tx, progress_rx) = watch::channel(Default::default());
     let bar = (!args.quiet && !args.json).then(|| ui::progress(progress_rx));
-    let summary = run_query(
+    let mut summary = run_query(
         &spec,
         &mut processes,
         planned,
         &committer,
-        cancel_rx,
+        cancel_rx.clone(),
         Some(&progress_tx),
         started,
     )
     .await;
+    if !spec.stages.is_empty() && summary.status == Status::Succeeded {
+        // The query's workers end before the stages' start: each gets the memory asked.
+        drop(processes);
+        let local = LocalStages {
+            workers: setup.count as u32,
+            attempt: &commit.owner.attempt,
+            cancel: cancel_rx,
+            progress: progress_tx,
+        };
+        summary = stages_after(&spec, &summary, committer, local, started).await;
+    }
     if let Some(bar) = bar {
         bar.abort();
         let _ = bar.await;

@@ -4,9 +4,11 @@
 use crate::ui;
 use clap::{Args, ValueEnum};
 use spindle_appmaster::cmdline::WorkerCommand;
-use spindle_appmaster::commit::{CommitError, CommitHooks, CommitOptions, LeaseOwner, Protected};
-use spindle_appmaster::progress::{Status, Summary};
-use spindle_appmaster::{prepare, run_job, DriverOptions, LocalLauncher};
+use spindle_appmaster::commit::{
+    CommitError, CommitHooks, CommitOptions, Committer, LeaseOwner, Protected,
+};
+use spindle_appmaster::progress::{Progress, Status, Summary};
+use spindle_appmaster::{prepare, run_job, DriverOptions, JobDef, LocalLauncher};
 use spindle_io::channel::Wire;
 use spindle_io::net::new_secret;
 use spindle_job::wire::Compression;
@@ -23,7 +25,8 @@ use tokio::sync::{mpsc, watch};
 #[command(after_help = "Examples:\n  \
     spindle run conf/examples/clicks.yaml\n  \
     spindle run job.yaml --workers 4 --summary-json summary.json\n  \
-    spindle run conf/examples/revenue.yaml     (a query job: inputs + query)\n\n\
+    spindle run conf/examples/revenue.yaml     (a query job: inputs + query)\n  \
+    spindle run conf/examples/revenue-report.yaml     (a query, then stages over its result)\n\n\
     Input and output URLs may be local paths, file:// or s3:// (credentials and endpoint\n\
     from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL).")]
 pub struct RunArgs {
@@ -173,15 +176,49 @@ async fn run_spec(
     commit: &CommitOptions,
     cancel: watch::Receiver<bool>,
 ) -> Result<Summary, CommitError> {
-    let workers = worker_count(args.workers, spec.workers.instances);
     let compression = match args.compression {
         CompressionArg::Auto => Compression::Auto,
         CompressionArg::Always => Compression::Always,
         CompressionArg::Never => Compression::Never,
     };
     let (committer, job) = prepare(spec, compression, commit).await?;
-    let attempt = &commit.owner.attempt;
-    let run_dir = std::env::temp_dir().join(format!("spindle-{}-{attempt}", spec.name));
+    let (progress_tx, progress_rx) = watch::channel(Default::default());
+    let bar = (!args.quiet && !args.json).then(|| ui::progress(progress_rx));
+    let local = LocalStages {
+        workers: worker_count(args.workers, spec.workers.instances),
+        attempt: &commit.owner.attempt,
+        cancel,
+        progress: progress_tx,
+    };
+    let summary = run_stages(spec, committer, job, local).await;
+    if let Some(bar) = bar {
+        bar.abort();
+        let _ = bar.await;
+    }
+    ui::clear_progress();
+    Ok(summary)
+}
+
+/// How a prepared stage job runs on local worker processes.
+pub(crate) struct LocalStages<'a> {
+    pub workers: u32,
+    /// This run's attempt: names its private directory of logs and spill.
+    pub attempt: &'a str,
+    pub cancel: watch::Receiver<bool>,
+    pub progress: watch::Sender<Progress>,
+}
+
+/// Runs `job` (prepared from `spec`, committing through `committer`) on local worker
+/// processes until it is committed, fails or is cancelled; the committer is aborted
+/// unless the job commits.
+pub(crate) async fn run_stages(
+    spec: &JobSpec,
+    committer: Committer,
+    job: JobDef,
+    local: LocalStages<'_>,
+) -> Summary {
+    let started = Instant::now();
+    let run_dir = std::env::temp_dir().join(format!("spindle-{}-{}", spec.name, local.attempt));
     let setup = async {
         private_dir(&run_dir)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -195,7 +232,7 @@ async fn run_spec(
         Ok(s) => s,
         Err(e) => {
             let _ = committer.abort().await;
-            return Err(CommitError::Failed(e));
+            return Summary::failed(&spec.name, e, started);
         }
     };
     let secret = new_secret();
@@ -208,10 +245,8 @@ async fn run_spec(
         heartbeat_timeout,
     );
     let mut launcher = LocalLauncher::new(exe, command, secret.clone(), run_dir.clone(), events_tx);
-    let (progress_tx, progress_rx) = watch::channel(Default::default());
-    let bar = (!args.quiet && !args.json).then(|| ui::progress(progress_rx));
     let opts = DriverOptions {
-        workers,
+        workers: local.workers,
         max_restarts: spec.workers.max_restarts,
         max_attempts: spec.max_task_attempts,
         locality_wait: spec.locality_wait.duration(),
@@ -219,8 +254,8 @@ async fn run_spec(
         join_timeout: Duration::from_secs(60),
         heartbeat_timeout,
         committer: Some(committer),
-        progress: Some(progress_tx),
-        cancel: Some(cancel),
+        progress: Some(local.progress),
+        cancel: Some(local.cancel),
         logs: Some(run_dir.display().to_string()),
         tokens: None,
         wire: if spec.encrypt {
@@ -230,16 +265,11 @@ async fn run_spec(
         },
     };
     let mut summary = run_job(job, listener, &secret, &mut launcher, events_rx, opts).await;
-    if let Some(bar) = bar {
-        bar.abort();
-        let _ = bar.await;
-    }
-    ui::clear_progress();
     if summary.status == Status::Succeeded {
         let _ = std::fs::remove_dir_all(&run_dir);
         summary.logs = None;
     }
-    Ok(summary)
+    summary
 }
 
 /// A directory only this user can read: worker logs and spill may hold the job's data.

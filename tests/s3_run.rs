@@ -115,6 +115,70 @@ async fn failed_s3_job_leaves_no_objects() {
     assert_eq!(list(&out_url).await, Vec::<String>::new());
 }
 
+/// A query over S3 with stages after it: the stages read the query's result from the
+/// output's staging prefix, and only their files are left under the job's prefix.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_then_stages_from_s3_to_s3_leaves_only_the_output() {
+    require_server();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique("query-stages");
+    let rows = clicks(500, 24);
+    let p = dir.path().join("a.csv");
+    write_csv(&p, &rows, true);
+    put(
+        &format!("s3://{BUCKET}/{prefix}/in/a.csv"),
+        std::fs::read(&p).unwrap(),
+    )
+    .await;
+    let out_url = format!("s3://{BUCKET}/{prefix}/out");
+    let spec = format!(
+        "name: s3-query-stages
+inputs:
+  clicks: {{ path: \"s3://{BUCKET}/{prefix}/in/*.csv\", format: csv }}
+\
+         query: SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks WHERE status = 200 GROUP BY user
+\
+         stages:
+  - command: {{ run: cat, format: jsonl }}
+  - coalesce: 1
+\
+         output:
+  path: \"{out_url}\"
+  format: jsonl
+"
+    );
+    let d = dir.path().to_path_buf();
+    let run = tokio::task::spawn_blocking(move || run_spec(&d, &spec, &["--workers", "2"]))
+        .await
+        .unwrap();
+    run.assert_ok();
+    let under_prefix = list(&format!("s3://{BUCKET}/{prefix}")).await;
+    let written: Vec<&String> = under_prefix
+        .iter()
+        .filter(|k| !k.starts_with(&format!("{prefix}/in/")))
+        .collect();
+    assert_eq!(
+        written.len(),
+        2,
+        "one part and _SUCCESS only: {under_prefix:?}"
+    );
+    let part = written.iter().find(|k| k.contains("/out/part-")).unwrap();
+    assert!(
+        written.iter().any(|k| k.ends_with("/out/_SUCCESS")),
+        "{written:?}"
+    );
+    let loc = Location::parse(&format!("s3://{BUCKET}/{part}")).unwrap();
+    let size = loc.head().await.unwrap().size;
+    let data = loc.get_range(0..size).await.unwrap();
+    let got: Vec<_> = std::str::from_utf8(&data)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    assert_eq!(by_user(&got), expected_by_user(&rows));
+}
+
 /// The commit fault suite on S3: a prefix per test; inspected through object listings.
 struct S3Store {
     base: String,

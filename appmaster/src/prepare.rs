@@ -32,3 +32,20 @@ pub async fn prepare(
         }
     }
 }
+
+/// Plans a query job's `stages` (as `spec`, from [`spindle_job::QuerySpec::stage_job`])
+/// over the query's result in `committer`'s scratch directory. The commit was prepared
+/// before the query ran, against the query's inputs; the stages write into its staging.
+pub async fn prepare_stages(
+    spec: &JobSpec,
+    committer: &Committer,
+    compression: Compression,
+) -> Result<JobDef, String> {
+    let result = committer.scratch();
+    let files = Location::expand(&result.url())
+        .await
+        .map_err(|e| format!("the query's result: {e}"))?;
+    JobDef::from_spec(spec, files, committer.staging(), compression)
+        .await
+        .map_err(|e| format!("the stages after the query: {e}"))
+}

@@ -5,7 +5,7 @@
 
 use crate::commit::Committer;
 use crate::progress::{LocalityCounts, Progress, Status, Summary};
-use spindle_job::QuerySpec;
+use spindle_job::{OutputFormat, QuerySpec};
 use spindle_query::locality::{Blocks, Tally};
 use spindle_query::remote::RemoteWorkers;
 use spindle_query::{PlannedQuery, QueryError, QueryOptions, QueryWorkers, Written};
@@ -68,6 +68,25 @@ pub async fn plan(
     spindle_query::plan(spec, &opts).await
 }
 
+/// What becomes of a query's result.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ResultGoes {
+    /// Committed as the job's output.
+    ToOutput,
+    /// Written as parquet into the commit's scratch directory for the job's `stages` to
+    /// read; nothing is committed (the stages' output is, later).
+    ToStages,
+}
+
+impl ResultGoes {
+    fn of(spec: &QuerySpec) -> ResultGoes {
+        match spec.stages.is_empty() {
+            true => ResultGoes::ToOutput,
+            false => ResultGoes::ToStages,
+        }
+    }
+}
+
 /// How one run of the query ended.
 enum Attempt {
     Written(Written),
@@ -80,9 +99,11 @@ enum Attempt {
 /// How often a running query's progress is published.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
-/// Runs `planned` (planned over `pool`) until it is committed, fails, or `cancel` says
-/// stop; the summary says which, and `progress` (if any) says how far it got meanwhile.
-/// Staged output is removed unless committed; a commit under way is never cut short.
+/// Runs `planned` (planned over `pool`) until it is committed (or, for a spec with
+/// `stages`, its result is ready for them in the commit's scratch directory), fails, or
+/// `cancel` says stop; the summary says which, and `progress` (if any) says how far it
+/// got meanwhile. Staged output is removed when the query fails; a commit under way is
+/// never cut short.
 pub async fn run_query(
     spec: &QuerySpec,
     pool: &mut impl QueryPool,
@@ -92,6 +113,7 @@ pub async fn run_query(
     progress: Option<&watch::Sender<Progress>>,
     started: Instant,
 ) -> Summary {
+    let goes = ResultGoes::of(spec);
     // The timeout bounds every run of the query together, not each.
     let deadline = tokio::time::Instant::now() + spec.timeout.duration();
     let mut lost = 0u32;
@@ -106,7 +128,7 @@ pub async fn run_query(
             query_stages: stages as u64,
             ..Progress::default()
         };
-        let writing = write(&planned, spec, committer, deadline);
+        let writing = write(&planned, spec, committer, goes, deadline);
         let attempt = tokio::select! {
             r = reporting(writing, &planned, progress, so_far) => match r {
                 Ok(written) => Attempt::Written(written),
@@ -156,6 +178,7 @@ pub async fn run_query(
     };
     // A signal stops the query, never a commit under way.
     let outcome = match outcome {
+        Attempt::Written(written) if goes == ResultGoes::ToStages => Attempt::Written(written),
         Attempt::Written(written) => match committer.commit(&written.files).await {
             Ok(_) => Attempt::Written(written),
             Err(e) => Attempt::Failed(format!("commit: {e}")),
@@ -180,7 +203,9 @@ pub async fn run_query(
             summary.rows_in = written.rows_in.unwrap_or(0);
             summary.bytes_written = written.bytes;
             summary.output_files = written.files.len() as u64;
-            summary.output = Some(committer.output().url());
+            if goes == ResultGoes::ToOutput {
+                summary.output = Some(committer.output().url());
+            }
         }
         Attempt::Failed(e) => {
             let _ = committer.abort().await;
@@ -194,6 +219,27 @@ pub async fn run_query(
     }
     summary.wall_time_s = started.elapsed().as_secs_f64();
     summary
+}
+
+/// One summary of a query and the stages that ran over its result: what was read is the
+/// query's, what was written the stages', the work both's.
+pub fn then_stages(query: &Summary, stages: Summary, started: Instant) -> Summary {
+    Summary {
+        input_files: query.input_files,
+        rows_in: query.rows_in,
+        bytes_read: query.bytes_read,
+        locality: query.locality.clone(),
+        scan_time_s: query.scan_time_s,
+        spilled_bytes: query.spilled_bytes + stages.spilled_bytes,
+        tasks: query.tasks + stages.tasks,
+        task_attempts: query.task_attempts + stages.task_attempts,
+        retries: query.retries + stages.retries,
+        workers: query.workers.max(stages.workers),
+        workers_lost: query.workers_lost + stages.workers_lost,
+        encrypted: query.encrypted && stages.encrypted,
+        wall_time_s: started.elapsed().as_secs_f64(),
+        ..stages
+    }
 }
 
 /// `fut`'s output; meanwhile `progress` hears, every [`PROGRESS_EVERY`], how many rows
@@ -236,20 +282,32 @@ fn locality_counts(t: Tally) -> LocalityCounts {
     }
 }
 
-/// Runs the query into the commit's staging directory, by the deadline.
+/// Runs the query into the commit's staging directory (or its scratch directory, emptied
+/// of an earlier run's files first), by the deadline.
 async fn write(
     planned: &PlannedQuery,
     spec: &QuerySpec,
     committer: &Committer,
+    goes: ResultGoes,
     deadline: tokio::time::Instant,
 ) -> Result<Written, String> {
-    tokio::time::timeout_at(
-        deadline,
-        planned.write(spec.output.format, committer.staging()),
-    )
-    .await
-    .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
-    .map_err(|e: QueryError| e.to_string())
+    let writing = async {
+        match goes {
+            ResultGoes::ToOutput => planned.write(spec.output.format, committer.staging()).await,
+            ResultGoes::ToStages => {
+                let scratch = committer.scratch();
+                scratch
+                    .remove_all()
+                    .await
+                    .map_err(|e| QueryError::Run(format!("{}: {e}", scratch.url())))?;
+                planned.write(OutputFormat::Parquet, &scratch).await
+            }
+        }
+    };
+    tokio::time::timeout_at(deadline, writing)
+        .await
+        .map_err(|_| format!("the query ran longer than its timeout ({})", spec.timeout))?
+        .map_err(|e: QueryError| e.to_string())
 }
 
 #[cfg(test)]

@@ -50,15 +50,10 @@ impl Spec {
             return AppSpec::from_yaml(text, origin).map(Spec::App);
         }
         let query_form = has("query") || has("inputs");
-        if query_form && (has("input") || has("stages")) {
-            let key = if has("stages") { "stages" } else { "input" };
-            let message = format!(
-                "key `{key}`: a job is either `input` + `stages` or `inputs` + `query`, not \
-                 both (a query reads every input it names itself); to run stages over a \
-                 query's result, chain two jobs: the query job's `output` is the stage \
-                 job's `input`"
-            );
-            return Err(blame(text, origin, &[vec![key.to_string()]], &message));
+        if query_form && has("input") {
+            let message = "a query job names its tables under `inputs` and reads \
+                           every one itself; `stages` after the `query` run over its result";
+            return Err(blame(text, origin, &[vec!["input".to_string()]], message));
         }
         if query_form {
             QuerySpec::from_yaml(text, origin).map(Spec::Query)

@@ -1,14 +1,16 @@
 //! Query jobs: one SQL query over named inputs (`inputs:` + `query:`), the form that
 //! lets DataFusion plan joins, aggregations and global order across partitions.
 //!
-//! The other form (`input:` + `stages:`) stays for pipelines with `command` stages; a
-//! spec is one or the other.
+//! The other form (`input:` + `stages:`) stays for pipelines with `command` stages.
+//! The two compose one way: `stages:` after a `query:` run over the query's result (as
+//! parquet), and the last stage's output is the job's output.
 
 use crate::columns::ColumnSpec;
 use crate::size::ByteSize;
 use crate::spec::{
-    column_list, default_queue, parse_yaml, read_spec, size_in, timeout_in, CsvOptions,
-    InputFormat, OutputSpec, SpecError, WorkerSpec,
+    column_list, default_attempts, default_locality_wait, default_queue, default_split,
+    default_task_timeout, parse_yaml, read_spec, size_in, timeout_in, CsvOptions, InputFormat,
+    InputSpec, JobSpec, OutputSpec, SpecError, StageSpec, WorkerSpec,
 };
 use crate::timeout::Timeout;
 use serde::de::{self, Deserializer};
@@ -31,6 +33,10 @@ pub struct QuerySpec {
     /// One SQL statement (DataFusion's dialect) over the inputs.
     #[serde(deserialize_with = "one_query")]
     pub query: String,
+    /// Stages run over the query's result, in the `input` + `stages` form's terms (the
+    /// way to put a `command` stage after a query); none by default.
+    #[serde(default)]
+    pub stages: Vec<StageSpec>,
     pub output: OutputSpec,
     /// Input bytes per scan task (default 16 MiB): smaller spreads a small input over
     /// more tasks.
@@ -86,6 +92,32 @@ impl QuerySpec {
             }
         }
         Ok(spec)
+    }
+
+    /// The job that runs this spec's `stages` over the query's result, written as parquet
+    /// at `result`, into the spec's output; `None` when the spec has no stages.
+    pub fn stage_job(&self, result: &str) -> Option<JobSpec> {
+        if self.stages.is_empty() {
+            return None;
+        }
+        Some(JobSpec {
+            name: self.name.clone(),
+            queue: self.queue.clone(),
+            workers: self.workers.clone(),
+            input: InputSpec {
+                path: result.to_string(),
+                format: InputFormat::Parquet,
+                csv: CsvOptions::default(),
+                schema: None,
+                split_size: self.split_size.unwrap_or_else(default_split),
+            },
+            stages: self.stages.clone(),
+            output: self.output.clone(),
+            max_task_attempts: default_attempts(),
+            task_timeout: default_task_timeout(),
+            locality_wait: default_locality_wait(),
+            encrypt: self.encrypt,
+        })
     }
 
     /// Every input's path, in name order (for the output's overlap checks).
@@ -184,8 +216,8 @@ mod tests {
         );
         let e = error(&schema);
         assert!(e.contains("key `inputs.users.schema`"), "{e}");
-        let e = error(&format!("{GOOD}stages: []\n"));
-        assert!(e.contains("stages"), "{e}");
+        let e = error(&format!("{GOOD}stages:\n  - coalesce: 0\n"));
+        assert!(e.contains("key `stages[0].coalesce`"), "{e}");
         let empty = GOOD.replace(
             "query: |\n  SELECT count(*) FROM clicks c JOIN users u ON c.user = u.id\n",
             "query: \"  \"\n",
@@ -203,9 +235,31 @@ mod tests {
         ));
         let both = format!("{GOOD}input: {{ path: x, format: csv }}\n");
         let e = Spec::from_yaml(&both, "j").unwrap_err().to_string();
-        assert!(e.contains("key `input`") && e.contains("either"), "{e}");
-        let both = format!("{GOOD}stages: []\n");
-        let e = Spec::from_yaml(&both, "j").unwrap_err().to_string();
-        assert!(e.contains("key `stages`"), "{e}");
+        assert!(
+            e.contains("key `input`") && e.contains("under `inputs`"),
+            "{e}"
+        );
+        assert_eq!(e.matches("key `input`").count(), 1, "{e}");
+    }
+
+    #[test]
+    fn stages_after_a_query_read_its_result_as_parquet_and_write_the_output() {
+        let text = format!("{GOOD}split_size: 1MiB\nstages:\n  - command: cat\n  - coalesce: 1\n");
+        let spec = QuerySpec::from_yaml(&text, "job.yaml").unwrap();
+        assert_eq!(spec.stages.len(), 2);
+        let job = spec
+            .stage_job("file:///tmp/.out.spindle-a/query-result")
+            .unwrap();
+        assert_eq!(job.input.path, "file:///tmp/.out.spindle-a/query-result");
+        assert_eq!(job.input.format, InputFormat::Parquet);
+        assert_eq!(job.input.split_size, ByteSize(1 << 20));
+        assert_eq!(job.stages, spec.stages);
+        assert_eq!(job.output, spec.output);
+        assert_eq!(
+            (job.name, job.workers),
+            (spec.name.clone(), spec.workers.clone())
+        );
+        let plain = QuerySpec::from_yaml(GOOD, "job.yaml").unwrap();
+        assert_eq!(plain.stage_job("x"), None);
     }
 }

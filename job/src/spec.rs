@@ -324,7 +324,7 @@ pub(crate) fn parse_yaml<'de, S: DeserializeSeed<'de>>(
 pub(crate) fn default_queue() -> String {
     "default".into()
 }
-fn default_attempts() -> u32 {
+pub(crate) fn default_attempts() -> u32 {
     4
 }
 fn default_memory() -> ByteSize {
@@ -336,16 +336,16 @@ fn default_vcores() -> u32 {
 fn default_restarts() -> u32 {
     3
 }
-fn default_split() -> ByteSize {
+pub(crate) fn default_split() -> ByteSize {
     ByteSize::mib(128)
 }
 pub(crate) fn default_output_format() -> OutputFormat {
     OutputFormat::Parquet
 }
-fn default_task_timeout() -> Timeout {
+pub(crate) fn default_task_timeout() -> Timeout {
     Timeout::secs(3600)
 }
-fn default_locality_wait() -> Timeout {
+pub(crate) fn default_locality_wait() -> Timeout {
     Timeout(std::time::Duration::from_millis(500))
 }
 fn default_heartbeat_timeout() -> Timeout {

@@ -31,6 +31,11 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::warn;
 
+/// In the staging directory: a query's result that the job's `stages` read. It is never
+/// published: the commit removes it first, and an abort or a later recovery removes it
+/// with the staging directory.
+const SCRATCH: &str = "query-result";
+
 /// How long an output lease lives without renewal (renewed every third of it).
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
@@ -180,6 +185,11 @@ impl Committer {
         &self.inner.staging
     }
 
+    /// Where a query writes the result that the job's stages then read (see [`SCRATCH`]).
+    pub fn scratch(&self) -> Location {
+        self.inner.staging.child(SCRATCH)
+    }
+
     /// Publishes each final task's file (`(task, name in staging)`, in partition order)
     /// as the output, replacing the previous commit's files. On failure the old output is
     /// left as it was. Returns the bytes published.
@@ -194,6 +204,7 @@ impl Committer {
         }
         let result = async {
             i.lease.check().await?;
+            i.staging.child(SCRATCH).remove_all().await?;
             if i.output.renames_dirs() {
                 publish::by_rename(i, files).await
             } else {

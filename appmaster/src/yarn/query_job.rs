@@ -146,6 +146,12 @@ pub async fn run_query_job(
     conclude(&summary, env, &r.launch, store.ok(), &launcher).await
 }
 
+/// Why a query with `stages` after it does not run on YARN (yet); `submit` refuses it
+/// before any application exists, the master in case an older client did not.
+pub const STAGES_NOT_ON_YARN: &str = "key `stages`: stages after a query run with `spindle run` \
+    only, not yet on YARN; there, chain two jobs: the query job's `output` (parquet) is the \
+    stage job's `input`";
+
 /// What the master's query tasks may hold: a share of its container, or a worker's
 /// memory when an older client did not say how big the container is.
 fn coordinator_memory(spec: &QuerySpec, launch: &LaunchInfo) -> u64 {
@@ -166,6 +172,9 @@ async fn run(
 ) -> Summary {
     let workers = env.workers.max(1) as usize;
     let failed = |e: String| Summary::failed(&spec.name, e, started);
+    if !spec.stages.is_empty() {
+        return failed(STAGES_NOT_ON_YARN.to_string());
+    }
     if let Err(e) = pool.start(workers).await {
         return failed(e);
     }
