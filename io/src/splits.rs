@@ -30,6 +30,9 @@ pub async fn plan_splits(
         )));
     }
     let mut splits = vec![];
+    // A parquet file with a schema and no rows: scanned only when no file has rows, so
+    // that the stages still see the input's columns (a header, an empty file's schema).
+    let mut empty_parquet = None;
     let blocks = hdfs_blocks(files).await;
     for file in files {
         let file_blocks = blocks.get(&file.url);
@@ -49,6 +52,17 @@ pub async fn plan_splits(
             let mut first = 0;
             let mut bytes = 0u64;
             let groups = meta.row_groups();
+            if groups.is_empty() {
+                empty_parquet.get_or_insert_with(|| Split {
+                    url: file.url.clone(),
+                    start: 0,
+                    end: file.size,
+                    file_size: file.size,
+                    row_groups: Some((0, 0)),
+                    hosts: hosts_at(0),
+                    more: Vec::new(),
+                });
+            }
             for (i, rg) in groups.iter().enumerate() {
                 bytes += rg.compressed_size().max(0) as u64;
                 if bytes >= split_size || i + 1 == groups.len() {
@@ -86,6 +100,9 @@ pub async fn plan_splits(
                 }
             }
         }
+    }
+    if splits.is_empty() {
+        splits.extend(empty_parquet);
     }
     Ok(combine_small_files(splits, split_size))
 }
@@ -231,6 +248,65 @@ pub fn local_host() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A parquet file of column `a` with `rows` rows (none: no row group at all).
+    fn parquet_file(dir: &std::path::Path, name: &str, rows: i64) -> FileInfo {
+        use arrow::array::Int64Array;
+        use arrow::datatypes::{DataType, Field, Schema};
+        use arrow::record_batch::RecordBatch;
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let path = dir.join(name);
+        let mut writer = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema.clone(),
+            None,
+        )
+        .unwrap();
+        if rows > 0 {
+            let column = Arc::new(Int64Array::from_iter_values(0..rows));
+            writer
+                .write(&RecordBatch::try_new(schema, vec![column]).unwrap())
+                .unwrap();
+        }
+        writer.close().unwrap();
+        FileInfo {
+            url: format!("file://{}", path.display()),
+            size: std::fs::metadata(&path).unwrap().len(),
+        }
+    }
+
+    #[tokio::test]
+    async fn parquet_files_without_rows_are_scanned_only_when_no_file_has_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = [
+            parquet_file(dir.path(), "e0.parquet", 0),
+            parquet_file(dir.path(), "e1.parquet", 0),
+        ];
+        let rows = parquet_file(dir.path(), "r.parquet", 10);
+        let split = |files: &[FileInfo]| {
+            let files = files.to_vec();
+            async move {
+                plan_splits(&files, InputFormat::Parquet, 1 << 20, "h")
+                    .await
+                    .unwrap()
+            }
+        };
+        // All empty: one scan of no row groups, so the input's columns reach the stages.
+        let got = split(&empty).await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].url.as_str(), got[0].row_groups),
+            (empty[0].url.as_str(), Some((0, 0)))
+        );
+        // One with rows: only its row groups are scanned.
+        let got = split(&[empty[0].clone(), rows.clone(), empty[1].clone()]).await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].url.as_str(), got[0].row_groups),
+            (rows.url.as_str(), Some((0, 1)))
+        );
+    }
 
     fn block(offset: u64, length: u64, hosts: &[&str]) -> BlockLocation {
         BlockLocation {
