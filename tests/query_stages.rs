@@ -41,18 +41,6 @@ fn spec(data: &Path, stages: &str, out: &Path) -> String {
 /// Rows through a program of the user's, then into one file.
 const THROUGH_A_COMMAND: &str = "  - command: { run: cat, format: jsonl }\n  - coalesce: 1\n";
 
-/// What is beside the output: only `out` itself once a run has ended (no staging
-/// directory, no lease, no query result).
-fn beside_output(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| n.contains(".spindle-") || n == "out")
-        .collect();
-    names.sort();
-    names
-}
-
 fn files_and_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut v: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
         .unwrap()
@@ -233,13 +221,20 @@ fn a_run_killed_during_its_stages_is_cleared_by_the_next_run_on_its_output() {
     assert_eq!(beside_output(dir.path()), vec!["out"]);
 }
 
+/// A spec file of a query with stages over clicks in `dir`, and its output (never
+/// written by the callers).
+fn spec_file(dir: &Path) -> (PathBuf, PathBuf) {
+    let (data, _) = clicks_in(dir);
+    let spec_path = dir.join("job.yaml");
+    let out = dir.join("out");
+    std::fs::write(&spec_path, spec(&data, THROUGH_A_COMMAND, &out)).unwrap();
+    (spec_path, out)
+}
+
 #[test]
 fn explain_shows_the_query_then_its_stages() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, _) = clicks_in(dir.path());
-    let spec_path = dir.path().join("job.yaml");
-    let out = dir.path().join("out");
-    std::fs::write(&spec_path, spec(&data, THROUGH_A_COMMAND, &out)).unwrap();
+    let (spec_path, out) = spec_file(dir.path());
     let o = Command::new(BIN)
         .arg("explain")
         .arg(&spec_path)
@@ -258,10 +253,7 @@ fn explain_shows_the_query_then_its_stages() {
 #[test]
 fn submit_refuses_stages_after_a_query_before_any_application() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, _) = clicks_in(dir.path());
-    let spec_path = dir.path().join("job.yaml");
-    let out = dir.path().join("out");
-    std::fs::write(&spec_path, spec(&data, THROUGH_A_COMMAND, &out)).unwrap();
+    let (spec_path, out) = spec_file(dir.path());
     // No cluster is configured: the refusal comes before any attempt to reach one.
     let o = Command::new(BIN)
         .arg("submit")
@@ -275,6 +267,7 @@ fn submit_refuses_stages_after_a_query_before_any_application() {
         err.contains("key `stages`") && err.contains("spindle run"),
         "{err}"
     );
+    assert!(!out.exists());
 }
 
 /// The example the README points at runs on the sample data, its awk stage adding a
@@ -312,4 +305,27 @@ fn the_revenue_report_example_runs_and_its_command_adds_a_column() {
     for r in &rows {
         assert_eq!(r[2], r[1] / r[0], "{csv}");
     }
+}
+
+/// A query that returns no rows still gives its stages its columns: a command stage sees
+/// the header, and the output is the header alone.
+#[test]
+fn an_empty_query_result_reaches_the_stages_with_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = clicks_in(dir.path());
+    let out = dir.path().join("out");
+    let stages = "  - command: { run: cat, format: csv }\n  - coalesce: 1\n";
+    let spec = spec(&data, stages, &out)
+        .replace("status = 200", "status = 999")
+        .replace("format: jsonl, mode", "format: csv, mode");
+    let run = run_spec(dir.path(), &spec, &["--workers", "2"]);
+    run.assert_ok();
+    assert_eq!(run.summary["rows_out"], 0, "{}", run.summary);
+    let parts = part_files(&out);
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(
+        std::fs::read_to_string(&parts[0]).unwrap(),
+        "user,bytes,hits\n"
+    );
+    assert_eq!(beside_output(dir.path()), vec!["out"]);
 }

@@ -235,17 +235,6 @@ fn an_output_over_an_input_is_refused_and_the_input_kept() {
     }
 }
 
-/// Nothing beside the output but what was there before: no staging, no lease.
-fn only_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .filter(|n| n.contains(".spindle-") || n == "out")
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn a_query_that_fails_while_running_commits_nothing_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,7 +248,7 @@ fn a_query_that_fails_while_running_commits_nothing_and_says_why() {
     let error = run.summary["error"].as_str().unwrap_or_default();
     assert!(error.contains("Cast error"), "{}", run.summary);
     assert!(run.stderr().contains("failed"), "{}", run.stderr());
-    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+    assert_eq!(beside_output(dir.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -282,7 +271,7 @@ fn a_query_past_its_memory_fails_saying_which_key_to_raise() {
         "{}",
         run.summary
     );
-    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+    assert_eq!(beside_output(dir.path()), Vec::<String>::new());
     // The same join with room for its build side succeeds.
     let roomy = spec.replace("memory: 1 MiB", "memory: 256 MiB");
     run_spec(dir.path(), &roomy, &["--workers", "2"]).assert_ok();
@@ -313,7 +302,7 @@ fn a_query_past_its_timeout_is_stopped_and_commits_nothing() {
         "{}",
         run.summary
     );
-    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+    assert_eq!(beside_output(dir.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -358,7 +347,7 @@ fn a_killed_query_ends_at_once_and_commits_nothing() {
         "{}",
         text(&o)
     );
-    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+    assert_eq!(beside_output(dir.path()), Vec::<String>::new());
 }
 
 /// `spindle run` of `spec` with two workers, returned once both worker processes are up:
@@ -422,7 +411,7 @@ fn a_lost_worker_past_max_restarts_fails_the_query_at_once_naming_it() {
             process_ended(workers[1])
         }
     );
-    assert_eq!(only_entries(dir.path()), Vec::<String>::new());
+    assert_eq!(beside_output(dir.path()), Vec::<String>::new());
 }
 
 /// Seconds of work on two workers, with an answer DuckDB gives independently.

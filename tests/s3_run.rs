@@ -69,16 +69,7 @@ async fn csv_group_by_from_s3_to_s3() {
     let keys = list(&out_url).await;
     assert!(keys.iter().any(|k| k.ends_with("/_SUCCESS")), "{keys:?}");
     assert!(!keys.iter().any(|k| k.contains("_temporary")), "{keys:?}");
-    let mut rows = vec![];
-    for k in keys.iter().filter(|k| k.contains("/part-")) {
-        let loc = Location::parse(&format!("s3://{BUCKET}/{k}")).unwrap();
-        let size = loc.head().await.unwrap().size;
-        let data = loc.get_range(0..size).await.unwrap();
-        for line in std::str::from_utf8(&data).unwrap().lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            rows.push(v.as_object().unwrap().clone());
-        }
-    }
+    let rows = jsonl_rows(&keys).await;
     let all: Vec<Click> = [a, b].concat();
     assert_eq!(by_user(&rows), expected_by_user(&all));
     assert!(run.summary["locality"]["no_preference"].as_u64().unwrap() > 0);
@@ -125,58 +116,49 @@ async fn a_query_then_stages_from_s3_to_s3_leaves_only_the_output() {
     let rows = clicks(500, 24);
     let p = dir.path().join("a.csv");
     write_csv(&p, &rows, true);
-    put(
-        &format!("s3://{BUCKET}/{prefix}/in/a.csv"),
-        std::fs::read(&p).unwrap(),
-    )
-    .await;
+    let input = format!("s3://{BUCKET}/{prefix}/in/a.csv");
+    put(&input, std::fs::read(&p).unwrap()).await;
     let out_url = format!("s3://{BUCKET}/{prefix}/out");
     let spec = format!(
-        "name: s3-query-stages
-inputs:
-  clicks: {{ path: \"s3://{BUCKET}/{prefix}/in/*.csv\", format: csv }}
-\
-         query: SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks WHERE status = 200 GROUP BY user
-\
-         stages:
-  - command: {{ run: cat, format: jsonl }}
-  - coalesce: 1
-\
-         output:
-  path: \"{out_url}\"
-  format: jsonl
-"
+        "name: s3-query-stages\n\
+         inputs:\n  clicks: {{ path: \"{input}\", format: csv }}\n\
+         query: SELECT user, sum(bytes) AS bytes, count(*) AS hits FROM clicks \
+         WHERE status = 200 GROUP BY user\n\
+         stages:\n  - command: {{ run: cat, format: jsonl }}\n  - coalesce: 1\n\
+         output: {{ path: \"{out_url}\", format: jsonl }}\n"
     );
     let d = dir.path().to_path_buf();
     let run = tokio::task::spawn_blocking(move || run_spec(&d, &spec, &["--workers", "2"]))
         .await
         .unwrap();
     run.assert_ok();
-    let under_prefix = list(&format!("s3://{BUCKET}/{prefix}")).await;
-    let written: Vec<&String> = under_prefix
-        .iter()
+    let written: Vec<String> = list(&format!("s3://{BUCKET}/{prefix}"))
+        .await
+        .into_iter()
         .filter(|k| !k.starts_with(&format!("{prefix}/in/")))
         .collect();
-    assert_eq!(
-        written.len(),
-        2,
-        "one part and _SUCCESS only: {under_prefix:?}"
-    );
-    let part = written.iter().find(|k| k.contains("/out/part-")).unwrap();
+    assert_eq!(written.len(), 2, "one part and _SUCCESS only: {written:?}");
     assert!(
         written.iter().any(|k| k.ends_with("/out/_SUCCESS")),
         "{written:?}"
     );
-    let loc = Location::parse(&format!("s3://{BUCKET}/{part}")).unwrap();
-    let size = loc.head().await.unwrap().size;
-    let data = loc.get_range(0..size).await.unwrap();
-    let got: Vec<_> = std::str::from_utf8(&data)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
+    let got = jsonl_rows(&written).await;
     assert_eq!(by_user(&got), expected_by_user(&rows));
+}
+
+/// The rows of the jsonl part files among `keys`.
+async fn jsonl_rows(keys: &[String]) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut rows = vec![];
+    for k in keys.iter().filter(|k| k.contains("/part-")) {
+        let loc = Location::parse(&format!("s3://{BUCKET}/{k}")).unwrap();
+        let size = loc.head().await.unwrap().size;
+        let data = loc.get_range(0..size).await.unwrap();
+        for line in std::str::from_utf8(&data).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            rows.push(v.as_object().unwrap().clone());
+        }
+    }
+    rows
 }
 
 /// The commit fault suite on S3: a prefix per test; inspected through object listings.

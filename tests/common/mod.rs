@@ -255,3 +255,15 @@ pub fn by_user(
 pub fn no_visible_output(out: &Path) -> bool {
     !out.exists() || std::fs::read_dir(out).unwrap().next().is_none()
 }
+
+/// What lies in `dir` that a job on output `dir/out` writes: `out` itself, and any
+/// staging directory, lease or old output beside it (`.out.spindle-*`), sorted.
+pub fn beside_output(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".spindle-") || n == "out")
+        .collect();
+    names.sort();
+    names
+}
