@@ -52,8 +52,8 @@ fn spec_in(dir: &Path, timeout: &str) -> QuerySpec {
     QuerySpec::from_yaml(&yaml, "q.yaml").unwrap()
 }
 
-/// Runs `spec` on a pool whose lost worker is never replaced, with `cancel`.
-async fn run_without_replacement(spec: &QuerySpec, cancel: watch::Receiver<bool>) -> Summary {
+/// `spec` planned in this process, and its output's commit prepared.
+async fn prepared(spec: &QuerySpec) -> (PlannedQuery, Committer) {
     let opts = options(spec, QueryWorkers::InProcess(1), 64 << 20);
     let planned = spindle_query::plan(spec, &opts).await.unwrap();
     let patterns = spec.input_paths();
@@ -75,6 +75,12 @@ async fn run_without_replacement(spec: &QuerySpec, cancel: watch::Receiver<bool>
     let committer = Committer::prepare(&spec.output, &spec.name, &inputs, &commit)
         .await
         .unwrap();
+    (planned, committer)
+}
+
+/// Runs `spec` on a pool whose lost worker is never replaced, with `cancel`.
+async fn run_without_replacement(spec: &QuerySpec, cancel: watch::Receiver<bool>) -> Summary {
+    let (planned, committer) = prepared(spec).await;
     let mut pool = NoReplacement { lost: false };
     let run = run_query(
         spec,
@@ -88,6 +94,61 @@ async fn run_without_replacement(spec: &QuerySpec, cancel: watch::Receiver<bool>
     tokio::time::timeout(Duration::from_secs(20), run)
         .await
         .expect("the run ended")
+}
+
+/// The query's result goes where a symlink was planted in the staging directory, and
+/// is removed at the commit: both removals take the link away, never what it points
+/// to, and never a file beside the output.
+#[tokio::test]
+async fn a_query_result_for_stages_replaces_a_planted_symlink_and_never_follows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec_in(dir.path(), "1m");
+    spec.stages = vec![spindle_job::Stage::Coalesce(1).into()];
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("keep.parquet"), b"not the job's").unwrap();
+    std::fs::write(dir.path().join("beside"), b"not the job's either").unwrap();
+    let (planned, committer) = prepared(&spec).await;
+    let scratch = committer.scratch().local_path().unwrap();
+    std::fs::create_dir_all(scratch.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&foreign, &scratch).unwrap();
+    // The worker is never lost: the query runs once, in this process.
+    let mut pool = NoReplacement { lost: true };
+    let (_keep, cancel) = watch::channel(false);
+    let summary = run_query(
+        &spec,
+        &mut pool,
+        planned,
+        &committer,
+        cancel,
+        None,
+        Instant::now(),
+    )
+    .await;
+    assert_eq!(summary.status, Status::Succeeded, "{:?}", summary.error);
+    assert_eq!(
+        summary.output, None,
+        "the stages' output is committed, not the query's"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing committed yet");
+    let meta = std::fs::symlink_metadata(&scratch).unwrap();
+    assert!(meta.is_dir(), "the result is a directory of the job's own");
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        1,
+        "one parquet file"
+    );
+    committer.commit(&[]).await.unwrap();
+    assert!(!dir.path().join("out").join("query-result").exists());
+    assert_eq!(
+        std::fs::read(foreign.join("keep.parquet")).unwrap(),
+        b"not the job's"
+    );
+    assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read(dir.path().join("beside")).unwrap(),
+        b"not the job's either"
+    );
 }
 
 #[tokio::test]

@@ -52,30 +52,24 @@ pub async fn plan_splits(
             let mut first = 0;
             let mut bytes = 0u64;
             let groups = meta.row_groups();
+            // Row groups [first, end) of the file, whose bytes start at `at`.
+            let row_groups = |first: usize, end: usize, at: u64| Split {
+                url: file.url.clone(),
+                start: 0,
+                end: file.size,
+                file_size: file.size,
+                row_groups: Some((first, end)),
+                hosts: hosts_at(at),
+                more: Vec::new(),
+            };
             if groups.is_empty() {
-                empty_parquet.get_or_insert_with(|| Split {
-                    url: file.url.clone(),
-                    start: 0,
-                    end: file.size,
-                    file_size: file.size,
-                    row_groups: Some((0, 0)),
-                    hosts: hosts_at(0),
-                    more: Vec::new(),
-                });
+                empty_parquet.get_or_insert_with(|| row_groups(0, 0, 0));
             }
             for (i, rg) in groups.iter().enumerate() {
                 bytes += rg.compressed_size().max(0) as u64;
                 if bytes >= split_size || i + 1 == groups.len() {
                     let at = groups[first].file_offset().unwrap_or(0).max(0) as u64;
-                    splits.push(Split {
-                        url: file.url.clone(),
-                        start: 0,
-                        end: file.size,
-                        file_size: file.size,
-                        row_groups: Some((first, i + 1)),
-                        hosts: hosts_at(at),
-                        more: Vec::new(),
-                    });
+                    splits.push(row_groups(first, i + 1, at));
                     first = i + 1;
                     bytes = 0;
                 }

@@ -26,6 +26,7 @@ use manifest::Manifest;
 use spindle_io::tree::EntryKind;
 use spindle_io::{IoError, Location};
 use spindle_job::{OutputMode, OutputSpec};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -97,6 +98,9 @@ struct Inner {
     lease: Lease,
     hooks: CommitHooks,
     state: Mutex<State>,
+    /// Whether a query was told to write into [`SCRATCH`]: only then does the commit
+    /// remove it (other jobs' commits make no extra call).
+    scratch_used: AtomicBool,
 }
 
 /// The staging, old-output and lease names beside an output.
@@ -172,6 +176,7 @@ impl Committer {
                 lease,
                 hooks: opts.hooks.clone(),
                 state: Mutex::new(State::Open),
+                scratch_used: AtomicBool::new(false),
             }),
         })
     }
@@ -187,6 +192,7 @@ impl Committer {
 
     /// Where a query writes the result that the job's stages then read (see [`SCRATCH`]).
     pub fn scratch(&self) -> Location {
+        self.inner.scratch_used.store(true, Ordering::SeqCst);
         self.inner.staging.child(SCRATCH)
     }
 
@@ -204,7 +210,9 @@ impl Committer {
         }
         let result = async {
             i.lease.check().await?;
-            i.staging.child(SCRATCH).remove_all().await?;
+            if i.scratch_used.load(Ordering::SeqCst) {
+                i.staging.child(SCRATCH).remove_all().await?;
+            }
             if i.output.renames_dirs() {
                 publish::by_rename(i, files).await
             } else {
