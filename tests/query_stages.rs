@@ -250,26 +250,6 @@ fn explain_shows_the_query_then_its_stages() {
     assert!(!out.exists());
 }
 
-#[test]
-fn submit_refuses_stages_after_a_query_before_any_application() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spec_path, out) = spec_file(dir.path());
-    // No cluster is configured: the refusal comes before any attempt to reach one.
-    let o = Command::new(BIN)
-        .arg("submit")
-        .arg(&spec_path)
-        .env_remove("HADOOP_CONF_DIR")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("key `stages`") && err.contains("spindle run"),
-        "{err}"
-    );
-    assert!(!out.exists());
-}
-
 /// The example the README points at runs on the sample data, its awk stage adding a
 /// column to every row of the query's result.
 #[test]

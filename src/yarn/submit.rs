@@ -10,7 +10,6 @@ use spindle_appmaster::progress::Summary;
 use spindle_appmaster::query::options;
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV, SPEC};
-use spindle_appmaster::yarn::query_job::STAGES_NOT_ON_YARN;
 use spindle_appmaster::yarn::staging::Staging;
 use spindle_appmaster::yarn::APPLICATION_TYPE;
 use spindle_hadoop::config::SITE_FILES;
@@ -95,10 +94,6 @@ pub async fn submit(args: SubmitArgs) -> ExitCode {
     let submitted = match &spec {
         Spec::Job(job) => submit_spec(&args, &Job::of_stages(job), spec_text).await,
         Spec::App(app) => super::submit_app::submit_app(&args, app, spec_text).await,
-        Spec::Query(query) if !query.stages.is_empty() => {
-            eprintln!("error: {}: {STAGES_NOT_ON_YARN}", args.spec.display());
-            return ExitCode::from(2);
-        }
         Spec::Query(query) => {
             // The query is planned here first: an error in it costs no application.
             let workers = args.workers.or(query.workers.instances).unwrap_or(2) as usize;

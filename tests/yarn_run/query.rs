@@ -279,3 +279,166 @@ fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
     let got = std::fs::read_to_string(fetched.join("part-00000.csv")).unwrap();
     assert_eq!(got, format!("n\n{expected}\n"));
 }
+
+/// q03's query, then `stages` over its result, into csv at `out` on HDFS.
+fn query_then_stages(name: &str, stages: &str, out: &str) -> String {
+    let spec = query_spec(name, &tpch_query(3), out);
+    let (head, output) = spec.split_at(spec.find("output:").unwrap());
+    let output = output.replace("format: csv }", "format: csv, mode: overwrite }");
+    format!("{head}stages:\n{stages}{output}")
+}
+
+/// The query runs on its worker containers, which go; the stages run on new ones over
+/// its whole result; only their one file is committed, with DuckDB's answer, and nothing
+/// is left beside the output. Then a stage that fails fails the application within its
+/// bounds, saying why in YARN's diagnostics, and leaves that output as it was.
+#[test]
+fn submitted_stages_after_a_query_commit_duckdbs_answer_and_a_failing_one_nothing() {
+    let local = tempfile::tempdir().unwrap();
+    let out = format!("{BASE}-then/q03");
+    let stages = "  - command: { run: cat, format: csv }\n  - coalesce: 1\n";
+    let spec = query_then_stages("q03-then", stages, &out);
+    let spec = spec_file(local.path(), "q03-then", &spec);
+    let submit = |spec: &str| {
+        let started = Instant::now();
+        let o = spindle(&[
+            "submit",
+            spec,
+            "--wait",
+            "--json",
+            "--workers",
+            "2",
+            "--am-memory-mb",
+            "256",
+        ]);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(240),
+            "took {took:?}: {}",
+            text(&o)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        (o, report)
+    };
+    let (o, report) = submit(&spec);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = &report["summary"];
+    assert_eq!(summary["status"], "succeeded", "{report}");
+    assert_eq!(summary["workers_lost"], 0, "{report}");
+    assert_eq!(summary["output_files"], 1, "{report}");
+    assert!(
+        summary["rows_in"].as_u64().unwrap() >= 60_000,
+        "the query's rows: {report}"
+    );
+    let mut names = ls(&out);
+    names.sort();
+    assert_eq!(names, vec!["_SUCCESS", "part-00000.csv"]);
+    let beside = format!("{BASE}-then");
+    assert_eq!(ls(&beside), vec!["q03"], "nothing beside the output");
+    assert_duckdbs_answer(3, local.path(), &out);
+
+    let before: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .map(|n| (n.clone(), get(&format!("{out}/{n}")).unwrap()))
+        .collect();
+    let failing = "  - command: { run: \"echo broken >&2; exit 3\", format: csv }\n";
+    let spec = query_then_stages("q03-fails", failing, &out);
+    let spec = spec_file(local.path(), "q03-fails", &spec);
+    let (o, report) = submit(&spec);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(report["final_status"], "FAILED", "{report}");
+    let diagnostics = report["diagnostics"].as_str().unwrap_or_default();
+    assert!(
+        diagnostics.contains("exit") && diagnostics.contains("broken"),
+        "{report}"
+    );
+    let after: Vec<(String, Vec<u8>)> = names
+        .iter()
+        .map(|n| (n.clone(), get(&format!("{out}/{n}")).unwrap_or_default()))
+        .collect();
+    assert_eq!(after, before, "the previous output changed");
+    let mut left = ls(&out);
+    left.sort();
+    assert_eq!(left, names);
+    assert_eq!(ls(&beside), vec!["q03"], "nothing beside the output");
+}
+
+/// Submits q03 then a slow `cat` stage into `out`, and waits until the stages' worker
+/// containers run (the query's have gone by then); returns the application and its
+/// stage workers.
+fn submit_until_stages_run(name: &str, out: &str) -> (String, Vec<(u32, i32)>, Instant) {
+    let local = tempfile::tempdir().unwrap();
+    let stages = "  - command: { run: \"sleep 8; cat\", format: csv }\n  - coalesce: 1\n";
+    let spec = spec_file(local.path(), name, &query_then_stages(name, stages, out));
+    let o = spindle(&["submit", &spec, "--workers", "2", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the stage workers of {app} never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let workers = worker_pids(&app);
+        if workers.len() == 2 {
+            let query_workers = spindle_processes(&app, "query-worker");
+            assert!(query_workers.is_empty(), "the query's workers stayed");
+            return (app, workers, started);
+        }
+    }
+}
+
+/// A stage worker's container killed mid-stage is replaced (by the stage job's own
+/// number, never taken for one of the query's) and the answer is still DuckDB's.
+#[test]
+fn a_killed_stage_worker_after_a_submitted_query_is_replaced_and_the_answer_is_exact() {
+    let local = tempfile::tempdir().unwrap();
+    let out = format!("{BASE}-then-lost/q03");
+    let (app, workers, started) = submit_until_stages_run("q03-lost", &out);
+    assert!(signal(workers[0].1 as u32, 9), "SIGKILL failed");
+    let s = wait_for(&app, "the end", |s| s["state"] != "RUNNING");
+    assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "took {:?}",
+        started.elapsed()
+    );
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let summary: serde_json::Value = serde_json::from_slice(
+        &get(&format!("/user/{user}/.spindle/{app}/summary.json")).expect("summary.json"),
+    )
+    .unwrap();
+    assert_eq!(summary["workers_lost"], 1, "{summary}");
+    assert_duckdbs_answer(3, local.path(), &out);
+    assert_eq!(
+        ls(&format!("{BASE}-then-lost")),
+        vec!["q03"],
+        "nothing beside the output"
+    );
+}
+
+/// `spindle kill` while the stages run ends the application at once, and neither the
+/// query's result nor the stages' output is left anywhere.
+#[test]
+fn kill_during_the_stages_after_a_submitted_query_leaves_nothing() {
+    let out = format!("{BASE}-then-killed/q03");
+    let (app, _, _) = submit_until_stages_run("q03-killed", &out);
+    let killed_at = Instant::now();
+    let o = spindle(&["kill", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = wait_for(&app, "KILLED", |s| s["state"] == "KILLED");
+    assert_eq!(s["final_status"], "KILLED", "{s}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        killed_at.elapsed()
+    );
+    assert!(ls(&out).is_empty(), "{:?}", ls(&out));
+    let beside = ls(&format!("{BASE}-then-killed"));
+    assert!(
+        beside.iter().all(|n| n == "q03"),
+        "left beside the output: {beside:?}"
+    );
+}

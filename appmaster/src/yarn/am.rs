@@ -150,6 +150,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 wire: cluster_wire,
                 launch,
                 fresh_tokens: fresh_tokens.then_some(tokens_rx),
+                scheduler: listener,
             };
             return Ok(match other {
                 Spec::App(app) => super::app::run_application(app, registered, &env, started).await,
@@ -206,7 +207,7 @@ pub async fn run_appmaster(env: AmEnv, started: Instant) -> Result<Status, Strin
                 progress: progress_tx,
                 racks: launch.host_racks(),
                 wire,
-                tokens: tokens_rx,
+                tokens: Some(tokens_rx),
             };
             run_spec(
                 spec,
@@ -268,16 +269,44 @@ pub(super) async fn conclude(
     summary.status
 }
 
-struct Opts<'a> {
-    workers: u32,
-    app_id: &'a str,
-    env: &'a AmEnv,
-    progress: watch::Sender<crate::Progress>,
+/// How the master drives a stage job's workers, beyond the job's spec.
+pub(super) struct Opts<'a> {
+    pub workers: u32,
+    pub app_id: &'a str,
+    pub env: &'a AmEnv,
+    pub progress: watch::Sender<crate::Progress>,
     /// Host to rack, as the ResourceManager reported at submit.
-    racks: HashMap<String, String>,
-    wire: Wire,
+    pub racks: HashMap<String, String>,
+    pub wire: Wire,
     /// Fresh tokens for the workers, as Credentials files.
-    tokens: mpsc::UnboundedReceiver<Vec<u8>>,
+    pub tokens: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+}
+
+impl Opts<'_> {
+    /// The driver's options for `spec`'s workers on YARN, committing through `committer`.
+    pub(super) fn driver(
+        self,
+        spec: &JobSpec,
+        committer: Committer,
+        cancel: watch::Receiver<bool>,
+    ) -> DriverOptions {
+        DriverOptions {
+            workers: self.workers,
+            max_restarts: spec.workers.max_restarts,
+            max_attempts: spec.max_task_attempts,
+            locality_wait: spec.locality_wait.duration(),
+            racks: self.racks,
+            // Containers may wait in the queue; lost containers are reported by YARN.
+            join_timeout: Duration::from_secs(600),
+            heartbeat_timeout: spec.workers.heartbeat_timeout.duration(),
+            committer: Some(committer),
+            progress: Some(self.progress),
+            cancel: Some(cancel),
+            logs: Some(format!("spindle logs {}", self.app_id)),
+            wire: self.wire,
+            tokens: self.tokens,
+        }
+    }
 }
 
 async fn run_spec(
@@ -294,23 +323,8 @@ async fn run_spec(
         Ok(p) => p,
         Err(e) => return Summary::failed(&spec.name, e.to_string(), started),
     };
-    let cancel_rx = stop_on_sigterm(committer.clone(), launcher.unregister());
-    let driver = DriverOptions {
-        workers: opts.workers,
-        max_restarts: spec.workers.max_restarts,
-        max_attempts: spec.max_task_attempts,
-        locality_wait: spec.locality_wait.duration(),
-        racks: opts.racks,
-        // Containers may wait in the queue; lost containers are reported by YARN.
-        join_timeout: Duration::from_secs(600),
-        heartbeat_timeout: spec.workers.heartbeat_timeout.duration(),
-        committer: Some(committer),
-        progress: Some(opts.progress),
-        cancel: Some(cancel_rx),
-        logs: Some(format!("spindle logs {}", opts.app_id)),
-        wire: opts.wire,
-        tokens: Some(opts.tokens),
-    };
+    let cancel = stop_on_sigterm(committer.clone(), launcher.unregister());
+    let driver = opts.driver(spec, committer, cancel);
     run_job(job, listener, secret, launcher, events, driver).await
 }
 
@@ -390,6 +404,12 @@ async fn open_store(kv: KvPlace, scheduler: &str) -> Result<Arc<KvService>, Stri
         .open()
         .await
         .map_err(|e| format!("the key-value store cannot be served: {e}"))?;
+    publish_scheduler(&service, scheduler).await?;
+    Ok(service)
+}
+
+/// Puts where a stage job's workers connect (`host:port`) at [`SCHEDULER_KEY`].
+pub(super) async fn publish_scheduler(service: &KvService, scheduler: &str) -> Result<(), String> {
     let publish = Txn::ops(vec![Op::Put {
         key: SCHEDULER_KEY.into(),
         value: scheduler.as_bytes().to_vec(),
@@ -399,9 +419,10 @@ async fn open_store(kv: KvPlace, scheduler: &str) -> Result<Arc<KvService>, Stri
     service
         .txn(&publish)
         .await
-        .map_err(|e| format!("cannot publish {SCHEDULER_KEY}: {e}"))?;
-    Ok(service)
+        .map(|_| ())
+        .map_err(|e| format!("cannot publish {SCHEDULER_KEY}: {e}"))
 }
+
 /// `spindle.workers/<id>`: a running worker's data address and host, owned by its
 /// container.
 pub const WORKERS_PREFIX: &str = "spindle.workers/";
@@ -518,7 +539,7 @@ fn keep_tokens_fresh(
     ));
 }
 
-fn worker_context(
+pub(super) fn worker_context(
     launch: &LaunchInfo,
     kv_address: &str,
     app_id: &str,

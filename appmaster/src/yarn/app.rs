@@ -45,6 +45,8 @@ pub struct Registered {
     /// Fresh tokens (Credentials files) when the master logs in from a keytab: they go
     /// into the store, where service containers follow them.
     pub fresh_tokens: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    /// Where a stage job's workers connect to the master (the stages after a query).
+    pub scheduler: TcpListener,
 }
 
 pub async fn run_application(

@@ -11,6 +11,7 @@ mod exit;
 pub mod kv_journal;
 pub mod launch;
 pub mod query_job;
+mod stages_after;
 pub mod staging;
 pub mod tokens;
 

@@ -8,10 +8,11 @@
 
 use super::allocator::NODE_LOCAL_ASKS_FOR;
 use super::am::{
-    commit_options, conclude, progress_channel, serve_kv, stop_on_sigterm, worker_ask, AmEnv,
+    commit_options, conclude, progress_channel, serve_kv, stop_on_sigterm, worker_ask, AmEnv, Opts,
 };
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
 use super::launch::LaunchInfo;
+use super::stages_after::{run_stages_after, StageSetup};
 use super::{WorkerTemplate, YarnLauncher};
 use crate::cmdline::QueryWorkerCommand;
 use crate::commit::{CommitError, Committer, Inputs};
@@ -20,12 +21,14 @@ use crate::kv::store::Revision;
 use crate::launcher::{ContainerLauncher, LauncherEvent};
 use crate::progress::{Progress, Status, Summary};
 use crate::query::{plan, run_query, LostWorker, QueryPool};
+use spindle_io::channel::Wire;
 use spindle_job::wire::WorkerId;
 use spindle_job::QuerySpec;
 use spindle_query::locality::{host_bytes, input_blocks, Blocks};
 use spindle_query::remote::{worker_url, RemoteWorkers};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
@@ -96,7 +99,10 @@ pub async fn run_query_job(
     };
     let launch = r.launch.clone();
     let secret = r.secret.clone();
-    let vars = [(APPLICATION_ID_ENV, app_id.clone()), (KV_ENV, kv_address)];
+    let vars = [
+        (APPLICATION_ID_ENV, app_id.clone()),
+        (KV_ENV, kv_address.clone()),
+    ];
     let mut ask = worker_ask(&spec.workers, &launch);
     // Workers where the input's bytes are, in proportion: its scans are placed by host.
     let blocks = Arc::new(input_blocks(spec).await);
@@ -139,18 +145,37 @@ pub async fn run_query_job(
                 silent_after,
                 coordinator_memory: coordinator_memory(spec, &r.launch),
             };
-            run(spec, pool, blocks, env, &app_id, &progress_tx, started).await
+            let master = Master {
+                env,
+                app_id: &app_id,
+                progress: &progress_tx,
+                scheduler: r.scheduler,
+                kv_address,
+                secret: &r.secret,
+                launch: &r.launch,
+                wire: r.wire,
+                tokens: r.fresh_tokens,
+            };
+            run(spec, pool, blocks, master, started).await
         }
     };
     tracing::info!(status = ?summary.status, error = ?summary.error, "query ended");
     conclude(&summary, env, &r.launch, store.ok(), &launcher).await
 }
 
-/// Why a query with `stages` after it does not run on YARN (yet); `submit` refuses it
-/// before any application exists, the master in case an older client did not.
-pub const STAGES_NOT_ON_YARN: &str = "key `stages`: stages after a query run with `spindle run` \
-    only, not yet on YARN; there, chain two jobs: the query job's `output` (parquet) is the \
-    stage job's `input`";
+/// What the master runs the query with, and hands on to the `stages` after it.
+struct Master<'a> {
+    env: &'a AmEnv,
+    app_id: &'a str,
+    progress: &'a watch::Sender<Progress>,
+    /// Where the stages' workers connect.
+    scheduler: TcpListener,
+    kv_address: String,
+    secret: &'a str,
+    launch: &'a LaunchInfo,
+    wire: Wire,
+    tokens: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+}
 
 /// What the master's query tasks may hold: a share of its container, or a worker's
 /// memory when an older client did not say how big the container is.
@@ -165,16 +190,17 @@ async fn run(
     spec: &QuerySpec,
     mut pool: ContainerPool<'_>,
     blocks: Arc<Blocks>,
-    env: &AmEnv,
-    app_id: &str,
-    progress: &watch::Sender<Progress>,
+    master: Master<'_>,
     started: Instant,
 ) -> Summary {
+    let Master {
+        env,
+        app_id,
+        progress,
+        ..
+    } = master;
     let workers = env.workers.max(1) as usize;
     let failed = |e: String| Summary::failed(&spec.name, e, started);
-    if !spec.stages.is_empty() {
-        return failed(STAGES_NOT_ON_YARN.to_string());
-    }
     if let Err(e) = pool.start(workers).await {
         return failed(e);
     }
@@ -194,13 +220,47 @@ async fn run(
         Err(CommitError::Failed(e)) => return failed(e),
     };
     let cancel = stop_on_sigterm(committer.clone(), pool.launcher.unregister());
-    run_query(
+    let query = run_query(
         spec,
         &mut pool,
         planned,
         &committer,
-        cancel,
+        cancel.clone(),
         Some(progress),
+        started,
+    )
+    .await;
+    if spec.stages.is_empty() || query.status != Status::Succeeded {
+        return query;
+    }
+    // The query's containers go before the stages' are asked for: each gets its memory.
+    let first = pool.release();
+    let setup = StageSetup {
+        scheduler: master.scheduler,
+        store: &pool.store,
+        kv_address: master.kv_address,
+        secret: master.secret,
+        launch: master.launch,
+        opts: Opts {
+            workers: workers as u32,
+            app_id,
+            env,
+            progress: progress.clone(),
+            racks: master.launch.host_racks(),
+            wire: master.wire,
+            tokens: master.tokens,
+        },
+        cancel,
+    };
+    let ContainerPool {
+        launcher, events, ..
+    } = pool;
+    run_stages_after(
+        spec,
+        &query,
+        committer,
+        setup,
+        (launcher, events, first),
         started,
     )
     .await
@@ -247,6 +307,17 @@ impl Slot {
 }
 
 impl ContainerPool<'_> {
+    /// Ends every worker's container (and drops the asks of those still coming);
+    /// returns the first number no worker of the pool ever had.
+    fn release(&mut self) -> WorkerId {
+        for id in 0..self.next {
+            self.launcher.kill(id);
+        }
+        self.slots.clear();
+        self.coming.clear();
+        self.next
+    }
+
     /// Asks for `count` workers and waits until each serves.
     async fn start(&mut self, count: usize) -> Result<(), String> {
         let ids: Vec<WorkerId> = (0..count).map(|_| self.new_id()).collect();
