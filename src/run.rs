@@ -4,9 +4,8 @@
 use crate::ui;
 use clap::{Args, ValueEnum};
 use spindle_appmaster::cmdline::WorkerCommand;
-use spindle_appmaster::commit::{
-    CommitError, CommitHooks, CommitOptions, Committer, LeaseOwner, Protected,
-};
+use spindle_appmaster::commit::{CommitHooks, CommitOptions, Committer, LeaseOwner, Protected};
+use spindle_appmaster::prepare::PrepareError;
 use spindle_appmaster::progress::{Progress, Status, Summary};
 use spindle_appmaster::{prepare, run_job, DriverOptions, JobDef, LocalLauncher};
 use spindle_io::channel::Wire;
@@ -95,11 +94,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
     listen_for_signals(cancel_tx, signal.clone());
     let summary = match run_spec(&spec, &args, &commit, cancel_rx).await {
         Ok(s) => s,
-        Err(CommitError::Refused(why)) => {
-            eprintln!("error: {spec_path}: key `output.path`: {why}");
+        Err(PrepareError::Refused(why)) => {
+            eprintln!("error: {spec_path}: {why}");
             return ExitCode::from(2);
         }
-        Err(CommitError::Failed(error)) => Summary::failed(&spec.name, error, started),
+        Err(PrepareError::Failed(error)) => Summary::failed(&spec.name, error, started),
     };
     let code = ui::finish(&summary, args.json, args.summary_json.as_deref());
     match signal.load(Ordering::SeqCst) {
@@ -175,7 +174,7 @@ async fn run_spec(
     args: &RunArgs,
     commit: &CommitOptions,
     cancel: watch::Receiver<bool>,
-) -> Result<Summary, CommitError> {
+) -> Result<Summary, PrepareError> {
     let compression = match args.compression {
         CompressionArg::Auto => Compression::Auto,
         CompressionArg::Always => Compression::Always,

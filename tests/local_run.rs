@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::time::{Duration, Instant};
 
 const GROUP_BY: &str = r#"
 stages:
@@ -270,23 +271,50 @@ fn text_lines_stream_through_a_command() {
     assert_eq!(got, want);
 }
 
+/// A stage naming a column it will not see is refused before any work (exit 2, the
+/// stage named, DataFusion's message), whether it is the first stage or one after a
+/// shuffle; the output and what is beside it stay as they were.
 #[test]
-fn sql_error_fails_with_datafusion_message_and_no_output() {
+fn a_stage_naming_a_missing_column_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("a.csv");
     write_csv(&input, &clicks(50, 4), true);
     let out = dir.path().join("out");
-    let stages = "stages:\n  - sql: \"SELECT nosuchcolumn FROM input\"\n";
-    let s = Job::new("bad-sql", input.display(), "csv", &out)
-        .stages(stages)
-        .yaml();
-    let run = run_spec(dir.path(), &s, &["--workers", "1"]);
-    assert!(!run.ok());
-    let err = run.stderr();
-    assert!(err.contains("stage 1 (sql)"), "{err}");
-    assert!(err.contains("nosuchcolumn"), "{err}");
-    assert_eq!(run.summary["status"], "failed");
-    assert!(no_visible_output(&out), "failed job left output behind");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine.txt"), "not spindle's").unwrap();
+    let cases = [
+        ("stage 1 (sql)", "stages:\n  - sql: \"SELECT nosuchcolumn FROM input\"\n"),
+        (
+            "stage 3 (sql)",
+            "stages:\n  - sql: \"SELECT user FROM input\"\n  - shuffle: { by: [user], partitions: 2 }\n  - sql: \"SELECT sum(bytes) FROM input\"\n",
+        ),
+        (
+            "stage 1 (shuffle)",
+            "stages:\n  - shuffle: { by: [nosuchcolumn], partitions: 2 }\n",
+        ),
+    ];
+    for (stage, stages) in cases {
+        let s = Job::new("bad-sql", input.display(), "csv", &out)
+            .stages(stages)
+            .yaml()
+            + "  mode: overwrite\n";
+        let started = Instant::now();
+        let run = run_spec(dir.path(), &s, &["--workers", "1"]);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+        let err = run.stderr();
+        assert!(err.contains(&format!("key `stages`: {stage}")), "{err}");
+        assert!(
+            err.contains("nosuchcolumn") || err.contains("bytes"),
+            "{err}"
+        );
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, vec!["mine.txt"]);
+        assert_eq!(beside_output(dir.path()), vec!["out"]);
+    }
 }
 
 #[test]

@@ -309,3 +309,40 @@ fn an_empty_query_result_reaches_the_stages_with_its_columns() {
     );
     assert_eq!(beside_output(dir.path()), vec!["out"]);
 }
+
+/// A stage naming a column the query does not put out is refused when the query is
+/// planned: before any work by `run` (exit 2, the stage named, nothing written), and by
+/// `explain`.
+#[test]
+fn a_stage_naming_a_column_the_query_lacks_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = clicks_in(dir.path());
+    let out = dir.path().join("out");
+    let stages = "  - sql: \"SELECT user, url FROM input\"\n";
+    let started = Instant::now();
+    let run = run_spec(dir.path(), &spec(&data, stages, &out), &["--workers", "2"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+    let err = run.stderr();
+    assert!(
+        err.contains("key `stages`: stage 1 (sql)") && err.contains("url"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert!(
+        beside_output(dir.path()).is_empty(),
+        "{:?}",
+        beside_output(dir.path())
+    );
+    let o = Command::new(BIN)
+        .arg("explain")
+        .arg(dir.path().join("job.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("key `stages`: stage 1 (sql)"),
+        "{}",
+        text(&o)
+    );
+}

@@ -272,10 +272,36 @@ fn summary_json_needs_wait() {
     );
 }
 
+/// A stage naming a column its input lacks is refused before any application.
+#[test]
+fn a_stage_naming_a_missing_column_is_refused_before_any_application() {
+    upload_clicks("/it/badcol/in", &[(50, 4)]);
+    let stages = "stages:\n  - sql: \"SELECT no_such_column FROM input\"\n";
+    let spec = write_spec("yarn-badcol", "/it/badcol/in", stages, "/it/badcol/out");
+    let started = Instant::now();
+    let o = submit(&spec, &["--wait"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("key `stages`: stage 1 (sql)") && stderr.contains("no_such_column"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("application_"), "{}", text(&o));
+    assert!(
+        ls("/it/badcol").iter().all(|n| n == "in"),
+        "{:?}",
+        ls("/it/badcol")
+    );
+}
+
+/// A stage after a command (whose columns are known only when it runs) that names a
+/// missing column fails in its tasks, and says so in YARN's diagnostics.
 #[test]
 fn a_wrong_query_fails_with_the_sql_error_in_yarn_diagnostics() {
     upload_clicks("/it/badsql/in", &[(50, 4)]);
-    let stages = "stages:\n  - sql: \"SELECT no_such_column FROM input\"\n";
+    let stages = "stages:\n  - command: cat\n  - sql: \"SELECT no_such_column FROM input\"\n";
     let spec = write_spec("yarn-badsql", "/it/badsql/in", stages, "/it/badsql/out");
     let o = submit(&spec, &["--wait"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -285,7 +311,7 @@ fn a_wrong_query_fails_with_the_sql_error_in_yarn_diagnostics() {
     assert_eq!(s["final_status"], "FAILED", "{s}");
     let diagnostics = s["diagnostics"].as_str().unwrap();
     assert!(diagnostics.contains("no_such_column"), "{diagnostics}");
-    assert!(diagnostics.contains("stage 1"), "{diagnostics}");
+    assert!(diagnostics.contains("stage 2"), "{diagnostics}");
     assert!(
         ls("/it/badsql/out").is_empty(),
         "{:?}",

@@ -2,8 +2,8 @@
 //! and what each task reads.
 
 use crate::scheduler::TaskGraph;
+use arrow::datatypes::SchemaRef;
 use spindle_io::codec::encode_schema;
-use spindle_io::read::input_schema;
 use spindle_io::splits::{local_host, plan_splits};
 use spindle_io::storage::FileInfo;
 use spindle_io::{IoError, Location};
@@ -41,15 +41,16 @@ pub struct JobDef {
 }
 
 impl JobDef {
-    /// Splits the listed input `files`, infers their schema (unless the spec declares it),
-    /// and lays out one task per split and per downstream partition.
+    /// Splits the listed input `files`, parsed with `schema` (declared by the spec or
+    /// inferred: [`spindle_io::read::input_schema`]), and lays out one task per split and per downstream
+    /// partition.
     pub async fn from_spec(
         spec: &JobSpec,
         files: Vec<FileInfo>,
+        schema: SchemaRef,
         output_staging: &Location,
         compression: Compression,
     ) -> Result<JobDef, IoError> {
-        let schema = input_schema(&files, &spec.input).await?;
         let splits = plan_splits(
             &files,
             spec.input.format,

@@ -4,31 +4,66 @@
 
 use crate::commit::{CommitError, CommitOptions, Committer, Inputs};
 use crate::job::JobDef;
-use spindle_io::Location;
+use spindle_io::read::input_schema;
+use spindle_io::{IoError, Location};
 use spindle_job::wire::Compression;
 use spindle_job::JobSpec;
+use spindle_query::stage_check::check_stages;
 
-/// Lists the input, prepares the output commit and plans the job. A `Refused` error means
-/// the spec names an output spindle must not write (exit 2); nothing was touched.
+/// Why a job could not be prepared.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// The spec asks for what must not or cannot be done, found before anything was
+    /// touched (exit 2); the message names the key.
+    Refused(String),
+    /// The input cannot be read, the output is held by another writer, or the store
+    /// failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrepareError::Refused(m) | PrepareError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<CommitError> for PrepareError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Refused(_) => PrepareError::Refused(e.to_string()),
+            CommitError::Failed(m) => PrepareError::Failed(m),
+        }
+    }
+}
+
+/// Lists the input, checks the stages against its columns, prepares the output commit
+/// and plans the job. A `Refused` error means the spec names an output spindle must not
+/// write, or a stage that cannot run on the input's columns (exit 2); nothing was
+/// touched.
 pub async fn prepare(
     spec: &JobSpec,
     compression: Compression,
     commit: &CommitOptions,
-) -> Result<(Committer, JobDef), CommitError> {
-    let files = Location::expand(&spec.input.path)
+) -> Result<(Committer, JobDef), PrepareError> {
+    let failed = |e: IoError| PrepareError::Failed(e.to_string());
+    let files = Location::expand(&spec.input.path).await.map_err(failed)?;
+    let schema = input_schema(&files, &spec.input).await.map_err(failed)?;
+    check_stages(&spec.stages, schema.clone())
         .await
-        .map_err(|e| CommitError::Failed(e.to_string()))?;
+        .map_err(|e| PrepareError::Refused(format!("key `stages`: {e}")))?;
     let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
     let inputs = Inputs {
         patterns: std::slice::from_ref(&spec.input.path),
         files: &urls,
     };
     let committer = Committer::prepare(&spec.output, &spec.name, &inputs, commit).await?;
-    match JobDef::from_spec(spec, files, committer.staging(), compression).await {
+    match JobDef::from_spec(spec, files, schema, committer.staging(), compression).await {
         Ok(job) => Ok((committer, job)),
         Err(e) => {
             let _ = committer.abort().await;
-            Err(CommitError::Failed(e.to_string()))
+            Err(failed(e))
         }
     }
 }
@@ -45,7 +80,10 @@ pub async fn prepare_stages(
     let files = Location::expand(&result.url())
         .await
         .map_err(|e| format!("the query's result: {e}"))?;
-    JobDef::from_spec(spec, files, committer.staging(), compression)
+    let schema = input_schema(&files, &spec.input)
+        .await
+        .map_err(|e| format!("the query's result: {e}"))?;
+    JobDef::from_spec(spec, files, schema, committer.staging(), compression)
         .await
         .map_err(|e| format!("the stages after the query: {e}"))
 }

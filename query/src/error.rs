@@ -9,6 +9,9 @@ pub enum QueryError {
     /// The query does not plan (DataFusion's message names its line and column).
     #[error("key `query`: {0}")]
     Plan(String),
+    /// A stage after the query does not fit the columns it would see.
+    #[error("key `stages`: {0}")]
+    Stages(String),
     /// The query failed while running.
     #[error("{0}")]
     Run(String),

@@ -12,6 +12,7 @@ mod runtime;
 mod scanned;
 mod scans;
 mod sized;
+pub mod stage_check;
 mod stores;
 pub mod workers;
 

@@ -157,6 +157,9 @@ pub async fn plan_registered(
     let plan = planning
         .await
         .map_err(|e| QueryError::Plan(e.to_string()))?;
+    crate::stage_check::check_stages(&spec.stages, plan.schema())
+        .await
+        .map_err(QueryError::Stages)?;
     Ok(PlannedQuery {
         ctx,
         plan,

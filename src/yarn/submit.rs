@@ -18,7 +18,9 @@ use spindle_hadoop::yarn::{
     FinalStatus, NodeState, Resource,
 };
 use spindle_io::net::new_secret;
+use spindle_io::read::input_schema;
 use spindle_job::{JobSpec, OutputSpec, QuerySpec, Spec, WorkerSpec};
+use spindle_query::stage_check::check_stages;
 use spindle_query::QueryWorkers;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -128,6 +130,8 @@ struct Job<'a> {
     /// The master's memory unless `--am-memory-mb` says: a query's coordinator runs
     /// its final stage there, so it gets more.
     am_memory_mb: i64,
+    /// A stage job's spec, whose stages are checked against its input's columns.
+    stage_job: Option<&'a JobSpec>,
 }
 
 impl<'a> Job<'a> {
@@ -139,6 +143,7 @@ impl<'a> Job<'a> {
             inputs: vec![spec.input.path.clone()],
             output: &spec.output,
             am_memory_mb: 512,
+            stage_job: Some(spec),
         }
     }
 
@@ -150,6 +155,7 @@ impl<'a> Job<'a> {
             inputs: spec.input_paths(),
             output: &spec.output,
             am_memory_mb: 1024,
+            stage_job: None,
         }
     }
 }
@@ -259,19 +265,31 @@ pub(super) fn write_summary(args: &SubmitArgs, summary: &serde_json::Value) {
     crate::ui::write_summary_json(path, &text);
 }
 
-/// The output refusals the application master would make, made here first: an unsafe
-/// output costs no application and exits 2 like any spec error. Input errors are left to
-/// the application master, which reports them in full.
+/// The refusals the application master would make, made here first: an unsafe output,
+/// or a stage that does not fit the input's columns, costs no application and exits 2
+/// like any spec error. Input errors are left to the application master, which reports
+/// them in full.
 async fn refuse_unsafe_output(
     args: &SubmitArgs,
     spec: &Job<'_>,
     cluster: &Cluster,
 ) -> Option<ExitCode> {
-    let mut urls = Vec::new();
+    let mut listed = Vec::new();
     for pattern in &spec.inputs {
-        let files = spindle_io::Location::expand(pattern).await.ok()?;
-        urls.extend(files.into_iter().map(|f| f.url));
+        listed.push(spindle_io::Location::expand(pattern).await.ok()?);
     }
+    let refused = |why: String| {
+        eprintln!("error: {}: {why}", args.spec.display());
+        Some(ExitCode::from(2))
+    };
+    if let (Some(job), [files]) = (spec.stage_job, listed.as_slice()) {
+        if let Ok(schema) = input_schema(files, &job.input).await {
+            if let Err(why) = check_stages(&job.stages, schema).await {
+                return refused(format!("key `stages`: {why}"));
+            }
+        }
+    }
+    let urls: Vec<String> = listed.into_iter().flatten().map(|f| f.url).collect();
     let inputs = Inputs {
         patterns: &spec.inputs,
         files: &urls,
@@ -279,10 +297,7 @@ async fn refuse_unsafe_output(
     let mut protected = crate::run::protected_places();
     protected.hdfs_home = Some(format!("/user/{}", cluster.identity.user));
     match commit::check(spec.output, &inputs, &protected).await {
-        Err(CommitError::Refused(why)) => {
-            eprintln!("error: {}: key `output.path`: {why}", args.spec.display());
-            Some(ExitCode::from(2))
-        }
+        Err(CommitError::Refused(why)) => refused(format!("key `output.path`: {why}")),
         _ => None,
     }
 }
