@@ -5,9 +5,11 @@ Spark local and Dask.
 usage: scripts/bench/tpch.sh [--sf 1] [--workers 2] [--queries 1,3,5] [--spindle BIN]
                              [--peers datafusion,duckdb,spark,dask] [--data DIR] [--json PATH]
 
-One run of each query per engine, in the same process order for every query (spindle,
-then the peers in --peers order), on the same parquet files (DuckDB's dbgen, lineitem
-and orders in 8 files). Every engine's answer is checked against DuckDB's
+One run of each query per engine, on the same parquet files (DuckDB's dbgen, lineitem
+and orders in 8 files). Each engine runs alone: spindle answers every query, then each
+peer in --peers order is started, answers every query and is stopped (Spark's JVM ended)
+before the next starts, so no engine's idle threads share the cores with another's
+queries. The table is printed at the end, one line per query. Every engine's answer is checked against DuckDB's
 (answers/qNN.csv, numbers to 1e-6 as scripts/tpch.py compares); a wrong one is marked
 WRONG, a failed one ERROR, and either makes the exit status 1.
 
@@ -149,7 +151,12 @@ class Spark:
         return time.perf_counter() - t, [tuple(r) for r in rows]
 
     def stop(self):
+        """Stops the session and ends its JVM (`stop` alone leaves the JVM running)."""
+        gateway = self.spark.sparkContext._gateway
         self.spark.stop()
+        gateway.shutdown()
+        gateway.proc.kill()
+        gateway.proc.wait()
 
 
 class Dask:
@@ -198,22 +205,30 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def run_peer(engine, name: str, n: int, data: Path) -> dict:
+    """Query `n` on a started peer: its time and whether its answer is DuckDB's."""
+    query = (data / "queries" / f"q{n:02}.sql").read_text()
+    try:
+        got = engine.run(n, query)
+    except Exception as e:  # a peer that cannot run a query is reported, not fatal
+        print(f"q{n:02} {name}: {type(e).__name__}: {str(e)[:2000]}", file=sys.stderr)
+        return {f"{name}_s": None, f"{name}_ok": False, f"{name}_note": "error"}
+    if got is None:
+        return {f"{name}_s": None, f"{name}_ok": None, f"{name}_note": "not written"}
+    s, result = got
+    good = check(data / "answers" / f"q{n:02}.csv", result, name)
+    return {f"{name}_s": s, f"{name}_ok": good}
+
+
 def run_all(a: argparse.Namespace, peers: list, tmp: Path) -> int:
     data = a.data or tmp / "data"
     if not (data / "answers").exists():
         t = time.perf_counter()
         tpch.gen(data, a.sf, 8)
         print(f"generated SF {a.sf} in {time.perf_counter() - t:.1f}s at {data}", file=sys.stderr)
-    engines, start_s = {}, {}
-    for name in peers:
-        t = time.perf_counter()
-        engines[name] = ENGINES[name]()
-        what = engines[name].start(data)
-        start_s[name] = time.perf_counter() - t
-        print(f"start  {name} {start_s[name]:.2f}s ({what})", flush=True)
-
+    queries = [int(x) for x in a.queries.split(",")]
     rows = []
-    for n in [int(x) for x in a.queries.split(",")]:
+    for n in queries:
         query = (data / "queries" / f"q{n:02}.sql").read_text()
         answer = data / "answers" / f"q{n:02}.csv"
         out = tmp / f"out{n:02}"
@@ -225,27 +240,37 @@ def run_all(a: argparse.Namespace, peers: list, tmp: Path) -> int:
         ok = run.returncode == 0 and tpch.compare(answer, out) == 0
         if run.returncode != 0:
             print(run.stderr, file=sys.stderr)
-        row = {"query": n, "spindle_s": spindle_s, "spindle_ok": ok}
-        line = f"q{n:02}  spindle {spindle_s:7.3f}s{'' if ok else ' WRONG'}"
-        for name, engine in engines.items():
-            try:
-                got = engine.run(n, query)
-            except Exception as e:  # a peer that cannot run a query is reported, not fatal
-                print(f"q{n:02} {name}: {type(e).__name__}: {str(e)[:2000]}", file=sys.stderr)
-                row.update({f"{name}_s": None, f"{name}_ok": False, f"{name}_note": "error"})
+        rows.append({"query": n, "spindle_s": spindle_s, "spindle_ok": ok})
+    print(f"ran    spindle, {len(queries)} queries", flush=True)
+
+    start_s = {}
+    for name in peers:
+        t = time.perf_counter()
+        engine = ENGINES[name]()
+        what = engine.start(data)
+        start_s[name] = time.perf_counter() - t
+        print(f"start  {name} {start_s[name]:.2f}s ({what})", flush=True)
+        for row in rows:
+            n = row["query"]
+            row.update(run_peer(engine, name, n, data))
+        if hasattr(engine, "stop"):
+            engine.stop()
+        print(f"ran    {name}, {len(queries)} queries, stopped", flush=True)
+
+    for row in rows:
+        n = row["query"]
+        line = f"q{n:02}  spindle {row['spindle_s']:7.3f}s{'' if row['spindle_ok'] else ' WRONG'}"
+        for name in peers:
+            s = row.get(f"{name}_s")
+            note = row.get(f"{name}_note")
+            if note == "error":
                 line += f"  {name}   ERROR "
-                continue
-            if got is None:
-                row.update({f"{name}_s": None, f"{name}_ok": None, f"{name}_note": "not written"})
+            elif note == "not written":
                 line += f"  {name} not written"
-                continue
-            s, result = got
-            good = check(answer, result, name)
-            row.update({f"{name}_s": s, f"{name}_ok": good})
-            line += f"  {name} {s:7.3f}s{'' if good else ' WRONG'}"
+            else:
+                line += f"  {name} {s:7.3f}s{'' if row[f'{name}_ok'] else ' WRONG'}"
         if row.get("datafusion_s"):
-            line += f"  spindle/datafusion {spindle_s / row['datafusion_s']:5.2f}"
-        rows.append(row)
+            line += f"  spindle/datafusion {row['spindle_s'] / row['datafusion_s']:5.2f}"
         print(line, flush=True)
 
     total = {"spindle_s": sum(r["spindle_s"] for r in rows)}
@@ -272,9 +297,6 @@ def run_all(a: argparse.Namespace, peers: list, tmp: Path) -> int:
             "sf": a.sf, "workers": a.workers, "peers": peers, "start_s": start_s,
             "queries": rows, "total": total, "ratios": ratios, "queries_run": coverage,
             "wrong": wrong}, indent=2))
-    for engine in engines.values():
-        if hasattr(engine, "stop"):
-            engine.stop()
     return 0 if not any(wrong.values()) else 1
 
 

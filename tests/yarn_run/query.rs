@@ -297,7 +297,8 @@ fn submitted_stages_after_a_query_commit_duckdbs_answer_and_a_failing_one_nothin
     let local = tempfile::tempdir().unwrap();
     let out = format!("{BASE}-then/q03");
     let stages = "  - command: { run: cat, format: csv }\n  - coalesce: 1\n";
-    let spec = query_then_stages("q03-then", stages, &out);
+    // Encrypted: the stages' workers too, not only the query's.
+    let spec = query_then_stages("q03-then", stages, &out) + "encrypt: true\n";
     let spec = spec_file(local.path(), "q03-then", &spec);
     let submit = |spec: &str| {
         let started = Instant::now();
@@ -327,6 +328,7 @@ fn submitted_stages_after_a_query_commit_duckdbs_answer_and_a_failing_one_nothin
     assert_eq!(summary["status"], "succeeded", "{report}");
     assert_eq!(summary["workers_lost"], 0, "{report}");
     assert_eq!(summary["output_files"], 1, "{report}");
+    assert_eq!(summary["encrypted"], true, "{report}");
     assert!(
         summary["rows_in"].as_u64().unwrap() >= 60_000,
         "the query's rows: {report}"

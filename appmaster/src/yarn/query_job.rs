@@ -73,11 +73,13 @@ pub async fn run_query_job(
     let app_id = r.session.app_id.clone();
     let kv_address = format!("{}:{}", r.session.host, r.session.port);
     let store = r.kv.open().await;
+    // The application's own traffic (the store, the stages' workers) is encrypted where
+    // the spec or the cluster asks.
+    let wire = match spec.encrypt {
+        true => Wire::Encrypted,
+        false => r.wire,
+    };
     if let Ok(service) = &store {
-        let wire = match spec.encrypt {
-            true => spindle_io::channel::Wire::Encrypted,
-            false => r.wire,
-        };
         tokio::spawn(serve_kv(
             r.kv_listener,
             r.ended,
@@ -153,7 +155,7 @@ pub async fn run_query_job(
                 kv_address,
                 secret: &r.secret,
                 launch: &r.launch,
-                wire: r.wire,
+                wire,
                 tokens: r.fresh_tokens,
             };
             run(spec, pool, blocks, master, started).await
