@@ -444,3 +444,66 @@ fn kill_during_the_stages_after_a_submitted_query_leaves_nothing() {
         "left beside the output: {beside:?}"
     );
 }
+
+/// The master killed while the stages run: with `--max-attempts 2` the next attempt runs
+/// the query and its stages again and commits DuckDB's answer, and the first attempt's
+/// staging (the query's result in it) is gone from beside the output.
+#[test]
+fn a_master_killed_during_the_stages_after_a_query_is_followed_by_an_attempt_that_commits() {
+    let local = tempfile::tempdir().unwrap();
+    let out = format!("{BASE}-then-am/q03");
+    let stages = "  - command: { run: \"sleep 5; cat\", format: csv }\n  - coalesce: 1\n";
+    let spec = spec_file(
+        local.path(),
+        "q03-am",
+        &query_then_stages("q03-am", stages, &out),
+    );
+    let o = spindle(&[
+        "submit",
+        &spec,
+        "--workers",
+        "2",
+        "--am-memory-mb",
+        "256",
+        "--max-attempts",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let app = app_id(&o);
+    let started = Instant::now();
+    while worker_pids(&app).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the stage workers of {app} never ran"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let masters = spindle_processes(&app, "appmaster");
+    assert_eq!(masters.len(), 1, "one application master");
+    let staged: Vec<String> = ls(&format!("{BASE}-then-am"))
+        .into_iter()
+        .filter(|n| n != "q03")
+        .collect();
+    assert!(
+        !staged.is_empty(),
+        "the first attempt stages beside the output"
+    );
+    assert!(signal(masters[0].1 as u32, 9), "SIGKILL failed");
+    let killed_at = Instant::now();
+    let s = wait_for(&app, "the end", |s| {
+        s["state"] != "RUNNING" && s["state"] != "ACCEPTED"
+    });
+    assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(240),
+        "took {:?}",
+        killed_at.elapsed()
+    );
+    assert_duckdbs_answer(3, local.path(), &out);
+    assert_eq!(ls(&out), vec!["_SUCCESS", "part-00000.csv"]);
+    assert_eq!(
+        ls(&format!("{BASE}-then-am")),
+        vec!["q03"],
+        "the first attempt's staging is left beside the output"
+    );
+}
