@@ -6,6 +6,7 @@ pub mod aggregated_logs;
 mod allocator;
 pub mod am;
 pub mod app;
+mod ask;
 pub mod cluster;
 mod exit;
 pub mod kv_journal;

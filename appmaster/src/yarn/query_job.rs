@@ -6,11 +6,11 @@
 //! stops changing for `workers.heartbeat_timeout`, is replaced and the query run again,
 //! up to `workers.max_restarts`), and commits the output.
 
-use super::allocator::NODE_LOCAL_ASKS_FOR;
 use super::am::{
     commit_options, conclude, progress_channel, serve_kv, stop_on_sigterm, worker_ask, AmEnv, Opts,
 };
 use super::app::{Registered, APPLICATION_ID_ENV, KV_ENV};
+use super::ask::NODE_LOCAL_ASKS_FOR;
 use super::launch::LaunchInfo;
 use super::stages_after::{run_stages_after, StageSetup};
 use super::{WorkerTemplate, YarnLauncher};
