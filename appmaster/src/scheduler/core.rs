@@ -2,7 +2,7 @@
 
 use super::graph::TaskGraph;
 use super::{FailureKind, Output, TaskId, WorkerId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How a task's placement relates to where its input lives.
@@ -129,6 +129,8 @@ pub struct Scheduler {
     last_join: Instant,
     /// Workers to wait for before other hosts' scans are taken, and until when at most.
     ramp_up: Option<(usize, Instant)>,
+    /// The workers the job starts, when told ([`Scheduler::expect_workers`]).
+    expected: Option<usize>,
     /// Workers that have joined, ever.
     joined: usize,
 }
@@ -173,6 +175,7 @@ impl Scheduler {
             delayed: vec![],
             last_join: now,
             ramp_up: None,
+            expected: None,
             joined: 0,
         };
         for id in 0..s.tasks.len() as TaskId {
@@ -245,6 +248,21 @@ impl Scheduler {
     pub fn expect_workers(&mut self, n: usize, now: Instant) {
         let enough = (n as f64 * self.cfg.ramp_up_ratio).ceil() as usize;
         self.ramp_up = Some((enough.clamp(1, n.max(1)), now + self.cfg.ramp_up_limit));
+        self.expected = Some(n);
+    }
+
+    /// The hosts of the live workers, once every worker the job starts has joined (`None`
+    /// before, or when the job did not say how many it starts): a scan whose host is not
+    /// among them has no worker coming for it, so nobody need wait for one.
+    fn staffed_hosts(&self) -> Option<HashSet<&str>> {
+        let n = self.expected?;
+        (self.joined >= n).then(|| {
+            self.workers
+                .values()
+                .filter(|x| x.alive)
+                .map(|x| x.host.as_str())
+                .collect()
+        })
     }
 
     fn ramping_up(&self, now: Instant) -> bool {
@@ -770,16 +788,21 @@ impl Scheduler {
     /// Another host's scan, or another worker's queued task.
     fn other_task_for(&mut self, w: WorkerId, now: Instant) -> Option<TaskId> {
         let host = self.workers[&w].host.clone();
-        let tasks = &self.tasks;
         // Scans preferring other hosts, once they have waited `locality_wait` for a slot
         // there (counted from the last worker joining, so a ramp-up does not count) and
-        // this worker has waited as long for work of its own. Among those, rack-local
-        // first, then graph order.
+        // this worker has waited as long for work of its own; scans of a host no worker
+        // is on, once every worker has joined, at once. Among those, rack-local first,
+        // then graph order.
         let wait = self.cfg.locality_wait;
         let wants_since = *self.workers.get_mut(&w)?.wants_since.get_or_insert(now);
-        if now.saturating_duration_since(wants_since) < wait || self.ramping_up(now) {
+        let waited = now.saturating_duration_since(wants_since) >= wait && !self.ramping_up(now);
+        let staffed: Option<HashSet<String>> = self
+            .staffed_hosts()
+            .map(|hosts| hosts.into_iter().map(str::to_string).collect());
+        if !waited && staffed.is_none() {
             return self.steal_for(w);
         }
+        let tasks = &self.tasks;
         let last_join = self.last_join;
         let my_rack = self.cfg.racks.get(&host);
         let mut best: Option<(bool, TaskId, String)> = None;
@@ -791,8 +814,9 @@ impl Scheduler {
                 q.pop_front();
             }
             let Some(&t) = q.front() else { continue };
+            let nobody_coming = staffed.as_ref().is_some_and(|s| !s.contains(h));
             let since = tasks[t as usize].ready_at.max(last_join);
-            if now.saturating_duration_since(since) < wait {
+            if !nobody_coming && (!waited || now.saturating_duration_since(since) < wait) {
                 continue;
             }
             let off_rack = my_rack.is_none() || self.cfg.racks.get(h) != my_rack;

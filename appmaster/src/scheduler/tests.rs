@@ -245,6 +245,55 @@ fn scans_for_hosts_without_workers_go_elsewhere_after_the_wait() {
     );
 }
 
+/// Once every worker the job starts has joined, a scan of a host none of them is on has
+/// nobody to wait for: it goes at once. A host with a worker still gets its wait.
+#[test]
+fn once_every_worker_has_joined_scans_of_hosts_without_one_go_at_once() {
+    let cfg = SchedulerConfig {
+        prefetch_per_slot: 0,
+        locality_wait: Duration::from_secs(2),
+        ..Default::default()
+    };
+    // One worker, on a; scans on a, b and c (a remote cluster's DataNodes, say).
+    let mut env = Env::with(scans(&["a", "b", "c"]), cfg.clone());
+    env.s.expect_workers(1, env.now);
+    env.worker(1, "a", 1);
+    assert_eq!(env.take(), [(0, 1, Locality::DataLocal)]);
+    env.finish(0, 1, 10);
+    assert_eq!(env.take(), [(1, 1, Locality::OffSwitch)], "no wait for b");
+    env.finish(1, 1, 10);
+    assert_eq!(env.take(), [(2, 1, Locality::OffSwitch)]);
+
+    // Two workers, on a and b: a's worker, out of its own, waits for b's scans (b's
+    // worker is busy with one) but not for c's, where no worker is.
+    let mut env = Env::with(scans(&["a", "b", "b", "c"]), cfg.clone());
+    env.s.expect_workers(2, env.now);
+    env.worker(1, "a", 1);
+    env.worker(2, "b", 1);
+    assert_eq!(
+        env.take(),
+        [(0, 1, Locality::DataLocal), (1, 2, Locality::DataLocal)]
+    );
+    env.finish(0, 1, 10);
+    assert_eq!(env.take(), [(3, 1, Locality::OffSwitch)], "c's at once");
+    env.finish(3, 1, 10);
+    assert!(env.take().is_empty(), "took b's scan before the wait");
+    env.now += Duration::from_secs(2);
+    env.tick();
+    assert_eq!(env.take(), [(2, 1, Locality::OffSwitch)]);
+
+    // Before the last worker joins, a scan waits as it always did: one may come for it.
+    let mut env = Env::with(scans(&["a", "b"]), cfg);
+    env.s.expect_workers(2, env.now);
+    env.worker(1, "a", 1);
+    assert_eq!(env.take(), [(0, 1, Locality::DataLocal)]);
+    env.finish(0, 1, 10);
+    assert!(
+        env.take().is_empty(),
+        "took b's scan while b's worker starts"
+    );
+}
+
 #[test]
 fn reducer_goes_where_its_input_bytes_are() {
     let mut g = TaskGraph::default();
