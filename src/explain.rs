@@ -3,8 +3,11 @@
 use clap::Args;
 use serde_json::json;
 use spindle_appmaster::progress::{counted, human_bytes};
-use spindle_job::{Plan, Spec};
+use spindle_io::read::input_schema;
+use spindle_io::Location;
+use spindle_job::{JobSpec, Plan, Spec};
 use spindle_query::estimate::{Estimated, StageEstimate};
+use spindle_query::stage_check::check_stages;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,9 +17,10 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:\n  \
     spindle explain conf/examples/revenue.yaml\n  \
     spindle explain job.yaml --workers 8 --json\n\n\
-    For a query job (`inputs` + `query`) this lists its inputs' files and reads their\n\
-    schemas, as `spindle run` would, and plans the query; nothing else is read. It ends\n\
-    with each stage's scanned bytes and DataFusion's estimate of its output.")]
+    It lists the input's files and reads their schemas, as `spindle run` would; nothing\n\
+    else is read. A stage job's stages are checked against the input's columns. A query\n\
+    job's query is planned; the plan ends with each stage's scanned bytes and\n\
+    DataFusion's estimate of its output.")]
 pub struct ExplainArgs {
     /// The job spec (YAML)
     spec: PathBuf,
@@ -63,8 +67,14 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
             ("query", stages, Some(tasks), text)
         }
         Spec::Job(job) => {
+            let files = match checked_input(&job, &spec_path).await {
+                Ok(files) => files,
+                Err(code) => return code,
+            };
             let plan = Plan::from_spec(&job);
-            ("stages", plan.phases.len(), None, describe_phases(&plan))
+            let count = crate::run::worker_count(args.workers, job.workers.instances) as usize;
+            let text = format!("{}\n{}", inputs_line(files, count), describe_phases(&plan));
+            ("stages", plan.phases.len(), None, text)
         }
         Spec::App(_) => {
             eprintln!("error: {spec_path} describes services; there is no plan to explain");
@@ -88,6 +98,27 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Lists a stage job's input and checks its stages against the input's columns, as
+/// `spindle run` does before any work; returns how many files there are, or the exit
+/// code after saying why not.
+async fn checked_input(job: &JobSpec, spec_path: &str) -> Result<usize, ExitCode> {
+    let failed = |e: String| {
+        eprintln!("error: {spec_path}: key `input.path`: {e}");
+        ExitCode::FAILURE
+    };
+    let files = Location::expand(&job.input.path)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let schema = input_schema(&files, &job.input)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if let Err(e) = check_stages(&job.stages, schema).await {
+        eprintln!("error: {spec_path}: key `stages`: {e}");
+        return Err(ExitCode::from(2));
+    }
+    Ok(files.len())
 }
 
 fn inputs_line(files: usize, workers: usize) -> String {

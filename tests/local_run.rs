@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const GROUP_BY: &str = r#"
@@ -314,6 +315,18 @@ fn a_stage_naming_a_missing_column_is_refused_before_any_work() {
             .collect();
         assert_eq!(names, vec!["mine.txt"]);
         assert_eq!(beside_output(dir.path()), vec!["out"]);
+        // `explain` says the same, and reads nothing but the input's first lines.
+        let o = Command::new(BIN)
+            .arg("explain")
+            .arg(dir.path().join("job.yaml"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("key `stages`: {stage}")),
+            "{}",
+            text(&o)
+        );
     }
 }
 
