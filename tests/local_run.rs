@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const GROUP_BY: &str = r#"
@@ -316,11 +315,7 @@ fn a_stage_naming_a_missing_column_is_refused_before_any_work() {
         assert_eq!(names, vec!["mine.txt"]);
         assert_eq!(beside_output(dir.path()), vec!["out"]);
         // `explain` says the same, and reads nothing but the input's first lines.
-        let o = Command::new(BIN)
-            .arg("explain")
-            .arg(dir.path().join("job.yaml"))
-            .output()
-            .unwrap();
+        let o = explain(&dir.path().join("job.yaml"), &[]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(
             text(&o).contains(&format!("key `stages`: {stage}")),

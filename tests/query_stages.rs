@@ -235,12 +235,7 @@ fn spec_file(dir: &Path) -> (PathBuf, PathBuf) {
 fn explain_shows_the_query_then_its_stages() {
     let dir = tempfile::tempdir().unwrap();
     let (spec_path, out) = spec_file(dir.path());
-    let o = Command::new(BIN)
-        .arg("explain")
-        .arg(&spec_path)
-        .args(["--workers", "2"])
-        .output()
-        .unwrap();
+    let o = explain(&spec_path, &["--workers", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     let shown = String::from_utf8_lossy(&o.stdout);
     let query_at = shown.find("AggregateExec").expect("the query's plan");
@@ -334,11 +329,7 @@ fn a_stage_naming_a_column_the_query_lacks_is_refused_before_any_work() {
         "{:?}",
         beside_output(dir.path())
     );
-    let o = Command::new(BIN)
-        .arg("explain")
-        .arg(dir.path().join("job.yaml"))
-        .output()
-        .unwrap();
+    let o = explain(&dir.path().join("job.yaml"), &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("key `stages`: stage 1 (sql)"),

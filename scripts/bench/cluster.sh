@@ -39,3 +39,23 @@ EOF
   "$bin" kill "$app" >/dev/null 2>&1 || true
   return 1
 }
+
+# `put_text_input WORK MB BLOCK_MB`: writes about MB megabytes of base64 text lines in 6
+# files to /bench/in on the started minicluster with Hadoop's own client (blocks of
+# BLOCK_MB MiB, one replica each, placed by the NameNode) and sets `input_bytes` to the
+# bytes there. Defines `fs ARGS...`: FsShell against that cluster.
+put_text_input() {
+  local work="$1" mb="$2" block_mb="$3" files=6 per_file i
+  fs_cp="$work/conf:$("$root/scripts/minicluster.sh" --print-classpath)"
+  fs() { java -cp "$fs_cp" org.apache.hadoop.fs.FsShell "$@" 2> >(grep -v ' WARN ' >&2); }
+  per_file=$((mb * 1000 * 1000 / files))
+  mkdir "$work/data"
+  for i in $(seq 1 "$files"); do
+    head -c $((per_file * 3 / 4)) /dev/urandom | base64 -w 99 >"$work/data/part-$i.txt"
+  done
+  fs -D dfs.blocksize=$((block_mb * 1024 * 1024)) -D dfs.replication=1 -mkdir -p /bench/in
+  fs -D dfs.blocksize=$((block_mb * 1024 * 1024)) -D dfs.replication=1 -put "$work/data"/* /bench/in/
+  rm -rf "$work/data"
+  input_bytes=$(fs -du -s /bench/in | awk '{ print $1 }')
+}
+

@@ -43,19 +43,9 @@ trap cleanup EXIT
 
 source "$here/cluster.sh"
 start_minicluster "$work" --hosts 3
-cp="$work/conf:$("$root/scripts/minicluster.sh" --print-classpath)"
-fs() { java -cp "$cp" org.apache.hadoop.fs.FsShell "$@" 2> >(grep -v ' WARN ' >&2); }
-
-files=6
-per_file=$((mb * 1000 * 1000 / files))
-mkdir "$work/data"
-for i in $(seq 1 "$files"); do
-  head -c $((per_file * 3 / 4)) /dev/urandom | base64 -w 99 >"$work/data/part-$i.txt"
-done
-fs -D dfs.blocksize=$((block_mb * 1024 * 1024)) -D dfs.replication=1 -mkdir -p /bench/in
-fs -D dfs.blocksize=$((block_mb * 1024 * 1024)) -D dfs.replication=1 -put "$work/data"/* /bench/in/
-rm -rf "$work/data"
-echo "input: $(fs -du -s /bench/in | awk '{ print $1 }') bytes in $files files, ${block_mb} MiB blocks; workers on $(hostname)" >&2
+put_text_input "$work" "$mb" "$block_mb"
+bytes=$input_bytes
+echo "input: $bytes bytes in 6 files, ${block_mb} MiB blocks; workers on $(hostname)" >&2
 
 cat >"$work/job.yaml" <<EOF
 name: remote-scans

@@ -267,3 +267,13 @@ pub fn beside_output(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// `spindle explain SPEC ARGS...`.
+pub fn explain(spec: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("explain")
+        .arg(spec)
+        .args(args)
+        .output()
+        .unwrap()
+}

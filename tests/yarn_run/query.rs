@@ -63,6 +63,13 @@ fn query_spec(name: &str, query: &str, out: &str) -> String {
     spec
 }
 
+/// The summary the master of `app` recorded beside its spec in the staging directory.
+fn recorded_summary(app: &str) -> serde_json::Value {
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let recorded = get(&format!("/user/{user}/.spindle/{app}/summary.json"));
+    serde_json::from_slice(&recorded.expect("summary.json")).unwrap()
+}
+
 /// Writes `spec` into `dir` and returns its path.
 fn spec_file(dir: &Path, name: &str, spec: &str) -> String {
     let path = dir.join(format!("{name}.yaml"));
@@ -246,11 +253,7 @@ fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
         "took {:?}",
         started.elapsed()
     );
-    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    let summary: serde_json::Value = serde_json::from_slice(
-        &get(&format!("/user/{user}/.spindle/{app}/summary.json")).expect("summary.json"),
-    )
-    .unwrap();
+    let summary = recorded_summary(&app);
     assert_eq!(summary["workers_lost"], 1, "{summary}");
     assert_eq!(summary["retries"], 1, "{summary}");
     assert_eq!(summary["workers"], 3, "{summary}");
@@ -407,11 +410,7 @@ fn a_killed_stage_worker_after_a_submitted_query_is_replaced_and_the_answer_is_e
         "took {:?}",
         started.elapsed()
     );
-    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    let summary: serde_json::Value = serde_json::from_slice(
-        &get(&format!("/user/{user}/.spindle/{app}/summary.json")).expect("summary.json"),
-    )
-    .unwrap();
+    let summary = recorded_summary(&app);
     assert_eq!(summary["workers_lost"], 1, "{summary}");
     assert_duckdbs_answer(3, local.path(), &out);
     assert_eq!(
