@@ -2,12 +2,11 @@
 
 use clap::Args;
 use serde_json::json;
+use spindle_appmaster::prepare::{checked_columns, PrepareError};
 use spindle_appmaster::progress::{counted, human_bytes};
-use spindle_io::read::input_schema;
 use spindle_io::Location;
 use spindle_job::{JobSpec, Plan, Spec};
 use spindle_query::estimate::{Estimated, StageEstimate};
-use spindle_query::stage_check::check_stages;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -104,21 +103,21 @@ pub async fn explain(args: ExplainArgs) -> ExitCode {
 /// `spindle run` does before any work; returns how many files there are, or the exit
 /// code after saying why not.
 async fn checked_input(job: &JobSpec, spec_path: &str) -> Result<usize, ExitCode> {
-    let failed = |e: String| {
-        eprintln!("error: {spec_path}: key `input.path`: {e}");
+    let failed = |key: &str, e: String| {
+        eprintln!("error: {spec_path}: key `{key}`: {e}");
         ExitCode::FAILURE
     };
     let files = Location::expand(&job.input.path)
         .await
-        .map_err(|e| failed(e.to_string()))?;
-    let schema = input_schema(&files, &job.input)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if let Err(e) = check_stages(&job.stages, schema).await {
-        eprintln!("error: {spec_path}: key `stages`: {e}");
-        return Err(ExitCode::from(2));
+        .map_err(|e| failed("input.path", e.to_string()))?;
+    match checked_columns(job, &files).await {
+        Ok(_) => Ok(files.len()),
+        Err(PrepareError::Failed(e)) => Err(failed("input.path", e)),
+        Err(PrepareError::Refused(why)) => {
+            eprintln!("error: {spec_path}: {why}");
+            Err(ExitCode::from(2))
+        }
     }
-    Ok(files.len())
 }
 
 fn inputs_line(files: usize, workers: usize) -> String {

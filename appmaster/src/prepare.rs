@@ -4,7 +4,9 @@
 
 use crate::commit::{CommitError, CommitOptions, Committer, Inputs};
 use crate::job::JobDef;
+use arrow::datatypes::SchemaRef;
 use spindle_io::read::input_schema;
+use spindle_io::storage::FileInfo;
 use spindle_io::{IoError, Location};
 use spindle_job::wire::Compression;
 use spindle_job::JobSpec;
@@ -38,6 +40,22 @@ impl From<CommitError> for PrepareError {
     }
 }
 
+/// The columns of the input `files` (declared by the spec or inferred), once `spec`'s
+/// stages are checked against them: what `prepare` does before touching the output, and
+/// what `submit` and `explain` do to refuse a stage as early.
+pub async fn checked_columns(
+    spec: &JobSpec,
+    files: &[FileInfo],
+) -> Result<SchemaRef, PrepareError> {
+    let schema = input_schema(files, &spec.input)
+        .await
+        .map_err(|e| PrepareError::Failed(e.to_string()))?;
+    check_stages(&spec.stages, schema.clone())
+        .await
+        .map_err(|e| PrepareError::Refused(format!("key `stages`: {e}")))?;
+    Ok(schema)
+}
+
 /// Lists the input, checks the stages against its columns, prepares the output commit
 /// and plans the job. A `Refused` error means the spec names an output spindle must not
 /// write, or a stage that cannot run on the input's columns (exit 2); nothing was
@@ -49,10 +67,7 @@ pub async fn prepare(
 ) -> Result<(Committer, JobDef), PrepareError> {
     let failed = |e: IoError| PrepareError::Failed(e.to_string());
     let files = Location::expand(&spec.input.path).await.map_err(failed)?;
-    let schema = input_schema(&files, &spec.input).await.map_err(failed)?;
-    check_stages(&spec.stages, schema.clone())
-        .await
-        .map_err(|e| PrepareError::Refused(format!("key `stages`: {e}")))?;
+    let schema = checked_columns(spec, &files).await?;
     let urls: Vec<String> = files.iter().map(|f| f.url.clone()).collect();
     let inputs = Inputs {
         patterns: std::slice::from_ref(&spec.input.path),

@@ -6,6 +6,7 @@ use super::store_progress::StoreProgress;
 use clap::Args;
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::commit::{self, CommitError, Inputs};
+use spindle_appmaster::prepare::{checked_columns, PrepareError};
 use spindle_appmaster::progress::Summary;
 use spindle_appmaster::query::options;
 use spindle_appmaster::yarn::cluster::Cluster;
@@ -18,9 +19,7 @@ use spindle_hadoop::yarn::{
     FinalStatus, NodeState, Resource,
 };
 use spindle_io::net::new_secret;
-use spindle_io::read::input_schema;
 use spindle_job::{JobSpec, OutputSpec, QuerySpec, Spec, WorkerSpec};
-use spindle_query::stage_check::check_stages;
 use spindle_query::QueryWorkers;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -283,10 +282,8 @@ async fn refuse_unsafe_output(
         Some(ExitCode::from(2))
     };
     if let (Some(job), [files]) = (spec.stage_job, listed.as_slice()) {
-        if let Ok(schema) = input_schema(files, &job.input).await {
-            if let Err(why) = check_stages(&job.stages, schema).await {
-                return refused(format!("key `stages`: {why}"));
-            }
+        if let Err(PrepareError::Refused(why)) = checked_columns(job, files).await {
+            return refused(why);
         }
     }
     let urls: Vec<String> = listed.into_iter().flatten().map(|f| f.url).collect();

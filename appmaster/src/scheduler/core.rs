@@ -251,13 +251,16 @@ impl Scheduler {
         self.expected = Some(n);
     }
 
-    /// The hosts of the live workers, once every worker the job starts has joined (`None`
-    /// before, or when the job did not say how many it starts): a scan whose host is not
-    /// among them has no worker coming for it, so nobody need wait for one.
-    fn staffed_hosts(&self) -> Option<HashSet<&str>> {
-        let n = self.expected?;
-        (self.joined >= n).then(|| {
-            self.workers
+    /// The hosts of `workers` alive, once every worker the job starts (`expected`) has
+    /// joined (`None` before, or when the job did not say how many it starts): a scan
+    /// whose host is not among them has no worker coming for it, so nobody need wait.
+    fn staffed_hosts(
+        workers: &HashMap<WorkerId, Worker>,
+        expected: Option<usize>,
+        joined: usize,
+    ) -> Option<HashSet<&str>> {
+        (joined >= expected?).then(|| {
+            workers
                 .values()
                 .filter(|x| x.alive)
                 .map(|x| x.host.as_str())
@@ -796,9 +799,7 @@ impl Scheduler {
         let wait = self.cfg.locality_wait;
         let wants_since = *self.workers.get_mut(&w)?.wants_since.get_or_insert(now);
         let waited = now.saturating_duration_since(wants_since) >= wait && !self.ramping_up(now);
-        let staffed: Option<HashSet<String>> = self
-            .staffed_hosts()
-            .map(|hosts| hosts.into_iter().map(str::to_string).collect());
+        let staffed = Self::staffed_hosts(&self.workers, self.expected, self.joined);
         if !waited && staffed.is_none() {
             return self.steal_for(w);
         }
@@ -814,7 +815,7 @@ impl Scheduler {
                 q.pop_front();
             }
             let Some(&t) = q.front() else { continue };
-            let nobody_coming = staffed.as_ref().is_some_and(|s| !s.contains(h));
+            let nobody_coming = staffed.as_ref().is_some_and(|s| !s.contains(h.as_str()));
             let since = tasks[t as usize].ready_at.max(last_join);
             if !nobody_coming && (!waited || now.saturating_duration_since(since) < wait) {
                 continue;
