@@ -114,6 +114,13 @@ fn a_failing_stage_after_the_query_commits_nothing_and_keeps_the_old_output() {
         "{}",
         run.summary
     );
+    // The task is named by what it read, the query's result, not by a path in the
+    // output's staging.
+    assert!(
+        error.contains("scan of the query's result, task-") && !error.contains(".spindle-"),
+        "{}",
+        run.summary
+    );
     assert_eq!(files_and_bytes(&out), before, "the previous output changed");
     assert_eq!(beside_output(dir.path()), vec!["out"]);
 }

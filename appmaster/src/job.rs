@@ -38,6 +38,10 @@ pub struct JobDef {
     /// cannot stop one (empty: the driver's default).
     pub phase_timeouts: Vec<std::time::Duration>,
     pub input_files: usize,
+    /// What messages call the input when its path is not one the user wrote: its
+    /// directory's URL and the name to say instead (the query's result, inside the
+    /// output's staging).
+    pub input_called: Option<(String, String)>,
 }
 
 impl JobDef {
@@ -117,7 +121,17 @@ impl JobDef {
                 compression,
             }),
             input_files: files.len(),
+            input_called: None,
         })
+    }
+
+    /// `url`, an input file, as messages name it.
+    pub fn input_file_name(&self, url: &str) -> String {
+        let called = self.input_called.as_ref().and_then(|(dir, name)| {
+            let file = url.strip_prefix(dir.as_str())?.trim_start_matches('/');
+            Some(format!("{name}, {file}"))
+        });
+        called.unwrap_or_else(|| url.to_string())
     }
 
     /// A job of tasks that do nothing, to measure the runtime's own cost per task.
@@ -130,6 +144,7 @@ impl JobDef {
             phase_timeouts: vec![],
             setup: None,
             input_files: 0,
+            input_called: None,
         }
     }
 }

@@ -98,7 +98,9 @@ pub async fn prepare_stages(
     let schema = input_schema(&files, &spec.input)
         .await
         .map_err(|e| format!("the query's result: {e}"))?;
-    JobDef::from_spec(spec, files, schema, committer.staging(), compression)
+    let mut job = JobDef::from_spec(spec, files, schema, committer.staging(), compression)
         .await
-        .map_err(|e| format!("the stages after the query: {e}"))
+        .map_err(|e| format!("the stages after the query: {e}"))?;
+    job.input_called = Some((result.url(), "the query's result".to_string()));
+    Ok(job)
 }

@@ -548,18 +548,17 @@ impl<'a> Driver<'a> {
 
     pub fn describe(&self, task: TaskId) -> String {
         match &self.job.tasks[task as usize] {
-            (_, TaskKind::Scan(s)) => match s.row_groups {
-                Some((a, b)) => format!("task {task} (scan of {} row groups {a}..{b})", s.url),
-                None if !s.more.is_empty() => format!(
-                    "task {task} (scan of {} and {} more small files)",
-                    s.url,
-                    s.more.len()
-                ),
-                None => format!(
-                    "task {task} (scan of {} bytes {}..{})",
-                    s.url, s.start, s.end
-                ),
-            },
+            (_, TaskKind::Scan(s)) => {
+                let file = self.job.input_file_name(&s.url);
+                match s.row_groups {
+                    Some((a, b)) => format!("task {task} (scan of {file} row groups {a}..{b})"),
+                    None if !s.more.is_empty() => format!(
+                        "task {task} (scan of {file} and {} more small files)",
+                        s.more.len()
+                    ),
+                    None => format!("task {task} (scan of {file} bytes {}..{})", s.start, s.end),
+                }
+            }
             (phase, TaskKind::Fetch { bucket }) => {
                 format!("task {task} (phase {phase}, partition {bucket})")
             }
