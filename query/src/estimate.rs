@@ -2,10 +2,13 @@
 //! explain`: the bytes its scans will read (exact: the file ranges assigned to its
 //! tasks) and DataFusion's estimate of its output (from file and row-group statistics,
 //! carried up through the plan; csv and jsonl sized by their files' lengths, their rows
-//! unknown; unknown wherever DataFusion cannot say).
+//! unknown; bytes from rows and column widths where DataFusion gives rows alone; unknown
+//! wherever neither can say).
 
 use crate::scans::{byte_range, scan_files, stage_scans};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::common::stats::Precision;
+use datafusion::common::Statistics;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use datafusion_distributed::{BroadcastExec, NetworkBoundaryExt};
 use std::collections::BTreeMap;
@@ -72,8 +75,35 @@ fn estimate(stage: usize, tasks: usize, plan: &dyn ExecutionPlan) -> StageEstima
         rows: stats.as_ref().and_then(|s| Estimated::of(s.num_rows)),
         bytes: stats
             .as_ref()
-            .and_then(|s| Estimated::of(s.total_byte_size)),
+            .and_then(|s| output_bytes(s, &produced.schema())),
     }
+}
+
+/// DataFusion's estimate of the bytes a plan produces; where it has none (it gives up
+/// after most filters and joins) but knows the rows, the rows times each column's
+/// width: fixed for primitive types, and for the others the column's own estimate
+/// (parquet's sizes, scaled through filters); unknown if any column has neither.
+fn output_bytes(stats: &Statistics, schema: &Schema) -> Option<Estimated> {
+    if let Some(bytes) = Estimated::of(stats.total_byte_size) {
+        return Some(bytes);
+    }
+    let rows = Estimated::of(stats.num_rows)?;
+    let mut estimate = Estimated {
+        value: 0,
+        exact: rows.exact,
+    };
+    for (i, field) in schema.fields().iter().enumerate() {
+        let bytes = match field.data_type().primitive_width() {
+            Some(width) => rows.value.saturating_mul(width as u64),
+            None => {
+                estimate.exact = false;
+                let column = stats.column_statistics.get(i)?;
+                *column.byte_size.get_value()? as u64
+            }
+        };
+        estimate.value = estimate.value.saturating_add(bytes);
+    }
+    Some(estimate)
 }
 
 /// Adds every stage below `plan`.
@@ -103,4 +133,75 @@ fn scan_bytes(plan: &dyn ExecutionPlan) -> u64 {
         }
     });
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::common::ColumnStatistics;
+
+    fn schema(types: &[DataType]) -> Schema {
+        let fields: Vec<_> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Field::new(format!("c{i}"), t.clone(), true))
+            .collect();
+        Schema::new(fields)
+    }
+
+    fn rows(n: Precision<usize>, columns: Vec<ColumnStatistics>) -> Statistics {
+        Statistics {
+            num_rows: n,
+            total_byte_size: Precision::Absent,
+            column_statistics: columns,
+        }
+    }
+
+    #[test]
+    fn datafusions_own_byte_estimate_is_kept() {
+        let mut stats = rows(Precision::Exact(10), vec![]);
+        stats.total_byte_size = Precision::Inexact(4096);
+        let got = output_bytes(&stats, &schema(&[DataType::Utf8]));
+        let want = Estimated {
+            value: 4096,
+            exact: false,
+        };
+        assert_eq!(got, Some(want));
+    }
+
+    #[test]
+    fn fixed_width_columns_are_rows_times_their_widths() {
+        let stats = rows(Precision::Exact(100), vec![]);
+        let got = output_bytes(&stats, &schema(&[DataType::Int64, DataType::Int32]));
+        let want = Estimated {
+            value: 1200,
+            exact: true,
+        };
+        assert_eq!(got, Some(want));
+        let inexact = rows(Precision::Inexact(100), vec![]);
+        let got = output_bytes(&inexact, &schema(&[DataType::Date32]));
+        assert_eq!(got.map(|e| (e.value, e.exact)), Some((400, false)));
+    }
+
+    #[test]
+    fn a_string_column_counts_its_own_estimate_or_the_total_is_unknown() {
+        let sized = ColumnStatistics::new_unknown().with_byte_size(Precision::Inexact(500));
+        let unsized_ = ColumnStatistics::new_unknown();
+        let types = [DataType::Int64, DataType::Utf8];
+        let stats = rows(Precision::Exact(100), vec![unsized_.clone(), sized]);
+        let got = output_bytes(&stats, &schema(&types));
+        assert_eq!(got.map(|e| (e.value, e.exact)), Some((1300, false)));
+        let stats = rows(Precision::Exact(100), vec![unsized_.clone(), unsized_]);
+        assert_eq!(output_bytes(&stats, &schema(&types)), None);
+        // No column statistics at all: nothing to say of the string column.
+        assert_eq!(
+            output_bytes(&rows(Precision::Exact(100), vec![]), &schema(&types)),
+            None
+        );
+        assert_eq!(
+            output_bytes(&rows(Precision::Absent, vec![]), &schema(&types[..1])),
+            None
+        );
+    }
 }
