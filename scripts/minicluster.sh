@@ -5,7 +5,7 @@
 # stdin closes (unless stdin is /dev/null).
 #
 # usage: scripts/minicluster.sh [--conf-dir DIR] [--hadoop VERSION] [--hosts N] [--racks R] [--rms N]
-#          [--secure [--rpc-protection authentication|integrity|privacy]
+#          [--acls] [--secure [--rpc-protection authentication|integrity|privacy]
 #                    [--token-renew-interval-s N] [--token-max-lifetime-s N]
 #                    [--am-rm-token-roll-s N]]
 #        scripts/minicluster.sh --print-classpath   (build, print the java class path, exit)
@@ -32,6 +32,10 @@
 #   stop-rm      stop the active RM, after making the next one active
 #   start-rm     start every stopped RM again (a standby under HA)
 # Without --rms, a control line is answered FAILED. Works with --secure too.
+#
+# --acls makes YARN enforce application ACLs (yarn.acl.enable), with no user an
+# administrator of the cluster or its queues: only an application's owner, and whoever its
+# ACLs name, may see its details or kill it.
 #
 # --secure (one host only) Kerberizes both clusters: a MiniKdc (realm EXAMPLE.COM) runs in
 # the work dir, HDFS runs as hdfs/localhost and YARN as yarn/localhost (configured as
@@ -61,6 +65,7 @@ rms=0
 print_cp=0
 secure=0
 secure_opts=()
+extra_opts=()
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -70,6 +75,7 @@ while [[ $# -gt 0 ]]; do
     --racks) racks="$2"; shift 2 ;;
     --rms) rms="$2"; shift 2 ;;
     --secure) secure=1; shift ;;
+    --acls) extra_opts+=("$1"); shift ;;
     --rpc-protection)
       [[ "${2:-}" =~ ^(authentication|integrity|privacy)$ ]] ||
         { echo "minicluster.sh: --rpc-protection must be authentication, integrity or privacy" >&2; exit 2; }
@@ -79,7 +85,7 @@ while [[ $# -gt 0 ]]; do
         { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -183,4 +189,4 @@ exec java -XX:+IgnoreUnrecognizedVMOptions "${opens[@]}" \
   -Xmx$((768 + 256 * hosts + 256 * rms))m -Djava.net.preferIPv4Stack=true \
   -cp "$work_dir/jvm-site:$jar:$(cat "$cp_file")" spindle.minicluster.Launcher \
   --conf-dir "$conf_dir" --work-dir "$work_dir" --hosts "$hosts" --racks "$racks" \
-  --rms "$rms" "${secure_opts[@]}"
+  --rms "$rms" "${extra_opts[@]}" "${secure_opts[@]}"

@@ -445,6 +445,7 @@ fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
             "file_systems: [\"hdfs://backup:8020\"]",
             "line 5, column 1: key `file_systems`",
         ),
+        // Skein's web UI ACL: spindle serves no web UI.
         ("  enable: false", "  enable: true", "key `acls`"),
         (
             "        visibility: private",
@@ -478,4 +479,16 @@ fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
         assert!(message.contains(want), "{to}: {message}");
         assert!(message.contains("line "), "{to}: {message}");
     }
+}
+
+#[test]
+fn enabled_acls_without_a_web_ui_list_are_taken() {
+    let spec = FULL.replacen("  enable: false", "  enable: true", 1);
+    let spec = spec.replacen("  ui_users: [\"*\"]\n", "  modify_groups: [ops]\n", 1);
+    let acls = AppSpec::from_yaml(&spec, "app.yaml").unwrap().acls.unwrap();
+    assert!(acls.enable);
+    assert_eq!(
+        (acls.view_users, acls.modify_groups),
+        (vec!["alice".to_string()], vec!["ops".to_string()])
+    );
 }

@@ -17,8 +17,13 @@ pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
         let why = "delegation tokens for other filesystems are not supported yet (issue 11)";
         return Err((top("file_systems"), why.into()));
     }
-    if spec.acls.as_ref().is_some_and(|a| a.enable) {
-        let why = "application ACLs are not supported yet: leave `acls.enable` false";
+    if spec
+        .acls
+        .as_ref()
+        .is_some_and(|a| a.enable && !a.ui_users.is_empty())
+    {
+        let why = "spindle serves no web UI: leave `acls.ui_users` out (`view_users` and \
+                   `view_groups` say who may see the application and its logs)";
         return Err((top("acls"), why.into()));
     }
     if let Some(m) = &spec.master {

@@ -191,6 +191,11 @@ pub async fn kill(args: KillArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Err(e) if e.contains("cannot perform operation MODIFY_APP") => fail(format!(
+            "{e}\n(the cluster enforces application ACLs: only the owner, the cluster's \
+             administrators and whoever the application's `acls.modify_users` and \
+             `acls.modify_groups` name may kill it)"
+        )),
         Err(e) => fail(e),
     }
 }

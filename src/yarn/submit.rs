@@ -381,6 +381,7 @@ pub(super) async fn stage(
         tokens: Default::default(),
         keytab_principal: None,
         am_memory_mb: None,
+        acls: None,
     };
     Ok((launch, vec![spec], secret))
 }

@@ -9,8 +9,8 @@ use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
 use spindle_appmaster::yarn::staging::{Staging, UserFile};
 use spindle_appmaster::yarn::APPLICATION_TYPE;
-use spindle_hadoop::yarn::{ApplicationSubmission, FinalStatus, Resource};
-use spindle_job::{AppSpec, FileKind, Resources, Visibility};
+use spindle_hadoop::yarn::{ApplicationAcls, ApplicationSubmission, FinalStatus, Resource};
+use spindle_job::{AclSpec, AppSpec, FileKind, Resources, Visibility};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
@@ -47,6 +47,7 @@ pub async fn submit_app(
         fits(&format!("{key}.resources"), resource(r), max)?;
     }
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
+    launch.acls = app.acls.as_ref().filter(|a| a.enable).map(yarn_acls);
     launch.nodes = running_nodes(&rm).await?;
     launch.tokens = cluster.delegation_tokens().await?.into();
     let base = args.spec.parent().unwrap_or(Path::new("."));
@@ -65,6 +66,11 @@ pub async fn submit_app(
         &secret,
     );
     super::give_master_keytab(&mut context, keytab);
+    // The ResourceManager takes the application's ACLs from the master's context.
+    context.acls = launch
+        .acls
+        .clone()
+        .map(|(view, modify)| ApplicationAcls { view, modify });
     let name = args.name.as_deref().unwrap_or(&app.name);
     let mut sub = ApplicationSubmission::new(new.id, name, context);
     sub.queue = args.queue.clone().unwrap_or_else(|| app.queue.clone());
@@ -111,6 +117,15 @@ pub async fn submit_app(
 }
 
 /// Skein's (log4j's) level names as the application master's `RUST_LOG`.
+/// Skein's `acls` as YARN's view and modify lists. Disabled, none are set: YARN's
+/// default, the owner and the cluster's administrators alone, as with Skein.
+fn yarn_acls(acls: &AclSpec) -> (String, String) {
+    (
+        ApplicationAcls::list(&acls.view_users, &acls.view_groups),
+        ApplicationAcls::list(&acls.modify_users, &acls.modify_groups),
+    )
+}
+
 fn rust_log_level(level: &str) -> Result<&'static str, String> {
     Ok(match level.to_ascii_uppercase().as_str() {
         "ALL" | "TRACE" => "trace",
@@ -219,6 +234,23 @@ fn resolve(source: &str, base: &Path, default_fs: &str) -> Result<String, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skeins_acls_become_yarns_user_and_group_lists() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let acls = AclSpec {
+            enable: true,
+            view_users: names(&["alice", "bob"]),
+            view_groups: names(&["analysts"]),
+            modify_users: names(&["*"]),
+            ..AclSpec::default()
+        };
+        let (view, modify) = yarn_acls(&acls);
+        assert_eq!(view, "alice,bob analysts");
+        assert_eq!(modify, "* ");
+        // Nobody listed: the owner and the administrators alone.
+        assert_eq!(yarn_acls(&AclSpec::default()), (" ".into(), " ".into()));
+    }
 
     #[test]
     fn skeins_log_levels_map_to_rust_log() {

@@ -6,7 +6,8 @@ use super::SECRET_ALIAS;
 use serde::{Deserialize, Serialize};
 use spindle_hadoop::credentials::{Credentials, Token};
 use spindle_hadoop::yarn::{
-    ContainerLaunchContext, LocalResource, LocalResourceType, LocalResourceVisibility,
+    ApplicationAcls, ContainerLaunchContext, LocalResource, LocalResourceType,
+    LocalResourceVisibility,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -67,6 +68,10 @@ pub struct LaunchInfo {
     /// tasks within a share of it.
     #[serde(default)]
     pub am_memory_mb: Option<i64>,
+    /// The application's view and modify access control lists, given to every container
+    /// (a NodeManager checks a container's logs against the ACLs its containers carry).
+    #[serde(default)]
+    pub acls: Option<(String, String)>,
 }
 
 /// The tokens containers get, shared by every copy of a launch description: tokens the
@@ -176,6 +181,10 @@ impl LaunchInfo {
             environment,
             commands: vec![command.join(" ")],
             credentials: Some(self.credentials(secret)),
+            acls: self
+                .acls
+                .clone()
+                .map(|(view, modify)| ApplicationAcls { view, modify }),
         }
     }
 
@@ -247,6 +256,7 @@ mod tests {
             tokens: Default::default(),
             keytab_principal: None,
             am_memory_mb: None,
+            acls: None,
         };
         assert_eq!(launch.hosts(), ["a", "b", "c", "d"]);
         assert_eq!(launch.racks(), ["/r1", "/r2"], "no empty rack");
@@ -287,6 +297,7 @@ mod tests {
                 tokens: Default::default(),
                 keytab_principal: None,
                 am_memory_mb: None,
+                acls: None,
             }
             .encode(),
         )

@@ -256,7 +256,22 @@ pub(super) fn launch_context_to_proto(
             })
             .collect(),
         command: c.commands.clone(),
+        application_ac_ls: c.acls.as_ref().map_or_else(Vec::new, acls_to_proto),
     }
+}
+
+fn acls_to_proto(acls: &ApplicationAcls) -> Vec<pb::ApplicationAclMapProto> {
+    let acl = |kind: pb::ApplicationAccessTypeProto, list: &str| pb::ApplicationAclMapProto {
+        access_type: Some(kind as i32),
+        acl: Some(list.to_string()),
+    };
+    vec![
+        acl(pb::ApplicationAccessTypeProto::AppaccessViewApp, &acls.view),
+        acl(
+            pb::ApplicationAccessTypeProto::AppaccessModifyApp,
+            &acls.modify,
+        ),
+    ]
 }
 
 pub(super) fn submission_to_proto(

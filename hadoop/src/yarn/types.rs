@@ -241,6 +241,26 @@ pub struct ContainerLaunchContext {
     pub commands: Vec<String>,
     /// Tokens and secrets for the container (sent as a Writable Credentials file).
     pub credentials: Option<Credentials>,
+    /// The application's access control lists (the AM's context only; none: YARN's
+    /// default, the owner and administrators alone).
+    pub acls: Option<ApplicationAcls>,
+}
+
+/// Who besides the owner and the cluster's administrators may see an application's
+/// details and logs (`view`) and kill it or change it (`modify`), each in Hadoop's form
+/// `"user1,user2 group1,group2"` (`*`: everyone; `" "`: no one). Enforced when the
+/// cluster sets `yarn.acl.enable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationAcls {
+    pub view: String,
+    pub modify: String,
+}
+
+impl ApplicationAcls {
+    /// An access control list of `users` and `groups`.
+    pub fn list(users: &[String], groups: &[String]) -> String {
+        format!("{} {}", users.join(","), groups.join(","))
+    }
 }
 
 /// Everything submitApplication needs.

@@ -101,6 +101,18 @@ final class ClusterConf {
     c.set("yarn.scheduler.capacity.root.default.acl_administer_queue", "*");
   }
 
+  /**
+   * Application ACLs enforced, as on a multi-tenant cluster: an application's owner, and
+   * whoever its ACLs name, alone may see its details or kill it. Cluster and queue
+   * administrators may do both, so none is named (the defaults name everyone).
+   */
+  static void enforceAcls(Configuration c) {
+    c.setBoolean("yarn.acl.enable", true);
+    c.set("yarn.admin.acl", " ");
+    c.set("yarn.scheduler.capacity.root.acl_administer_queue", " ");
+    c.set("yarn.scheduler.capacity.root.default.acl_administer_queue", " ");
+  }
+
   /** Polls the live configuration until every RM address carries a real port. */
   static void waitForRealPorts(Configuration live) throws InterruptedException {
     long deadline = System.currentTimeMillis() + PORT_WAIT_MS;

@@ -27,8 +27,9 @@ import org.apache.hadoop.yarn.server.resourcemanager.ResourceManager;
  * closes, so a test harness that dies without cleaning up still takes the cluster down.
  *
  * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R] [--rms N]
- * [--secure [--rpc-protection P] [--token-renew-interval-s N] [--token-max-lifetime-s N]
- * [--am-rm-token-roll-s N]]}.
+ * [--acls] [--secure [--rpc-protection P] [--token-renew-interval-s N]
+ * [--token-max-lifetime-s N] [--am-rm-token-roll-s N]]}. {@code --acls} makes YARN enforce
+ * application ACLs, with no user an administrator of the cluster or of its queues.
  * With one host everything listens on 127.0.0.1; with more, each host's DataNode and
  * NodeManager listen on its own loopback alias (see {@link Hosts}). {@code --rms N} runs N
  * restartable ResourceManagers, an HA pair from two on (see {@link ResourceManagers}),
@@ -90,6 +91,9 @@ public final class Launcher {
 
     YarnConfiguration yconf = new YarnConfiguration(dfs.getConfiguration(0));
     ClusterConf.applyYarn(yconf, opts.workDir);
+    if (opts.acls) {
+      ClusterConf.enforceAcls(yconf);
+    }
     if (secure != null) {
       Secure.applyYarnWeb(yconf);
     }
@@ -286,6 +290,8 @@ public final class Launcher {
     int racks = 0;
     /** Null unless --secure. */
     Secure.Settings secure;
+    /** YARN enforces application ACLs. */
+    boolean acls;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -298,6 +304,10 @@ public final class Launcher {
         String a = args[i];
         if (a.equals("--secure")) {
           secure = true;
+          continue;
+        }
+        if (a.equals("--acls")) {
+          o.acls = true;
           continue;
         }
         if (i + 1 >= args.length) {

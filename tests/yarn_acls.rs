@@ -1,0 +1,119 @@
+//! Skein's `acls` on a cluster that enforces application ACLs (`scripts/minicluster.sh
+//! --acls`: `yarn.acl.enable`, no cluster or queue administrators). Users are simple-auth
+//! names (`HADOOP_USER_NAME`); the owner is the test's own user.
+
+mod common;
+#[path = "../hadoop/tests/support/minicluster.rs"]
+mod minicluster;
+
+use common::*;
+use minicluster::MiniCluster;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn cluster() -> &'static MiniCluster {
+    static CLUSTER: OnceLock<MiniCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("acls-minicluster");
+        MiniCluster::start_shared_with(&base, &["--acls"])
+    })
+}
+
+/// `spindle args` as `user` (None: the test's own user, the applications' owner).
+fn spindle(user: Option<&str>, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env("HADOOP_CONF_DIR", &cluster().conf_dir)
+        .env_remove("YARN_CONF_DIR")
+        .env_remove("HADOOP_USER_NAME");
+    if let Some(user) = user {
+        c.env("HADOOP_USER_NAME", user);
+    }
+    c.output().expect("spawn spindle")
+}
+
+/// The application's report as `user` sees it.
+fn status(user: Option<&str>, app: &str) -> serde_json::Value {
+    let o = spindle(user, &["status", app, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+}
+
+/// Submits a one-service application that sleeps, with `acls` (a YAML block or nothing),
+/// and returns its id once it runs.
+fn running_app(dir: &Path, name: &str, acls: &str) -> String {
+    let spec = format!(
+        "name: {name}\n{acls}services:\n  sleeper:\n    resources: {{ memory: 256, vcores: 1 }}\n    script: sleep 600\n"
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, spec).unwrap();
+    let o = spindle(
+        None,
+        &["submit", path.to_str().unwrap(), "--am-memory-mb", "256"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let app = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while status(None, &app)["state"] != "RUNNING" {
+        assert!(Instant::now() < deadline, "{app} never ran");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    app
+}
+
+/// Kills `app` as `user`, expecting to be refused.
+fn refused_kill(user: &str, app: &str) {
+    let started = Instant::now();
+    let o = spindle(Some(user), &["kill", app]);
+    assert!(!o.status.success(), "{user} killed {app}: {}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(user) && err.contains("MODIFY_APP") && err.contains("acls.modify_users"),
+        "the refusal should say who may not do what: {}",
+        text(&o)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(status(None, app)["state"], "RUNNING", "{user}'s kill took");
+}
+
+#[test]
+fn skeins_acls_decide_who_may_see_and_kill_an_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let acls = "acls:\n  enable: true\n  view_users: [alice, carol]\n  modify_users: [alice]\n";
+    let app = running_app(dir.path(), "acl-app", acls);
+
+    // Someone the ACLs do not name sees only what YARN shows everyone, and cannot kill it.
+    let hidden = status(Some("bob"), &app);
+    assert_eq!(hidden["am_host"], "N/A", "{hidden}");
+    refused_kill("bob", &app);
+    // A viewer sees the master's address, and may still not kill it.
+    let seen = status(Some("carol"), &app);
+    assert_ne!(seen["am_host"], "N/A", "{seen}");
+    assert_eq!(seen["am_host"], status(None, &app)["am_host"], "{seen}");
+    refused_kill("carol", &app);
+    // A modifier may.
+    let started = Instant::now();
+    let o = spindle(Some("alice"), &["kill", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    while status(None, &app)["state"] != "KILLED" {
+        assert!(started.elapsed() < Duration::from_secs(60), "not killed");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn without_acls_only_the_owner_may_kill_an_application() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = running_app(dir.path(), "no-acls", "");
+    assert_eq!(status(Some("alice"), &app)["am_host"], "N/A");
+    refused_kill("alice", &app);
+    let started = Instant::now();
+    let o = spindle(None, &["kill", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    while status(None, &app)["state"] != "KILLED" {
+        assert!(started.elapsed() < Duration::from_secs(60), "not killed");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
