@@ -448,11 +448,6 @@ fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
         // Skein's web UI ACL: spindle serves no web UI.
         ("  enable: false", "  enable: true", "key `acls`"),
         (
-            "        visibility: private",
-            "        visibility: public",
-            "key `services.server.files.lookup`",
-        ),
-        (
             "    vcores: 1\n  env:",
             "    vcores: 1\n    gpus: 1\n  env:",
             "key `master.resources`",

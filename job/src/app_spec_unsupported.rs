@@ -1,8 +1,7 @@
 //! What Skein's format can say and spindle cannot do yet. Each is refused naming its
 //! key (and, through `blame`, its line) rather than quietly ignored.
 
-use super::{AppSpec, FileSpec, Visibility};
-use std::collections::BTreeMap;
+use super::AppSpec;
 
 type Refusal = (Vec<Vec<String>>, String);
 
@@ -39,7 +38,6 @@ pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
             let why = "custom security (TLS certificates) is not supported: the application's secret protects every endpoint";
             return Err((at("security"), why.into()));
         }
-        files(&["master"], &m.files)?;
     }
     for (name, s) in &spec.services {
         let at = |key: &str| vec![vec!["services".to_string(), name.clone(), key.to_string()]];
@@ -50,21 +48,6 @@ pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
             let why =
                 "per-service node labels are not supported yet (the top-level `node_label` is)";
             return Err((at("node_label"), why.into()));
-        }
-        files(&["services", name], &s.files)?;
-    }
-    Ok(())
-}
-
-fn files(owner: &[&str], files: &BTreeMap<String, FileSpec>) -> Result<(), Refusal> {
-    for (name, f) in files {
-        if f.visibility == Visibility::Public {
-            let mut key: Vec<String> = owner.iter().map(|s| s.to_string()).collect();
-            key.extend(["files".to_string(), name.clone()]);
-            let why = format!(
-                "file `{name}`: public visibility is not supported yet (application or private)"
-            );
-            return Err((vec![key], why));
         }
     }
     Ok(())

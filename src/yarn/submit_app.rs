@@ -159,7 +159,7 @@ async fn stage_files(
 ) -> Result<Vec<Staged>, String> {
     let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
     let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.identity.user)?;
-    let mut done: HashMap<(String, bool, bool), Staged> = HashMap::new();
+    let mut done: HashMap<(String, bool, bool, bool), Staged> = HashMap::new();
     let empty = BTreeMap::new();
     let master_files = app.master.as_ref().map_or(&empty, |m| &m.files);
     let lists = std::iter::once(("master".to_string(), master_files))
@@ -173,10 +173,11 @@ async fn stage_files(
             let how = UserFile {
                 archive: file.kind == FileKind::Archive,
                 private: file.visibility == Visibility::Private,
+                public: file.visibility == Visibility::Public,
                 size: file.size,
                 timestamp: file.timestamp,
             };
-            let key = (source.clone(), how.archive, how.private);
+            let key = (source.clone(), how.archive, how.private, how.public);
             let mut s = match done.get(&key) {
                 Some(s) => s.clone(),
                 None => {

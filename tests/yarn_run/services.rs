@@ -435,3 +435,98 @@ services:
     assert!(!prefix.starts_with(&env.display().to_string()), "{out}");
     assert!(started.elapsed() < Duration::from_secs(240));
 }
+
+/// `visibility: public` (Skein's): a file everyone may read on HDFS is localized into
+/// the node's public cache and read by the service; a file only its owner may read, a
+/// directory above it that others may not enter, and a local file are each refused by
+/// `submit`, naming the file, before any application starts.
+#[test]
+fn public_files_are_checked_readable_by_everyone_before_submitting() {
+    let base = "/public-files";
+    put(&format!("{base}/open/data.txt"), b"hello public\n".to_vec());
+    put(&format!("{base}/closed/data.txt"), b"secret\n".to_vec());
+    put(
+        &format!("{base}/shut/data.txt"),
+        b"behind a door\n".to_vec(),
+    );
+    runtime().block_on(async {
+        let fs = hdfs();
+        for (path, mode) in [
+            (base.to_string(), 0o755),
+            (format!("{base}/open"), 0o755),
+            (format!("{base}/open/data.txt"), 0o644),
+            (format!("{base}/closed"), 0o755),
+            (format!("{base}/closed/data.txt"), 0o600),
+            (format!("{base}/shut"), 0o750),
+            (format!("{base}/shut/data.txt"), 0o644),
+        ] {
+            fs.set_permission(&path, mode).await.unwrap();
+        }
+    });
+    let spec = |source: &str| {
+        format!(
+            "name: public-file\nservices:\n  reader:\n    resources: {{ memory: 256, vcores: 1 }}\n    files:\n      data.txt: {{ source: \"{source}\", visibility: public }}\n    script: test \"$(cat data.txt)\" = \"hello public\"\n"
+        )
+    };
+    let started = Instant::now();
+    let ok = app_dir(&spec(&format!("hdfs://{base}/open/data.txt")), &[]);
+    let o = submit_app(&ok, &["--wait", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(180));
+    // In the NodeManager's public cache (`<local dir>/filecache`), not a user's
+    // (`<local dir>/usercache/<user>/filecache`).
+    let base_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("yarn-minicluster");
+    let cached = files_named(&base_dir, "data.txt");
+    let public = cached.iter().filter(|p| {
+        let s = p.display().to_string();
+        s.contains("/filecache/") && !s.contains("/usercache/")
+    });
+    assert!(
+        public
+            .into_iter()
+            .any(|p| std::fs::read(p).unwrap() == b"hello public\n"),
+        "{cached:?}"
+    );
+
+    for (source, want) in [
+        (
+            format!("hdfs://{base}/closed/data.txt"),
+            "not readable by everyone",
+        ),
+        (
+            format!("hdfs://{base}/shut/data.txt"),
+            "may not enter /public-files/shut",
+        ),
+        ("local.txt".to_string(), "is a local file"),
+    ] {
+        let dir = app_dir(&spec(&source), &[("local.txt", b"hello public\n")]);
+        let started = Instant::now();
+        let o = submit_app(&dir, &["--wait"]);
+        assert!(!o.status.success(), "{source}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(want) && err.contains("data.txt"),
+            "{source}: {}",
+            text(&o)
+        );
+        assert!(!err.contains("submitted application_"), "{}", text(&o));
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+}
+
+/// Every file called `name` below `dir`.
+fn files_named(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            found.extend(files_named(&path, name));
+        } else if path.file_name().is_some_and(|n| n == name) {
+            found.push(path);
+        }
+    }
+    found
+}

@@ -33,6 +33,9 @@ pub struct Staged {
     /// An archive (zip, tar, tar.gz) the NodeManager unpacks into a directory `name`.
     #[serde(default)]
     pub archive: bool,
+    /// Cached once on each node for every user (a file everyone may read).
+    #[serde(default)]
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,7 +145,9 @@ impl LaunchInfo {
             } else {
                 LocalResourceType::File
             },
-            visibility: if f.private {
+            visibility: if f.public {
+                LocalResourceVisibility::Public
+            } else if f.private {
                 LocalResourceVisibility::Private
             } else {
                 LocalResourceVisibility::Application

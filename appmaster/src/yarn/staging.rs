@@ -143,7 +143,11 @@ impl Staging {
         let mut staged = if let Some(rest) = source.strip_prefix("hdfs://") {
             // hdfs:///path or hdfs://authority/path: the path part.
             let path = rest.find('/').map_or("/", |i| &rest[i..]);
-            let staged = self.staged(name, path, how.private).await?;
+            if how.public {
+                self.readable_by_everyone(path).await?;
+            }
+            let mut staged = self.staged(name, path, how.private).await?;
+            staged.public = how.public;
             for (what, want, have) in [
                 ("size", how.size, staged.size),
                 ("timestamp", how.timestamp, staged.timestamp),
@@ -156,6 +160,12 @@ impl Staging {
                 }
             }
             staged
+        } else if how.public {
+            return Err(format!(
+                "visibility public: {source} is a local file, which spindle uploads to your \
+                 private staging directory; put it where everyone may read it on the cluster's \
+                 filesystem and name its hdfs:// path, or use visibility private"
+            ));
         } else {
             let local = Path::new(source.strip_prefix("file://").unwrap_or(source));
             if local.is_dir() {
@@ -187,7 +197,43 @@ impl Staging {
             timestamp: status.modification_time as i64,
             private,
             archive: false,
+            public: false,
         })
+    }
+
+    /// A NodeManager caches a public file for every user only if everyone may read it
+    /// and enter each directory above it; otherwise its localization fails after the
+    /// application has started. Checked here, before submitting.
+    async fn readable_by_everyone(&self, path: &str) -> Result<(), String> {
+        let status = self.client.get_file_info(path).await.map_err(|e| match e {
+            HdfsError::FileNotFound(_) => format!("{path} does not exist"),
+            e => format!("{path}: {e}"),
+        })?;
+        if status.permission & 0o004 == 0 {
+            return Err(format!(
+                "visibility public: {path} is not readable by everyone (mode {:o}); \
+                 chmod o+r it or use visibility private",
+                status.permission
+            ));
+        }
+        let mut dir = Path::new(path).parent();
+        while let Some(d) = dir {
+            let d_str = d.to_string_lossy();
+            let info = self
+                .client
+                .get_file_info(&d_str)
+                .await
+                .map_err(|e| format!("{d_str}: {e}"))?;
+            if info.permission & 0o001 == 0 {
+                return Err(format!(
+                    "visibility public: everyone may not enter {d_str} (mode {:o}) above {path}; \
+                     chmod o+x it or use visibility private",
+                    info.permission
+                ));
+            }
+            dir = d.parent();
+        }
+        Ok(())
     }
 }
 
@@ -197,6 +243,8 @@ pub struct UserFile {
     pub archive: bool,
     /// Cached per user on each node across applications, not per application.
     pub private: bool,
+    /// Cached once on each node for every user: the file must be readable by everyone.
+    pub public: bool,
     pub size: Option<i64>,
     pub timestamp: Option<i64>,
 }
