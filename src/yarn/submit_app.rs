@@ -67,10 +67,7 @@ pub async fn submit_app(
     );
     super::give_master_keytab(&mut context, keytab);
     // The ResourceManager takes the application's ACLs from the master's context.
-    context.acls = launch
-        .acls
-        .clone()
-        .map(|(view, modify)| ApplicationAcls { view, modify });
+    context.acls = launch.application_acls();
     let name = args.name.as_deref().unwrap_or(&app.name);
     let mut sub = ApplicationSubmission::new(new.id, name, context);
     sub.queue = args.queue.clone().unwrap_or_else(|| app.queue.clone());
@@ -116,7 +113,6 @@ pub async fn submit_app(
     Ok(finish(args.json, &report, summary, rendered))
 }
 
-/// Skein's (log4j's) level names as the application master's `RUST_LOG`.
 /// Skein's `acls` as YARN's view and modify lists. Disabled, none are set: YARN's
 /// default, the owner and the cluster's administrators alone, as with Skein.
 fn yarn_acls(acls: &AclSpec) -> (String, String) {
@@ -126,6 +122,7 @@ fn yarn_acls(acls: &AclSpec) -> (String, String) {
     )
 }
 
+/// Skein's (log4j's) level names as the application master's `RUST_LOG`.
 fn rust_log_level(level: &str) -> Result<&'static str, String> {
     Ok(match level.to_ascii_uppercase().as_str() {
         "ALL" | "TRACE" => "trace",

@@ -186,11 +186,14 @@ impl LaunchInfo {
             environment,
             commands: vec![command.join(" ")],
             credentials: Some(self.credentials(secret)),
-            acls: self
-                .acls
-                .clone()
-                .map(|(view, modify)| ApplicationAcls { view, modify }),
+            acls: self.application_acls(),
         }
+    }
+
+    /// The application's ACLs, as every launch context carries them.
+    pub fn application_acls(&self) -> Option<ApplicationAcls> {
+        let (view, modify) = self.acls.clone()?;
+        Some(ApplicationAcls { view, modify })
     }
 
     /// The secret and the shared tokens.
