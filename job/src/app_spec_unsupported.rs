@@ -22,7 +22,7 @@ pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
         .is_some_and(|a| a.enable && !a.ui_users.is_empty())
     {
         let why = "spindle serves no web UI: leave `acls.ui_users` out (`view_users` and \
-                   `view_groups` say who may see the application and its logs)";
+                   `view_groups` say who may see the application's details)";
         return Err((top("acls"), why.into()));
     }
     if let Some(m) = &spec.master {
