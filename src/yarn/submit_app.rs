@@ -47,6 +47,8 @@ pub async fn submit_app(
         fits(&format!("{key}.resources"), resource(r), max)?;
     }
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
+    // Before the master's context is made from `launch`: the ResourceManager takes the
+    // application's ACLs from that context.
     launch.acls = app.acls.as_ref().filter(|a| a.enable).map(yarn_acls);
     launch.nodes = running_nodes(&rm).await?;
     launch.tokens = cluster.delegation_tokens().await?.into();
@@ -66,8 +68,6 @@ pub async fn submit_app(
         &secret,
     );
     super::give_master_keytab(&mut context, keytab);
-    // The ResourceManager takes the application's ACLs from the master's context.
-    context.acls = launch.application_acls();
     let name = args.name.as_deref().unwrap_or(&app.name);
     let mut sub = ApplicationSubmission::new(new.id, name, context);
     sub.queue = args.queue.clone().unwrap_or_else(|| app.queue.clone());

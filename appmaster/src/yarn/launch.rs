@@ -191,7 +191,7 @@ impl LaunchInfo {
     }
 
     /// The application's ACLs, as every launch context carries them.
-    pub fn application_acls(&self) -> Option<ApplicationAcls> {
+    fn application_acls(&self) -> Option<ApplicationAcls> {
         let (view, modify) = self.acls.clone()?;
         Some(ApplicationAcls { view, modify })
     }
