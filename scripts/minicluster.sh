@@ -5,7 +5,7 @@
 # stdin closes (unless stdin is /dev/null).
 #
 # usage: scripts/minicluster.sh [--conf-dir DIR] [--hadoop VERSION] [--hosts N] [--racks R] [--rms N]
-#          [--acls] [--secure [--rpc-protection authentication|integrity|privacy]
+#          [--acls] [--second-dfs] [--secure [--rpc-protection authentication|integrity|privacy]
 #                    [--token-renew-interval-s N] [--token-max-lifetime-s N]
 #                    [--am-rm-token-roll-s N]]
 #        scripts/minicluster.sh --print-classpath   (build, print the java class path, exit)
@@ -36,6 +36,10 @@
 # --acls makes YARN enforce application ACLs (yarn.acl.enable), with no user an
 # administrator of the cluster or its queues: only an application's owner, and whoever its
 # ACLs name, may see its details or kill it.
+#
+# --second-dfs starts a second HDFS (a NameNode and a DataNode on 127.0.0.1, secure when the
+# cluster is) beside the default filesystem, as a user's other cluster; its URL is in
+# <conf-dir>/second-dfs and it holds /shared/second.txt, which everyone may read.
 #
 # --secure (one host only) Kerberizes both clusters: a MiniKdc (realm EXAMPLE.COM) runs in
 # the work dir, HDFS runs as hdfs/localhost and YARN as yarn/localhost (configured as
@@ -75,7 +79,7 @@ while [[ $# -gt 0 ]]; do
     --racks) racks="$2"; shift 2 ;;
     --rms) rms="$2"; shift 2 ;;
     --secure) secure=1; shift ;;
-    --acls) extra_opts+=("$1"); shift ;;
+    --acls|--second-dfs) extra_opts+=("$1"); shift ;;
     --rpc-protection)
       [[ "${2:-}" =~ ^(authentication|integrity|privacy)$ ]] ||
         { echo "minicluster.sh: --rpc-protection must be authentication, integrity or privacy" >&2; exit 2; }
@@ -85,7 +89,7 @@ while [[ $# -gt 0 ]]; do
         { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,59p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done

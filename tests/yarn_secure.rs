@@ -120,6 +120,14 @@ impl Secure {
         spec.display().to_string()
     }
 
+    /// `hdfs://host:port` of the cluster's second HDFS (`--second-dfs`).
+    fn second_dfs(&self) -> String {
+        std::fs::read_to_string(self.cluster.conf_dir.join("second-dfs"))
+            .expect("second-dfs in the conf dir: start the cluster with --second-dfs")
+            .trim()
+            .to_string()
+    }
+
     fn status(&self, app: &str) -> serde_json::Value {
         let o = self.spindle(&["status", app, "--json"]);
         assert!(o.status.success(), "{}", text(&o));
@@ -148,13 +156,14 @@ impl Secure {
 
 /// The privacy cluster the tests share, with short token lifetimes: HDFS and YARN
 /// delegation tokens must be renewed every 20 s, and the AMRMToken's key rolls every
-/// 60 s (which brings the AM liveness expiry down to 20 s).
+/// 60 s (which brings the AM liveness expiry down to 20 s). A second HDFS runs beside it.
 fn privacy() -> &'static Secure {
     static CLUSTER: OnceLock<Secure> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         Secure::start(
             "secure-privacy",
             &[
+                "--second-dfs",
                 "--rpc-protection",
                 "privacy",
                 "--token-renew-interval-s",
@@ -438,10 +447,16 @@ fn a_keytab_login_needs_no_ticket_cache_and_leaves_none_behind() {
     );
 }
 
-/// A cluster whose HDFS delegation tokens live two minutes at most.
+/// A cluster whose HDFS delegation tokens live two minutes at most, with a second HDFS
+/// whose tokens do too.
 fn lifetime() -> &'static Secure {
     static CLUSTER: OnceLock<Secure> = OnceLock::new();
-    CLUSTER.get_or_init(|| Secure::start("secure-lifetime", &["--token-max-lifetime-s", "120"]))
+    CLUSTER.get_or_init(|| {
+        Secure::start(
+            "secure-lifetime",
+            &["--token-max-lifetime-s", "120", "--second-dfs"],
+        )
+    })
 }
 
 /// `submit --wait --json` of `spec` twice at once: from the keytab, and from the ticket
@@ -521,7 +536,9 @@ fn a_keytab_job_outlives_its_tokens_max_lifetime_on_fresh_ones() {
 
 /// The same for a services application: its containers follow fresh tokens through the
 /// key-value store. A service that reads HDFS after 100 s, from a new process, succeeds
-/// when submitted with a keytab, and fails when submitted from a ticket cache.
+/// when submitted with a keytab, and fails when submitted from a ticket cache. It reads
+/// the second HDFS its spec names in `file_systems` then too: the master's fresh tokens
+/// come from both NameNodes.
 #[test]
 fn a_keytab_service_reads_hdfs_past_its_tokens_max_lifetime() {
     let s = lifetime();
@@ -533,12 +550,19 @@ fn a_keytab_service_reads_hdfs_past_its_tokens_max_lifetime() {
         "name: down\nworkers: { instances: 1 }\ninput: { path: \"hdfs:///user/alice/lifetime-svc/in/part-*\", format: jsonl }\noutput: { path: out, format: jsonl }\n",
     )
     .unwrap();
+    // And the second HDFS, whose tokens come through `file_systems`.
+    let second = s.second_dfs();
+    std::fs::write(
+        dir.path().join("other.yaml"),
+        format!("name: other\nworkers: {{ instances: 1 }}\ninput: {{ path: \"{second}/shared/second.txt\", format: text }}\noutput: {{ path: other, format: jsonl }}\n"),
+    )
+    .unwrap();
     let spec = |name: &str| {
         let spec = dir.path().join(format!("{name}.yaml"));
         std::fs::write(
             &spec,
             format!(
-                "name: {name}\nservices:\n  late:\n    resources: {{ memory: 256, vcores: 1 }}\n    files: {{ down.yaml: down.yaml }}\n    script: sleep 100 && spindle run down.yaml --quiet && echo rows=$(cat out/part-* | wc -l)\n"
+                "name: {name}\nfile_systems: [\"{second}\"]\nservices:\n  late:\n    resources: {{ memory: 256, vcores: 1 }}\n    files: {{ down.yaml: down.yaml, other.yaml: other.yaml }}\n    script: sleep 100 && spindle run down.yaml --quiet && echo rows=$(cat out/part-* | wc -l) && spindle run other.yaml --quiet && cat other/part-*\n"
             ),
         )
         .unwrap();
@@ -568,6 +592,11 @@ fn a_keytab_service_reads_hdfs_past_its_tokens_max_lifetime() {
     assert!(
         logs.contains(&format!("rows={}", rows.len())),
         "{}",
+        text(&o)
+    );
+    assert!(
+        logs.contains(r#"{"line":"from the second filesystem"}"#),
+        "the second filesystem was not read past its token's life: {}",
         text(&o)
     );
     assert!(
@@ -651,6 +680,90 @@ services:
         started.elapsed() < Duration::from_secs(180),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// Skein's `file_systems`: delegation tokens from another HDFS's NameNode reach the
+/// containers. Three applications at once against the second HDFS: a service that reads
+/// it with a fresh process succeeds when the spec names it in `file_systems`, and fails
+/// when it does not; a service whose file lives there gets it, named or not (its token
+/// comes with the file, for the NodeManager that fetches it).
+#[test]
+fn another_filesystems_tokens_come_through_file_systems_and_files() {
+    let s = privacy();
+    let second = s.second_dfs();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("other.yaml"),
+        format!("name: other\nworkers: {{ instances: 1 }}\ninput: {{ path: \"{second}/shared/second.txt\", format: text }}\noutput: {{ path: other, format: jsonl }}\n"),
+    )
+    .unwrap();
+    let read = "spindle run other.yaml --quiet && cat other/part-*";
+    let spec = |name: &str, top: &str, files: &str, script: &str| {
+        let spec = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &spec,
+            format!("name: {name}\n{top}services:\n  reader:\n    resources: {{ memory: 256, vcores: 1 }}\n    files: {{ {files} }}\n    script: {script}\n"),
+        )
+        .unwrap();
+        spec.display().to_string()
+    };
+    let named = spec(
+        "fs-named",
+        &format!("file_systems: [\"{second}\"]\n"),
+        "other.yaml: other.yaml",
+        read,
+    );
+    let unnamed = spec("fs-unnamed", "", "other.yaml: other.yaml", read);
+    let fetched = spec(
+        "fs-file",
+        "",
+        &format!("second.txt: \"{second}/shared/second.txt\""),
+        "test \"$(cat second.txt)\" = \"from the second filesystem\"",
+    );
+    let started = Instant::now();
+    let submit = |spec: &str| s.spindle(&["submit", spec, "--wait", "--am-memory-mb", "256"]);
+    let (named, unnamed, fetched) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| submit(&named));
+        let b = scope.spawn(|| submit(&unnamed));
+        (a.join().unwrap(), b.join().unwrap(), submit(&fetched))
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(240),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(named.status.success(), "{}", text(&named));
+    let logs = s.spindle(&["logs", &app_id(&named)]);
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains(r#"{"line":"from the second filesystem"}"#),
+        "{}",
+        text(&logs)
+    );
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    assert!(
+        !unnamed.status.success(),
+        "a container read another HDFS without its token: {}",
+        text(&unnamed)
+    );
+    let unnamed = app_id(&unnamed);
+    let report = s.status(&unnamed);
+    assert_eq!(report["final_status"], "FAILED", "{report}");
+    assert!(
+        report["diagnostics"].as_str().unwrap().contains("reader"),
+        "{report}"
+    );
+    // It failed for want of credentials for the second HDFS, nothing else.
+    let logs = s.spindle(&["logs", &unnamed]);
+    let logs = String::from_utf8_lossy(&logs.stdout);
+    let refused = logs
+        .lines()
+        .find(|l| l.contains("error: job other failed"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        refused.contains(&format!("{second}/shared/second.txt"))
+            && refused.contains("No credentials"),
+        "{refused}"
     );
 }
 

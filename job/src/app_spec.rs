@@ -81,7 +81,8 @@ pub struct AppSpec {
     pub max_attempts: u32,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Extra file systems to get delegation tokens for.
+    /// Other HDFS filesystems (`hdfs://host:port`) whose delegation tokens the
+    /// application's containers get, beside the default filesystem's.
     #[serde(default)]
     pub file_systems: Vec<String>,
     #[serde(default)]
@@ -90,6 +91,14 @@ pub struct AppSpec {
     pub master: Option<MasterSpec>,
     #[serde(default, deserialize_with = "de::services")]
     pub services: BTreeMap<String, ServiceSpec>,
+}
+
+/// `host:port` of the NameNode an `hdfs://host:port[/path]` URL names; `None` for any
+/// other URL, or one without a host or a port.
+pub fn namenode_of(url: &str) -> Option<String> {
+    let authority = url.strip_prefix("hdfs://")?.split('/').next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    (!host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)).then(|| authority.to_string())
 }
 
 /// Who may view and modify the application (YARN's ACLs), as Skein writes them.

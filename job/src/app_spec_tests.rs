@@ -438,12 +438,44 @@ fn an_app_needs_services_or_a_master_script() {
 }
 
 #[test]
+fn other_filesystems_are_hdfs_namenodes_by_host_and_port() {
+    use crate::app_spec::namenode_of;
+    assert_eq!(namenode_of("hdfs://nn2:8020").as_deref(), Some("nn2:8020"));
+    assert_eq!(namenode_of("hdfs://nn2:8020/").as_deref(), Some("nn2:8020"));
+    assert_eq!(
+        namenode_of("hdfs://10.0.0.2:9000/x/y").as_deref(),
+        Some("10.0.0.2:9000")
+    );
+    for bad in [
+        "hdfs://nn2",
+        "hdfs:///x",
+        "hdfs://:8020",
+        "hdfs://nn:0",
+        "s3a://b",
+        "nn:8020",
+    ] {
+        assert_eq!(namenode_of(bad), None, "{bad}");
+    }
+    let spec = app(&full_with(
+        "file_systems: []",
+        "file_systems: [\"hdfs://nn2:8020\"]",
+    ));
+    assert_eq!(spec.file_systems, ["hdfs://nn2:8020"]);
+}
+
+#[test]
 fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
     let cases = [
+        // Delegation tokens come from HDFS NameNodes only, named by host and port.
         (
             "file_systems: []",
-            "file_systems: [\"hdfs://backup:8020\"]",
-            "line 5, column 1: key `file_systems`",
+            "file_systems: [\"hdfs://backup:8020\", \"webhdfs://backup:9870\"]",
+            "line 5, column 1: key `file_systems`: webhdfs://backup:9870",
+        ),
+        (
+            "file_systems: []",
+            "file_systems: [\"hdfs://nameservice1\"]",
+            "key `file_systems`: hdfs://nameservice1",
         ),
         // Skein's web UI ACL: spindle serves no web UI.
         ("  enable: false", "  enable: true", "key `acls`"),

@@ -1,7 +1,7 @@
 //! What Skein's format can say and spindle cannot do yet. Each is refused naming its
 //! key (and, through `blame`, its line) rather than quietly ignored.
 
-use super::AppSpec;
+use super::{namenode_of, AppSpec};
 
 type Refusal = (Vec<Vec<String>>, String);
 
@@ -12,9 +12,12 @@ pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
         let why = "submitting as another user (a proxy user) is not supported yet";
         return Err((top("user"), why.into()));
     }
-    if !spec.file_systems.is_empty() {
-        let why = "delegation tokens for other filesystems are not supported yet (issue 11)";
-        return Err((top("file_systems"), why.into()));
+    if let Some(bad) = spec.file_systems.iter().find(|f| namenode_of(f).is_none()) {
+        let why = format!(
+            "{bad}: name an HDFS NameNode as hdfs://host:port (for an HA nameservice, its \
+             active NameNode); other filesystems are not supported"
+        );
+        return Err((top("file_systems"), why));
     }
     if spec
         .acls

@@ -186,7 +186,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
 
     let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
     launch.nodes = running_nodes(&rm).await?;
-    launch.tokens = cluster.delegation_tokens().await?.into();
+    launch.tokens = cluster.delegation_tokens(&[]).await?.into();
     let am_memory_mb = args.am_memory_mb.unwrap_or(spec.am_memory_mb);
     launch.am_memory_mb = Some(am_memory_mb);
     let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
@@ -382,6 +382,7 @@ pub(super) async fn stage(
         keytab_principal: None,
         am_memory_mb: None,
         acls: None,
+        file_systems: vec![],
     };
     Ok((launch, vec![spec], secret))
 }

@@ -10,6 +10,7 @@ use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
 use spindle_appmaster::yarn::staging::{Staging, UserFile};
 use spindle_appmaster::yarn::APPLICATION_TYPE;
 use spindle_hadoop::yarn::{ApplicationAcls, ApplicationSubmission, FinalStatus, Resource};
+use spindle_job::app_spec::namenode_of;
 use spindle_job::{AclSpec, AppSpec, FileKind, Resources, Visibility};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -51,9 +52,13 @@ pub async fn submit_app(
     // application's ACLs from that context.
     launch.acls = app.acls.as_ref().filter(|a| a.enable).map(yarn_acls);
     launch.nodes = running_nodes(&rm).await?;
-    launch.tokens = cluster.delegation_tokens().await?.into();
     let base = args.spec.parent().unwrap_or(Path::new("."));
     let master_files = stage_files(&cluster, &mut launch, base, app).await?;
+    launch.file_systems = other_filesystems(app, &launch, &master_files);
+    launch.tokens = cluster
+        .delegation_tokens(&launch.file_systems)
+        .await?
+        .into();
     launch.spec = am_files.first().cloned();
     let keytab = super::keytab_for_master(&cluster, &mut launch)?;
     let mut am_env = vec![(LAUNCH_ENV, launch.encode())];
@@ -120,6 +125,21 @@ fn yarn_acls(acls: &AclSpec) -> (String, String) {
         ApplicationAcls::list(&acls.view_users, &acls.view_groups),
         ApplicationAcls::list(&acls.modify_users, &acls.modify_groups),
     )
+}
+
+/// The NameNodes (`host:port`) of other filesystems than the default whose tokens the
+/// application needs: those the spec's `file_systems` names, and those its files are on
+/// (a NodeManager fetches them with the application's tokens).
+fn other_filesystems(app: &AppSpec, launch: &LaunchInfo, master_files: &[Staged]) -> Vec<String> {
+    let named = app.file_systems.iter().filter_map(|f| namenode_of(f));
+    let of_files = master_files
+        .iter()
+        .chain(launch.service_files.values().flatten())
+        .filter_map(|f| f.filesystem.clone());
+    let mut all: Vec<String> = named.chain(of_files).collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 /// Skein's (log4j's) level names as the application master's `RUST_LOG`.
@@ -199,7 +219,8 @@ async fn stage_files(
 }
 
 /// A file's source as the stager takes it: a local absolute path (relative ones are
-/// relative to the spec's directory) or an `hdfs://` URL on the default filesystem.
+/// relative to the spec's directory), an `hdfs://` URL on the default filesystem, or one
+/// naming another HDFS by its NameNode's `host:port`.
 fn resolve(source: &str, base: &Path, default_fs: &str) -> Result<String, String> {
     if let Some(rest) = source.strip_prefix("hdfs://") {
         let authority = rest.split('/').next().unwrap_or_default();
@@ -207,9 +228,10 @@ fn resolve(source: &str, base: &Path, default_fs: &str) -> Result<String, String
             .strip_prefix("hdfs://")
             .unwrap_or_default()
             .trim_end_matches('/');
-        if !authority.is_empty() && authority != default {
+        if !authority.is_empty() && authority != default && namenode_of(source).is_none() {
             return Err(format!(
-                "{source} is not on the default filesystem {default_fs}: other filesystems are not supported yet"
+                "{source} is not on the default filesystem {default_fs}: name the other \
+                 filesystem's NameNode by host and port (hdfs://host:port/path)"
             ));
         }
         return Ok(source.to_string());
@@ -274,7 +296,12 @@ mod tests {
             resolve("hdfs://nn:8020/d/x", base, fs).unwrap(),
             "hdfs://nn:8020/d/x"
         );
-        assert!(resolve("hdfs://other:8020/d/x", base, fs)
+        // Another HDFS, named by its NameNode.
+        assert_eq!(
+            resolve("hdfs://other:8020/d/x", base, fs).unwrap(),
+            "hdfs://other:8020/d/x"
+        );
+        assert!(resolve("hdfs://nameservice2/d/x", base, fs)
             .unwrap_err()
             .contains("not on the default"));
         assert!(resolve("s3://b/k", base, fs).is_err());

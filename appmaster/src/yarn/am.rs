@@ -533,6 +533,7 @@ fn keep_tokens_fresh(
     tokio::spawn(keep_fresh(
         cluster.conf.clone(),
         cluster.conf_dirs.clone(),
+        launch.file_systems.clone(),
         login,
         expires,
         publish,

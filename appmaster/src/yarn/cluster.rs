@@ -73,9 +73,13 @@ impl Cluster {
     }
 
     /// On a Kerberos cluster, the tokens the application's containers need, by alias:
-    /// an HDFS delegation token the ResourceManager renews for the application's life
+    /// an HDFS delegation token from the default filesystem's NameNode and from each of
+    /// `others` (`host:port`), which the ResourceManager renews for the application's life
     /// (its renewer is `yarn.resourcemanager.principal`). Empty on an insecure cluster.
-    pub async fn delegation_tokens(&self) -> Result<BTreeMap<String, Token>, String> {
+    pub async fn delegation_tokens(
+        &self,
+        others: &[String],
+    ) -> Result<BTreeMap<String, Token>, String> {
         if self.identity.kerberos.is_none() {
             return Ok(BTreeMap::new());
         }
@@ -89,8 +93,24 @@ impl Cluster {
             .first()
             .and_then(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
             .unwrap_or_default();
-        self.delegation_tokens_for(&renewer.replace("_HOST", &rm_host))
-            .await
+        let renewer = renewer.replace("_HOST", &rm_host);
+        let mut tokens = BTreeMap::new();
+        for authority in self.namenodes(others)? {
+            tokens.extend(self.delegation_token(&authority, &renewer).await?);
+        }
+        Ok(tokens)
+    }
+
+    /// `host:port` of the default filesystem's NameNode, then each of `others` not
+    /// named already.
+    pub fn namenodes(&self, others: &[String]) -> Result<Vec<String>, String> {
+        let mut all = vec![self.namenode_authority()?];
+        for other in others {
+            if !all.contains(other) {
+                all.push(other.clone());
+            }
+        }
+        Ok(all)
     }
 
     /// The NameNode's `host:port` from fs.defaultFS, which a Kerberos cluster needs.
@@ -108,19 +128,20 @@ impl Cluster {
             })?;
         if !authority.contains(':') {
             return Err(format!(
-                "fs.defaultFS={default_fs}: delegation tokens for an HA nameservice are not supported yet;                  name the active NameNode's host:port"
+                "fs.defaultFS={default_fs}: delegation tokens for an HA nameservice are not supported yet; \
+                 name the active NameNode's host:port"
             ));
         }
         Ok(authority.to_string())
     }
 
-    /// An HDFS delegation token `renewer` may renew, by alias (see
-    /// [`Cluster::delegation_tokens`]).
-    pub async fn delegation_tokens_for(
+    /// An HDFS delegation token from the NameNode at `authority` that `renewer` may
+    /// renew, under the aliases clients look it up by.
+    pub async fn delegation_token(
         &self,
+        authority: &str,
         renewer: &str,
     ) -> Result<BTreeMap<String, Token>, String> {
-        let authority = &self.namenode_authority()?;
         let nn = NameNodeClient::connect_as(authority, &self.identity, &self.conf)
             .await
             .map_err(|e| format!("cannot reach the NameNode at {authority}: {e}"))?;
@@ -144,17 +165,16 @@ impl Cluster {
         Ok(tokens)
     }
 
-    /// Renews `token`, whose renewer must be this process's user: when it now expires,
-    /// in ms since the epoch.
-    pub async fn renew(&self, token: &Token) -> Result<i64, String> {
-        let authority = &self.namenode_authority()?;
+    /// Renews `token`, which the NameNode at `authority` issued and whose renewer must
+    /// be this process's user: when it now expires, in ms since the epoch.
+    pub async fn renew(&self, authority: &str, token: &Token) -> Result<i64, String> {
         let nn = NameNodeClient::connect_as(authority, &self.identity, &self.conf)
             .await
             .map_err(|e| format!("cannot reach the NameNode at {authority}: {e}"))?;
         let expiry = nn
             .renew_delegation_token(token)
             .await
-            .map_err(|e| format!("cannot renew the HDFS delegation token: {e}"))?;
+            .map_err(|e| format!("cannot renew the HDFS delegation token of {authority}: {e}"))?;
         Ok(expiry as i64)
     }
 

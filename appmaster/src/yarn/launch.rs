@@ -36,6 +36,9 @@ pub struct Staged {
     /// Cached once on each node for every user (a file everyone may read).
     #[serde(default)]
     pub public: bool,
+    /// `host:port` of the NameNode of another HDFS than the default, where `path` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +78,11 @@ pub struct LaunchInfo {
     /// (a NodeManager checks a container's logs against the ACLs its containers carry).
     #[serde(default)]
     pub acls: Option<(String, String)>,
+    /// `host:port` of the NameNodes of other filesystems than the default whose
+    /// delegation tokens the application holds (Skein's `file_systems`, and where its
+    /// files are): fresh tokens come from each of them too.
+    #[serde(default)]
+    pub file_systems: Vec<String>,
 }
 
 /// The tokens containers get, shared by every copy of a launch description: tokens the
@@ -133,10 +141,14 @@ impl LaunchInfo {
     }
 
     fn resource(&self, f: &Staged) -> LocalResource {
+        let (scheme, host, port) = match f.filesystem.as_deref().and_then(|a| a.rsplit_once(':')) {
+            Some((host, port)) => ("hdfs".into(), host.into(), port.parse().unwrap_or(-1)),
+            None => (self.fs_scheme.clone(), self.fs_host.clone(), self.fs_port),
+        };
         LocalResource {
-            scheme: self.fs_scheme.clone(),
-            host: self.fs_host.clone(),
-            port: self.fs_port,
+            scheme,
+            host,
+            port,
             file: f.path.clone(),
             size: f.size,
             timestamp: f.timestamp,
@@ -265,6 +277,7 @@ mod tests {
             keytab_principal: None,
             am_memory_mb: None,
             acls: None,
+            file_systems: vec![],
         };
         assert_eq!(launch.hosts(), ["a", "b", "c", "d"]);
         assert_eq!(launch.racks(), ["/r1", "/r2"], "no empty rack");
@@ -306,6 +319,7 @@ mod tests {
                 keytab_principal: None,
                 am_memory_mb: None,
                 acls: None,
+                file_systems: vec![],
             }
             .encode(),
         )

@@ -16,6 +16,10 @@ pub struct Staging {
     client: Client,
     /// `/user/<user>/.spindle`
     pub root: String,
+    /// The site files clients of other filesystems are built with too.
+    conf_dir: String,
+    /// `host:port` of the default filesystem's NameNode ("" for a nameservice).
+    default_authority: String,
 }
 
 impl Staging {
@@ -29,6 +33,8 @@ impl Staging {
         Ok(Staging {
             client,
             root: format!("/user/{user}/.spindle"),
+            conf_dir: conf_dir.display().to_string(),
+            default_authority: authority_of(default_fs).to_string(),
         })
     }
 
@@ -38,7 +44,7 @@ impl Staging {
         let path = format!("{}/bin/spindle-{}", self.root, &hash[..16]);
         let uploaded = self.upload_once(exe, &path, 0o755).await?;
         Ok((
-            self.staged(super::launch::BINARY, &path, true).await?,
+            staged(&self.client, super::launch::BINARY, &path, true).await?,
             uploaded,
         ))
     }
@@ -89,7 +95,7 @@ impl Staging {
     pub async fn file(&self, dir: &str, name: &str, data: Vec<u8>) -> Result<Staged, String> {
         let path = format!("{dir}/{name}");
         self.write(&path, Bytes::from(data), 0o600).await?;
-        self.staged(name, &path, false).await
+        staged(&self.client, name, &path, false).await
     }
 
     pub async fn read(&self, path: &str) -> Result<Vec<u8>, String> {
@@ -143,11 +149,21 @@ impl Staging {
         let mut staged = if let Some(rest) = source.strip_prefix("hdfs://") {
             // hdfs:///path or hdfs://authority/path: the path part.
             let path = rest.find('/').map_or("/", |i| &rest[i..]);
+            let authority = authority_of(source);
+            let other = !authority.is_empty() && authority != self.default_authority;
+            let other_client;
+            let client = if other {
+                other_client = self.client_of(authority)?;
+                &other_client
+            } else {
+                &self.client
+            };
             if how.public {
-                self.readable_by_everyone(path).await?;
+                readable_by_everyone(client, path).await?;
             }
-            let mut staged = self.staged(name, path, how.private).await?;
+            let mut staged = staged(client, name, path, how.private).await?;
             staged.public = how.public;
+            staged.filesystem = other.then(|| authority.to_string());
             for (what, want, have) in [
                 ("size", how.size, staged.size),
                 ("timestamp", how.timestamp, staged.timestamp),
@@ -179,62 +195,78 @@ impl Staging {
                 .map_or("file".into(), |b| b.to_string_lossy());
             let path = format!("{}/files/{}-{base}", self.root, &hash[..16]);
             self.upload_once(local, &path, 0o600).await?;
-            self.staged(name, &path, how.private).await?
+            staged(&self.client, name, &path, how.private).await?
         };
         staged.archive = how.archive;
         Ok(staged)
     }
 
-    async fn staged(&self, name: &str, path: &str, private: bool) -> Result<Staged, String> {
-        let status = self.client.get_file_info(path).await.map_err(|e| match e {
-            HdfsError::FileNotFound(_) => format!("{path} vanished after upload"),
-            e => format!("{path}: {e}"),
-        })?;
-        Ok(Staged {
-            name: name.to_string(),
-            path: path.to_string(),
-            size: status.length as i64,
-            timestamp: status.modification_time as i64,
-            private,
-            archive: false,
-            public: false,
-        })
+    /// A client of the NameNode at `authority`, another filesystem than the default,
+    /// with the same site files (and, on a Kerberos cluster, the same login).
+    fn client_of(&self, authority: &str) -> Result<Client, String> {
+        ClientBuilder::new()
+            .with_url(format!("hdfs://{authority}"))
+            .with_config_dir(self.conf_dir.clone())
+            .build()
+            .map_err(|e| format!("cannot set up an HDFS client for hdfs://{authority}: {e}"))
     }
+}
 
-    /// A NodeManager caches a public file for every user only if everyone may read it
-    /// and enter each directory above it; otherwise its localization fails after the
-    /// application has started. Checked here, before submitting.
-    async fn readable_by_everyone(&self, path: &str) -> Result<(), String> {
-        let status = self.client.get_file_info(path).await.map_err(|e| match e {
-            HdfsError::FileNotFound(_) => format!("{path} does not exist"),
-            e => format!("{path}: {e}"),
-        })?;
-        if status.permission & 0o004 == 0 {
+async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Result<Staged, String> {
+    let status = client.get_file_info(path).await.map_err(|e| match e {
+        HdfsError::FileNotFound(_) => format!("{path} does not exist"),
+        e => format!("{path}: {e}"),
+    })?;
+    Ok(Staged {
+        name: name.to_string(),
+        path: path.to_string(),
+        size: status.length as i64,
+        timestamp: status.modification_time as i64,
+        private,
+        archive: false,
+        public: false,
+        filesystem: None,
+    })
+}
+
+/// A NodeManager caches a public file for every user only if everyone may read it
+/// and enter each directory above it; otherwise its localization fails after the
+/// application has started. Checked here, before submitting.
+async fn readable_by_everyone(client: &Client, path: &str) -> Result<(), String> {
+    let status = client.get_file_info(path).await.map_err(|e| match e {
+        HdfsError::FileNotFound(_) => format!("{path} does not exist"),
+        e => format!("{path}: {e}"),
+    })?;
+    if status.permission & 0o004 == 0 {
+        return Err(format!(
+            "visibility public: {path} is not readable by everyone (mode {:o}); \
+             chmod o+r it or use visibility private",
+            status.permission
+        ));
+    }
+    let mut dir = Path::new(path).parent();
+    while let Some(d) = dir {
+        let d_str = d.to_string_lossy();
+        let info = client
+            .get_file_info(&d_str)
+            .await
+            .map_err(|e| format!("{d_str}: {e}"))?;
+        if info.permission & 0o001 == 0 {
             return Err(format!(
-                "visibility public: {path} is not readable by everyone (mode {:o}); \
-                 chmod o+r it or use visibility private",
-                status.permission
+                "visibility public: everyone may not enter {d_str} (mode {:o}) above {path}; \
+                 chmod o+x it or use visibility private",
+                info.permission
             ));
         }
-        let mut dir = Path::new(path).parent();
-        while let Some(d) = dir {
-            let d_str = d.to_string_lossy();
-            let info = self
-                .client
-                .get_file_info(&d_str)
-                .await
-                .map_err(|e| format!("{d_str}: {e}"))?;
-            if info.permission & 0o001 == 0 {
-                return Err(format!(
-                    "visibility public: everyone may not enter {d_str} (mode {:o}) above {path}; \
-                     chmod o+x it or use visibility private",
-                    info.permission
-                ));
-            }
-            dir = d.parent();
-        }
-        Ok(())
+        dir = d.parent();
     }
+    Ok(())
+}
+
+/// `host:port` of an `hdfs://host:port/...` URL; empty for `hdfs:///...` or another scheme.
+fn authority_of(url: &str) -> &str {
+    url.strip_prefix("hdfs://")
+        .map_or("", |rest| rest.split('/').next().unwrap_or(""))
 }
 
 /// How a user's file is localized, and what the spec says it is.

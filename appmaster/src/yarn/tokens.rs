@@ -130,10 +130,12 @@ pub fn now_ms() -> i64 {
 }
 
 /// Logs in from the keytab (a new ticket each time, so its own lifetime never matters)
-/// and obtains fresh tokens.
+/// and obtains fresh tokens from the default filesystem and from `others` (`host:port`
+/// of their NameNodes).
 pub async fn obtain(
     conf: &Configuration,
     conf_dirs: &[PathBuf],
+    others: &[String],
     login: &KeytabLogin,
 ) -> Result<Fresh, String> {
     // The KDC exchange blocks: off the runtime's threads.
@@ -147,19 +149,18 @@ pub async fn obtain(
         conf_dirs: conf_dirs.to_vec(),
         identity: Identity::kerberos(kerberos),
     };
-    let tokens = cluster
-        .delegation_tokens_for(&cluster.identity.user.clone())
-        .await?;
-    let first = tokens
-        .values()
-        .next()
-        .ok_or("the NameNode issued no token")?;
-    let renewed = cluster.renew(first).await?;
-    let max = first.dates().map(|d| d.max_ms).unwrap_or(renewed);
-    Ok(Fresh {
-        tokens,
-        expires_ms: renewed.min(max),
-    })
+    let renewer = cluster.identity.user.clone();
+    let mut tokens = BTreeMap::new();
+    let mut expires_ms = i64::MAX;
+    for authority in cluster.namenodes(others)? {
+        let got = cluster.delegation_token(&authority, &renewer).await?;
+        let token = &got[&authority];
+        let renewed = cluster.renew(&authority, token).await?;
+        let max = token.dates().map(|d| d.max_ms).unwrap_or(renewed);
+        expires_ms = expires_ms.min(renewed.min(max));
+        tokens.extend(got);
+    }
+    Ok(Fresh { tokens, expires_ms })
 }
 
 /// Obtains fresh tokens before `expires_ms`, and again before those expire, for as long
@@ -168,6 +169,7 @@ pub async fn obtain(
 pub async fn keep_fresh(
     conf: Configuration,
     conf_dirs: Vec<PathBuf>,
+    others: Vec<String>,
     login: KeytabLogin,
     mut expires_ms: i64,
     publish: impl Fn(&BTreeMap<String, Token>),
@@ -180,7 +182,7 @@ pub async fn keep_fresh(
             "next fresh delegation tokens from the keytab of {}", login.principal
         );
         tokio::time::sleep(wait).await;
-        match obtain(&conf, &conf_dirs, &login).await {
+        match obtain(&conf, &conf_dirs, &others, &login).await {
             Ok(fresh) => {
                 publish(&fresh.tokens);
                 expires_ms = fresh.expires_ms;

@@ -27,9 +27,10 @@ import org.apache.hadoop.yarn.server.resourcemanager.ResourceManager;
  * closes, so a test harness that dies without cleaning up still takes the cluster down.
  *
  * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R] [--rms N]
- * [--acls] [--secure [--rpc-protection P] [--token-renew-interval-s N]
+ * [--acls] [--second-dfs] [--secure [--rpc-protection P] [--token-renew-interval-s N]
  * [--token-max-lifetime-s N] [--am-rm-token-roll-s N]]}. {@code --acls} makes YARN enforce
  * application ACLs, with no user an administrator of the cluster or of its queues.
+ * {@code --second-dfs} starts another HDFS (see {@link SecondDfs}) beside the default one.
  * With one host everything listens on 127.0.0.1; with more, each host's DataNode and
  * NodeManager listen on its own loopback alias (see {@link Hosts}). {@code --rms N} runs N
  * restartable ResourceManagers, an HA pair from two on (see {@link ResourceManagers}),
@@ -89,6 +90,10 @@ public final class Launcher {
               return started;
             });
 
+    if (opts.secondDfs) {
+      SecondDfs.start(base, opts.workDir, opts.confDir, secure);
+    }
+
     YarnConfiguration yconf = new YarnConfiguration(dfs.getConfiguration(0));
     ClusterConf.applyYarn(yconf, opts.workDir);
     if (opts.acls) {
@@ -129,7 +134,7 @@ public final class Launcher {
   }
 
   /** A NameNode and a DataNode per host, active. */
-  private static MiniDFSCluster startDfs(Configuration base, List<Hosts.Host> hosts)
+  static MiniDFSCluster startDfs(Configuration base, List<Hosts.Host> hosts)
       throws IOException {
     MiniDFSCluster dfs;
     if (hosts.size() > 1) {
@@ -172,7 +177,7 @@ public final class Launcher {
   }
 
   /** Runs {@code action} as HDFS's principal in secure mode, else as it is. */
-  private static <T> T asHdfs(Secure secure, PrivilegedExceptionAction<T> action)
+  static <T> T asHdfs(Secure secure, PrivilegedExceptionAction<T> action)
       throws Exception {
     return secure == null ? action.run() : secure.asHdfs(action);
   }
@@ -292,6 +297,8 @@ public final class Launcher {
     Secure.Settings secure;
     /** YARN enforces application ACLs. */
     boolean acls;
+    /** A second HDFS runs beside the default filesystem. */
+    boolean secondDfs;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -308,6 +315,10 @@ public final class Launcher {
         }
         if (a.equals("--acls")) {
           o.acls = true;
+          continue;
+        }
+        if (a.equals("--second-dfs")) {
+          o.secondDfs = true;
           continue;
         }
         if (i + 1 >= args.length) {
