@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 use spindle_io::{IoError, Location};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
@@ -33,7 +35,10 @@ struct LeaseRecord {
 pub struct Lease {
     file: Location,
     owner: LeaseOwner,
-    renewer: JoinHandle<()>,
+    /// Stops the renewer between renewals, never inside one: a write cut short leaves
+    /// the filesystem's temporary file (`..<name>.tmp.N` on HDFS) beside the output.
+    stop: watch::Sender<bool>,
+    renewer: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Why a lease was not granted.
@@ -135,9 +140,15 @@ impl Lease {
 
     fn start(file: Location, owner: LeaseOwner, ttl: Duration, output: String) -> Lease {
         let (f, o) = (file.clone(), owner.clone());
+        let (stop, mut stopped) = watch::channel(false);
         let renewer = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(ttl / 3).await;
+                tokio::select! {
+                    biased;
+                    // A dropped sender stops it too.
+                    _ = stopped.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(ttl / 3) => {}
+                }
                 let r = LeaseRecord {
                     owner: o.clone(),
                     output: output.clone(),
@@ -171,7 +182,8 @@ impl Lease {
         Lease {
             file,
             owner,
-            renewer,
+            stop,
+            renewer: Mutex::new(Some(renewer)),
         }
     }
 
@@ -188,9 +200,14 @@ impl Lease {
         }
     }
 
-    /// Stops renewing and removes the lease file if it is still ours.
+    /// Stops renewing (after a renewal under way has finished) and removes the lease
+    /// file if it is still ours.
     pub async fn release(&self) {
-        self.renewer.abort();
+        let _ = self.stop.send(true);
+        let renewer = self.renewer.lock().expect("lease renewer lock").take();
+        if let Some(renewer) = renewer {
+            let _ = renewer.await;
+        }
         if self.check().await.is_ok() {
             if let Err(e) = self.file.delete().await {
                 warn!(lease = %self.file.url(), error = %e, "cannot remove the output lease");
@@ -200,8 +217,10 @@ impl Lease {
 }
 
 impl Drop for Lease {
+    /// Unreleased (the job failed): the renewer stops at its next pause, so the lease
+    /// expires; a renewal under way finishes rather than leave a temporary file.
     fn drop(&mut self) {
-        self.renewer.abort();
+        let _ = self.stop.send(true);
     }
 }
 
@@ -216,4 +235,37 @@ fn process_alive(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).contains("spindle"))
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Released while renewing every millisecond: nothing may be left beside the output,
+    /// neither the lease nor a renewal's temporary file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_released_lease_leaves_nothing_even_mid_renewal() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Location::parse(&dir.path().join("out").display().to_string()).unwrap();
+        let file = dir.path().join(".out.spindle-lease");
+        for round in 0..40u32 {
+            let owner = LeaseOwner {
+                attempt: format!("attempt-{round}"),
+                host: "here".into(),
+                pid: std::process::id(),
+                app: None,
+            };
+            let location = Location::parse(&file.display().to_string()).unwrap();
+            let lease = Lease::acquire(location, &output, owner, Duration::from_millis(3))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: lease refused"));
+            tokio::time::sleep(Duration::from_millis(u64::from(round % 7))).await;
+            lease.release().await;
+            let left: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(left.is_empty(), "round {round}: {left:?}");
+        }
+    }
 }
