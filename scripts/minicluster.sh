@@ -5,7 +5,7 @@
 # stdin closes (unless stdin is /dev/null).
 #
 # usage: scripts/minicluster.sh [--conf-dir DIR] [--hadoop VERSION] [--hosts N] [--racks R] [--rms N]
-#          [--acls] [--second-dfs] [--secure [--rpc-protection authentication|integrity|privacy]
+#          [--node-label NAME] [--gpus N] [--acls] [--second-dfs] [--secure [--rpc-protection authentication|integrity|privacy]
 #                    [--token-renew-interval-s N] [--token-max-lifetime-s N]
 #                    [--am-rm-token-roll-s N]]
 #        scripts/minicluster.sh --print-classpath   (build, print the java class path, exit)
@@ -32,6 +32,13 @@
 #   stop-rm      stop the active RM, after making the next one active
 #   start-rm     start every stopped RM again (a standby under HA)
 # Without --rms, a control line is answered FAILED. Works with --secure too.
+#
+# --node-label NAME (with --hosts 2 or more) puts the last host in the exclusive node label
+# NAME, which the default queue may use whole: only containers that ask for NAME run there,
+# and the others run on the other hosts.
+#
+# --gpus N (1 to 64) gives every NodeManager N GPUs of the yarn.io/gpu resource type (counted
+# by the scheduler, with no device behind them), as a GPU cluster's node-resources.xml does.
 #
 # --acls makes YARN enforce application ACLs (yarn.acl.enable), with no user an
 # administrator of the cluster or its queues: only an application's owner, and whoever its
@@ -80,6 +87,14 @@ while [[ $# -gt 0 ]]; do
     --rms) rms="$2"; shift 2 ;;
     --secure) secure=1; shift ;;
     --acls|--second-dfs) extra_opts+=("$1"); shift ;;
+    --gpus)
+      [[ "${2:-}" =~ ^[1-9][0-9]?$ && "$2" -le 64 ]] ||
+        { echo "minicluster.sh: --gpus takes 1 to 64, not '${2:-}'" >&2; exit 2; }
+      extra_opts+=("$1" "$2"); shift 2 ;;
+    --node-label)
+      [[ "${2:-}" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] ||
+        { echo "minicluster.sh: --node-label takes a label name (letters, digits, _ and -), not '${2:-}'" >&2; exit 2; }
+      extra_opts+=("$1" "$2"); shift 2 ;;
     --rpc-protection)
       [[ "${2:-}" =~ ^(authentication|integrity|privacy)$ ]] ||
         { echo "minicluster.sh: --rpc-protection must be authentication, integrity or privacy" >&2; exit 2; }
@@ -89,7 +104,7 @@ while [[ $# -gt 0 ]]; do
         { echo "minicluster.sh: $1 takes a number of seconds, not '${2:-}'" >&2; exit 2; }
       secure_opts+=("$1" "$2"); shift 2 ;;
     --print-classpath) print_cp=1; shift ;;
-    -h|--help) sed -n '2,59p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,66p' "$0"; exit 0 ;;
     *) echo "minicluster.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -104,6 +119,9 @@ done
   { echo "minicluster.sh: --rms must be 1 to 3, not '$rms'" >&2; exit 2; }
 if [[ "$secure" == 0 && ${#secure_opts[@]} -gt 0 ]]; then
   echo "minicluster.sh: ${secure_opts[0]} needs --secure" >&2; exit 2
+fi
+if [[ " ${extra_opts[*]} " == *" --node-label "* && ( "$hosts" -lt 2 || "$rms" -gt 0 ) ]]; then
+  echo "minicluster.sh: --node-label needs --hosts 2 or more, without --rms" >&2; exit 2
 fi
 if [[ "$secure" == 1 && "$hosts" -gt 1 ]]; then
   echo "minicluster.sh: --secure runs one host only, not --hosts $hosts" >&2; exit 2

@@ -67,9 +67,11 @@ async fn unmanaged_am_runs_containers() {
         capability: Resource {
             memory_mb: 128,
             vcores: 1,
+            gpus: 0,
         },
         num_containers: 2,
         relax_locality: true,
+        node_label: None,
     };
     let mut nm_tokens: HashMap<NodeId, Token> = HashMap::new();
     let mut granted: Vec<Container> = Vec::new();

@@ -74,6 +74,8 @@ pub struct AppSpec {
     /// Skein's proxy user; accepted, not used yet.
     #[serde(default)]
     pub user: Option<String>,
+    /// The node label (YARN partition) of the master and, unless they name their own,
+    /// of every service's containers.
     #[serde(default)]
     pub node_label: Option<String>,
     /// Attempts YARN makes at the application master.
@@ -218,6 +220,7 @@ pub struct ServiceSpec {
     /// Whether a failed service leaves the application running.
     #[serde(default)]
     pub allow_failures: bool,
+    /// This service's node label, over the application's.
     #[serde(default)]
     pub node_label: Option<String>,
     #[serde(default)]

@@ -480,19 +480,9 @@ fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
         // Skein's web UI ACL: spindle serves no web UI.
         ("  enable: false", "  enable: true", "key `acls`"),
         (
-            "    vcores: 1\n  env:",
-            "    vcores: 1\n    gpus: 1\n  env:",
-            "key `master.resources`",
-        ),
-        (
             "queue: analytics",
             "queue: analytics\nuser: bob",
             "key `user`",
-        ),
-        (
-            "    depends: [server]",
-            "    depends: [server]\n    node_label: gpu",
-            "key `services.client.node_label`",
         ),
         (
             "    python driver.py",

@@ -30,9 +30,6 @@ pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
     }
     if let Some(m) = &spec.master {
         let at = |key: &str| vec![vec!["master".to_string(), key.to_string()]];
-        if m.resources.gpus > 0 {
-            return Err((at("resources"), "GPUs are not supported yet".into()));
-        }
         if m.log_config.is_some() {
             let why = "a log4j configuration does not apply: the master logs with RUST_LOG levels; use `log_level`";
             return Err((at("log_config"), why.into()));
@@ -40,17 +37,6 @@ pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
         if m.security.is_some() {
             let why = "custom security (TLS certificates) is not supported: the application's secret protects every endpoint";
             return Err((at("security"), why.into()));
-        }
-    }
-    for (name, s) in &spec.services {
-        let at = |key: &str| vec![vec!["services".to_string(), name.clone(), key.to_string()]];
-        if s.resources.gpus > 0 {
-            return Err((at("resources"), "GPUs are not supported yet".into()));
-        }
-        if s.node_label.is_some() {
-            let why =
-                "per-service node labels are not supported yet (the top-level `node_label` is)";
-            return Err((at("node_label"), why.into()));
         }
     }
     Ok(())

@@ -181,6 +181,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     let worker = Resource {
         memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
         vcores: spec.workers.vcores as i32,
+        gpus: 0,
     };
     fits("workers", worker, app.max_capability)?;
 
@@ -207,6 +208,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     sub.am_resource = Resource {
         memory_mb: am_memory_mb,
         vcores: args.am_vcores.unwrap_or(1),
+        gpus: 0,
     };
     sub.max_app_attempts = args.max_attempts.unwrap_or(1);
     sub.tags = args.tags.clone();
@@ -305,6 +307,24 @@ pub(super) fn fits(what: &str, asked: Resource, max: Resource) -> Result<(), Str
         return Err(format!(
             "{what} ask for {} MiB and {} vcores, but this cluster's largest container is {} MiB and {} vcores (yarn.scheduler.maximum-allocation-*)",
             asked.memory_mb, asked.vcores, max.memory_mb, max.vcores
+        ));
+    }
+    // A ResourceManager that does not know yarn.io/gpu would drop it from the ask and
+    // grant a container without GPUs.
+    if asked.gpus > max.gpus {
+        let why = if max.gpus == 0 {
+            "this cluster offers no GPUs (no yarn.io/gpu resource type, or no NodeManager with one)"
+                .to_string()
+        } else {
+            format!(
+                "this cluster's largest container has {} (yarn.io/gpu)",
+                max.gpus
+            )
+        };
+        let plural = if asked.gpus == 1 { "" } else { "s" };
+        return Err(format!(
+            "{what} ask for {} GPU{plural}, but {why}",
+            asked.gpus
         ));
     }
     Ok(())

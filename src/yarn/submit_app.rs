@@ -42,11 +42,14 @@ pub async fn submit_app(
             .map(|(n, s)| (format!("services.{n}"), &s.resources)),
     );
     for (key, r) in sized {
-        if r.gpus > 0 {
-            return Err(format!("{key}.resources.gpus: GPUs are not supported yet"));
-        }
         fits(&format!("{key}.resources"), resource(r), max)?;
     }
+    check_node_labels(
+        app,
+        &rm.get_cluster_node_labels()
+            .await
+            .map_err(|e| format!("getClusterNodeLabels: {e}"))?,
+    )?;
     let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
     // Before the master's context is made from `launch`: the ResourceManager takes the
     // application's ACLs from that context.
@@ -80,10 +83,11 @@ pub async fn submit_app(
     sub.am_resource = Resource {
         memory_mb: args.am_memory_mb.unwrap_or(resource(&master).memory_mb),
         vcores: args.am_vcores.unwrap_or(resource(&master).vcores),
+        gpus: resource(&master).gpus,
     };
     sub.max_app_attempts = args.max_attempts.unwrap_or(app.max_attempts as i32);
     sub.tags = [app.tags.clone(), args.tags.clone()].concat();
-    sub.node_label_expression = app.node_label.clone();
+    sub.node_label_expression = app.node_label.clone().filter(|l| !l.is_empty());
     rm.submit_application(&sub)
         .await
         .map_err(|e| format!("submitApplication: {e}"))?;
@@ -142,6 +146,32 @@ fn other_filesystems(app: &AppSpec, launch: &LaunchInfo, master_files: &[Staged]
     all
 }
 
+/// Refuses, before anything is staged, a `node_label` the cluster does not have: the
+/// ResourceManager would take the application and then refuse its containers.
+fn check_node_labels(app: &AppSpec, cluster_labels: &[String]) -> Result<(), String> {
+    let named = std::iter::once(("node_label".to_string(), &app.node_label)).chain(
+        app.services
+            .iter()
+            .map(|(n, s)| (format!("services.{n}.node_label"), &s.node_label)),
+    );
+    for (key, label) in named {
+        let Some(label) = label.as_deref().filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        if !cluster_labels.iter().any(|l| l == label) {
+            let has = if cluster_labels.is_empty() {
+                "none: node labels are off or unused (yarn.node-labels.enabled)".to_string()
+            } else {
+                cluster_labels.join(", ")
+            };
+            return Err(format!(
+                "{key}: the cluster has no node label {label:?} (its labels: {has})"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Skein's (log4j's) level names as the application master's `RUST_LOG`.
 fn rust_log_level(level: &str) -> Result<&'static str, String> {
     Ok(match level.to_ascii_uppercase().as_str() {
@@ -163,6 +193,7 @@ fn resource(r: &Resources) -> Resource {
     Resource {
         memory_mb: r.memory.bytes().div_ceil(1 << 20) as i64,
         vcores: r.vcores as i32,
+        gpus: i64::from(r.gpus),
     }
 }
 
@@ -270,6 +301,48 @@ mod tests {
         assert_eq!(modify, "* ");
         // Nobody listed: the owner and the administrators alone.
         assert_eq!(yarn_acls(&AclSpec::default()), (" ".into(), " ".into()));
+    }
+
+    #[test]
+    fn node_labels_the_cluster_lacks_are_refused_naming_the_key() {
+        let app = AppSpec::from_yaml(
+            "name: x\nnode_label: fast\nservices:\n  a:\n    script: 'true'\n  \
+             b:\n    node_label: gpu\n    script: 'true'\n",
+            "app.yaml",
+        )
+        .unwrap();
+        let have = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        check_node_labels(&app, &have(&["fast", "gpu"])).unwrap();
+        let err = check_node_labels(&app, &have(&["fast"])).unwrap_err();
+        assert!(err.starts_with("services.b.node_label:"), "{err}");
+        assert!(err.contains("\"gpu\"") && err.contains("fast"), "{err}");
+        let err = check_node_labels(&app, &[]).unwrap_err();
+        assert!(err.starts_with("node_label:"), "{err}");
+        assert!(err.contains("yarn.node-labels.enabled"), "{err}");
+    }
+
+    #[test]
+    fn gpus_beyond_the_largest_container_are_refused_naming_the_key() {
+        let max = |gpus| Resource {
+            memory_mb: 8192,
+            vcores: 16,
+            gpus,
+        };
+        let asked = |gpus| Resource {
+            memory_mb: 128,
+            vcores: 1,
+            gpus,
+        };
+        fits("services.a.resources", asked(2), max(2)).unwrap();
+        let err = fits("services.a.resources", asked(3), max(2)).unwrap_err();
+        assert!(
+            err.starts_with("services.a.resources ask for 3 GPUs"),
+            "{err}"
+        );
+        assert!(err.contains("largest container has 2"), "{err}");
+        // A cluster without the yarn.io/gpu resource type reports none.
+        let err = fits("master.resources", asked(1), max(0)).unwrap_err();
+        assert!(err.contains("offers no GPUs"), "{err}");
     }
 
     #[test]

@@ -372,6 +372,14 @@ impl Allocator {
                 self.asked = wanted.into_iter().map(Some).collect();
                 self.on_allocation(allocation).await
             }
+            Err(e) if RmFault::of(&e) == RmFault::Refused => {
+                // Asking again would be refused again: a label the queue may not use, a
+                // container larger than the cluster allows.
+                self.release.extend(release);
+                Err(format!(
+                    "the ResourceManager refused the containers asked for: {e}"
+                ))
+            }
             Err(e) => {
                 self.release.extend(release);
                 self.failures += 1;
@@ -394,7 +402,7 @@ impl Allocator {
                     // A standby RM after a failover, or a dropped connection: try the next.
                     RmFault::Standby => self.reconnect().await,
                     RmFault::Other if self.am.is_closed() => self.reconnect().await,
-                    RmFault::Other => {}
+                    RmFault::Other | RmFault::Refused => {}
                 }
                 Ok(())
             }
@@ -619,10 +627,10 @@ impl Allocator {
                         }
                     }
                     // The RM answered: retrying would get the same answer.
-                    RmFault::Other if e.remote().is_some() => {
+                    RmFault::Refused | RmFault::Other if e.remote().is_some() => {
                         return Err(format!("cannot unregister from the ResourceManager: {e}"))
                     }
-                    RmFault::Standby | RmFault::Other => {
+                    RmFault::Standby | RmFault::Refused | RmFault::Other => {
                         warn!(error = %e, "finishApplicationMaster failed; retrying");
                         if self.am.is_closed() || RmFault::of(e) == RmFault::Standby {
                             self.reconnect().await;
@@ -653,6 +661,9 @@ enum RmFault {
     NotRegistered,
     /// This RM is the standby of an HA pair: the active one is elsewhere.
     Standby,
+    /// The asks themselves are invalid (`InvalidResourceRequestException`, and its
+    /// `InvalidLabelResourceRequestException`): repeating them cannot help.
+    Refused,
     Other,
 }
 
@@ -663,6 +674,7 @@ impl RmFault {
                 Self::NotRegistered
             }
             Some(c) if c.ends_with("StandbyException") => Self::Standby,
+            Some(c) if c.ends_with("ResourceRequestException") => Self::Refused,
             _ => Self::Other,
         }
     }

@@ -13,7 +13,7 @@ fn remote(class: &str) -> spindle_hadoop::Error {
 }
 
 #[test]
-fn a_forgotten_registration_and_a_standby_rm_are_told_apart_from_other_faults() {
+fn a_forgotten_registration_a_standby_rm_and_refused_asks_are_told_apart_from_other_faults() {
     let of = |class| RmFault::of(&remote(class));
     assert_eq!(
         of("org.apache.hadoop.yarn.exceptions.ApplicationMasterNotRegisteredException"),
@@ -27,6 +27,12 @@ fn a_forgotten_registration_and_a_standby_rm_are_told_apart_from_other_faults() 
         of("org.apache.hadoop.yarn.exceptions.InvalidApplicationMasterRequestException"),
         RmFault::Other
     );
+    for refused in [
+        "org.apache.hadoop.yarn.exceptions.InvalidResourceRequestException",
+        "org.apache.hadoop.yarn.exceptions.InvalidLabelResourceRequestException",
+    ] {
+        assert_eq!(of(refused), RmFault::Refused, "{refused}");
+    }
     let closed = spindle_hadoop::Error::ConnectionClosed {
         addr: "rm:8030".into(),
         reason: "eof".into(),

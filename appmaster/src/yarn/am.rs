@@ -335,6 +335,7 @@ pub(super) fn worker_ask(workers: &WorkerSpec, launch: &LaunchInfo) -> Ask {
         resource: Resource {
             memory_mb: workers.memory.bytes().div_ceil(1 << 20) as i64,
             vcores: workers.vcores as i32,
+            gpus: 0,
         },
         hosts: launch.hosts(),
         racks: launch.racks(),

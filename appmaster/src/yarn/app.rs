@@ -60,7 +60,7 @@ pub async fn run_application(
     let order: Vec<String> = app.service_order().into_iter().map(String::from).collect();
     let asks = order
         .iter()
-        .map(|name| ask(&app.services[name], &r.launch))
+        .map(|name| ask(&app.services[name], app.node_label.as_deref(), &r.launch))
         .collect();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (_progress_tx, progress_rx) = watch::channel(Default::default());
@@ -171,12 +171,14 @@ pub async fn run_application(
 /// `relax_locality` is off, as in Skein. Without them, at every running node (and
 /// anywhere): schedulers hand out one off-switch container per node heartbeat but many
 /// node-local ones, so naming the nodes gets all instances in one heartbeat.
-fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
+/// A service's own `node_label` wins over the application's, as in Skein.
+fn ask(s: &ServiceSpec, app_label: Option<&str>, launch: &LaunchInfo) -> Ask {
     let anywhere = s.nodes.is_empty() && s.racks.is_empty();
     Ask {
         resource: Resource {
             memory_mb: s.resources.memory.bytes().div_ceil(1 << 20) as i64,
             vcores: s.resources.vcores as i32,
+            gpus: i64::from(s.resources.gpus),
         },
         hosts: if anywhere {
             launch.hosts()
@@ -192,6 +194,11 @@ fn ask(s: &ServiceSpec, launch: &LaunchInfo) -> Ask {
         host_racks: HashMap::new(),
         host_bytes: Vec::new(),
         node_local_until: None,
+        node_label: [s.node_label.as_deref(), app_label]
+            .into_iter()
+            .flatten()
+            .find(|l| !l.is_empty())
+            .map(str::to_string),
     }
 }
 

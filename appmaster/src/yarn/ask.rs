@@ -31,6 +31,8 @@ pub struct Ask {
     /// on a small cluster the scheduler would otherwise give up on node locality after
     /// a few node heartbeats and hand every container to the first node that beats.
     pub node_local_until: Option<Instant>,
+    /// The node label (YARN partition) the containers must run under, if any.
+    pub node_label: Option<String>,
 }
 
 /// How long the first asks near the data stay node-local: a few NodeManager heartbeats
@@ -143,6 +145,7 @@ impl Ask {
                 capability: self.resource,
                 num_containers: n,
                 relax_locality: relax,
+                node_label: self.node_label.clone().filter(|_| *name == any),
             })
             .collect()
     }

@@ -5,6 +5,7 @@ fn ask(hosts: &[&str], host_bytes: &[(&str, u64)]) -> Ask {
         resource: Resource {
             memory_mb: 1024,
             vcores: 1,
+            gpus: 0,
         },
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         racks: vec!["/default-rack".into()],
@@ -12,6 +13,7 @@ fn ask(hosts: &[&str], host_bytes: &[(&str, u64)]) -> Ask {
         host_racks: HashMap::new(),
         host_bytes: Vec::new(),
         node_local_until: None,
+        node_label: None,
     };
     a.near(
         host_bytes
@@ -217,5 +219,25 @@ fn each_rack_is_asked_for_what_its_hosts_are() {
             .filter(|(n, _, _)| n.starts_with('/'))
             .all(|(_, c, _)| *c == 4),
         "{got:?}"
+    );
+}
+
+#[test]
+fn a_node_label_goes_on_the_request_for_anywhere_alone() {
+    let mut a = ask(&["a", "b"], &[]);
+    a.node_label = Some("gpu".into());
+    let r = a.requests(1, 2, &HashMap::new(), Instant::now());
+    let labels: Vec<(&str, Option<&str>)> = r
+        .iter()
+        .map(|r| (r.resource_name.as_str(), r.node_label.as_deref()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("a", None),
+            ("b", None),
+            ("/default-rack", None),
+            ("*", Some("gpu"))
+        ]
     );
 }

@@ -294,4 +294,23 @@ impl ApplicationClient {
             .map(node_report_from_proto)
             .collect())
     }
+
+    /// The node labels the cluster knows (empty when node labels are off).
+    pub async fn get_cluster_node_labels(&self) -> Result<Vec<String>> {
+        let res: pb::GetClusterNodeLabelsResponseProto = self
+            .call(
+                "getClusterNodeLabels",
+                &pb::GetClusterNodeLabelsRequestProto {},
+            )
+            .await?;
+        let mut labels: Vec<String> = res
+            .node_labels
+            .into_iter()
+            .filter_map(|l| l.name)
+            .chain(res.deprecated_node_labels)
+            .collect();
+        labels.sort();
+        labels.dedup();
+        Ok(labels)
+    }
 }

@@ -103,6 +103,9 @@ pub struct ResourceRequest {
     pub capability: Resource,
     pub num_containers: i32,
     pub relax_locality: bool,
+    /// The node label the containers must run under; the RM honours it only on the
+    /// `*` request (YARN's rule), so it belongs there alone.
+    pub node_label: Option<String>,
 }
 
 /// What the RM tells an AM to do.

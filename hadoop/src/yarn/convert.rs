@@ -23,14 +23,26 @@ pub(super) fn resource_from_proto(p: Option<&pb::ResourceProto>) -> Resource {
     p.map(|r| Resource {
         memory_mb: r.memory.unwrap_or_default(),
         vcores: r.virtual_cores.unwrap_or_default(),
+        gpus: r
+            .resource_value_map
+            .iter()
+            .find(|i| i.key == GPU_RESOURCE)
+            .and_then(|i| i.value)
+            .unwrap_or_default(),
     })
     .unwrap_or_default()
 }
 
 pub(super) fn resource_to_proto(r: Resource) -> pb::ResourceProto {
+    let gpus = (r.gpus > 0).then(|| pb::ResourceInformationProto {
+        key: GPU_RESOURCE.into(),
+        value: Some(r.gpus),
+        units: None,
+    });
     pb::ResourceProto {
         memory: Some(r.memory_mb),
         virtual_cores: Some(r.vcores),
+        resource_value_map: gpus.into_iter().collect(),
     }
 }
 

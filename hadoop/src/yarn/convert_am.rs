@@ -116,7 +116,7 @@ pub(super) fn request_to_proto(r: &ResourceRequest) -> pb::ResourceRequestProto 
         capability: Some(resource_to_proto(r.capability)),
         num_containers: Some(r.num_containers),
         relax_locality: Some(r.relax_locality),
-        node_label_expression: None,
+        node_label_expression: r.node_label.clone(),
         allocation_request_id: None,
     }
 }

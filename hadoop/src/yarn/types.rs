@@ -39,12 +39,18 @@ pub struct ApplicationAttemptId {
     pub attempt: i32,
 }
 
-/// Memory in MiB and virtual cores.
+/// Memory in MiB, virtual cores and GPUs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resource {
     pub memory_mb: i64,
     pub vcores: i32,
+    /// The `yarn.io/gpu` resource type: 0 when not asked for, or when the cluster does
+    /// not define it (a ResourceManager skips resource types it does not know).
+    pub gpus: i64,
 }
+
+/// The resource type GPUs are counted in.
+pub const GPU_RESOURCE: &str = "yarn.io/gpu";
 
 /// Answer to getNewApplication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,6 +302,7 @@ impl ApplicationSubmission {
             am_resource: Resource {
                 memory_mb: 256,
                 vcores: 1,
+                gpus: 0,
             },
             max_app_attempts: 0,
             unmanaged_am: false,

@@ -27,9 +27,12 @@ import org.apache.hadoop.yarn.server.resourcemanager.ResourceManager;
  * closes, so a test harness that dies without cleaning up still takes the cluster down.
  *
  * <p>Usage: {@code Launcher --conf-dir DIR [--work-dir DIR] [--hosts N] [--racks R] [--rms N]
- * [--acls] [--second-dfs] [--secure [--rpc-protection P] [--token-renew-interval-s N]
+ * [--node-label NAME] [--gpus N] [--acls] [--second-dfs] [--secure [--rpc-protection P] [--token-renew-interval-s N]
  * [--token-max-lifetime-s N] [--am-rm-token-roll-s N]]}. {@code --acls} makes YARN enforce
  * application ACLs, with no user an administrator of the cluster or of its queues.
+ * {@code --node-label NAME} (two hosts or more) puts the last host in the exclusive node
+ * label NAME (see {@link NodeLabels}). {@code --gpus N} gives every NodeManager N GPUs
+ * (see {@link Gpus}).
  * {@code --second-dfs} starts another HDFS (see {@link SecondDfs}) beside the default one.
  * With one host everything listens on 127.0.0.1; with more, each host's DataNode and
  * NodeManager listen on its own loopback alias (see {@link Hosts}). {@code --rms N} runs N
@@ -98,6 +101,12 @@ public final class Launcher {
     ClusterConf.applyYarn(yconf, opts.workDir);
     if (opts.acls) {
       ClusterConf.enforceAcls(yconf);
+    }
+    if (opts.gpus > 0) {
+      Gpus.apply(yconf, opts.gpus);
+    }
+    if (opts.nodeLabel != null) {
+      NodeLabels.apply(yconf, opts.workDir, opts.nodeLabel, hosts.get(hosts.size() - 1).name());
     }
     if (secure != null) {
       Secure.applyYarnWeb(yconf);
@@ -299,6 +308,10 @@ public final class Launcher {
     boolean acls;
     /** A second HDFS runs beside the default filesystem. */
     boolean secondDfs;
+    /** Null, or the exclusive node label of the last host. */
+    String nodeLabel;
+    /** GPUs (yarn.io/gpu) on each NodeManager; 0: no GPU resource type. */
+    int gpus;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -340,6 +353,12 @@ public final class Launcher {
           case "--rms":
             o.rms = Integer.parseInt(args[++i]);
             break;
+          case "--node-label":
+            o.nodeLabel = args[++i];
+            break;
+          case "--gpus":
+            o.gpus = Integer.parseInt(args[++i]);
+            break;
           case "--rpc-protection":
             protection = args[++i];
             break;
@@ -370,6 +389,13 @@ public final class Launcher {
       }
       if (o.racks < 1 || o.racks > o.hosts) {
         throw new IllegalArgumentException("--racks must be 1 to the number of hosts");
+      }
+      if (o.nodeLabel != null && (o.hosts < 2 || o.rms > 0)) {
+        // One host in an exclusive label would leave nowhere for unlabelled containers.
+        throw new IllegalArgumentException("--node-label needs --hosts 2 or more, without --rms");
+      }
+      if (o.gpus < 0 || o.gpus > 64) {
+        throw new IllegalArgumentException("--gpus must be 0 to 64");
       }
       if (o.rms < 0 || o.rms > MAX_RMS) {
         throw new IllegalArgumentException("--rms must be 1 to " + MAX_RMS);
