@@ -9,17 +9,16 @@ mod common;
 #[path = "../hadoop/tests/support/minicluster.rs"]
 mod minicluster;
 
-use common::text;
+use common::{spindle_on, text};
 use minicluster::MiniCluster;
 use spindle_hadoop::user::{simple_user, Identity};
 use spindle_hadoop::yarn::{ApplicationClient, NodeState};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_spindle");
 const LABELLED: &str = "spindle-host-2";
 const UNLABELLED: &str = "spindle-host-1";
 const GPUS_PER_NODE: &str = "2";
@@ -43,12 +42,26 @@ fn cluster() -> &'static MiniCluster {
 }
 
 fn spindle(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("HADOOP_CONF_DIR", &cluster().conf_dir)
-        .env_remove("YARN_CONF_DIR")
-        .output()
-        .expect("spawn spindle")
+    spindle_on(&cluster().conf_dir, args)
+}
+
+/// Fails unless `started` was less than `secs` ago.
+fn assert_took_under(started: Instant, secs: u64) {
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(secs), "took {took:?}");
+}
+
+/// Submits `spec`, which must be refused before any application is submitted, and
+/// returns what `submit` said on stderr.
+fn refused(spec: &str) -> String {
+    let o = try_submit(spec);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("application_"),
+        "{}",
+        text(&o)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// `spindle submit` of `spec`.
@@ -151,11 +164,7 @@ services:
     // The master asked for no label: the default partition.
     assert_eq!(status(&app)["am_host"], UNLABELLED);
     shut_down(&app);
-    assert!(
-        started.elapsed() < Duration::from_secs(240),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_took_under(started, 240);
 }
 
 #[test]
@@ -175,11 +184,7 @@ services:
     assert!(hosts.iter().all(|(_, h)| h == LABELLED), "{hosts:?}");
     assert_eq!(status(&app)["am_host"], LABELLED);
     shut_down(&app);
-    assert!(
-        started.elapsed() < Duration::from_secs(240),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_took_under(started, 240);
 }
 
 /// GPUs in use on each node, as the ResourceManager reports them.
@@ -205,7 +210,7 @@ fn gpus_in_use() -> BTreeMap<String, i64> {
 #[test]
 fn a_label_the_cluster_lacks_is_refused_before_anything_runs() {
     let started = Instant::now();
-    let o = try_submit(
+    let err = refused(
         "name: no-such-label
 services:
   x:
@@ -213,22 +218,11 @@ services:
     script: sleep 600
 ",
     );
-    assert!(!o.status.success(), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("services.x.node_label") && err.contains("\"gpu\"") && err.contains("fast"),
         "{err}"
     );
-    assert!(
-        !String::from_utf8_lossy(&o.stdout).contains("application_"),
-        "{}",
-        text(&o)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_took_under(started, 60);
 }
 
 #[test]
@@ -250,17 +244,13 @@ services:
     assert_eq!(used.get(UNLABELLED), Some(&2), "{used:?}");
     assert_eq!(used.get(LABELLED), Some(&0), "{used:?}");
     shut_down(&app);
-    assert!(
-        started.elapsed() < Duration::from_secs(240),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_took_under(started, 240);
 }
 
 #[test]
 fn more_gpus_than_a_node_has_are_refused_before_anything_runs() {
     let started = Instant::now();
-    let o = try_submit(
+    let err = refused(
         "name: too-many-gpus
 services:
   big:
@@ -268,16 +258,10 @@ services:
     script: sleep 600
 ",
     );
-    assert!(!o.status.success(), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("services.big.resources ask for 3 GPUs")
             && err.contains("largest container has 2"),
         "{err}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_took_under(started, 60);
 }

@@ -268,6 +268,16 @@ pub fn beside_output(dir: &Path) -> Vec<String> {
     names
 }
 
+/// `spindle ARGS...` against the cluster whose client configuration is in `conf_dir`.
+pub fn spindle_on(conf_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("HADOOP_CONF_DIR", conf_dir)
+        .env_remove("YARN_CONF_DIR")
+        .output()
+        .expect("spawn spindle")
+}
+
 /// `spindle explain SPEC ARGS...`.
 pub fn explain(spec: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

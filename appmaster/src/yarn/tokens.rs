@@ -154,7 +154,9 @@ pub async fn obtain(
     let mut expires_ms = i64::MAX;
     for authority in cluster.namenodes(others)? {
         let got = cluster.delegation_token(&authority, &renewer).await?;
-        let token = &got[&authority];
+        let token = got
+            .get(&authority)
+            .ok_or_else(|| format!("the NameNode at {authority} issued no delegation token"))?;
         let renewed = cluster.renew(&authority, token).await?;
         let max = token.dates().map(|d| d.max_ms).unwrap_or(renewed);
         expires_ms = expires_ms.min(renewed.min(max));
