@@ -369,9 +369,10 @@ fn submitted_stages_after_a_query_commit_duckdbs_answer_and_a_failing_one_nothin
     assert_eq!(ls(&beside), vec!["q03"], "nothing beside the output");
 }
 
-/// Submits q03 then a slow `cat` stage into `out`, and waits until the stages' worker
-/// containers run (the query's have gone by then); returns the application and its
-/// stage workers.
+/// Submits q03 then a slow `cat` stage into `out`, and waits until a stage worker
+/// container runs (one is enough: on a busy cluster the second may be granted only after
+/// the first has finished) and the query's workers have gone; returns the application and
+/// its stage workers.
 fn submit_until_stages_run(name: &str, out: &str) -> (String, Vec<(u32, i32)>, Instant) {
     let local = tempfile::tempdir().unwrap();
     let stages = "  - command: { run: \"sleep 8; cat\", format: csv }\n  - coalesce: 1\n";
@@ -387,10 +388,20 @@ fn submit_until_stages_run(name: &str, out: &str) -> (String, Vec<(u32, i32)>, I
         );
         std::thread::sleep(Duration::from_millis(100));
         let workers = worker_pids(&app);
-        if workers.len() == 2 {
-            let query_workers = spindle_processes(&app, "query-worker");
-            assert!(query_workers.is_empty(), "the query's workers stayed");
-            return (app, workers, started);
+        if !workers.is_empty() {
+            // The query's workers are released when the query ends, before the stages.
+            let seen = Instant::now();
+            while !spindle_processes(&app, "query-worker").is_empty() {
+                assert!(
+                    seen.elapsed() < Duration::from_secs(10),
+                    "the query's workers stayed"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let workers = worker_pids(&app);
+            if !workers.is_empty() {
+                return (app, workers, started);
+            }
         }
     }
 }
