@@ -319,7 +319,7 @@ async fn look_up(app: &str) -> Result<(String, String), Unreached> {
             crate::yarn::apps::state_name(report.state)
         )));
     }
-    let secret = crate::yarn::read_app_file(&cluster, app, "secret")
+    let secret = crate::yarn::read_app_file(&cluster, &report.user, app, "secret")
         .await
         .map_err(|e| Unreached::ForNow(format!("cannot read the application's secret: {e}")))?;
     let secret = String::from_utf8(secret)

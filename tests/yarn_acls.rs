@@ -117,3 +117,85 @@ fn without_acls_only_the_owner_may_kill_an_application() {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// A home directory for `user` on the cluster's HDFS, owned by them, as an administrator
+/// makes one (the test's own user is the HDFS superuser).
+fn make_home(user: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conf = cluster().configuration();
+        let hdfs = hdfs_native::ClientBuilder::new()
+            .with_url(conf.get("fs.defaultFS").expect("fs.defaultFS"))
+            .with_config_dir(cluster().conf_dir.display().to_string())
+            .build()
+            .expect("HDFS client");
+        let home = format!("/user/{user}");
+        hdfs.mkdirs(&home, 0o755, true).await.unwrap();
+        hdfs.set_owner(&home, Some(user), None).await.unwrap();
+    });
+}
+
+/// Skein's `user`: the test's own user (a proxy user on this cluster:
+/// `hadoop.proxyuser.<it>.hosts|groups = *`) submits on dave's behalf.
+#[test]
+fn a_proxy_submits_on_another_users_behalf() {
+    make_home("dave");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name: proxied\nuser: dave\nservices:\n  who:\n    resources: { memory: 256, vcores: 1 }\n    script: |\n      spindle kv put ran-as \"$USER\"\n      sleep 600\n";
+    let path = dir.path().join("proxied.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let o = spindle(
+        None,
+        &["submit", path.to_str().unwrap(), "--am-memory-mb", "256"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let app = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    // The application is dave's: YARN says so, and its containers run as dave.
+    assert_eq!(status(None, &app)["user"], "dave");
+    // The submitter reaches its store: the secret is read from dave's staging
+    // directory, acting as dave again.
+    let o = spindle(
+        None,
+        &["kv", "wait", "ran-as", "--app", &app, "--timeout", "120"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "dave");
+    // So does dave, with no proxy at all.
+    let o = spindle(Some("dave"), &["kv", "get", "ran-as", "--app", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = spindle(None, &["kill", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Someone the cluster does not let act for others is refused before anything is made,
+/// with the ResourceManager's reason.
+#[test]
+fn a_user_who_may_not_proxy_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name: not-yours\nuser: dave\nservices:\n  s:\n    resources: { memory: 256, vcores: 1 }\n    script: sleep 1\n";
+    let path = dir.path().join("not-yours.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let started = Instant::now();
+    let o = spindle(Some("mallory"), &["submit", path.to_str().unwrap()]);
+    assert!(
+        !o.status.success(),
+        "mallory submitted as dave: {}",
+        text(&o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("mallory")
+            && err.contains("impersonate dave")
+            && err.contains("hadoop.proxyuser.mallory"),
+        "the refusal should say who may not act as whom: {}",
+        text(&o)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}

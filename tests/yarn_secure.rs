@@ -683,6 +683,72 @@ services:
     );
 }
 
+/// Skein's `user` on a Kerberos cluster: alice's login acts as dave (the cluster lets
+/// her: `hadoop.proxyuser.alice.*`), so the application, its staging directory in
+/// dave's home and its delegation tokens are dave's, and its containers run as dave.
+#[test]
+fn a_proxy_submits_on_another_users_behalf_with_kerberos() {
+    let s = privacy();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hi dave").unwrap();
+    let spec = dir.path().join("app.yaml");
+    std::fs::write(
+        &spec,
+        r#"name: proxied
+user: dave
+master:
+  resources: { memory: 256, vcores: 1 }
+  script: |
+    got=$(spindle kv wait ok/done --timeout 90s)
+    test "$got" = "dave: hi dave"
+services:
+  ok:
+    resources: { memory: 256, vcores: 1 }
+    files: { hello.txt: hello.txt }
+    script: |
+      spindle kv put ok/done "$USER: $(cat hello.txt)"
+"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let o = s.spindle(&["submit", &spec.display().to_string(), "--wait", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["final_status"], "SUCCEEDED", "{report}");
+    assert_eq!(report["user"], "dave", "{report}");
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // With a keytab the master would hold alice's keys in dave's containers: refused
+    // before anything is made.
+    let started = Instant::now();
+    let keytab = s.cluster.conf_dir.join("user.keytab").display().to_string();
+    let args = [
+        "--principal",
+        s.principal.as_str(),
+        "--keytab",
+        keytab.as_str(),
+    ];
+    let spec = spec.display().to_string();
+    let o = s.spindle(&[&args[..], &["submit", spec.as_str()]].concat());
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("key `user`") || err.contains("user: dave"),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains("--keytab"), "{}", text(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// Skein's `file_systems`: delegation tokens from another HDFS's NameNode reach the
 /// containers. Three applications at once against the second HDFS: a service that reads
 /// it with a fresh process succeeds when the spec names it in `file_systems`, and fails

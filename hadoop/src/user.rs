@@ -12,6 +12,9 @@ pub struct Identity {
     /// The short user name (`alice`), which names home and staging directories.
     pub user: String,
     pub kerberos: Option<KerberosLogin>,
+    /// The user logged in, when it acts as `user` on `user`'s behalf (Hadoop's proxy
+    /// user: servers allow it as their `hadoop.proxyuser.<real user>.*` settings say).
+    pub real_user: Option<String>,
 }
 
 impl Identity {
@@ -20,7 +23,23 @@ impl Identity {
         Identity {
             user: user.into(),
             kerberos: None,
+            real_user: None,
         }
+    }
+
+    /// This login acting as `user` (a proxy user); no proxy when the login is `user`.
+    pub fn acting_as(self, user: &str) -> Identity {
+        let real = self.real_user.unwrap_or(self.user);
+        Identity {
+            user: user.to_string(),
+            kerberos: self.kerberos,
+            real_user: (real != user).then_some(real),
+        }
+    }
+
+    /// The proxied user, when this identity acts for another.
+    pub fn proxied(&self) -> Option<&str> {
+        self.real_user.as_ref().map(|_| self.user.as_str())
     }
 
     /// How this identity authenticates to a server whose Kerberos principal the
@@ -29,10 +48,12 @@ impl Identity {
         Ok(match &self.kerberos {
             None => Auth::Simple {
                 user: self.user.clone(),
+                real_user: self.real_user.clone(),
             },
             Some(login) => Auth::Kerberos {
                 login: login.clone(),
                 server: conf.server_principal(principal_key)?,
+                act_as: self.proxied().map(str::to_string),
             },
         })
     }
@@ -42,6 +63,7 @@ impl Identity {
         Identity {
             user: login.short_name().to_string(),
             kerberos: Some(login),
+            real_user: None,
         }
     }
 }
@@ -91,5 +113,20 @@ mod tests {
         assert_eq!(simple_user(Some("alice")), "alice");
         assert!(!simple_user(Some("")).is_empty());
         assert!(!simple_user(None).is_empty());
+    }
+
+    #[test]
+    fn a_proxy_keeps_the_login_as_its_real_user() {
+        let bob = Identity::simple("bob");
+        assert_eq!(bob.clone().acting_as("bob").real_user, None);
+        let alice = bob.acting_as("alice");
+        assert_eq!(
+            (alice.user.as_str(), alice.proxied()),
+            ("alice", Some("alice"))
+        );
+        assert_eq!(alice.real_user.as_deref(), Some("bob"));
+        let carol = alice.acting_as("carol");
+        assert_eq!(carol.real_user.as_deref(), Some("bob"));
+        assert_eq!(carol.acting_as("bob").real_user, None);
     }
 }

@@ -228,6 +228,7 @@ async fn simple_auth_is_refused_on_the_scheduler_port(conf: &Configuration, user
         protocol: APPLICATION_MASTER_PROTOCOL.to_string(),
         auth: Auth::Simple {
             user: user.to_string(),
+            real_user: None,
         },
         protection: Default::default(),
         connect_timeout: Duration::from_secs(20),

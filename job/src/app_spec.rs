@@ -40,9 +40,10 @@ impl Spec {
     /// An application spec when the top-level mapping has a `services` or `master` key,
     /// else a job spec.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Spec, SpecError> {
-        let top = match serde_yaml::from_str::<serde_yaml::Value>(text) {
-            Ok(serde_yaml::Value::Mapping(top)) => top,
-            // Not a mapping, or not YAML: the job spec parser explains what is wrong.
+        // Not YAML: say where, rather than what a job spec would make of the keys before.
+        let top = match parse_yaml(text, origin, PhantomData::<serde_yaml::Value>)? {
+            serde_yaml::Value::Mapping(top) => top,
+            // Not a mapping: the job spec parser explains what is wrong.
             _ => Default::default(),
         };
         let has = |key: &str| top.contains_key(key);
@@ -71,7 +72,7 @@ pub struct AppSpec {
     pub name: String,
     #[serde(default = "default_queue")]
     pub queue: String,
-    /// Skein's proxy user; accepted, not used yet.
+    /// Submit on this user's behalf (Skein's proxy user): the application is theirs.
     #[serde(default)]
     pub user: Option<String>,
     /// The node label (YARN partition) of the master and, unless they name their own,

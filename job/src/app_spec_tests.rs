@@ -480,11 +480,6 @@ fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
         // Skein's web UI ACL: spindle serves no web UI.
         ("  enable: false", "  enable: true", "key `acls`"),
         (
-            "queue: analytics",
-            "queue: analytics\nuser: bob",
-            "key `user`",
-        ),
-        (
             "    python driver.py",
             "    python driver.py\n  log_config: log4j.properties",
             "key `master.log_config`",
@@ -499,6 +494,13 @@ fn what_spindle_cannot_do_yet_is_refused_naming_key_and_line() {
 }
 
 #[test]
+fn a_proxy_user_is_taken() {
+    let spec = FULL.replacen("queue: analytics", "queue: analytics\nuser: bob", 1);
+    let app = AppSpec::from_yaml(&spec, "app.yaml").unwrap();
+    assert_eq!(app.user.as_deref(), Some("bob"));
+}
+
+#[test]
 fn enabled_acls_without_a_web_ui_list_are_taken() {
     let spec = FULL.replacen("  enable: false", "  enable: true", 1);
     let spec = spec.replacen("  ui_users: [\"*\"]\n", "  modify_groups: [ops]\n", 1);
@@ -508,4 +510,14 @@ fn enabled_acls_without_a_web_ui_list_are_taken() {
         (acls.view_users, acls.modify_groups),
         (vec!["alice".to_string()], vec!["ops".to_string()])
     );
+}
+
+#[test]
+fn a_services_spec_that_is_not_yaml_is_blamed_where_it_breaks() {
+    // A plain scalar may not hold ": ": the YAML is broken on line 6, and the keys
+    // before it (`user` is no job key) must not be blamed instead.
+    let text = "name: x\nuser: dave\nservices:\n  s:\n    resources: { memory: 256, vcores: 1 }\n    script: echo \"$USER: hi\"\n";
+    let message = Spec::from_yaml(text, "app.yaml").unwrap_err().to_string();
+    assert!(message.contains("line 6"), "{message}");
+    assert!(!message.contains("unknown field"), "{message}");
 }

@@ -8,10 +8,6 @@ type Refusal = (Vec<Vec<String>>, String);
 /// The first key set to something spindle cannot honour, and why.
 pub(super) fn refuse_unsupported(spec: &AppSpec) -> Result<(), Refusal> {
     let top = |key: &str| vec![vec![key.to_string()]];
-    if spec.user.is_some() {
-        let why = "submitting as another user (a proxy user) is not supported yet";
-        return Err((top("user"), why.into()));
-    }
     if let Some(bad) = spec.file_systems.iter().find(|f| namenode_of(f).is_none()) {
         let why = format!(
             "{bad}: name an HDFS NameNode as hdfs://host:port (for an HA nameservice, its \

@@ -75,7 +75,7 @@ pub async fn aggregated(
         Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or("")),
         None => default_fs,
     };
-    let client = Staging::connect(&fs, &cluster.conf_dirs[0], &cluster.identity.user)?.client();
+    let client = Staging::connect(&fs, &cluster.conf_dirs[0], &cluster.identity)?.client();
     let dirs = find_app_dirs(&client, conf, &report.user, &app, report.id.id).await?;
     if dirs.is_empty() {
         return Err(match status {

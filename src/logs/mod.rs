@@ -161,7 +161,7 @@ async fn run(args: LogsArgs) -> Result<(), String> {
             .as_deref()
             .is_some_and(|c| !c.starts_with("container_"))
     {
-        Some(instances(&args.app, &cluster, is_running).await?)
+        Some(instances(&args.app, &report.user, &cluster, is_running).await?)
     } else {
         None
     };
@@ -235,6 +235,7 @@ fn select(args: &LogsArgs, instances: Option<&[Instance]>) -> Result<Selection, 
 /// summary its master left in the staging directory once it has ended.
 async fn instances(
     app: &str,
+    owner: &str,
     cluster: &spindle_appmaster::yarn::cluster::Cluster,
     is_running: bool,
 ) -> Result<Vec<Instance>, String> {
@@ -247,7 +248,7 @@ async fn instances(
         }
         return Ok(found);
     }
-    let summary = crate::yarn::read_app_file(cluster, app, "summary.json").await?;
+    let summary = crate::yarn::read_app_file(cluster, owner, app, "summary.json").await?;
     let summary: serde_json::Value = serde_json::from_slice(&summary)
         .map_err(|e| format!("{app}'s summary is unreadable: {e}"))?;
     let containers = summary

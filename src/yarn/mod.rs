@@ -66,6 +66,11 @@ pub fn keytab_for_master(
     Ok(Some(bytes))
 }
 
+/// Whether `--keytab` was given: the client logs in from a keytab.
+pub fn has_keytab() -> bool {
+    KEYTAB.get().is_some()
+}
+
 /// Puts the keytab from [`keytab_for_master`] among the master's container secrets.
 pub fn give_master_keytab(context: &mut ContainerLaunchContext, keytab: Option<Vec<u8>>) {
     if let (Some(bytes), Some(creds)) = (keytab, context.credentials.as_mut()) {
@@ -142,16 +147,23 @@ fn conf_dirs_from_env() -> Vec<PathBuf> {
     Configuration::conf_dirs(hadoop.as_deref(), yarn.as_deref())
 }
 
-/// A file the application's master or `submit` left in its staging directory.
-pub async fn read_app_file(cluster: &Cluster, app: &str, name: &str) -> Result<Vec<u8>, String> {
+/// A file the application's master or `submit` left in the staging directory of
+/// `owner`, the application's user: read as that user, by proxy when it is another.
+pub async fn read_app_file(
+    cluster: &Cluster,
+    owner: &str,
+    app: &str,
+    name: &str,
+) -> Result<Vec<u8>, String> {
     let default_fs = cluster
         .conf
         .get("fs.defaultFS")
         .ok_or("fs.defaultFS is not set in HADOOP_CONF_DIR")?;
+    let who = cluster.identity.clone().acting_as(owner);
     let staging = spindle_appmaster::yarn::staging::Staging::connect(
         &default_fs,
         &cluster.conf_dirs[0],
-        &cluster.identity.user,
+        &who,
     )?;
     staging
         .read(&format!("{}/{app}/{name}", staging.root))

@@ -236,7 +236,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     }
     let report = follow(&rm, app.id, !args.json, true).await?;
     let summary: Option<Summary> =
-        super::read_app_file(&cluster, &app.id.to_string(), "summary.json")
+        super::read_app_file(&cluster, &report.user, &app.id.to_string(), "summary.json")
             .await
             .ok()
             .and_then(|d| serde_json::from_slice(&d).ok());
@@ -364,7 +364,7 @@ pub(super) async fn stage(
     let url =
         url::Url::parse(&default_fs).map_err(|e| format!("fs.defaultFS {default_fs}: {e}"))?;
     let conf_dir = cluster.conf_dirs[0].clone();
-    let staging = Staging::connect(&default_fs, &conf_dir, &cluster.identity.user)?;
+    let staging = Staging::connect(&default_fs, &conf_dir, &cluster.identity)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
     let t = Instant::now();
     let dir = staging.app_dir(app).await?;

@@ -9,6 +9,7 @@ use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
 use spindle_appmaster::yarn::staging::{Staging, UserFile};
 use spindle_appmaster::yarn::APPLICATION_TYPE;
+use spindle_hadoop::user::Identity;
 use spindle_hadoop::yarn::{ApplicationAcls, ApplicationSubmission, FinalStatus, Resource};
 use spindle_job::app_spec::namenode_of;
 use spindle_job::{AclSpec, AppSpec, FileKind, Resources, Visibility};
@@ -23,12 +24,15 @@ pub async fn submit_app(
     text: Vec<u8>,
 ) -> Result<ExitCode, String> {
     let started = Instant::now();
-    let cluster = super::cluster_from_env()?;
+    let mut cluster = super::cluster_from_env()?;
+    if let Some(user) = app.user.as_deref().filter(|u| !u.is_empty()) {
+        cluster.identity = acting_as(&cluster, user)?;
+    }
     let rm = cluster.resource_manager().await?;
     let new = rm
         .get_new_application()
         .await
-        .map_err(|e| format!("getNewApplication: {e}"))?;
+        .map_err(|e| proxy_hint(&cluster, format!("getNewApplication: {e}")))?;
     let master = app.master.as_ref().map(|m| m.resources.clone());
     let master = master.unwrap_or(Resources {
         memory: spindle_job::ByteSize::mib(512),
@@ -111,7 +115,7 @@ pub async fn submit_app(
         return Ok(ExitCode::SUCCESS);
     }
     let report = follow(&rm, new.id, !args.json, false).await?;
-    let summary = super::read_app_file(&cluster, &new.id.to_string(), "summary.json")
+    let summary = super::read_app_file(&cluster, &report.user, &new.id.to_string(), "summary.json")
         .await
         .ok()
         .and_then(|d| serde_json::from_slice(&d).ok())
@@ -189,6 +193,33 @@ fn rust_log_level(level: &str) -> Result<&'static str, String> {
     })
 }
 
+/// The spec's `user`: the login submits on that user's behalf (a proxy user, as Skein
+/// and `spark-submit --proxy-user` do), so the application, its staging directory and
+/// its tokens are that user's. The ResourceManager and the NameNode allow it only as
+/// their `hadoop.proxyuser.<login>.hosts|groups|users` settings say.
+fn acting_as(cluster: &Cluster, user: &str) -> Result<Identity, String> {
+    if super::has_keytab() && user != cluster.identity.user {
+        return Err(format!(
+            "user: {user}: a proxy user cannot be combined with --keytab: the master would \
+             get the keytab of {}, whom {user} must not become",
+            cluster.identity.user
+        ));
+    }
+    Ok(cluster.identity.clone().acting_as(user))
+}
+
+/// Says what to change when a proxy was refused.
+fn proxy_hint(cluster: &Cluster, error: String) -> String {
+    match &cluster.identity.real_user {
+        Some(real) if error.contains("impersonate") => format!(
+            "{error}\n(the spec's `user: {}` makes {real} act as that user: the cluster's \
+             hadoop.proxyuser.{real}.hosts and .groups or .users must allow it)",
+            cluster.identity.user
+        ),
+        _ => error,
+    }
+}
+
 fn resource(r: &Resources) -> Resource {
     Resource {
         memory_mb: r.memory.bytes().div_ceil(1 << 20) as i64,
@@ -206,7 +237,7 @@ async fn stage_files(
     app: &AppSpec,
 ) -> Result<Vec<Staged>, String> {
     let default_fs = cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.identity.user)?;
+    let staging = Staging::connect(&default_fs, &cluster.conf_dirs[0], &cluster.identity)?;
     let mut done: HashMap<(String, bool, bool, bool), Staged> = HashMap::new();
     let empty = BTreeMap::new();
     let master_files = app.master.as_ref().map_or(&empty, |m| &m.files);

@@ -2,7 +2,7 @@
 //! remote log directory: one file per node (TFile or indexed), read by byte ranges so a
 //! large file is never fetched whole at once.
 
-use hdfs_native::Client;
+use hdfs_native_sync::Client;
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::logs::aggregated::{containers, ContainerLogs, LogFile};
 use spindle_hadoop::logs::indexed::{self, parse_checksum, CHECKSUM_SUFFIX};
@@ -34,7 +34,7 @@ pub async fn find_app_dirs(
         let path = path_on(&dir);
         match client.get_file_info(&path).await {
             Ok(status) if status.isdir => found.push((format, path)),
-            Ok(_) | Err(hdfs_native::HdfsError::FileNotFound(_)) => {}
+            Ok(_) | Err(hdfs_native_sync::HdfsError::FileNotFound(_)) => {}
             Err(e) => return Err(format!("{dir}: {e}")),
         }
     }
@@ -170,7 +170,7 @@ async fn read_node_file(client: &Client, path: &str) -> Result<Vec<ContainerLogs
 }
 
 async fn read_at(
-    reader: &hdfs_native::file::FileReader,
+    reader: &hdfs_native_sync::file::FileReader,
     range: std::ops::Range<u64>,
 ) -> Result<bytes::Bytes, String> {
     reader

@@ -285,7 +285,7 @@ async fn end(
         "containers": instances,
     });
     let default_fs = env.cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    match Staging::connect(&default_fs, &env.cwd, &env.cluster.identity.user) {
+    match Staging::connect(&default_fs, &env.cwd, &env.cluster.identity) {
         Ok(staging) => {
             let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
             if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {

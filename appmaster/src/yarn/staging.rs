@@ -5,8 +5,10 @@
 
 use super::launch::Staged;
 use bytes::Bytes;
-use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
+// hdfs-native 0.14 (under the `hdfs-native-sync` name), which can act as another user.
+use hdfs_native_sync::{Client, ClientBuilder, HdfsError, WriteOptions};
 use sha2::{Digest, Sha256};
+use spindle_hadoop::user::Identity;
 use std::path::Path;
 
 /// Upload chunk: large enough to keep the DataNode pipeline busy.
@@ -18,22 +20,24 @@ pub struct Staging {
     pub root: String,
     /// The site files clients of other filesystems are built with too.
     conf_dir: String,
+    /// The user a proxy acts as (`Identity::proxied`), for clients of other filesystems.
+    proxied: Option<String>,
     /// `host:port` of the default filesystem's NameNode ("" for a nameservice).
     default_authority: String,
 }
 
 impl Staging {
-    /// Connects to `default_fs` with the site files of `conf_dir`.
-    pub fn connect(default_fs: &str, conf_dir: &Path, user: &str) -> Result<Staging, String> {
-        let client = ClientBuilder::new()
-            .with_url(default_fs)
-            .with_config_dir(conf_dir.display().to_string())
-            .build()
-            .map_err(|e| format!("cannot set up an HDFS client for {default_fs}: {e}"))?;
+    /// Connects to `default_fs` with the site files of `conf_dir`, as `who` (whose
+    /// staging directory it is; a proxy acts as its user on the NameNode too).
+    pub fn connect(default_fs: &str, conf_dir: &Path, who: &Identity) -> Result<Staging, String> {
+        let conf_dir = conf_dir.display().to_string();
+        let proxied = who.proxied().map(str::to_string);
+        let client = client_for(default_fs, &conf_dir, proxied.as_deref())?;
         Ok(Staging {
             client,
-            root: format!("/user/{user}/.spindle"),
-            conf_dir: conf_dir.display().to_string(),
+            root: format!("/user/{}/.spindle", who.user),
+            conf_dir,
+            proxied,
             default_authority: authority_of(default_fs).to_string(),
         })
     }
@@ -125,7 +129,7 @@ impl Staging {
         while offset < data.len() {
             let end = (offset + CHUNK).min(data.len());
             writer
-                .write(data.slice(offset..end))
+                .write_bytes(data.slice(offset..end))
                 .await
                 .map_err(|e| format!("writing {path} at byte {offset}: {e}"))?;
             offset = end;
@@ -204,12 +208,24 @@ impl Staging {
     /// A client of the NameNode at `authority`, another filesystem than the default,
     /// with the same site files (and, on a Kerberos cluster, the same login).
     fn client_of(&self, authority: &str) -> Result<Client, String> {
-        ClientBuilder::new()
-            .with_url(format!("hdfs://{authority}"))
-            .with_config_dir(self.conf_dir.clone())
-            .build()
-            .map_err(|e| format!("cannot set up an HDFS client for hdfs://{authority}: {e}"))
+        let url = format!("hdfs://{authority}");
+        client_for(&url, &self.conf_dir, self.proxied.as_deref())
     }
+}
+
+/// An HDFS client of `url`, acting as `proxied` when given. Without it, the client is
+/// who the login or `HADOOP_USER_NAME` says: naming the user would make a Kerberos login
+/// whose principal has a host part (`alice/host@REALM`) ask to act as `alice`.
+fn client_for(url: &str, conf_dir: &str, proxied: Option<&str>) -> Result<Client, String> {
+    let mut builder = ClientBuilder::new()
+        .with_url(url)
+        .with_config_dir(conf_dir.to_string());
+    if let Some(user) = proxied {
+        builder = builder.with_user(user);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot set up an HDFS client for {url}: {e}"))
 }
 
 async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Result<Staged, String> {

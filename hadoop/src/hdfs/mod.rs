@@ -53,6 +53,7 @@ impl NameNodeClient {
     pub async fn connect(addr: &str, user: &str) -> Result<Self> {
         let auth = Auth::Simple {
             user: user.to_string(),
+            real_user: None,
         };
         Self::open(addr, auth, Default::default()).await
     }

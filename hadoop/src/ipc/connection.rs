@@ -36,15 +36,22 @@ const WRITE_QUEUE: usize = 64;
 /// How the connection authenticates.
 #[derive(Debug, Clone)]
 pub enum Auth {
-    /// No SASL: the server trusts the user named in the connection context.
-    Simple { user: String },
+    /// No SASL: the server trusts the user named in the connection context. With
+    /// `real_user`, that user acts as `user` (Hadoop's proxy user), which the server
+    /// allows only as its `hadoop.proxyuser.<real_user>.*` settings say.
+    Simple {
+        user: String,
+        real_user: Option<String>,
+    },
     /// SASL DIGEST-MD5 with a token. `fallback_user` is claimed only if the server
     /// answers that it wants SIMPLE after all.
     Token { token: Token, fallback_user: String },
-    /// SASL GSSAPI as `login`, with a server that must be `server`.
+    /// SASL GSSAPI as `login`, with a server that must be `server`; with `act_as`, the
+    /// login acts as that user (a proxy user, checked by the server as for SIMPLE).
     Kerberos {
         login: KerberosLogin,
         server: ServerPrincipal,
+        act_as: Option<String>,
     },
 }
 
@@ -180,39 +187,49 @@ impl Connection {
         stream.set_nodelay(true).map_err(io_err)?;
         let mut client_id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut client_id);
-        let (mut mech, fallback_user): (Box<dyn SaslMechanism>, Option<&str>) = match &opts.auth {
-            Auth::Simple { user } => {
-                stream
-                    .write_all(&preamble(AUTH_NONE))
-                    .await
-                    .map_err(io_err)?;
-                handshake::connection_context(
-                    &mut stream,
-                    addr,
-                    &client_id,
-                    &opts.protocol,
-                    Some(user),
+        let (mut mech, fallback_user, act_as): (Box<dyn SaslMechanism>, Option<&str>, _) =
+            match &opts.auth {
+                Auth::Simple { user, real_user } => {
+                    stream
+                        .write_all(&preamble(AUTH_NONE))
+                        .await
+                        .map_err(io_err)?;
+                    handshake::connection_context(
+                        &mut stream,
+                        addr,
+                        &client_id,
+                        &opts.protocol,
+                        Some(handshake::ContextUser {
+                            effective: user,
+                            real: real_user.as_deref(),
+                        }),
+                        None,
+                    )
+                    .await?;
+                    return Ok((client_id, stream, None));
+                }
+                Auth::Token {
+                    token,
+                    fallback_user,
+                } => (
+                    Box::new(DigestMd5::new(token, opts.protection.clone())),
+                    Some(fallback_user.as_str()),
                     None,
-                )
-                .await?;
-                return Ok((client_id, stream, None));
-            }
-            Auth::Token {
-                token,
-                fallback_user,
-            } => (
-                Box::new(DigestMd5::new(token, opts.protection.clone())),
-                Some(fallback_user),
-            ),
-            Auth::Kerberos { login, server } => (
-                Box::new(Gssapi::new(
-                    login.clone(),
-                    server.clone(),
-                    opts.protection.clone(),
-                )),
-                Some(login.short_name()),
-            ),
-        };
+                ),
+                Auth::Kerberos {
+                    login,
+                    server,
+                    act_as,
+                } => (
+                    Box::new(Gssapi::new(
+                        login.clone(),
+                        server.clone(),
+                        opts.protection.clone(),
+                    )),
+                    Some(login.short_name()),
+                    act_as.as_deref(),
+                ),
+            };
         stream
             .write_all(&preamble(AUTH_SASL))
             .await
@@ -221,9 +238,20 @@ impl Connection {
         let layer = mech
             .take_layer()
             .map(|l| Arc::new(Mutex::new(l)) as SharedLayer);
-        // After SASL the server takes the user from the token or ticket; only a server
-        // that skipped SASL (security off) is told who we are.
-        let context_user = (!used_sasl).then_some(fallback_user).flatten();
+        // After SASL the server takes the user from the token or ticket, and a name that
+        // differs from it asks to act as that user: only a proxy names one. A server that
+        // skipped SASL (security off) is told who we are.
+        let context_user = if used_sasl {
+            act_as.map(|user| handshake::ContextUser {
+                effective: user,
+                real: None,
+            })
+        } else {
+            fallback_user.map(|user| handshake::ContextUser {
+                effective: act_as.unwrap_or(user),
+                real: act_as.map(|_| user),
+            })
+        };
         handshake::connection_context(
             &mut stream,
             addr,

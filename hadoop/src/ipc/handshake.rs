@@ -107,15 +107,22 @@ where
     }
 }
 
+/// The user named in the connection context: `effective`, and for a proxy user over
+/// SIMPLE the `real` user acting as it.
+pub struct ContextUser<'a> {
+    pub effective: &'a str,
+    pub real: Option<&'a str>,
+}
+
 /// Sends the connection context (wrapped when `layer` is in force): user info for
-/// SIMPLE, nothing after SASL (the server takes the user from the token or ticket and
-/// would read a different name as a request to impersonate).
+/// SIMPLE; after SASL nothing, or the proxied user alone (the server takes the real
+/// user from the token or ticket, and reads a different name as a request to act as it).
 pub async fn connection_context<S>(
     stream: &mut S,
     addr: &str,
     client_id: &[u8],
     protocol: &str,
-    user: Option<&str>,
+    user: Option<ContextUser<'_>>,
     layer: Option<&super::wrapped::SharedLayer>,
 ) -> Result<()>
 where
@@ -124,8 +131,8 @@ where
     let header = request_header(frame::CONNECTION_CONTEXT_CALL_ID, client_id, -1);
     let context = IpcConnectionContextProto {
         user_info: user.map(|u| UserInformationProto {
-            effective_user: Some(u.to_string()),
-            real_user: None,
+            effective_user: Some(u.effective.to_string()),
+            real_user: u.real.map(str::to_string),
         }),
         protocol: Some(protocol.to_string()),
     };

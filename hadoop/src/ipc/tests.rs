@@ -94,6 +94,7 @@ fn options() -> ConnectionOptions {
         protocol: PROTOCOL.into(),
         auth: Auth::Simple {
             user: "alice".into(),
+            real_user: None,
         },
         protection: Default::default(),
         connect_timeout: Duration::from_secs(5),

@@ -54,6 +54,7 @@ impl ApplicationClient {
     pub async fn connect_any(addrs: &[String], user: &str) -> Result<Self> {
         let auth = Auth::Simple {
             user: user.to_string(),
+            real_user: None,
         };
         Self::connect_with(addrs, auth, Protection::default()).await
     }

@@ -37,6 +37,8 @@ final class Secure {
   static final String HOST = "localhost";
   /** The test user's name (its principal is {@code alice@REALM}). */
   static final String USER = "alice";
+  /** A user with a home directory and no principal, whom the test user may act as. */
+  static final String PROXIED = "dave";
   static final List<String> PROTECTIONS = List.of("authentication", "integrity", "privacy");
   /** Settings every client needs; core-site.xml carries them besides the other files. */
   static final List<String> CLIENT_KEYS =
@@ -160,6 +162,9 @@ final class Secure {
     c.set("hadoop.security.authentication", "kerberos");
     c.setBoolean("hadoop.security.authorization", true);
     c.set("hadoop.rpc.protection", settings.protection());
+    // The test user may submit on others' behalf (Skein's `user`, a proxy user).
+    c.set("hadoop.proxyuser." + USER + ".hosts", "*");
+    c.set("hadoop.proxyuser." + USER + ".groups", "*");
     applyHdfs(c);
     applyYarn(c);
     applyTokenLifetimes(c);
@@ -272,7 +277,8 @@ final class Secure {
 
   /**
    * What a Kerberos user needs in HDFS: a world-writable {@code /tmp} and YARN log dir
-   * (NodeManagers upload logs as the application's user) and a home directory.
+   * (NodeManagers upload logs as the application's user) and home directories for it
+   * and for the user it may act as.
    */
   static void prepareHdfs(FileSystem fs, String logDir) throws IOException {
     FsPermission sticky = new FsPermission((short) 01777);
@@ -281,9 +287,11 @@ final class Secure {
       fs.mkdirs(p);
       fs.setPermission(p, sticky);
     }
-    org.apache.hadoop.fs.Path home = new org.apache.hadoop.fs.Path("/user/" + USER);
-    fs.mkdirs(home);
-    fs.setOwner(home, USER, null);
+    for (String user : List.of(USER, PROXIED)) {
+      org.apache.hadoop.fs.Path home = new org.apache.hadoop.fs.Path("/user/" + user);
+      fs.mkdirs(home);
+      fs.setOwner(home, user, null);
+    }
   }
 
   /**
