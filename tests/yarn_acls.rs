@@ -118,24 +118,49 @@ fn without_acls_only_the_owner_may_kill_an_application() {
     }
 }
 
-/// A home directory for `user` on the cluster's HDFS, owned by them, as an administrator
-/// makes one (the test's own user is the HDFS superuser).
-fn make_home(user: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// The test's HDFS client: the test's own user, the HDFS superuser.
+fn hdfs() -> hdfs_native::Client {
+    let conf = cluster().configuration();
+    hdfs_native::ClientBuilder::new()
+        .with_url(conf.get("fs.defaultFS").expect("fs.defaultFS"))
+        .with_config_dir(cluster().conf_dir.display().to_string())
+        .build()
+        .expect("HDFS client")
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
-        let conf = cluster().configuration();
-        let hdfs = hdfs_native::ClientBuilder::new()
-            .with_url(conf.get("fs.defaultFS").expect("fs.defaultFS"))
-            .with_config_dir(cluster().conf_dir.display().to_string())
-            .build()
-            .expect("HDFS client");
+        .unwrap()
+        .block_on(f)
+}
+
+/// A home directory for `user`, owned by them, as an administrator makes one.
+fn make_home(user: &str) {
+    block_on(async {
         let home = format!("/user/{user}");
-        hdfs.mkdirs(&home, 0o755, true).await.unwrap();
-        hdfs.set_owner(&home, Some(user), None).await.unwrap();
+        hdfs().mkdirs(&home, 0o755, true).await.unwrap();
+        hdfs().set_owner(&home, Some(user), None).await.unwrap();
     });
+}
+
+/// Who owns the HDFS file at `path`.
+fn owner_of(path: &str) -> String {
+    block_on(async { hdfs().get_file_info(path).await.unwrap().owner })
+}
+
+/// Polls until `app` has ended; its final state.
+fn ended(app: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = status(None, app);
+        if ["FINISHED", "FAILED", "KILLED"].contains(&s["state"].as_str().unwrap_or("")) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{app} never ended: {s}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// Skein's `user`: the test's own user (a proxy user on this cluster:
@@ -166,8 +191,65 @@ fn a_proxy_submits_on_another_users_behalf() {
     // So does dave, with no proxy at all.
     let o = spindle(Some("dave"), &["kv", "get", "ran-as", "--app", &app]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = spindle(None, &["kill", &app]);
+    // The master writes its summary into dave's staging directory as dave, not as the
+    // operating-system user its container runs as.
+    let o = spindle(None, &["shutdown", &app]);
     assert!(o.status.success(), "{}", text(&o));
+    let end = ended(&app);
+    assert_eq!(end["final_status"], "SUCCEEDED", "{end}");
+    assert_eq!(
+        owner_of(&format!("/user/dave/.spindle/{app}/summary.json")),
+        "dave"
+    );
+}
+
+/// On a cluster without Kerberos, a job's containers act on HDFS as the application's
+/// user (`HADOOP_USER_NAME`), not as the operating-system user they run as: the output
+/// is erin's.
+#[test]
+fn a_jobs_output_belongs_to_the_user_who_submitted_it() {
+    make_home("erin");
+    let rows = clicks(200, 5);
+    let local = tempfile::tempdir().unwrap();
+    let csv = local.path().join("in.csv");
+    write_csv(&csv, &rows, true);
+    block_on(async {
+        let opts = hdfs_native::WriteOptions::default().overwrite(true);
+        let mut w = hdfs()
+            .create("/user/erin/in/part-0.csv", opts)
+            .await
+            .unwrap();
+        w.write(std::fs::read(&csv).unwrap().into()).await.unwrap();
+        w.close().await.unwrap();
+    });
+    let spec = local.path().join("job.yaml");
+    std::fs::write(
+        &spec,
+        "name: owned\nworkers: { instances: 1, memory: 256 MiB }\ninput: { path: \"hdfs:///user/erin/in/*.csv\", format: csv }\nstages:\n  - sql: \"SELECT user, bytes FROM input\"\noutput: { path: \"hdfs:///user/erin/out\", format: jsonl }\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let o = spindle(
+        Some("erin"),
+        &[
+            "submit",
+            spec.to_str().unwrap(),
+            "--wait",
+            "--am-memory-mb",
+            "256",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "{:?}",
+        started.elapsed()
+    );
+    let parts = block_on(async { hdfs().list_status("/user/erin/out", false).await.unwrap() });
+    assert!(!parts.is_empty());
+    for part in parts {
+        assert_eq!(part.owner, "erin", "{}", part.path);
+    }
 }
 
 /// Someone the cluster does not let act for others is refused before anything is made,

@@ -403,6 +403,7 @@ pub(super) async fn stage(
         am_memory_mb: None,
         acls: None,
         file_systems: vec![],
+        simple_user: (!cluster.conf.is_kerberos()).then(|| cluster.identity.user.clone()),
     };
     Ok((launch, vec![spec], secret))
 }

@@ -83,6 +83,12 @@ pub struct LaunchInfo {
     /// files are): fresh tokens come from each of them too.
     #[serde(default)]
     pub file_systems: Vec<String>,
+    /// On a cluster without Kerberos, the application's user, which every container gets
+    /// as `HADOOP_USER_NAME`: its HDFS clients then act as that user, not as the
+    /// operating-system user the NodeManager runs it as (`yarn`, under the default
+    /// container executor). On a Kerberos cluster the tokens say who they are.
+    #[serde(default)]
+    pub simple_user: Option<String>,
 }
 
 /// The tokens containers get, shared by every copy of a launch description: tokens the
@@ -188,6 +194,9 @@ impl LaunchInfo {
             ("HADOOP_CONF_DIR".to_string(), "{{PWD}}".to_string()),
             ("RUST_BACKTRACE".to_string(), "1".to_string()),
         ]);
+        if let Some(user) = &self.simple_user {
+            environment.insert(HADOOP_USER_NAME.to_string(), user.clone());
+        }
         environment.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let mut command = vec![format!("./{BINARY}")];
         command.extend(args.iter().cloned());
@@ -215,6 +224,9 @@ impl LaunchInfo {
         creds
     }
 }
+
+/// Who a Hadoop client on a cluster without Kerberos acts as.
+pub const HADOOP_USER_NAME: &str = "HADOOP_USER_NAME";
 
 /// The AMRMToken's kind: it authenticates the master alone and is never passed on.
 pub const AM_RM_TOKEN_KIND: &str = "YARN_AM_RM_TOKEN";
@@ -278,6 +290,7 @@ mod tests {
             am_memory_mb: None,
             acls: None,
             file_systems: vec![],
+            simple_user: None,
         };
         assert_eq!(launch.hosts(), ["a", "b", "c", "d"]);
         assert_eq!(launch.racks(), ["/r1", "/r2"], "no empty rack");
@@ -320,6 +333,7 @@ mod tests {
                 am_memory_mb: None,
                 acls: None,
                 file_systems: vec![],
+                simple_user: None,
             }
             .encode(),
         )
