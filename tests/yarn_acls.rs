@@ -281,3 +281,58 @@ fn a_user_who_may_not_proxy_is_refused() {
         started.elapsed()
     );
 }
+
+/// `spindle logs` of a finished application, by someone its ACLs let see it but whom
+/// HDFS does not let read its owner's aggregated logs.
+#[test]
+fn a_viewer_is_told_why_a_finished_applications_logs_are_out_of_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name: logged\nacls:\n  enable: true\n  view_users: [carol]\nservices:\n  say:\n    resources: { memory: 256, vcores: 1 }\n    script: echo hello from the log\n";
+    let path = dir.path().join("logged.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let o = spindle(
+        None,
+        &[
+            "submit",
+            path.to_str().unwrap(),
+            "--wait",
+            "--am-memory-mb",
+            "256",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let app = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let o = spindle(None, &["logs", &app]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("hello from the log"),
+        "{}",
+        text(&o)
+    );
+    let owner = status(None, &app)["user"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let o = spindle(Some("carol"), &["logs", &app]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Permission denied: user=carol")
+            && err.contains(&format!("carol may not read {owner}'s aggregated logs")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !err.contains("\tat org.apache"),
+        "no Java stack trace: {}",
+        text(&o)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -76,7 +76,9 @@ pub async fn aggregated(
         None => default_fs,
     };
     let client = Staging::connect(&fs, &cluster.conf_dirs[0], &cluster.identity)?.client();
-    let dirs = find_app_dirs(&client, conf, &report.user, &app, report.id.id).await?;
+    let dirs = find_app_dirs(&client, conf, &report.user, &app, report.id.id)
+        .await
+        .map_err(|e| refused_hint(e, &cluster.identity.user, &report.user))?;
     if dirs.is_empty() {
         return Err(match status {
             Some(LogAggregationStatus::Disabled) => format!(
@@ -91,7 +93,8 @@ pub async fn aggregated(
     }
     let mut nodes = Vec::new();
     for (format, dir) in dirs {
-        nodes.extend(read_app_dir(&client, format, &dir).await?);
+        let read = read_app_dir(&client, format, &dir).await;
+        nodes.extend(read.map_err(|e| refused_hint(e, &cluster.identity.user, &report.user))?);
     }
     for node in &mut nodes {
         node.containers
@@ -163,6 +166,20 @@ fn node_id(file: &str) -> String {
         [host, port, last] if last.parse::<u16>().is_ok() => format!("{host}_{port}:{last}"),
         _ => file.to_string(),
     }
+}
+
+/// A refusal to read another user's aggregated logs, with what to do about it: they are
+/// files of the owner's that HDFS guards, whatever the application's view ACL says (as
+/// with `yarn logs`).
+fn refused_hint(error: String, reader: &str, owner: &str) -> String {
+    if reader == owner || !error.contains("Permission denied") {
+        return error;
+    }
+    format!(
+        "{error}\n{reader} may not read {owner}'s aggregated logs on HDFS: once an application \
+         has ended its logs are {owner}'s files. Read them as {owner} (or a member of the log \
+         directory's group), or while the application runs, from its NodeManagers"
+    )
 }
 
 #[cfg(test)]

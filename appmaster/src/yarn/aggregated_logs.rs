@@ -2,7 +2,7 @@
 //! remote log directory: one file per node (TFile or indexed), read by byte ranges so a
 //! large file is never fetched whole at once.
 
-use hdfs_native_sync::Client;
+use hdfs_native_sync::{Client, HdfsError};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::logs::aggregated::{containers, ContainerLogs, LogFile};
 use spindle_hadoop::logs::indexed::{self, parse_checksum, CHECKSUM_SUFFIX};
@@ -34,11 +34,21 @@ pub async fn find_app_dirs(
         let path = path_on(&dir);
         match client.get_file_info(&path).await {
             Ok(status) if status.isdir => found.push((format, path)),
-            Ok(_) | Err(hdfs_native_sync::HdfsError::FileNotFound(_)) => {}
-            Err(e) => return Err(format!("{dir}: {e}")),
+            Ok(_) | Err(HdfsError::FileNotFound(_)) => {}
+            Err(e) => return Err(failed(&dir, e)),
         }
     }
     Ok(found)
+}
+
+/// What went wrong at `path`, in one line: a NameNode's message without its Java
+/// stack trace (a refusal reads `Permission denied: user=carol, access=EXECUTE, ...`).
+fn failed(path: &str, e: HdfsError) -> String {
+    let text = match e {
+        HdfsError::RPCError(_, message) | HdfsError::FatalRPCError(_, message) => message,
+        other => other.to_string(),
+    };
+    format!("{path}: {}", text.lines().next().unwrap_or_default().trim())
 }
 
 /// Every complete node file in `dir`, read.
@@ -50,7 +60,7 @@ pub async fn read_app_dir(
     let listed = client
         .list_status(dir, false)
         .await
-        .map_err(|e| format!("{dir}: {e}"))?;
+        .map_err(|e| failed(dir, e))?;
     let mut names: Vec<String> = listed
         .iter()
         .filter(|f| !f.isdir)
@@ -82,14 +92,11 @@ pub async fn read_app_dir(
 }
 
 async fn read_whole(client: &Client, path: &str) -> Result<Vec<u8>, String> {
-    let reader = client
-        .read(path)
-        .await
-        .map_err(|e| format!("{path}: {e}"))?;
+    let reader = client.read(path).await.map_err(|e| failed(path, e))?;
     let bytes = reader
         .read_range(0, reader.file_length())
         .await
-        .map_err(|e| format!("{path}: {e}"))?;
+        .map_err(|e| failed(path, e))?;
     Ok(bytes.to_vec())
 }
 
