@@ -118,6 +118,20 @@ fn without_acls_only_the_owner_may_kill_an_application() {
     }
 }
 
+/// Writes `spec` as `dir/name.yaml`; its path.
+fn spec_file(dir: &Path, name: &str, spec: &str) -> String {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, spec).unwrap();
+    path.display().to_string()
+}
+
+/// `submit --wait` of the spec at `path` as `user`, with a small master; the output.
+fn submit_and_wait(user: Option<&str>, path: &str) -> Output {
+    let o = spindle(user, &["submit", path, "--wait", "--am-memory-mb", "256"]);
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
 /// The test's HDFS client: the test's own user, the HDFS superuser.
 fn hdfs() -> hdfs_native::Client {
     let conf = cluster().configuration();
@@ -170,12 +184,8 @@ fn a_proxy_submits_on_another_users_behalf() {
     make_home("dave");
     let dir = tempfile::tempdir().unwrap();
     let spec = "name: proxied\nuser: dave\nservices:\n  who:\n    resources: { memory: 256, vcores: 1 }\n    script: |\n      spindle kv put ran-as \"$USER\"\n      sleep 600\n";
-    let path = dir.path().join("proxied.yaml");
-    std::fs::write(&path, spec).unwrap();
-    let o = spindle(
-        None,
-        &["submit", path.to_str().unwrap(), "--am-memory-mb", "256"],
-    );
+    let path = spec_file(dir.path(), "proxied", spec);
+    let o = spindle(None, &["submit", &path, "--am-memory-mb", "256"]);
     assert!(o.status.success(), "{}", text(&o));
     let app = String::from_utf8_lossy(&o.stdout).trim().to_string();
     // The application is dave's: YARN says so, and its containers run as dave.
@@ -222,29 +232,10 @@ fn a_jobs_output_belongs_to_the_user_who_submitted_it() {
         w.write(std::fs::read(&csv).unwrap().into()).await.unwrap();
         w.close().await.unwrap();
     });
-    let spec = local.path().join("job.yaml");
-    std::fs::write(
-        &spec,
-        "name: owned\nworkers: { instances: 1, memory: 256 MiB }\ninput: { path: \"hdfs:///user/erin/in/*.csv\", format: csv }\nstages:\n  - sql: \"SELECT user, bytes FROM input\"\noutput: { path: \"hdfs:///user/erin/out\", format: jsonl }\n",
-    )
-    .unwrap();
+    let spec = "name: owned\nworkers: { instances: 1, memory: 256 MiB }\ninput: { path: \"hdfs:///user/erin/in/*.csv\", format: csv }\nstages:\n  - sql: \"SELECT user, bytes FROM input\"\noutput: { path: \"hdfs:///user/erin/out\", format: jsonl }\n";
     let started = Instant::now();
-    let o = spindle(
-        Some("erin"),
-        &[
-            "submit",
-            spec.to_str().unwrap(),
-            "--wait",
-            "--am-memory-mb",
-            "256",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        started.elapsed() < Duration::from_secs(180),
-        "{:?}",
-        started.elapsed()
-    );
+    submit_and_wait(Some("erin"), &spec_file(local.path(), "owned", spec));
+    assert_took_under(started, 180);
     let parts = block_on(async { hdfs().list_status("/user/erin/out", false).await.unwrap() });
     assert!(!parts.is_empty());
     for part in parts {
@@ -258,10 +249,9 @@ fn a_jobs_output_belongs_to_the_user_who_submitted_it() {
 fn a_user_who_may_not_proxy_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let spec = "name: not-yours\nuser: dave\nservices:\n  s:\n    resources: { memory: 256, vcores: 1 }\n    script: sleep 1\n";
-    let path = dir.path().join("not-yours.yaml");
-    std::fs::write(&path, spec).unwrap();
+    let path = spec_file(dir.path(), "not-yours", spec);
     let started = Instant::now();
-    let o = spindle(Some("mallory"), &["submit", path.to_str().unwrap()]);
+    let o = spindle(Some("mallory"), &["submit", &path]);
     assert!(
         !o.status.success(),
         "mallory submitted as dave: {}",
@@ -275,11 +265,7 @@ fn a_user_who_may_not_proxy_is_refused() {
         "the refusal should say who may not act as whom: {}",
         text(&o)
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_took_under(started, 60);
 }
 
 /// `spindle logs` of a finished application, by someone its ACLs let see it but whom
@@ -288,25 +274,9 @@ fn a_user_who_may_not_proxy_is_refused() {
 fn a_viewer_is_told_why_a_finished_applications_logs_are_out_of_reach() {
     let dir = tempfile::tempdir().unwrap();
     let spec = "name: logged\nacls:\n  enable: true\n  view_users: [carol]\nservices:\n  say:\n    resources: { memory: 256, vcores: 1 }\n    script: echo hello from the log\n";
-    let path = dir.path().join("logged.yaml");
-    std::fs::write(&path, spec).unwrap();
-    let o = spindle(
-        None,
-        &[
-            "submit",
-            path.to_str().unwrap(),
-            "--wait",
-            "--am-memory-mb",
-            "256",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
-    let app = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let o = submit_and_wait(None, &spec_file(dir.path(), "logged", spec));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let app = out.lines().last().unwrap().trim().to_string();
     let o = spindle(None, &["logs", &app]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -330,9 +300,5 @@ fn a_viewer_is_told_why_a_finished_applications_logs_are_out_of_reach() {
         "no Java stack trace: {}",
         text(&o)
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_took_under(started, 60);
 }

@@ -9,7 +9,7 @@ mod common;
 #[path = "../hadoop/tests/support/minicluster.rs"]
 mod minicluster;
 
-use common::{spindle_on, text};
+use common::{assert_took_under, spindle_on, text};
 use minicluster::MiniCluster;
 use spindle_hadoop::user::{simple_user, Identity};
 use spindle_hadoop::yarn::{ApplicationClient, NodeState};
@@ -43,12 +43,6 @@ fn cluster() -> &'static MiniCluster {
 
 fn spindle(args: &[&str]) -> Output {
     spindle_on(&cluster().conf_dir, args)
-}
-
-/// Fails unless `started` was less than `secs` ago.
-fn assert_took_under(started: Instant, secs: u64) {
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(secs), "took {took:?}");
 }
 
 /// Submits `spec`, which must be refused before any application is submitted, and

@@ -287,3 +287,9 @@ pub fn explain(spec: &Path, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// Fails unless `started` was less than `secs` ago: every fault a test provokes ends.
+pub fn assert_took_under(started: std::time::Instant, secs: u64) {
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(secs), "took {took:?}");
+}
