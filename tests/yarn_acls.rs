@@ -218,29 +218,48 @@ fn a_proxy_submits_on_another_users_behalf() {
 /// is erin's.
 #[test]
 fn a_jobs_output_belongs_to_the_user_who_submitted_it() {
-    make_home("erin");
-    let rows = clicks(200, 5);
+    let report = job_in_home("erin", Some("erin"), &[]);
+    assert_eq!(report["user"], "erin", "{report}");
+}
+
+/// `submit --proxy-user` (as `spark-submit --proxy-user`): the test's own user submits
+/// a job on frank's behalf, and the application and its output are frank's.
+#[test]
+fn a_job_submitted_with_proxy_user_is_that_users() {
+    let report = job_in_home("frank", None, &["--proxy-user", "frank"]);
+    assert_eq!(report["user"], "frank", "{report}");
+}
+
+/// Runs a job from `/user/HOME/in` to `/user/HOME/out`, submitted as `user` with
+/// `extra` flags, checks that every output file is HOME's, and returns the report.
+fn job_in_home(home: &str, user: Option<&str>, extra: &[&str]) -> serde_json::Value {
+    make_home(home);
     let local = tempfile::tempdir().unwrap();
     let csv = local.path().join("in.csv");
-    write_csv(&csv, &rows, true);
+    write_csv(&csv, &clicks(200, 5), true);
     block_on(async {
         let opts = hdfs_native::WriteOptions::default().overwrite(true);
-        let mut w = hdfs()
-            .create("/user/erin/in/part-0.csv", opts)
-            .await
-            .unwrap();
+        let path = format!("/user/{home}/in/part-0.csv");
+        let mut w = hdfs().create(&path, opts).await.unwrap();
         w.write(std::fs::read(&csv).unwrap().into()).await.unwrap();
         w.close().await.unwrap();
     });
-    let spec = "name: owned\nworkers: { instances: 1, memory: 256 MiB }\ninput: { path: \"hdfs:///user/erin/in/*.csv\", format: csv }\nstages:\n  - sql: \"SELECT user, bytes FROM input\"\noutput: { path: \"hdfs:///user/erin/out\", format: jsonl }\n";
+    let spec = format!(
+        "name: owned\nworkers: {{ instances: 1, memory: 256 MiB }}\ninput: {{ path: \"hdfs:///user/{home}/in/*.csv\", format: csv }}\nstages:\n  - sql: \"SELECT user, bytes FROM input\"\noutput: {{ path: \"hdfs:///user/{home}/out\", format: jsonl }}\n"
+    );
+    let path = spec_file(local.path(), "owned", &spec);
     let started = Instant::now();
-    submit_and_wait(Some("erin"), &spec_file(local.path(), "owned", spec));
+    let args = [&["submit", path.as_str(), "--wait", "--json"][..], extra].concat();
+    let o = spindle(user, &[&args[..], &["--am-memory-mb", "256"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
     assert_took_under(started, 180);
-    let parts = block_on(async { hdfs().list_status("/user/erin/out", false).await.unwrap() });
+    let out = format!("/user/{home}/out");
+    let parts = block_on(async { hdfs().list_status(&out, false).await.unwrap() });
     assert!(!parts.is_empty());
     for part in parts {
-        assert_eq!(part.owner, "erin", "{}", part.path);
+        assert_eq!(part.owner, home, "{}", part.path);
     }
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
 }
 
 /// Someone the cluster does not let act for others is refused before anything is made,

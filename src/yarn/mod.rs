@@ -4,6 +4,7 @@
 
 pub mod appmaster;
 pub mod apps;
+mod proxy;
 mod store_progress;
 pub mod submit;
 mod submit_app;

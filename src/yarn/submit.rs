@@ -67,6 +67,12 @@ pub struct SubmitArgs {
     /// Application tags (repeatable)
     #[arg(long = "tag", value_name = "TAG")]
     pub(super) tags: Vec<String>,
+    /// Submit on USER's behalf (a proxy user, as spark-submit --proxy-user; a services
+    /// spec's `user` says the same): the application, its staging directory under
+    /// /user/USER and its tokens are USER's. The cluster allows it as its
+    /// hadoop.proxyuser.<you>.hosts and .groups or .users say
+    #[arg(long, value_name = "USER")]
+    pub(super) proxy_user: Option<String>,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub(super) json: bool,
@@ -169,7 +175,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
             );
         }
     }
-    let cluster = super::cluster_from_env()?;
+    let cluster = super::proxy::cluster_acting_as(args.proxy_user.as_deref(), None)?;
     if let Some(code) = refuse_unsafe_output(args, spec, &cluster).await {
         return Ok(code);
     }
@@ -177,7 +183,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     let app = rm
         .get_new_application()
         .await
-        .map_err(|e| format!("getNewApplication: {e}"))?;
+        .map_err(|e| super::proxy::refusal_hint(&cluster, format!("getNewApplication: {e}")))?;
     let worker = Resource {
         memory_mb: spec.workers.memory.bytes().div_ceil(1 << 20) as i64,
         vcores: spec.workers.vcores as i32,

@@ -3,13 +3,13 @@
 //! as the spec's `master.resources`.
 
 use super::apps::report_json;
+use super::proxy::{cluster_acting_as, refusal_hint};
 use super::submit::{finish, fits, follow, running_nodes, stage, SubmitArgs};
 use spindle_appmaster::cmdline::AppMasterCommand;
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged, LAUNCH_ENV};
 use spindle_appmaster::yarn::staging::{Staging, UserFile};
 use spindle_appmaster::yarn::APPLICATION_TYPE;
-use spindle_hadoop::user::Identity;
 use spindle_hadoop::yarn::{ApplicationAcls, ApplicationSubmission, FinalStatus, Resource};
 use spindle_job::app_spec::namenode_of;
 use spindle_job::{AclSpec, AppSpec, FileKind, Resources, Visibility};
@@ -24,15 +24,12 @@ pub async fn submit_app(
     text: Vec<u8>,
 ) -> Result<ExitCode, String> {
     let started = Instant::now();
-    let mut cluster = super::cluster_from_env()?;
-    if let Some(user) = app.user.as_deref().filter(|u| !u.is_empty()) {
-        cluster.identity = acting_as(&cluster, user)?;
-    }
+    let cluster = cluster_acting_as(args.proxy_user.as_deref(), app.user.as_deref())?;
     let rm = cluster.resource_manager().await?;
     let new = rm
         .get_new_application()
         .await
-        .map_err(|e| proxy_hint(&cluster, format!("getNewApplication: {e}")))?;
+        .map_err(|e| refusal_hint(&cluster, format!("getNewApplication: {e}")))?;
     let master = app.master.as_ref().map(|m| m.resources.clone());
     let master = master.unwrap_or(Resources {
         memory: spindle_job::ByteSize::mib(512),
@@ -191,33 +188,6 @@ fn rust_log_level(level: &str) -> Result<&'static str, String> {
             ))
         }
     })
-}
-
-/// The spec's `user`: the login submits on that user's behalf (a proxy user, as Skein
-/// and `spark-submit --proxy-user` do), so the application, its staging directory and
-/// its tokens are that user's. The ResourceManager and the NameNode allow it only as
-/// their `hadoop.proxyuser.<login>.hosts|groups|users` settings say.
-fn acting_as(cluster: &Cluster, user: &str) -> Result<Identity, String> {
-    if super::has_keytab() && user != cluster.identity.user {
-        return Err(format!(
-            "user: {user}: a proxy user cannot be combined with --keytab: the master would \
-             get the keytab of {}, whom {user} must not become",
-            cluster.identity.user
-        ));
-    }
-    Ok(cluster.identity.clone().acting_as(user))
-}
-
-/// Says what to change when a proxy was refused.
-fn proxy_hint(cluster: &Cluster, error: String) -> String {
-    match &cluster.identity.real_user {
-        Some(real) if error.contains("impersonate") => format!(
-            "{error}\n(the spec's `user: {}` makes {real} act as that user: the cluster's \
-             hadoop.proxyuser.{real}.hosts and .groups or .users must allow it)",
-            cluster.identity.user
-        ),
-        _ => error,
-    }
 }
 
 fn resource(r: &Resources) -> Resource {

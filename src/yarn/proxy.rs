@@ -1,0 +1,36 @@
+//! Submitting on another user's behalf (a proxy user): `submit --proxy-user`, or a
+//! services spec's `user` (Skein's). The login acts as that user, so the application,
+//! its staging directory and its tokens are that user's. The ResourceManager and the
+//! NameNode allow it only as their `hadoop.proxyuser.<login>.hosts|groups|users` say.
+
+use spindle_appmaster::yarn::cluster::Cluster;
+
+/// The cluster as the environment describes it, acting as `user` when one is given
+/// (`--proxy-user` first, then the spec's `user`).
+pub(super) fn cluster_acting_as(flag: Option<&str>, spec: Option<&str>) -> Result<Cluster, String> {
+    let mut cluster = super::cluster_from_env()?;
+    let Some(user) = flag.or(spec).filter(|u| !u.is_empty()) else {
+        return Ok(cluster);
+    };
+    if super::has_keytab() && user != cluster.identity.user {
+        return Err(format!(
+            "acting as {user} (--proxy-user or the spec's `user`) cannot be combined with \
+             --keytab: the master would get the keytab of {}, whom {user} must not become",
+            cluster.identity.user
+        ));
+    }
+    cluster.identity = cluster.identity.clone().acting_as(user);
+    Ok(cluster)
+}
+
+/// Says which settings decide when the cluster refused to let the login act as another.
+pub(super) fn refusal_hint(cluster: &Cluster, error: String) -> String {
+    match &cluster.identity.real_user {
+        Some(real) if error.contains("impersonate") => format!(
+            "{error}\n({real} acting as {}: the cluster's hadoop.proxyuser.{real}.hosts and \
+             .groups or .users must allow it)",
+            cluster.identity.user
+        ),
+        _ => error,
+    }
+}
