@@ -13,7 +13,7 @@ cd "$root"
 case "${1:-}" in -h|--help) sed -n '2,9p' "$0"; exit 0 ;; esac
 versions=("$@")
 [[ ${#versions[@]} -gt 0 ]] || versions=(3.3.6 3.4.2 3.5.0)
-targets="--test yarn_run --test yarn_secure --test yarn_locality --test yarn_labels_gpus --test cluster_faults --test yarn_rm_ha"
+targets="--test yarn_run --test yarn_secure --test yarn_locality --test yarn_labels_gpus --test yarn_acls --test cluster_faults --test yarn_rm_ha"
 targets+=" --test yarn_minicluster --test yarn_am_minicluster --test yarn_multi_node"
 mkdir -p target/hadoop-lines
 rows=()
