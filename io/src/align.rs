@@ -2,6 +2,8 @@
 //! in which it starts. A split `[start, end)` therefore skips the partial record at its
 //! beginning (unless `start == 0`) and reads past `end` to finish its last record.
 
+use memchr::memchr;
+
 /// Where the records of a split lie within a buffer that begins at file offset
 /// `buf_offset` (which must be `start - 1` when `start > 0`, so that a record starting
 /// exactly at `start` is recognised). Returns `None` when more bytes are needed to find
@@ -34,10 +36,6 @@ pub fn records_in(
         None if at_eof => Some(first..buf.len()),
         None => None,
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
 }
 
 /// The file offset at which 1-based line `line` of `data` begins (for error messages).

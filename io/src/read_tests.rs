@@ -381,3 +381,28 @@ fn rows_of_text_count_as_parse_text_does() {
         .collect();
     assert_eq!(sizes, [BATCH_ROWS, BATCH_ROWS, 5]);
 }
+
+#[test]
+fn lines_split_as_split_inclusive_does() {
+    let cases: [&[u8]; 8] = [
+        b"",
+        b"a",
+        b"a\n",
+        b"a\nb",
+        b"\n\n",
+        b"a\r\nb\n",
+        b"\n",
+        b"ab\n\ncd",
+    ];
+    for data in cases {
+        let ours: Vec<&[u8]> = lines(data).collect();
+        let std: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+        assert_eq!(ours, std, "{:?}", String::from_utf8_lossy(data));
+        let rows: usize = rows_of_text(data)
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, std.len(), "{:?}", String::from_utf8_lossy(data));
+    }
+}
