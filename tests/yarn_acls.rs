@@ -321,3 +321,28 @@ fn a_viewer_is_told_why_a_finished_applications_logs_are_out_of_reach() {
     );
     assert_took_under(started, 60);
 }
+
+/// A proxied user without a home directory: refused before submitting, in one line that
+/// says where and why (no Java stack trace).
+#[test]
+fn a_proxied_user_without_a_home_is_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name: homeless\nuser: gina\nservices:\n  s:\n    resources: { memory: 256, vcores: 1 }\n    script: sleep 1\n";
+    let path = spec_file(dir.path(), "homeless", spec);
+    let started = Instant::now();
+    let o = spindle(None, &["submit", &path]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cannot create /user/gina/.spindle/")
+            && err.contains("AccessControlException: Permission denied: user=gina"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !err.contains("\tat org.apache"),
+        "no Java stack trace: {}",
+        text(&o)
+    );
+    assert_took_under(started, 60);
+}

@@ -2,6 +2,7 @@
 //! remote log directory: one file per node (TFile or indexed), read by byte ranges so a
 //! large file is never fetched whole at once.
 
+use super::hdfs_error::one_line;
 use hdfs_native_sync::{Client, HdfsError};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::logs::aggregated::{containers, ContainerLogs, LogFile};
@@ -41,14 +42,9 @@ pub async fn find_app_dirs(
     Ok(found)
 }
 
-/// What went wrong at `path`, in one line: a NameNode's message without its Java
-/// stack trace (a refusal reads `Permission denied: user=carol, access=EXECUTE, ...`).
+/// What went wrong at `path`, in one line.
 fn failed(path: &str, e: HdfsError) -> String {
-    let text = match e {
-        HdfsError::RPCError(_, message) | HdfsError::FatalRPCError(_, message) => message,
-        other => other.to_string(),
-    };
-    format!("{path}: {}", text.lines().next().unwrap_or_default().trim())
+    format!("{path}: {}", one_line(e))
 }
 
 /// Every complete node file in `dir`, read.

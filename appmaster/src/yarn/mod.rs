@@ -9,6 +9,7 @@ pub mod app;
 mod ask;
 pub mod cluster;
 mod exit;
+pub mod hdfs_error;
 pub mod kv_journal;
 pub mod launch;
 pub mod query_job;

@@ -3,6 +3,7 @@
 //! user), and per application the spec, the Hadoop configuration and the secret under
 //! `/user/<user>/.spindle/<application id>/`, readable by the user only.
 
+use super::hdfs_error::one_line;
 use super::launch::Staged;
 use bytes::Bytes;
 // hdfs-native 0.14 (under the `hdfs-native-sync` name), which can act as another user.
@@ -75,7 +76,7 @@ impl Staging {
             Err(_) if self.client.get_file_info(path).await.is_ok() => {
                 let _ = self.client.delete(&tmp, false).await;
             }
-            Err(e) => return Err(format!("cannot rename {tmp} to {path}: {e}")),
+            Err(e) => return Err(format!("cannot rename {tmp} to {path}: {}", one_line(e))),
         }
         Ok(true)
     }
@@ -91,7 +92,7 @@ impl Staging {
         self.client
             .mkdirs(&dir, 0o700, true)
             .await
-            .map_err(|e| format!("cannot create {dir}: {e}"))?;
+            .map_err(|e| format!("cannot create {dir}: {}", one_line(e)))?;
         Ok(dir)
     }
 
@@ -107,12 +108,12 @@ impl Staging {
             .client
             .read(path)
             .await
-            .map_err(|e| format!("{path}: {e}"))?;
+            .map_err(|e| format!("{path}: {}", one_line(e)))?;
         let len = reader.file_length();
         let bytes = reader
             .read_range(0, len)
             .await
-            .map_err(|e| format!("{path}: {e}"))?;
+            .map_err(|e| format!("{path}: {}", one_line(e)))?;
         Ok(bytes.to_vec())
     }
 
@@ -124,20 +125,20 @@ impl Staging {
             .client
             .create(path, opts)
             .await
-            .map_err(|e| format!("cannot create {path}: {e}"))?;
+            .map_err(|e| format!("cannot create {path}: {}", one_line(e)))?;
         let mut offset = 0;
         while offset < data.len() {
             let end = (offset + CHUNK).min(data.len());
             writer
                 .write_bytes(data.slice(offset..end))
                 .await
-                .map_err(|e| format!("writing {path} at byte {offset}: {e}"))?;
+                .map_err(|e| format!("writing {path} at byte {offset}: {}", one_line(e)))?;
             offset = end;
         }
         writer
             .close()
             .await
-            .map_err(|e| format!("closing {path}: {e}"))
+            .map_err(|e| format!("closing {path}: {}", one_line(e)))
     }
 
     /// A file the user named (a service's `files`), localized as `name`: a local file
@@ -231,7 +232,7 @@ fn client_for(url: &str, conf_dir: &str, proxied: Option<&str>) -> Result<Client
 async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Result<Staged, String> {
     let status = client.get_file_info(path).await.map_err(|e| match e {
         HdfsError::FileNotFound(_) => format!("{path} does not exist"),
-        e => format!("{path}: {e}"),
+        e => format!("{path}: {}", one_line(e)),
     })?;
     Ok(Staged {
         name: name.to_string(),
@@ -251,7 +252,7 @@ async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Resul
 async fn readable_by_everyone(client: &Client, path: &str) -> Result<(), String> {
     let status = client.get_file_info(path).await.map_err(|e| match e {
         HdfsError::FileNotFound(_) => format!("{path} does not exist"),
-        e => format!("{path}: {e}"),
+        e => format!("{path}: {}", one_line(e)),
     })?;
     if status.permission & 0o004 == 0 {
         return Err(format!(
@@ -266,7 +267,7 @@ async fn readable_by_everyone(client: &Client, path: &str) -> Result<(), String>
         let info = client
             .get_file_info(&d_str)
             .await
-            .map_err(|e| format!("{d_str}: {e}"))?;
+            .map_err(|e| format!("{d_str}: {}", one_line(e)))?;
         if info.permission & 0o001 == 0 {
             return Err(format!(
                 "visibility public: everyone may not enter {d_str} (mode {:o}) above {path}; \
