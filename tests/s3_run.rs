@@ -175,14 +175,6 @@ impl S3Store {
     }
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 impl TestStore for S3Store {
     fn url(&self, rel: &str) -> String {
         format!("{}/{rel}", self.base)

@@ -134,20 +134,11 @@ fn submit_and_wait(user: Option<&str>, path: &str) -> Output {
 
 /// The test's HDFS client: the test's own user, the HDFS superuser.
 fn hdfs() -> hdfs_native::Client {
-    let conf = cluster().configuration();
-    hdfs_native::ClientBuilder::new()
-        .with_url(conf.get("fs.defaultFS").expect("fs.defaultFS"))
-        .with_config_dir(cluster().conf_dir.display().to_string())
-        .build()
-        .expect("HDFS client")
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
+    let fs = cluster()
+        .configuration()
+        .get("fs.defaultFS")
+        .expect("fs.defaultFS");
+    hdfs_client(&fs, &cluster().conf_dir)
 }
 
 /// A home directory for `user`, owned by them, as an administrator makes one.

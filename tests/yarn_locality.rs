@@ -43,12 +43,11 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn hdfs(cluster: &MiniCluster) -> hdfs_native::Client {
-    let conf = cluster.configuration();
-    hdfs_native::ClientBuilder::new()
-        .with_url(conf.get("fs.defaultFS").expect("fs.defaultFS"))
-        .with_config_dir(cluster.conf_dir.display().to_string())
-        .build()
-        .expect("HDFS client")
+    let fs = cluster
+        .configuration()
+        .get("fs.defaultFS")
+        .expect("fs.defaultFS");
+    hdfs_client(&fs, &cluster.conf_dir)
 }
 
 /// Writes `files` CSV files of clicks with 1 MiB blocks, one replica each, where the

@@ -31,12 +31,11 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn hdfs() -> hdfs_native::Client {
-    let conf = cluster().configuration();
-    hdfs_native::ClientBuilder::new()
-        .with_url(conf.get("fs.defaultFS").expect("fs.defaultFS"))
-        .with_config_dir(cluster().conf_dir.display().to_string())
-        .build()
-        .expect("HDFS client")
+    let fs = cluster()
+        .configuration()
+        .get("fs.defaultFS")
+        .expect("fs.defaultFS");
+    hdfs_client(&fs, &cluster().conf_dir)
 }
 
 fn put(path: &str, data: Vec<u8>) {

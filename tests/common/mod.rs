@@ -293,3 +293,22 @@ pub fn assert_took_under(started: std::time::Instant, secs: u64) {
     let took = started.elapsed();
     assert!(took < std::time::Duration::from_secs(secs), "took {took:?}");
 }
+
+/// An HDFS client of a test cluster: its `fs.defaultFS` with the site files of
+/// `conf_dir`, as the test's own user (the minicluster's HDFS superuser).
+pub fn hdfs_client(default_fs: &str, conf_dir: &Path) -> hdfs_native::Client {
+    hdfs_native::ClientBuilder::new()
+        .with_url(default_fs)
+        .with_config_dir(conf_dir.display().to_string())
+        .build()
+        .expect("HDFS client")
+}
+
+/// Runs `f` to completion on a runtime of its own.
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
