@@ -961,3 +961,6 @@ fn a_command_finds_no_credentials_file_of_its_worker() {
 
 #[path = "yarn_run/hflush.rs"]
 mod hflush;
+
+#[path = "yarn_run/hdfs_splits.rs"]
+mod hdfs_splits;

@@ -1,21 +1,20 @@
-//! Record boundaries for line-based formats, Hadoop's rule: a record belongs to the split
-//! in which it starts. A split `[start, end)` therefore skips the partial record at its
-//! beginning (unless `start == 0`) and reads past `end` to finish its last record.
+//! Record boundaries for line-based formats, Hadoop's rule (`LineRecordReader`): a split
+//! `[start, end)` other than a file's first always skips its first line, which the split
+//! before it read, and owns every line that starts after `start` and at or before `end`,
+//! reading past `end` to finish the last one. So a split needs no byte before its start
+//! (that would be one more read, often of another block), only a look past its end.
 
 use memchr::memchr;
 
-/// Where the records of a split lie within a buffer that begins at file offset
-/// `buf_offset` (which must be `start - 1` when `start > 0`, so that a record starting
-/// exactly at `start` is recognised). Returns `None` when more bytes are needed to find
-/// the end of the last record and `at_eof` is false.
+/// Where the records of a split lie within a buffer that begins at the split's `start`.
+/// Returns `None` when more bytes are needed to find the end of the last record and
+/// `at_eof` is false.
 pub fn records_in(
     buf: &[u8],
-    buf_offset: u64,
     start: u64,
     end: u64,
     at_eof: bool,
 ) -> Option<std::ops::Range<usize>> {
-    debug_assert!(start == 0 && buf_offset == 0 || buf_offset + 1 == start);
     let first = if start == 0 {
         0
     } else {
@@ -25,14 +24,14 @@ pub fn records_in(
             None => return None,
         }
     };
-    if buf_offset + first as u64 >= end {
+    let span = (end - start) as usize;
+    if first > span {
         return Some(first..first);
     }
-    // The last record is the one holding byte end - 1; it ends at the next newline.
-    let last_byte = (end - 1 - buf_offset) as usize;
-    let from = last_byte.max(first);
-    match buf.get(from..).and_then(|tail| memchr(b'\n', tail)) {
-        Some(p) => Some(first..from + p + 1),
+    // The last record is the one holding byte `end` (it starts at or before `end`); it
+    // ends at the next newline at or after `end`.
+    match buf.get(span..).and_then(|tail| memchr(b'\n', tail)) {
+        Some(p) => Some(first..span + p + 1),
         None if at_eof => Some(first..buf.len()),
         None => None,
     }
@@ -67,9 +66,8 @@ mod tests {
         let mut start = 0;
         while start < len {
             let end = (start + size).min(len);
-            let off = start.saturating_sub(1);
-            let buf = &bytes[off as usize..];
-            let r = records_in(buf, off, start, end, true).unwrap();
+            let buf = &bytes[start as usize..];
+            let r = records_in(buf, start, end, true).unwrap();
             out.push(String::from_utf8(buf[r].to_vec()).unwrap());
             start = end;
         }
@@ -86,17 +84,32 @@ mod tests {
     }
 
     #[test]
-    fn record_starting_exactly_at_split_start_belongs_to_it() {
-        let text = "ab\ncd\n";
-        // split [3, 6) starts right after a newline: it owns "cd\n"
-        assert_eq!(split_all(text, 3), vec!["ab\n", "cd\n"]);
+    fn a_record_starting_exactly_at_a_split_end_belongs_to_the_split_before() {
+        let text = "ab\ncd\nef\n";
+        // [0, 3) ends right before "cd": it owns "ab\n" and "cd\n", as Hadoop's reader does
+        assert_eq!(split_all(text, 3), vec!["ab\ncd\n", "ef\n", ""]);
     }
 
     #[test]
     fn needs_more_bytes_when_last_record_is_cut() {
         let buf = b"xx\nyyyy";
-        assert_eq!(records_in(buf, 0, 0, 4, false), None);
-        assert_eq!(records_in(buf, 0, 0, 4, true), Some(0..7));
+        assert_eq!(records_in(buf, 0, 4, false), None);
+        assert_eq!(records_in(buf, 0, 4, true), Some(0..7));
+    }
+
+    #[test]
+    fn empty_lines_and_a_file_without_a_final_newline_lose_nothing() {
+        let text = "\n\na\n\nbb\n\n\nccc";
+        for size in 1..=text.len() as u64 + 1 {
+            let parts = split_all(text, size);
+            assert_eq!(parts.concat(), text, "split size {size}");
+            let lines: usize = parts.iter().map(|p| p.split_inclusive('\n').count()).sum();
+            assert_eq!(
+                lines,
+                text.split_inclusive('\n').count(),
+                "split size {size}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod channel;
 pub mod codec;
 pub mod error;
 pub mod net;
+pub mod open_files;
 pub mod read;
 pub mod schema;
 pub mod spin;

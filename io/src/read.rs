@@ -10,6 +10,7 @@ use crate::bind::{
     bind_header, declared_schema, first_line, header_names, strip_bom, HeaderBinding,
 };
 use crate::error::IoError;
+use crate::open_files::OpenFiles;
 use crate::storage::{FileInfo, Location};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -135,6 +136,8 @@ pub struct SplitReader {
     bindings: Mutex<HashMap<String, Arc<HeaderBinding>>>,
     /// Bytes of splits fetched ahead, by file and range, until their task reads them.
     ahead: Mutex<HashMap<(String, u64, u64), Fetching>>,
+    /// HDFS files opened once for all their splits (one NameNode call a file, not two a split).
+    files: Arc<OpenFiles>,
 }
 
 /// A split's records being fetched, and their file offset.
@@ -149,6 +152,7 @@ impl SplitReader {
             declared,
             bindings: Mutex::new(HashMap::new()),
             ahead: Mutex::new(HashMap::new()),
+            files: Arc::new(OpenFiles::default()),
         }
     }
 
@@ -183,10 +187,11 @@ impl SplitReader {
         for piece in split.pieces() {
             let piece = piece.clone();
             let key = (piece.url.clone(), piece.start, piece.end);
+            let files = self.files.clone();
             ahead.entry(key).or_insert_with(|| {
                 tokio::spawn(async move {
                     let loc = Location::parse(&piece.url)?;
-                    fetch_records(&loc, &piece).await
+                    fetch_records(&files, &loc, &piece).await
                 })
             });
         }
@@ -200,7 +205,7 @@ impl SplitReader {
             Some(f) => f.await.map_err(|e| {
                 IoError::Protocol(format!("read-ahead of {} failed: {e}", split.url))
             })?,
-            None => fetch_records(loc, split).await,
+            None => fetch_records(&self.files, loc, split).await,
         }
     }
 
@@ -310,13 +315,17 @@ async fn read_first_line(loc: &Location, file_size: u64) -> Result<Vec<u8>, IoEr
 }
 
 /// The bytes of the records that start inside the split, and their file offset.
-async fn fetch_records(loc: &Location, split: &Split) -> Result<(bytes::Bytes, u64), IoError> {
-    let base = split.start.saturating_sub(1);
+async fn fetch_records(
+    files: &OpenFiles,
+    loc: &Location,
+    split: &Split,
+) -> Result<(bytes::Bytes, u64), IoError> {
+    let base = split.start;
     let mut want = (split.end + LOOKAHEAD).min(split.file_size);
     loop {
-        let buf = loc.get_range_reused(base..want).await?;
+        let buf = files.get_range_reused(loc, base..want).await?;
         let at_eof = want >= split.file_size;
-        if let Some(r) = records_in(&buf, base, split.start, split.end, at_eof) {
+        if let Some(r) = records_in(&buf, split.start, split.end, at_eof) {
             let offset = base + r.start as u64;
             return Ok((buf.slice(r), offset));
         }

@@ -103,11 +103,35 @@ fn hdfs_store(root: &str) -> Result<Arc<dyn ObjectStore>, IoError> {
 }
 
 /// A read's failure, as the stores report theirs (so it counts as transient).
-fn read_failure(source: Box<dyn std::error::Error + Send + Sync>) -> object_store::Error {
+pub(crate) fn read_failure(
+    source: Box<dyn std::error::Error + Send + Sync>,
+) -> object_store::Error {
     object_store::Error::Generic {
         store: "spindle",
         source,
     }
+}
+
+/// `len` bytes from `chunks`, in a buffer the process reuses once they are dropped.
+pub(crate) async fn fill_reused(
+    len: usize,
+    mut chunks: futures::stream::BoxStream<'_, object_store::Result<bytes::Bytes>>,
+    what: &str,
+) -> Result<bytes::Bytes, IoError> {
+    let mut buf = buffers::SPLITS.take(len);
+    while let Some(chunk) = chunks.next().await {
+        buf.extend_from_slice(&chunk.map_err(|e| IoError::store(what, e))?);
+    }
+    whole(len, buf, what)
+}
+
+/// The buffer, shared, if it holds the `len` bytes asked for: fewer is an error.
+fn whole(len: usize, buf: Vec<u8>, what: &str) -> Result<bytes::Bytes, IoError> {
+    if buf.len() != len {
+        let short = format!("{len} bytes asked, {} given", buf.len());
+        return Err(IoError::store(what, read_failure(short.into())));
+    }
+    Ok(buffers::SPLITS.share(buf))
 }
 
 /// HDFS has real directories, which object_store cannot delete; these clients can.
@@ -266,14 +290,10 @@ impl Location {
             .get_opts(&self.path, options)
             .await
             .map_err(|e| IoError::store(what(), e))?;
-        let mut buf = buffers::SPLITS.take(len);
         match got.payload {
-            GetResultPayload::Stream(mut chunks) => {
-                while let Some(chunk) = chunks.next().await {
-                    buf.extend_from_slice(&chunk.map_err(|e| IoError::store(what(), e))?);
-                }
-            }
+            GetResultPayload::Stream(chunks) => fill_reused(len, chunks, &what()).await,
             GetResultPayload::File(file, _) => {
+                let mut buf = buffers::SPLITS.take(len);
                 // The store ends the range at the file's end; what is missing is told below.
                 let (at, have) = (got.range.start, got.range.end - got.range.start);
                 // Read into the buffer's spare room: a reused buffer is not zeroed first.
@@ -287,13 +307,9 @@ impl Location {
                 .await
                 .map_err(|e| IoError::Protocol(format!("{}: read task failed: {e}", what())))?
                 .map_err(|e| IoError::store(what(), read_failure(e.into())))?;
+                whole(len, buf, &what())
             }
         }
-        if buf.len() != len {
-            let short = format!("{len} bytes asked, {} given", buf.len());
-            return Err(IoError::store(what(), read_failure(short.into())));
-        }
-        Ok(buffers::SPLITS.share(buf))
     }
 
     pub async fn put(&self, data: Vec<u8>) -> Result<(), IoError> {
