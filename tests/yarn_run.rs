@@ -233,6 +233,33 @@ fn submit_runs_a_job_on_hdfs_and_every_row_is_right() {
         text(&o)
     );
     let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // So are the site files, kept once per content where NodeManagers can cache them
+    // across applications, private to the user; the application's own directory has none.
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let staging = format!("/user/{user}/.spindle");
+    let conf =
+        runtime().block_on(async { hdfs().list_status(&format!("{staging}/conf"), false).await });
+    let conf = conf.expect("the staged site files");
+    let mut names: Vec<&str> = conf
+        .iter()
+        .filter_map(|f| f.path.rsplit('/').next()?.split_once('-'))
+        .map(|(_hash, name)| name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["core-site.xml", "hdfs-site.xml", "yarn-site.xml"],
+        "{conf:?}"
+    );
+    assert!(conf.iter().all(|f| f.permission == 0o600), "{conf:?}");
+    let app_dir = ls(&format!(
+        "{staging}/{}",
+        result["application_id"].as_str().unwrap()
+    ));
+    assert!(
+        !app_dir.iter().any(|n| n.ends_with("site.xml")),
+        "{app_dir:?}"
+    );
     // `--summary-json` writes the document `spindle run --summary-json` writes: the
     // job's summary, as in `--json`'s `summary`.
     let written: serde_json::Value =

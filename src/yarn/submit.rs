@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 #[command(after_help = "Examples:\n  \
     spindle submit job.yaml --wait\n  \
     spindle submit job.yaml --queue etl --name nightly-clicks\n\n\
-    The spindle binary is staged once per content hash to /user/<user>/.spindle/bin/ on\n\
-    the default filesystem; the spec, the Hadoop configuration and the application's\n\
-    secret go to /user/<user>/.spindle/<application id>/ (readable by you only).\n\
+    The spindle binary and the Hadoop site files are staged once per content hash to\n\
+    /user/<user>/.spindle/bin/ and .../conf/ on the default filesystem; the spec and the\n\
+    application's secret go to /user/<user>/.spindle/<application id>/ (readable by you\n\
+    only).\n\
     Input and output should be hdfs:// or s3:// URLs: paths are read on the cluster.\n\n\
     Without --json, the application id is alone on the last line of stdout.")]
 pub struct SubmitArgs {
@@ -379,7 +380,7 @@ pub(super) async fn stage(
     // so every file is written at once.
     let site_files = SITE_FILES.iter().filter_map(|name| {
         let data = std::fs::read(conf_dir.join(name)).ok()?;
-        Some(staging.file(&dir, name, data))
+        Some(staging.site_file(name, data))
     });
     let (binary, site, spec, _) = tokio::try_join!(
         staging.binary(&exe),

@@ -1,7 +1,7 @@
-//! Staging to the default filesystem: the spindle binary once per content hash under
-//! `/user/<user>/.spindle/bin/` (later submits reuse it, and NodeManagers cache it per
-//! user), and per application the spec, the Hadoop configuration and the secret under
-//! `/user/<user>/.spindle/<application id>/`, readable by the user only.
+//! Staging to the default filesystem: the spindle binary and the Hadoop site files once
+//! per content hash under `/user/<user>/.spindle/bin/` and `.../conf/` (later submits
+//! reuse them, and NodeManagers cache them per user), and per application the spec and
+//! the secret under `/user/<user>/.spindle/<application id>/`, readable by the user only.
 
 use super::hdfs_error::one_line;
 use super::launch::Staged;
@@ -54,31 +54,55 @@ impl Staging {
         ))
     }
 
+    /// A Hadoop site file (`core-site.xml`, ...) for the containers, once per content hash
+    /// as `conf/<hash>-<name>` and private to the user, like the binary: a NodeManager
+    /// then keeps it for later applications, and their containers start with nothing to
+    /// localize (an application's own files are fetched anew on every node it reaches,
+    /// a few hundred ms before its first container there can start).
+    pub async fn site_file(&self, name: &str, data: Vec<u8>) -> Result<Staged, String> {
+        let hash = hex::encode(Sha256::digest(&data));
+        let path = format!("{}/conf/{}-{name}", self.root, &hash[..16]);
+        if !self.holds(&path, data.len() as u64).await {
+            self.put_once(&path, Bytes::from(data), 0o600).await?;
+        }
+        staged(&self.client, name, &path, true).await
+    }
+
     /// Uploads `local` to `path` (named by its content hash) unless a file of its size
     /// is there already: later submits, and other applications, reuse it.
     async fn upload_once(&self, local: &Path, path: &str, permission: u32) -> Result<bool, String> {
         let size = std::fs::metadata(local)
             .map_err(|e| format!("{}: {e}", local.display()))?
             .len();
-        if let Ok(status) = self.client.get_file_info(path).await {
-            if status.length as u64 == size {
-                return Ok(false);
-            }
+        if self.holds(path, size).await {
+            return Ok(false);
         }
         let data = tokio::fs::read(local)
             .await
             .map_err(|e| format!("{}: {e}", local.display()))?;
-        // Concurrent submits may race to upload the same file: write aside, then rename.
+        self.put_once(path, Bytes::from(data), permission).await?;
+        Ok(true)
+    }
+
+    /// Whether a file of `size` bytes is at `path` (named by its content's hash).
+    async fn holds(&self, path: &str, size: u64) -> bool {
+        let status = self.client.get_file_info(path).await;
+        status.is_ok_and(|s| !s.isdir && s.length as u64 == size)
+    }
+
+    /// Writes `data` to `path`, which concurrent submits may race to write with the same
+    /// bytes: written aside, then renamed, and the loser's copy removed.
+    async fn put_once(&self, path: &str, data: Bytes, permission: u32) -> Result<(), String> {
         let tmp = format!("{path}.tmp-{}", std::process::id());
-        self.write(&tmp, Bytes::from(data), permission).await?;
+        self.write(&tmp, data, permission).await?;
         match self.client.rename(&tmp, path, false).await {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(_) if self.client.get_file_info(path).await.is_ok() => {
                 let _ = self.client.delete(&tmp, false).await;
+                Ok(())
             }
-            Err(e) => return Err(format!("cannot rename {tmp} to {path}: {}", one_line(e))),
+            Err(e) => Err(format!("cannot rename {tmp} to {path}: {}", one_line(e))),
         }
-        Ok(true)
     }
 
     /// The HDFS client, for the key-value journal.
