@@ -314,7 +314,8 @@ async fn read_first_line(loc: &Location, file_size: u64) -> Result<Vec<u8>, IoEr
     }
 }
 
-/// The bytes of the records that start inside the split, and their file offset.
+/// The bytes of the split's records (those starting after its start and at or before its
+/// end, or at 0 for a file's first split), and their file offset.
 async fn fetch_records(
     files: &OpenFiles,
     loc: &Location,
