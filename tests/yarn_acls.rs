@@ -297,18 +297,20 @@ fn a_viewer_is_told_why_a_finished_applications_logs_are_out_of_reach() {
     let owner = status(None, &app)["user"].as_str().unwrap().to_string();
     let started = Instant::now();
     let o = spindle(Some("carol"), &["logs", &app]);
-    assert!(!o.status.success(), "{}", text(&o));
+    let why = format!("carol may not read {owner}'s aggregated logs");
+    assert_refused_in_one_line(&o, started, &["Permission denied: user=carol", &why]);
+}
+
+/// `o` failed within 60 s of `started`, saying every one of `says` on stderr, with no
+/// Java stack trace.
+fn assert_refused_in_one_line(o: &Output, started: Instant, says: &[&str]) {
+    assert!(!o.status.success(), "{}", text(o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("Permission denied: user=carol")
-            && err.contains(&format!("carol may not read {owner}'s aggregated logs")),
-        "{}",
-        text(&o)
-    );
+    assert!(says.iter().all(|s| err.contains(s)), "{}", text(o));
     assert!(
         !err.contains("\tat org.apache"),
         "no Java stack trace: {}",
-        text(&o)
+        text(o)
     );
     assert_took_under(started, 60);
 }
@@ -322,18 +324,12 @@ fn a_proxied_user_without_a_home_is_told_so() {
     let path = spec_file(dir.path(), "homeless", spec);
     let started = Instant::now();
     let o = spindle(None, &["submit", &path]);
-    assert!(!o.status.success(), "{}", text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("cannot create /user/gina/.spindle/")
-            && err.contains("AccessControlException: Permission denied: user=gina"),
-        "{}",
-        text(&o)
+    assert_refused_in_one_line(
+        &o,
+        started,
+        &[
+            "cannot create /user/gina/.spindle/",
+            "AccessControlException: Permission denied: user=gina",
+        ],
     );
-    assert!(
-        !err.contains("\tat org.apache"),
-        "no Java stack trace: {}",
-        text(&o)
-    );
-    assert_took_under(started, 60);
 }

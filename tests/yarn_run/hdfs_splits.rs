@@ -51,24 +51,6 @@ fn lines_of(text: &[u8]) -> Vec<String> {
     lines
 }
 
-fn local_jsonl_rows(dir: &Path) -> Vec<serde_json::Value> {
-    let mut rows = vec![];
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("part-")
-        {
-            for line in std::fs::read_to_string(&path).unwrap().lines() {
-                rows.push(serde_json::from_str(line).unwrap());
-            }
-        }
-    }
-    rows
-}
-
 #[test]
 fn line_splits_of_an_hdfs_file_read_every_line_once_across_blocks() {
     let data = awkward_text();
@@ -110,7 +92,7 @@ fn line_splits_of_an_hdfs_file_read_every_line_once_across_blocks() {
         let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let summary = summary.get("summary").unwrap_or(&summary);
         assert_eq!(summary["bytes_read"], data.len() as u64, "{summary}");
-        let rows = local_jsonl_rows(&out);
+        let rows = read_jsonl_rows(&out);
         if name == "lines" {
             let mut got: Vec<String> = rows
                 .iter()
