@@ -65,6 +65,9 @@ impl TestStore for LocalStore {
     fn has_move_old_step(&self) -> bool {
         false
     }
+    fn cut_short_lease_write(&self) -> Option<&'static str> {
+        Some(".out.spindle-lease#1")
+    }
 }
 
 /// The commit fault suite (local files).

@@ -213,6 +213,9 @@ impl TestStore for S3Store {
     fn has_move_old_step(&self) -> bool {
         false
     }
+    fn cut_short_lease_write(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The commit fault suite (S3).

@@ -580,6 +580,9 @@ impl TestStore for HdfsStore {
     fn has_move_old_step(&self) -> bool {
         true
     }
+    fn cut_short_lease_write(&self) -> Option<&'static str> {
+        Some("..out.spindle-lease.tmp.1")
+    }
 }
 
 /// The commit fault suite (HDFS).

@@ -288,6 +288,27 @@ impl Location {
             .map_err(|e| IoError::store(format!("copy {} to {}", self.url(), to.url()), e))
     }
 
+    /// Deletes the file `name` inside this directory, named as [`Location::child_names`]
+    /// lists it: on local disk and HDFS a character that object_store escapes (the `#`
+    /// of a local upload's temporary file) is reached as it is. Missing is not an error.
+    pub async fn delete_listed(&self, name: &str) -> Result<(), IoError> {
+        if let Some(dir) = self.local_path() {
+            let path = dir.join(name);
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(local_error(&path, e)),
+                _ => Ok(()),
+            };
+        }
+        if let Some(client) = self.hdfs() {
+            let path = format!("{}/{name}", self.hdfs_path());
+            return match client.delete(&path, false).await {
+                Ok(_) | Err(hdfs_native::HdfsError::FileNotFound(_)) => Ok(()),
+                Err(e) => Err(hdfs_error(self, e)),
+            };
+        }
+        self.child(name).delete().await
+    }
+
     /// Deletes one file; a missing file is not an error.
     pub async fn delete(&self) -> Result<(), IoError> {
         match self.store.delete(&self.path).await {

@@ -36,7 +36,8 @@ pub struct Lease {
     file: Location,
     owner: LeaseOwner,
     /// Stops the renewer between renewals, never inside one: a write cut short leaves
-    /// the filesystem's temporary file (`..<name>.tmp.N` on HDFS) beside the output.
+    /// the filesystem's temporary file (`..<name>.tmp.N` on HDFS) beside the output,
+    /// which only the next job's recovery would remove.
     stop: watch::Sender<bool>,
     renewer: Mutex<Option<JoinHandle<()>>>,
 }

@@ -123,6 +123,16 @@ impl Names {
     fn lease(&self) -> String {
         format!("{}lease", self.prefix)
     }
+    /// The temporary file a lease write leaves when its process dies inside it: the
+    /// store writes beside the lease and renames over it (`..<lease>.tmp.N` on HDFS,
+    /// `<lease>#N` on local disk).
+    fn is_lease_temp(&self, name: &str) -> bool {
+        let lease = self.lease();
+        let local = name
+            .strip_prefix(&lease)
+            .is_some_and(|rest| rest.starts_with('#'));
+        local || name.starts_with(&format!(".{lease}.tmp."))
+    }
 }
 
 impl Committer {

@@ -14,9 +14,12 @@ pub(super) async fn recover(output: &Location) -> Result<(), IoError> {
         return Ok(());
     };
     let lease = names.lease();
-    let leftovers: Vec<String> = parent
-        .child_names()
-        .await?
+    let beside = parent.child_names().await?;
+    for temp in beside.iter().filter(|n| names.is_lease_temp(n)) {
+        warn!(output = %output.url(), file = %temp, "removing a lease renewal that was cut short");
+        parent.delete_listed(temp).await?;
+    }
+    let leftovers: Vec<String> = beside
         .into_iter()
         .filter(|n| n.starts_with(&names.prefix) && !n.starts_with(&lease))
         .collect();
