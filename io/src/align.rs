@@ -4,6 +4,7 @@
 //! reading past `end` to finish the last one. So a split needs no byte before its start
 //! (that would be one more read, often of another block), only a look past its end.
 
+use crate::bind::BOM;
 use memchr::memchr;
 
 /// Where the records of a split lie within a buffer that begins at the split's `start`.
@@ -34,6 +35,47 @@ pub fn records_in(
         Some(p) => Some(first..span + p + 1),
         None if at_eof => Some(first..buf.len()),
         None => None,
+    }
+}
+
+/// How many lines a split owns under the rule above, counted from its own bytes
+/// `[start, end)` alone, fed in order as they arrive: a line starts after each newline,
+/// and the owned ones start in `[first, end]`, so a count (`count(*)` of text, where no
+/// column is read) needs neither the look past the end nor the bytes gathered in one
+/// buffer. Agrees with the lines of [`records_in`]'s records, a leading byte order mark
+/// not counting as a line.
+pub struct LineCount {
+    start: u64,
+    file_size: u64,
+    /// File offset of the next byte fed.
+    at: u64,
+    newlines: u64,
+}
+
+impl LineCount {
+    /// `None` for the first split of a file no longer than a byte order mark, which may
+    /// hold only the mark and no line: its records tell.
+    pub fn new(start: u64, file_size: u64) -> Option<LineCount> {
+        (start > 0 || file_size > BOM.len() as u64).then_some(LineCount {
+            start,
+            file_size,
+            at: start,
+            newlines: 0,
+        })
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut n = bytecount::count(chunk, b'\n') as u64;
+        self.at += chunk.len() as u64;
+        // A newline as the file's last byte ends a line and starts none.
+        if self.at == self.file_size && chunk.last() == Some(&b'\n') {
+            n -= 1;
+        }
+        self.newlines += n;
+    }
+
+    pub fn lines(&self) -> u64 {
+        self.newlines + u64::from(self.start == 0)
     }
 }
 
@@ -118,6 +160,58 @@ mod tests {
         let parts = split_all(text, 4);
         assert_eq!(parts.concat(), text);
         assert!(parts.iter().filter(|p| p.is_empty()).count() >= 4);
+    }
+
+    /// The count from a split's own bytes, fed in chunks of every size, equals the lines
+    /// of its records, for every split size.
+    #[test]
+    fn lines_counted_from_a_splits_own_bytes_match_its_records() {
+        let texts: [&[u8]; 9] = [
+            b"a,1\nbb,22\nccc,333\ndddd,4444\ne,5",
+            b"\n\na\n\nbb\n\n\nccc",
+            b"ab\ncd\nef\n",
+            b"short\nthis-is-a-very-long-record\nz\n",
+            b"x\r\ny\r\n\r\n",
+            b"\xEF\xBB\xBF",
+            b"\xEF\xBB\xBF\n",
+            b"\xEF\xBB\xBFa\nb",
+            b"\xEF\xBB\xBFab",
+        ];
+        for text in texts {
+            // The first split of a file no longer than a mark is counted from its records.
+            let short = text.len() <= 3;
+            assert_eq!(LineCount::new(0, text.len() as u64).is_none(), short);
+            let len = text.len() as u64;
+            for size in 1..=len + 1 {
+                for chunk in 1..=size as usize {
+                    let mut start = 0;
+                    while start < len {
+                        let end = (start + size).min(len);
+                        let r = records_in(&text[start as usize..], start, end, true).unwrap();
+                        let mut records = &text[start as usize..][r];
+                        if start == 0 {
+                            records = records.strip_prefix(BOM).unwrap_or(records);
+                        }
+                        let expected = records.split_inclusive(|&b| b == b'\n').count() as u64;
+                        let Some(mut count) = LineCount::new(start, len) else {
+                            assert!(start == 0 && len <= 3, "counted from records");
+                            start = end;
+                            continue;
+                        };
+                        for piece in text[start as usize..end as usize].chunks(chunk) {
+                            count.feed(piece);
+                        }
+                        assert_eq!(
+                            count.lines(),
+                            expected,
+                            "{:?}, split [{start}, {end}), chunks of {chunk}",
+                            String::from_utf8_lossy(text)
+                        );
+                        start = end;
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use spindle_job::{ColumnSpec, ColumnType};
 use std::io::Cursor;
 use std::sync::Arc;
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// `data` without a leading UTF-8 byte order mark, and how many bytes were dropped.
 pub fn strip_bom(data: &[u8]) -> (&[u8], usize) {

@@ -40,12 +40,7 @@ impl OpenFiles {
         };
         let url = loc.url();
         let what = format!("{url} bytes {range:?}");
-        let reader = self.open(&client, loc, &url, &what).await?;
-        let size = reader.file_length() as u64;
-        if range.start > range.end || range.end > size {
-            let short = format!("the file holds {size} bytes");
-            return Err(IoError::store(what, read_failure(short.into())));
-        }
+        let reader = self.open_for(&client, loc, &url, &what, &range).await?;
         let len = (range.end - range.start) as usize;
         let chunks = reader
             .read_range_stream(range.start as usize, len)
@@ -56,6 +51,63 @@ impl OpenFiles {
             self.forget(&url);
         }
         read
+    }
+
+    /// Feeds the bytes in `range` of the file at `loc` to `feed` in order, as they
+    /// arrive from HDFS, without gathering them in one buffer (other stores read the
+    /// range whole first). Fewer bytes than asked is an error.
+    pub async fn for_each_chunk(
+        &self,
+        loc: &Location,
+        range: Range<u64>,
+        mut feed: impl FnMut(&[u8]),
+    ) -> Result<(), IoError> {
+        let Some(client) = loc.hdfs() else {
+            feed(&loc.get_range_reused(range).await?);
+            return Ok(());
+        };
+        let url = loc.url();
+        let what = format!("{url} bytes {range:?}");
+        let reader = self.open_for(&client, loc, &url, &what, &range).await?;
+        let len = (range.end - range.start) as usize;
+        let mut chunks = reader.read_range_stream(range.start as usize, len);
+        let mut got = 0;
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    got += chunk.len();
+                    feed(&chunk);
+                }
+                Err(e) => {
+                    self.forget(&url);
+                    return Err(IoError::store(what, to_store_error(&url, e)));
+                }
+            }
+        }
+        if got != len {
+            self.forget(&url);
+            let short = format!("{len} bytes asked, {got} given");
+            return Err(IoError::store(what, read_failure(short.into())));
+        }
+        Ok(())
+    }
+
+    /// The file's reader, once `range` is known to lie within the file.
+    async fn open_for(
+        &self,
+        client: &hdfs_native::Client,
+        loc: &Location,
+        url: &str,
+        what: &str,
+        range: &Range<u64>,
+    ) -> Result<Arc<FileReader>, IoError> {
+        let reader = self.open(client, loc, url, what).await?;
+        let size = reader.file_length() as u64;
+        if range.start > range.end || range.end > size {
+            let short = format!("the file holds {size} bytes");
+            return Err(IoError::store(what, read_failure(short.into())));
+        }
+        Ok(reader)
     }
 
     async fn open(

@@ -5,7 +5,7 @@
 // exactly what we need (ranged reads through object_store), so we keep it for now.
 #![allow(deprecated)]
 
-use crate::align::{offset_of_line, records_in};
+use crate::align::{offset_of_line, records_in, LineCount};
 use crate::bind::{
     bind_header, declared_schema, first_line, header_names, strip_bom, HeaderBinding,
 };
@@ -140,8 +140,15 @@ pub struct SplitReader {
     files: Arc<OpenFiles>,
 }
 
-/// A split's records being fetched, and their file offset.
-type Fetching = tokio::task::JoinHandle<Result<(bytes::Bytes, u64), IoError>>;
+/// What a split's fetch gives: its records and their file offset, or, for text of which
+/// no column is read (`count(*)`), only how many lines it owns.
+enum Fetched {
+    Records(bytes::Bytes, u64),
+    Lines(u64),
+}
+
+/// A split being fetched ahead of its task.
+type Fetching = tokio::task::JoinHandle<Result<Fetched, IoError>>;
 
 impl SplitReader {
     pub fn new(format: InputFormat, csv: CsvOptions, schema: SchemaRef, declared: bool) -> Self {
@@ -178,11 +185,13 @@ impl SplitReader {
 
     /// Starts fetching the bytes of a split whose task waits for a slot, so that its I/O
     /// overlaps the running task's parsing; its `read` then takes them. Line formats
-    /// only (a parquet split reads its row groups itself).
-    pub fn read_ahead(&self, split: &Split) {
+    /// only (a parquet split reads its row groups itself). `projection` as for `read`,
+    /// when known.
+    pub fn read_ahead(&self, split: &Split, projection: Option<&[usize]>) {
         if self.format == InputFormat::Parquet {
             return;
         }
+        let lines_only = self.lines_only(projection);
         let mut ahead = self.ahead.lock().expect("read-ahead map");
         for piece in split.pieces() {
             let piece = piece.clone();
@@ -191,21 +200,31 @@ impl SplitReader {
             ahead.entry(key).or_insert_with(|| {
                 tokio::spawn(async move {
                     let loc = Location::parse(&piece.url)?;
-                    fetch_records(&files, &loc, &piece).await
+                    fetch(&files, &loc, &piece, lines_only).await
                 })
             });
         }
     }
 
-    /// The split's records and their offset: fetched ahead, or now.
-    async fn records(&self, loc: &Location, split: &Split) -> Result<(bytes::Bytes, u64), IoError> {
+    /// Text of which no column is read: only its lines are counted.
+    fn lines_only(&self, projection: Option<&[usize]>) -> bool {
+        self.format == InputFormat::Text && projection.is_some_and(<[usize]>::is_empty)
+    }
+
+    /// The split fetched ahead, or now.
+    async fn fetched(
+        &self,
+        loc: &Location,
+        split: &Split,
+        lines_only: bool,
+    ) -> Result<Fetched, IoError> {
         let key = (split.url.clone(), split.start, split.end);
         let fetching = self.ahead.lock().expect("read-ahead map").remove(&key);
         match fetching {
             Some(f) => f.await.map_err(|e| {
                 IoError::Protocol(format!("read-ahead of {} failed: {e}", split.url))
             })?,
-            None => fetch_records(&self.files, loc, split).await,
+            None => fetch(&self.files, loc, split, lines_only).await,
         }
     }
 
@@ -219,7 +238,20 @@ impl SplitReader {
         if self.format == InputFormat::Parquet {
             return read_parquet(&loc, split, self.schema.clone()).await;
         }
-        let (mut data, mut offset) = self.records(&loc, split).await?;
+        let rows_only = projection.is_some_and(|p| p.is_empty());
+        let (mut data, mut offset) = match self
+            .fetched(&loc, split, self.lines_only(projection))
+            .await?
+        {
+            Fetched::Records(data, offset) => (data, offset),
+            Fetched::Lines(rows) => {
+                return Ok(ScanResult {
+                    batches: empty_lines(rows)?,
+                    bytes_read: split.end - split.start,
+                    rows,
+                })
+            }
+        };
         if split.start == 0 {
             let (_, bom) = strip_bom(&data);
             data = data.slice(bom..);
@@ -240,7 +272,6 @@ impl SplitReader {
             None => (self.schema.clone(), projection.map(<[usize]>::to_vec)),
         };
         let strict = !self.declared;
-        let rows_only = projection.is_some_and(|p| p.is_empty());
         let batches = tokio::task::spawn_blocking(move || match format {
             InputFormat::Csv => parse_csv(
                 &data,
@@ -312,6 +343,23 @@ async fn read_first_line(loc: &Location, file_size: u64) -> Result<Vec<u8>, IoEr
         }
         want = (want * 2).min(file_size);
     }
+}
+
+async fn fetch(
+    files: &OpenFiles,
+    loc: &Location,
+    split: &Split,
+    lines_only: bool,
+) -> Result<Fetched, IoError> {
+    let count = LineCount::new(split.start, split.file_size).filter(|_| lines_only);
+    let Some(mut count) = count else {
+        let (data, offset) = fetch_records(files, loc, split).await?;
+        return Ok(Fetched::Records(data, offset));
+    };
+    files
+        .for_each_chunk(loc, split.start..split.end, |chunk| count.feed(chunk))
+        .await?;
+    Ok(Fetched::Lines(count.lines()))
 }
 
 /// The bytes of the split's records (those starting after its start and at or before its
@@ -513,14 +561,19 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Text lines when no column is read (`count(*)`): as many rows as `parse_text` would
 /// give, each line empty, without checking or copying the bytes.
 fn rows_of_text(data: &[u8]) -> Result<Vec<RecordBatch>, IoError> {
-    let mut lines = bytecount::count(data, b'\n');
+    let mut lines = bytecount::count(data, b'\n') as u64;
     if data.last().is_some_and(|&b| b != b'\n') {
         lines += 1;
     }
+    empty_lines(lines)
+}
+
+/// `lines` rows of text, each line empty.
+fn empty_lines(mut lines: u64) -> Result<Vec<RecordBatch>, IoError> {
     let schema = text_schema();
     let mut batches = vec![];
     while lines > 0 {
-        let rows = lines.min(BATCH_ROWS);
+        let rows = lines.min(BATCH_ROWS as u64) as usize;
         let empty = StringArray::new(
             arrow::buffer::OffsetBuffer::new_zeroed(rows),
             arrow::buffer::Buffer::from(Vec::<u8>::new()),
@@ -531,7 +584,7 @@ fn rows_of_text(data: &[u8]) -> Result<Vec<RecordBatch>, IoError> {
             RecordBatch::try_new(schema.clone(), vec![column])
                 .map_err(|e| IoError::arrow("text", e))?,
         );
-        lines -= rows;
+        lines -= rows as u64;
     }
     Ok(batches)
 }

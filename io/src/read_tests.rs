@@ -333,7 +333,7 @@ async fn splits_fetched_ahead_read_the_same_and_fail_the_same() {
     }
     // Every split fetched ahead first, then read: the same lines, each once.
     for s in &splits {
-        reader.read_ahead(s);
+        reader.read_ahead(s, None);
     }
     let mut ahead = vec![];
     for s in &splits {
@@ -341,15 +341,31 @@ async fn splits_fetched_ahead_read_the_same_and_fail_the_same() {
     }
     assert_eq!(plain.len(), 500);
     assert_eq!(ahead, plain);
+    // No column read (`count(*)`): the lines are counted, fetched ahead or not.
+    let mut counted = 0;
+    for s in &splits {
+        counted += reader.read(s, Some(&[])).await.unwrap().rows;
+        reader.read_ahead(s, Some(&[]));
+    }
+    let mut counted_ahead = 0;
+    for s in &splits {
+        let r = reader.read(s, Some(&[])).await.unwrap();
+        assert_eq!(
+            r.batches.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
+            r.rows
+        );
+        counted_ahead += r.rows;
+    }
+    assert_eq!((counted, counted_ahead), (500, 500));
     assert!(
         reader.ahead.lock().unwrap().is_empty(),
         "nothing left behind"
     );
 
     // A file gone before its task runs fails the read-ahead, and the read with its error.
-    reader.read_ahead(&splits[0]);
+    reader.read_ahead(&splits[0], None);
     std::fs::remove_file(dir.path().join("a.txt")).unwrap();
-    reader.read_ahead(&splits[1]);
+    reader.read_ahead(&splits[1], None);
     let Err(err) = reader.read(&splits[1], None).await else {
         panic!("read a deleted file");
     };

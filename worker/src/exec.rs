@@ -207,12 +207,12 @@ impl Executor {
         .await
     }
 
-    /// For csv scans followed by SQL: the columns that SQL reads, worked out once per
-    /// worker. Other formats and stages read every column.
-    /// Starts fetching a scan task's bytes while it waits for a slot.
+    /// Starts fetching a scan task's bytes while it waits for a slot, for the columns
+    /// the scan reads once the first scan has worked them out.
     pub fn read_ahead(&self, task: &RunTask) {
         if let TaskInput::Split(split) = &task.input {
-            self.reader.read_ahead(split);
+            let projection = self.projection.get().cloned().flatten();
+            self.reader.read_ahead(split, projection.as_deref());
         }
     }
 
