@@ -13,14 +13,15 @@
 #
 #   scripts/bench/locality.sh [--mb N] [--block-mb N] [--bin PATH]
 #
-# --mb: input size (default 768); --block-mb: HDFS block size (default 16); --bin: the
-# spindle binary (default target/release/spindle). Needs java 17 and mvn (see
+# --mb: input size (default 4096: a smaller scan lasts under a second here, and the spread
+# of YARN's container starts decides it); --block-mb: HDFS block size (default 16); --bin:
+# the spindle binary (default target/release/spindle). Needs java 17 and mvn (see
 # scripts/minicluster.sh) and root, or the spindle-host-N names in /etc/hosts.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-mb=768
+mb=4096
 block_mb=16
 bin="$root/target/release/spindle"
 while [[ $# -gt 0 ]]; do
@@ -28,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --mb) mb="$2"; shift 2 ;;
     --block-mb) block_mb="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "locality.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
