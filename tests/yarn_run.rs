@@ -994,3 +994,6 @@ mod hflush;
 
 #[path = "yarn_run/hdfs_splits.rs"]
 mod hdfs_splits;
+
+#[path = "yarn_run/lease.rs"]
+mod lease;

@@ -29,6 +29,8 @@ pub struct Entry {
 /// A small file's content with the version a conditional replace needs.
 pub struct Versioned {
     pub data: Vec<u8>,
+    /// When it was last written or touched ([`Location::touch`]), in ms since the epoch.
+    pub modified_ms: u64,
     version: UpdateVersion,
 }
 
@@ -234,12 +236,14 @@ impl Location {
                     e_tag: got.meta.e_tag.clone(),
                     version: got.meta.version.clone(),
                 };
+                let modified_ms = got.meta.last_modified.timestamp_millis().max(0) as u64;
                 let data = got
                     .bytes()
                     .await
                     .map_err(|e| IoError::store(self.url(), e))?;
                 Ok(Some(Versioned {
                     data: data.to_vec(),
+                    modified_ms,
                     version,
                 }))
             }
@@ -268,8 +272,12 @@ impl Location {
             if self.rename_dir(&aside).await.is_err() {
                 return Ok(false);
             }
-            if aside.read_small().await?.as_deref() != Some(&seen.data[..]) {
-                // Changed since it was read (renewed by its holder): put it back.
+            let now = aside.read_versioned().await?;
+            let unchanged = now
+                .as_ref()
+                .is_some_and(|v| v.data == seen.data && v.modified_ms == seen.modified_ms);
+            if !unchanged {
+                // Changed or touched since it was read (renewed by its holder): put it back.
                 aside.rename_dir(self).await?;
                 return Ok(false);
             }
@@ -286,6 +294,28 @@ impl Location {
             .copy(&self.path, &to.path)
             .await
             .map_err(|e| IoError::store(format!("copy {} to {}", self.url(), to.url()), e))
+    }
+
+    /// Sets a file's modification time to `at_ms` (ms since the epoch) without writing
+    /// it: one NameNode call on HDFS. `Ok(false)` on object stores, which cannot.
+    pub async fn touch(&self, at_ms: u64) -> Result<bool, IoError> {
+        if let Some(path) = self.local_path() {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(at))
+                .map_err(|e| local_error(&path, e))?;
+            return Ok(true);
+        }
+        if let Some(client) = self.hdfs() {
+            client
+                .set_times(&self.hdfs_path(), at_ms, at_ms)
+                .await
+                .map_err(|e| hdfs_error(self, e))?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Deletes the file `name` inside this directory, named as [`Location::child_names`]

@@ -2,6 +2,11 @@
 //! host, pid, application) and an expiry the holder keeps pushing forward. A second job
 //! fails at once naming the holder; a lease whose holder is dead or expired is taken
 //! over, with a warning.
+//!
+//! On local disk and HDFS the holder renews by touching the file (its modification time
+//! plus the recorded time to live is the expiry): one NameNode call, where rewriting
+//! the file took four and half a second, long enough for a kill to land inside it and
+//! leave the store's temporary file beside the output. Object stores rewrite the record.
 
 use serde::{Deserialize, Serialize};
 use spindle_io::{IoError, Location};
@@ -29,15 +34,26 @@ struct LeaseRecord {
     owner: LeaseOwner,
     output: String,
     expires_unix_ms: u64,
+    /// Renewals touch the file: it expires this long after its modification time, if
+    /// that is later. Absent in leases written before renewals touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl_ms: Option<u64>,
+}
+
+impl LeaseRecord {
+    /// When the lease expires, given the file's modification time.
+    fn expires_ms(&self, modified_ms: u64) -> u64 {
+        let touched = self.ttl_ms.map_or(0, |ttl| modified_ms.saturating_add(ttl));
+        self.expires_unix_ms.max(touched)
+    }
 }
 
 /// A held lease; renewed in the background until released.
 pub struct Lease {
     file: Location,
     owner: LeaseOwner,
-    /// Stops the renewer between renewals, never inside one: a write cut short leaves
-    /// the filesystem's temporary file (`..<name>.tmp.N` on HDFS) beside the output,
-    /// which only the next job's recovery would remove.
+    /// Stops the renewer between renewals, never inside one, so that no renewal lands
+    /// after `release` has deleted the file.
     stop: watch::Sender<bool>,
     renewer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -85,6 +101,7 @@ impl Lease {
             owner: owner.clone(),
             output: output.url(),
             expires_unix_ms: now_ms() + ttl.as_millis() as u64,
+            ttl_ms: Some(ttl.as_millis() as u64),
         };
         let bytes = |r: &LeaseRecord| serde_json::to_vec(r).expect("lease serializes");
         // A few rounds: the holder may release between our create and our read.
@@ -98,9 +115,9 @@ impl Lease {
             let held: Option<LeaseRecord> = serde_json::from_slice(&seen.data).ok();
             let stale = match &held {
                 None => Some("unreadable".to_string()),
-                Some(h) if h.expires_unix_ms < now_ms() => Some(format!(
+                Some(h) if h.expires_ms(seen.modified_ms) < now_ms() => Some(format!(
                     "expired {} s ago",
-                    (now_ms() - h.expires_unix_ms) / 1000
+                    (now_ms() - h.expires_ms(seen.modified_ms)) / 1000
                 )),
                 Some(h) if h.owner.app.is_some() && h.owner.app == owner.app => {
                     Some("an earlier attempt of this application".to_string())
@@ -154,15 +171,16 @@ impl Lease {
                     owner: o.clone(),
                     output: output.clone(),
                     expires_unix_ms: now_ms() + ttl.as_millis() as u64,
+                    ttl_ms: Some(ttl.as_millis() as u64),
                 };
                 let data = serde_json::to_vec(&r).expect("lease serializes");
                 match f.read_versioned().await {
                     Ok(Some(seen)) if holder_of(&seen.data).as_ref() == Some(&o) => {
                         // Nobody else writes a live lease, so local disk and HDFS renew in
-                        // place (a rename-aside would open a window for a second job);
-                        // object stores renew only the version they read.
+                        // place, by a touch (a rename-aside would open a window for a
+                        // second job); object stores renew only the version they read.
                         let renewed = if f.renames_dirs() {
-                            f.put(data).await
+                            f.touch(now_ms()).await.map(|_| ())
                         } else {
                             f.replace_if_unchanged(&seen, data, &o.attempt)
                                 .await
@@ -219,7 +237,7 @@ impl Lease {
 
 impl Drop for Lease {
     /// Unreleased (the job failed): the renewer stops at its next pause, so the lease
-    /// expires; a renewal under way finishes rather than leave a temporary file.
+    /// expires.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
@@ -268,5 +286,52 @@ mod tests {
                 .collect();
             assert!(left.is_empty(), "round {round}: {left:?}");
         }
+    }
+
+    fn app_owner(app: &str) -> LeaseOwner {
+        LeaseOwner {
+            attempt: format!("{app}-1"),
+            host: "here".into(),
+            pid: std::process::id(),
+            app: Some(app.into()),
+        }
+    }
+
+    /// Renewed by touches, a lease stays held long after the expiry written in it, and
+    /// its content never changes; once its holder stops renewing it expires and is taken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_renewed_by_touches_stays_held_and_expires_when_they_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Location::parse(&dir.path().join("out").display().to_string()).unwrap();
+        let path = dir.path().join(".out.spindle-lease");
+        let file = Location::parse(&path.display().to_string()).unwrap();
+        let ttl = Duration::from_millis(300);
+        let Ok(held) = Lease::acquire(file.clone(), &output, app_owner("a"), ttl).await else {
+            panic!("the first lease was refused");
+        };
+        let written = std::fs::read(&path).unwrap();
+        let modified = || std::fs::metadata(&path).unwrap().modified().unwrap();
+        let first_mtime = modified();
+        tokio::time::sleep(ttl * 3).await;
+        assert!(modified() > first_mtime, "never touched");
+        assert_eq!(std::fs::read(&path).unwrap(), written, "rewritten");
+        let started = std::time::Instant::now();
+        match Lease::acquire(file.clone(), &output, app_owner("b"), ttl).await {
+            Err(LeaseError::Held(m)) => assert!(m.contains("application a"), "{m}"),
+            _ => panic!("a renewed lease was taken"),
+        }
+        drop(held);
+        tokio::time::sleep(ttl * 2).await;
+        let Ok(taken) = Lease::acquire(file.clone(), &output, app_owner("b"), ttl).await else {
+            panic!("an expired lease was not taken over");
+        };
+        assert!(taken.check().await.is_ok());
+        taken.release().await;
+        assert!(!path.exists(), "released");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
