@@ -243,6 +243,55 @@ fn symlinks_and_subdirectories_in_an_output_are_never_touched() {
     );
 }
 
+/// Beside a stale lease, recovery removes the temporary file a killed renewal left and
+/// nothing else: a link of that name goes, the file it points to stays, and so do
+/// foreign files with nearly the same names and another output's temporary file.
+#[test]
+fn recovery_removes_only_the_lease_renewals_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let input = root.join("in.csv");
+    write_csv(&input, &clicks(40, 3), true);
+    let out = root.join("out");
+    let stale = serde_json::json!({
+        "attempt": "1-dead", "host": "elsewhere.example", "pid": 1,
+        "output": out.display().to_string(), "expires_unix_ms": 1000,
+    });
+    std::fs::write(root.join(".out.spindle-lease"), stale.to_string()).unwrap();
+    let precious = root.join("precious.txt");
+    std::fs::write(&precious, "mine").unwrap();
+    std::os::unix::fs::symlink(&precious, root.join(".out.spindle-lease#1")).unwrap();
+    let foreign = [
+        "out.spindle-lease#1",
+        "..out2.spindle-lease.tmp.1",
+        "..out.spindle-lease.tmp",
+        ".out.spindle-lease.bak",
+    ];
+    for name in foreign {
+        std::fs::write(root.join(name), name).unwrap();
+    }
+    let started = Instant::now();
+    let o = run_in(
+        &root,
+        &job(&input, &out.display().to_string(), "overwrite"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        std::fs::symlink_metadata(root.join(".out.spindle-lease#1")).is_err(),
+        "the renewal's temporary file is still there"
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "mine");
+    for name in foreign {
+        assert_eq!(std::fs::read_to_string(root.join(name)).unwrap(), name);
+    }
+}
+
 /// A job whose single task sleeps in a command, so a signal finds it running.
 fn slow_job(root: &Path) -> (String, PathBuf) {
     let input = root.join("in.csv");

@@ -6,8 +6,9 @@
 //! end. A job's input does not change while it runs, so its block list is asked for once
 //! a file and kept briefly (block access tokens expire; a failed read forgets it).
 
+use crate::buffers;
 use crate::error::IoError;
-use crate::storage::{fill_reused, read_failure, Location};
+use crate::storage::{read_failure, Location};
 use futures::StreamExt;
 use hdfs_native::file::FileReader;
 use hdfs_native::HdfsError;
@@ -35,22 +36,13 @@ impl OpenFiles {
         loc: &Location,
         range: Range<u64>,
     ) -> Result<bytes::Bytes, IoError> {
-        let Some(client) = loc.hdfs() else {
+        if loc.hdfs().is_none() {
             return loc.get_range_reused(range).await;
-        };
-        let url = loc.url();
-        let what = format!("{url} bytes {range:?}");
-        let reader = self.open_for(&client, loc, &url, &what, &range).await?;
-        let len = (range.end - range.start) as usize;
-        let chunks = reader
-            .read_range_stream(range.start as usize, len)
-            .map(|chunk| chunk.map_err(|e| to_store_error(&url, e)))
-            .boxed();
-        let read = fill_reused(len, chunks, &what).await;
-        if read.is_err() {
-            self.forget(&url);
         }
-        read
+        let mut buf = buffers::SPLITS.take(range.end.saturating_sub(range.start) as usize);
+        self.for_each_chunk(loc, range, |chunk| buf.extend_from_slice(chunk))
+            .await?;
+        Ok(buffers::SPLITS.share(buf))
     }
 
     /// Feeds the bytes in `range` of the file at `loc` to `feed` in order, as they
@@ -68,7 +60,12 @@ impl OpenFiles {
         };
         let url = loc.url();
         let what = format!("{url} bytes {range:?}");
-        let reader = self.open_for(&client, loc, &url, &what, &range).await?;
+        let reader = self.open(&client, loc, &url, &what).await?;
+        let size = reader.file_length() as u64;
+        if range.start > range.end || range.end > size {
+            let short = format!("the file holds {size} bytes");
+            return Err(IoError::store(what, read_failure(short.into())));
+        }
         let len = (range.end - range.start) as usize;
         let mut chunks = reader.read_range_stream(range.start as usize, len);
         let mut got = 0;
@@ -90,24 +87,6 @@ impl OpenFiles {
             return Err(IoError::store(what, read_failure(short.into())));
         }
         Ok(())
-    }
-
-    /// The file's reader, once `range` is known to lie within the file.
-    async fn open_for(
-        &self,
-        client: &hdfs_native::Client,
-        loc: &Location,
-        url: &str,
-        what: &str,
-        range: &Range<u64>,
-    ) -> Result<Arc<FileReader>, IoError> {
-        let reader = self.open(client, loc, url, what).await?;
-        let size = reader.file_length() as u64;
-        if range.start > range.end || range.end > size {
-            let short = format!("the file holds {size} bytes");
-            return Err(IoError::store(what, read_failure(short.into())));
-        }
-        Ok(reader)
     }
 
     async fn open(

@@ -238,11 +238,8 @@ impl SplitReader {
         if self.format == InputFormat::Parquet {
             return read_parquet(&loc, split, self.schema.clone()).await;
         }
-        let rows_only = projection.is_some_and(|p| p.is_empty());
-        let (mut data, mut offset) = match self
-            .fetched(&loc, split, self.lines_only(projection))
-            .await?
-        {
+        let lines_only = self.lines_only(projection);
+        let (mut data, mut offset) = match self.fetched(&loc, split, lines_only).await? {
             Fetched::Records(data, offset) => (data, offset),
             Fetched::Lines(rows) => {
                 return Ok(ScanResult {
@@ -283,7 +280,8 @@ impl SplitReader {
                 file_projection,
             ),
             InputFormat::Jsonl => parse_jsonl(&data, offset, &url, file_schema, strict),
-            _ if rows_only => rows_of_text(&data),
+            // Fetched before the projection was known (read-ahead of an early task).
+            _ if lines_only => rows_of_text(&data),
             _ => parse_text(&data, offset, &url),
         })
         .await

@@ -5,8 +5,9 @@
 //!
 //! On local disk and HDFS the holder renews by touching the file (its modification time
 //! plus the recorded time to live is the expiry): one NameNode call, where rewriting
-//! the file took four and half a second, long enough for a kill to land inside it and
-//! leave the store's temporary file beside the output. Object stores rewrite the record.
+//! the file took four and a close that can wait half a second, long enough for a kill
+//! to land inside it and leave the store's temporary file beside the output. Object
+//! stores rewrite the record.
 
 use serde::{Deserialize, Serialize};
 use spindle_io::{IoError, Location};
@@ -41,6 +42,16 @@ struct LeaseRecord {
 }
 
 impl LeaseRecord {
+    /// `owner`'s lease on `output`, valid for `ttl` from now.
+    fn new(owner: &LeaseOwner, output: String, ttl: Duration) -> LeaseRecord {
+        LeaseRecord {
+            owner: owner.clone(),
+            output,
+            expires_unix_ms: now_ms() + ttl.as_millis() as u64,
+            ttl_ms: Some(ttl.as_millis() as u64),
+        }
+    }
+
     /// When the lease expires, given the file's modification time.
     fn expires_ms(&self, modified_ms: u64) -> u64 {
         let touched = self.ttl_ms.map_or(0, |ttl| modified_ms.saturating_add(ttl));
@@ -97,12 +108,7 @@ impl Lease {
         owner: LeaseOwner,
         ttl: Duration,
     ) -> Result<Lease, LeaseError> {
-        let record = |owner: &LeaseOwner| LeaseRecord {
-            owner: owner.clone(),
-            output: output.url(),
-            expires_unix_ms: now_ms() + ttl.as_millis() as u64,
-            ttl_ms: Some(ttl.as_millis() as u64),
-        };
+        let record = |owner: &LeaseOwner| LeaseRecord::new(owner, output.url(), ttl);
         let bytes = |r: &LeaseRecord| serde_json::to_vec(r).expect("lease serializes");
         // A few rounds: the holder may release between our create and our read.
         for _ in 0..5 {
@@ -167,13 +173,6 @@ impl Lease {
                     _ = stopped.wait_for(|s| *s) => return,
                     _ = tokio::time::sleep(ttl / 3) => {}
                 }
-                let r = LeaseRecord {
-                    owner: o.clone(),
-                    output: output.clone(),
-                    expires_unix_ms: now_ms() + ttl.as_millis() as u64,
-                    ttl_ms: Some(ttl.as_millis() as u64),
-                };
-                let data = serde_json::to_vec(&r).expect("lease serializes");
                 match f.read_versioned().await {
                     Ok(Some(seen)) if holder_of(&seen.data).as_ref() == Some(&o) => {
                         // Nobody else writes a live lease, so local disk and HDFS renew in
@@ -182,6 +181,8 @@ impl Lease {
                         let renewed = if f.renames_dirs() {
                             f.touch(now_ms()).await.map(|_| ())
                         } else {
+                            let r = LeaseRecord::new(&o, output.clone(), ttl);
+                            let data = serde_json::to_vec(&r).expect("lease serializes");
                             f.replace_if_unchanged(&seen, data, &o.attempt)
                                 .await
                                 .map(|_| ())
