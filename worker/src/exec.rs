@@ -20,6 +20,7 @@ use spindle_job::{Op, Sink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// What a worker knows about the job, shared by its running tasks.
 pub struct Executor {
@@ -66,7 +67,13 @@ impl Executor {
         })
     }
 
-    pub async fn run(&self, task: &RunTask) -> Result<TaskStats, TaskError> {
+    /// Runs `task` in the worker slot `slot`, which it gives back (takes) once only
+    /// waiting is left: see [`Executor::write_output`].
+    pub async fn run(
+        &self,
+        task: &RunTask,
+        slot: &mut Option<OwnedSemaphorePermit>,
+    ) -> Result<TaskStats, TaskError> {
         let mut stats = TaskStats::default();
         let phase = self
             .setup
@@ -189,7 +196,7 @@ impl Executor {
                 stats.spilled_bytes += self.keep(task, 0, bytes)?;
             }
             Sink::Output => {
-                stats.output_file = Some(self.write_output(task, &schema, &batches).await?);
+                stats.output_file = Some(self.write_output(task, &schema, &batches, slot).await?);
             }
         }
         Ok(stats)
@@ -249,11 +256,17 @@ impl Executor {
         })
     }
 
+    /// Encodes the task's output, gives its slot back, then stores the file. Storing is
+    /// mostly waiting: an HDFS file's close often waits 0.5 s for the NameNode to hear of
+    /// its last block, during which the worker's next task may run. The master still
+    /// counts this task as running, so the uploads pending on a worker stay within the
+    /// tasks it may be sent.
     async fn write_output(
         &self,
         task: &RunTask,
         schema: &SchemaRef,
         batches: &[RecordBatch],
+        slot: &mut Option<OwnedSemaphorePermit>,
     ) -> Result<String, TaskError> {
         let format = self.setup.output.format;
         let data = {
@@ -270,6 +283,7 @@ impl Executor {
             format.extension()
         );
         let staging = Location::parse(&self.setup.output_staging)?;
+        slot.take();
         staging.child(&rel).put(data).await?;
         Ok(rel)
     }
@@ -367,7 +381,12 @@ mod tests {
                 more: Vec::new(),
             }),
         };
-        let stats = ex.run(&task).await.unwrap();
+        let slots = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut slot = Some(slots.clone().acquire_owned().await.unwrap());
+        let stats = ex.run(&task, &mut slot).await.unwrap();
+        // The slot went back before the file was stored, for the next task to use.
+        assert!(slot.is_none());
+        assert_eq!(slots.available_permits(), 1);
         assert_eq!(stats.rows_in, 3);
         assert_eq!(stats.rows_out, 2);
         let file = dir.path().join("stage").join(stats.output_file.unwrap());
@@ -437,7 +456,7 @@ mod tests {
                 more: Vec::new(),
             }),
         };
-        let stats = ex.run(&task).await.unwrap();
+        let stats = ex.run(&task, &mut None).await.unwrap();
         let file = dir.path().join("stage").join(stats.output_file.unwrap());
         let cwd = local.join("tasks").join("task-7-2").join("work");
         assert_eq!(

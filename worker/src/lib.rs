@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::ResultStore;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 pub struct WorkerOptions {
@@ -173,9 +173,10 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
                     }
                     let in_flight = in_flight.clone();
                     tokio::spawn(async move {
-                        let _permit = slots.acquire_owned().await;
+                        // Closed never: the semaphore lives as long as this loop.
+                        let mut slot = slots.acquire_owned().await.ok();
                         let (id, attempt) = (task.task, task.attempt);
-                        let run = run_task(ex.as_deref(), &task);
+                        let run = run_task(ex.as_deref(), &task, &mut slot);
                         tokio::pin!(run);
                         // Most tasks end sooner: one message each, not two.
                         let result = tokio::select! {
@@ -229,7 +230,11 @@ const REPORT_BEGUN_AFTER: Duration = Duration::from_millis(100);
 
 /// Runs one task within its phase's time limit; a panic inside becomes the task's failure
 /// instead of a silent end.
-async fn run_task(ex: Option<&Executor>, task: &RunTask) -> Result<TaskStats, TaskError> {
+async fn run_task(
+    ex: Option<&Executor>,
+    task: &RunTask,
+    slot: &mut Option<OwnedSemaphorePermit>,
+) -> Result<TaskStats, TaskError> {
     let ex = match (ex, &task.input) {
         (_, spindle_job::wire::TaskInput::Noop) => return Ok(TaskStats::default()),
         (Some(ex), _) => ex,
@@ -237,7 +242,7 @@ async fn run_task(ex: Option<&Executor>, task: &RunTask) -> Result<TaskStats, Ta
     };
     guarded(
         ex.setup.plan.phase_timeout(task.phase as usize),
-        ex.run(task),
+        ex.run(task, slot),
     )
     .await
 }
