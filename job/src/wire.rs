@@ -170,6 +170,8 @@ pub enum ToMaster {
     /// The task has been running a while (tasks that end sooner say only `Done` or
     /// `Failed`); a worker's loss counts an attempt only against tasks that began.
     Started { task: TaskId, attempt: u32 },
+    /// The task's output is encoded and being stored: its slot is free for the next task.
+    Storing { task: TaskId, attempt: u32 },
     Done {
         task: TaskId,
         attempt: u32,

@@ -6,6 +6,7 @@ use crate::command::{run_command, CommandOp};
 use crate::error::TaskError;
 use crate::fetch::fetch_all;
 use crate::shuffle::hash_partition;
+use crate::slot::Slot;
 use crate::sql::{columns_read, run_sql};
 use crate::store::ResultStore;
 use arrow::array::RecordBatch;
@@ -20,7 +21,6 @@ use spindle_job::{Op, Sink};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// What a worker knows about the job, shared by its running tasks.
 pub struct Executor {
@@ -67,13 +67,9 @@ impl Executor {
         })
     }
 
-    /// Runs `task` in the worker slot `slot`, which it gives back (takes) once only
-    /// waiting is left: see [`Executor::write_output`].
-    pub async fn run(
-        &self,
-        task: &RunTask,
-        slot: &mut Option<OwnedSemaphorePermit>,
-    ) -> Result<TaskStats, TaskError> {
+    /// Runs `task` in `slot`, which it gives back once only waiting is left: see
+    /// [`Executor::write_output`].
+    pub async fn run(&self, task: &RunTask, slot: &mut Slot) -> Result<TaskStats, TaskError> {
         let mut stats = TaskStats::default();
         let phase = self
             .setup
@@ -266,7 +262,7 @@ impl Executor {
         task: &RunTask,
         schema: &SchemaRef,
         batches: &[RecordBatch],
-        slot: &mut Option<OwnedSemaphorePermit>,
+        slot: &mut Slot,
     ) -> Result<String, TaskError> {
         let format = self.setup.output.format;
         let data = {
@@ -283,7 +279,7 @@ impl Executor {
             format.extension()
         );
         let staging = Location::parse(&self.setup.output_staging)?;
-        slot.take();
+        slot.give_back();
         staging.child(&rel).put(data).await?;
         Ok(rel)
     }
@@ -382,11 +378,16 @@ mod tests {
             }),
         };
         let slots = Arc::new(tokio::sync::Semaphore::new(1));
-        let mut slot = Some(slots.clone().acquire_owned().await.unwrap());
+        let told = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tell = told.clone();
+        let mut slot = Slot::new(
+            Some(slots.clone().acquire_owned().await.unwrap()),
+            move || tell.store(true, std::sync::atomic::Ordering::SeqCst),
+        );
         let stats = ex.run(&task, &mut slot).await.unwrap();
-        // The slot went back before the file was stored, for the next task to use.
-        assert!(slot.is_none());
+        // The slot went back (and the master was told) for the next task to use.
         assert_eq!(slots.available_permits(), 1);
+        assert!(told.load(std::sync::atomic::Ordering::SeqCst));
         assert_eq!(stats.rows_in, 3);
         assert_eq!(stats.rows_out, 2);
         let file = dir.path().join("stage").join(stats.output_file.unwrap());
@@ -456,7 +457,7 @@ mod tests {
                 more: Vec::new(),
             }),
         };
-        let stats = ex.run(&task, &mut None).await.unwrap();
+        let stats = ex.run(&task, &mut Slot::unheld()).await.unwrap();
         let file = dir.path().join("stage").join(stats.output_file.unwrap());
         let cwd = local.join("tasks").join("task-7-2").join("work");
         assert_eq!(

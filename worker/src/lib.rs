@@ -8,6 +8,7 @@ mod exec;
 mod fetch;
 mod process_tree;
 mod shuffle;
+mod slot;
 mod sql;
 mod store;
 mod transfer;
@@ -17,6 +18,7 @@ pub use shuffle::hash_bytes;
 
 use exec::Executor;
 use futures::FutureExt;
+use slot::Slot;
 use spindle_io::net::{
     connect_auth, decode_msg, encode_msg, read_frame_within, seconds, write_frame, Role,
 };
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::ResultStore;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info, warn};
 
 pub struct WorkerOptions {
@@ -173,9 +175,12 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
                     }
                     let in_flight = in_flight.clone();
                     tokio::spawn(async move {
-                        // Closed never: the semaphore lives as long as this loop.
-                        let mut slot = slots.acquire_owned().await.ok();
                         let (id, attempt) = (task.task, task.attempt);
+                        let storing = tx.clone();
+                        // Closed never: the semaphore lives as long as this loop.
+                        let mut slot = Slot::new(slots.acquire_owned().await.ok(), move || {
+                            let _ = storing.send(ToMaster::Storing { task: id, attempt });
+                        });
                         let run = run_task(ex.as_deref(), &task, &mut slot);
                         tokio::pin!(run);
                         // Most tasks end sooner: one message each, not two.
@@ -233,7 +238,7 @@ const REPORT_BEGUN_AFTER: Duration = Duration::from_millis(100);
 async fn run_task(
     ex: Option<&Executor>,
     task: &RunTask,
-    slot: &mut Option<OwnedSemaphorePermit>,
+    slot: &mut Slot,
 ) -> Result<TaskStats, TaskError> {
     let ex = match (ex, &task.input) {
         (_, spindle_job::wire::TaskInput::Noop) => return Ok(TaskStats::default()),

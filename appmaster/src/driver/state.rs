@@ -248,6 +248,11 @@ impl<'a> Driver<'a> {
                     self.begun.insert(task, (worker, now));
                 }
             }
+            ToMaster::Storing { task, attempt } => {
+                if self.current(worker, task, attempt, now) {
+                    self.sched.task_storing(task, worker, now, &mut self.rec);
+                }
+            }
             ToMaster::Done {
                 task,
                 attempt,

@@ -86,12 +86,20 @@ struct Task {
     attempts: u32,
     /// The worker reported that the current attempt began (it had a slot).
     began: bool,
+    /// The worker reported that the current attempt gave its slot back and only
+    /// stores its output now.
+    storing: bool,
     /// Times the task could not fetch its inputs; bounded so a fault no one can be
     /// blamed for still ends the job.
     lost_inputs: u32,
     bytes: u64,
     ready_at: Instant,
 }
+
+/// Tasks per worker slot sent beyond its slots and prefetch while tasks there store
+/// their output (an HDFS close often waits 0.5 s); bounded because each holds its
+/// encoded output in the worker's memory until stored.
+const STORING_PER_SLOT: u32 = 4;
 
 /// Fetch failures one task may have before the job fails.
 const MAX_LOST_INPUTS: u32 = 10;
@@ -100,6 +108,8 @@ struct Worker {
     host: String,
     slots: u32,
     running: u32,
+    /// Of `running`, the tasks only storing their output: they hold no slot.
+    storing: u32,
     queue: VecDeque<TaskId>,
     /// Results this worker holds that someone still needs.
     results: Vec<TaskId>,
@@ -150,6 +160,7 @@ impl Scheduler {
                 pending: 0,
                 attempts: 0,
                 began: false,
+                storing: false,
                 lost_inputs: 0,
                 bytes: 0,
                 ready_at: now,
@@ -233,6 +244,7 @@ impl Scheduler {
                 host: host.to_string(),
                 slots: slots.max(1),
                 running: 0,
+                storing: 0,
                 queue: VecDeque::new(),
                 results: vec![],
                 alive: true,
@@ -281,6 +293,33 @@ impl Scheduler {
         }
     }
 
+    /// The worker's `task` gave its slot back and only stores its output now: the
+    /// worker has room for more, within [`STORING_PER_SLOT`].
+    pub fn task_storing(
+        &mut self,
+        task: TaskId,
+        worker: WorkerId,
+        now: Instant,
+        out: &mut impl Output,
+    ) {
+        let t = &mut self.tasks[task as usize];
+        if t.state != State::Running(worker) || t.storing {
+            return;
+        }
+        t.storing = true;
+        self.worker_mut(worker).storing += 1;
+        self.fill(worker, now, out);
+    }
+
+    /// The task left `Running(worker)` for good: the worker's counts drop it.
+    fn stopped_running(&mut self, task: TaskId, worker: WorkerId) {
+        let w = self.workers.get_mut(&worker).expect("known worker");
+        w.running -= 1;
+        if std::mem::take(&mut self.tasks[task as usize].storing) {
+            w.storing -= 1;
+        }
+    }
+
     pub fn task_finished(
         &mut self,
         task: TaskId,
@@ -292,7 +331,7 @@ impl Scheduler {
         if self.tasks[task as usize].state != State::Running(worker) {
             return; // a late report from an attempt we already gave up on
         }
-        self.worker_mut(worker).running -= 1;
+        self.stopped_running(task, worker);
         let t = &mut self.tasks[task as usize];
         t.bytes = bytes;
         if t.dependents.is_empty() {
@@ -347,7 +386,7 @@ impl Scheduler {
         if self.tasks[task as usize].state != State::Running(worker) {
             return;
         }
-        self.worker_mut(worker).running -= 1;
+        self.stopped_running(task, worker);
         match kind {
             FailureKind::Deterministic => {
                 self.tasks[task as usize].state = State::Waiting;
@@ -437,6 +476,7 @@ impl Scheduler {
         }
         for &t in &running {
             self.tasks[t as usize].state = State::Waiting;
+            self.tasks[t as usize].storing = false;
         }
         for t in running {
             // A task still waiting for a slot there never ran: it goes again uncharged.
@@ -521,6 +561,17 @@ impl Scheduler {
                 return Err(format!(
                     "worker {id} counts {} running tasks but {running} are running there",
                     w.running
+                ));
+            }
+            let storing = self
+                .tasks
+                .iter()
+                .filter(|t| t.state == State::Running(*id) && t.storing)
+                .count() as u32;
+            if w.alive && w.storing != storing {
+                return Err(format!(
+                    "worker {id} counts {} tasks storing output but {storing} are",
+                    w.storing
                 ));
             }
         }
@@ -649,7 +700,7 @@ impl Scheduler {
     }
 
     fn load(w: &Worker) -> u64 {
-        (w.running as u64 + w.queue.len() as u64) * 1000 / w.slots as u64
+        ((w.running - w.storing) as u64 + w.queue.len() as u64) * 1000 / w.slots as u64
     }
 
     /// Queues a task whose inputs are all available; returns the worker whose queue it
@@ -733,14 +784,19 @@ impl Scheduler {
         }
     }
 
-    /// Sends tasks to `w` until its slots and prefetch are used.
+    /// Sends tasks to `w` until its slots and prefetch are used; tasks only storing their
+    /// output hold no slot, within [`STORING_PER_SLOT`] more per slot.
     fn fill(&mut self, w: WorkerId, now: Instant, out: &mut impl Output) {
         loop {
             if self.halted {
                 return;
             }
             let worker = &self.workers[&w];
-            if !worker.alive || worker.running >= worker.slots * (1 + self.cfg.prefetch_per_slot) {
+            let in_hand = worker.slots * (1 + self.cfg.prefetch_per_slot);
+            if !worker.alive
+                || worker.running - worker.storing >= in_hand
+                || worker.running >= in_hand + worker.slots * STORING_PER_SLOT
+            {
                 return;
             }
             let Some(t) = self.next_task_for(w, now) else {
@@ -749,6 +805,7 @@ impl Scheduler {
             let locality = self.locality(t, w);
             self.tasks[t as usize].state = State::Running(w);
             self.tasks[t as usize].began = false;
+            self.tasks[t as usize].storing = false;
             self.worker_mut(w).running += 1;
             out.assign(t, w, locality);
         }

@@ -101,6 +101,40 @@ fn runs_independent_tasks_in_graph_order_within_prefetch() {
 }
 
 #[test]
+fn tasks_storing_output_free_their_slot_within_a_bound() {
+    let mut env = Env::new(TaskGraph::independent(30));
+    env.worker(1, "h", 1);
+    let mut held: Vec<TaskId> = env.take().iter().map(|a| a.0).collect();
+    assert_eq!(held, vec![0, 1, 2]);
+    // Each task in hand gives its slot back to store its output: one more is sent each
+    // time, until 4 more per slot are in hand (7).
+    for i in 0..4 {
+        env.s.task_started(held[i], 1);
+        env.s.task_storing(held[i], 1, env.now, &mut env.out);
+        env.check();
+        let sent: Vec<TaskId> = env.take().iter().map(|a| a.0).collect();
+        assert_eq!(sent.len(), 1, "after {} storing: {sent:?}", i + 1);
+        held.extend(sent);
+    }
+    env.s.task_storing(held[4], 1, env.now, &mut env.out);
+    env.check();
+    assert!(env.take().is_empty(), "5 storing is past the bound");
+    // A repeated report changes nothing; a stored task's end makes room for one more.
+    env.s.task_storing(held[0], 1, env.now, &mut env.out);
+    env.check();
+    assert!(env.take().is_empty());
+    env.finish(held[0], 1, 0);
+    assert_eq!(env.take().len(), 1);
+    // A lost worker's storing tasks go again elsewhere, and the job still ends.
+    env.lose(1);
+    env.worker(2, "h", 1);
+    let rest = env.drain();
+    assert_eq!(rest.len(), 30 - 1);
+    assert!(env.out.finished);
+    assert!(env.out.failed.is_none());
+}
+
+#[test]
 fn empty_graph_finishes_at_once() {
     let env = Env::new(TaskGraph::default());
     assert!(env.out.finished);
