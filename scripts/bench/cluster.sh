@@ -18,6 +18,15 @@ start_minicluster() {
   export HADOOP_CONF_DIR="$work/conf"
 }
 
+# `stop_minicluster`: stops the minicluster `start_minicluster` started, if any (for the
+# scripts' exit traps).
+stop_minicluster() {
+  if [[ -n "${cluster_pid:-}" ]]; then
+    kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null
+  fi
+  return 0
+}
+
 # `submit_idle_app BIN WORK NAME`: submits, with BIN, a services application named NAME
 # whose one service sleeps, waits until its key-value store takes a put, and prints its
 # id. Its master runs BIN, so two binaries can be compared on one cluster.

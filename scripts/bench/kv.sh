@@ -33,6 +33,7 @@ done
 [[ -x "$bin" ]] || { echo "kv.sh: no spindle binary at $bin (cargo build --release)" >&2; exit 1; }
 source "$here/python.sh" kv.sh
 
+source "$here/cluster.sh"
 work="$(mktemp -d)"
 app=""
 cleanup() {
@@ -40,12 +41,11 @@ cleanup() {
   for a in "$app" "$(cat "$work/skein-app" 2>/dev/null)"; do
     [[ -n "$a" ]] && HADOOP_CONF_DIR="$work/conf" "$bin" kill "$a" >/dev/null 2>&1 || true
   done
-  [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
+  stop_minicluster
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-source "$here/cluster.sh"
 start_minicluster "$work"
 
 cat >"$work/app.yaml" <<EOF

@@ -32,17 +32,17 @@ for b in "${bins[@]}"; do
   [[ -x "$b" ]] || { echo "kv_ab.sh: no spindle binary at $b" >&2; exit 1; }
 done
 
+source "$here/cluster.sh"
 work="$(mktemp -d)"
 apps=()
 cleanup() {
   local a
   for a in "${apps[@]}"; do "${bins[0]}" kill "$a" >/dev/null 2>&1 || true; done
-  [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
+  stop_minicluster
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-source "$here/cluster.sh"
 start_minicluster "$work"
 apps+=("$(submit_idle_app "${bins[0]}" "$work" bench-kv-a)")
 apps+=("$(submit_idle_app "${bins[1]}" "$work" bench-kv-b)")

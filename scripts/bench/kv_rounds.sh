@@ -28,16 +28,16 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "$bin" ]] || { echo "kv_rounds.sh: no spindle binary at $bin (cargo build --release)" >&2; exit 1; }
 
+source "$here/cluster.sh"
 work="$(mktemp -d)"
 app=""
 cleanup() {
   [[ -n "$app" ]] && "$bin" kill "$app" >/dev/null 2>&1 || true
-  [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
+  stop_minicluster
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-source "$here/cluster.sh"
 start_minicluster "$work"
 app="$(submit_idle_app "$bin" "$work" bench-kv-rounds)"
 # The master runs from the NodeManager's copy of the binary, as `./spindle appmaster`.

@@ -35,14 +35,10 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "$bin" ]] || { echo "locality.sh: no spindle binary at $bin (cargo build --release)" >&2; exit 1; }
 
-work="$(mktemp -d)"
-cleanup() {
-  [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 source "$here/cluster.sh"
+work="$(mktemp -d)"
+trap 'stop_minicluster; rm -rf "$work"' EXIT
+
 start_minicluster "$work" --hosts 3
 put_text_input "$work" "$mb" "$block_mb"
 bytes=$input_bytes

@@ -34,14 +34,10 @@ for bin in "$a" "$b"; do
   [[ -x "$bin" ]] || { echo "remote_scans.sh: --a and --b name spindle binaries" >&2; exit 2; }
 done
 
-work="$(mktemp -d)"
-cleanup() {
-  [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 source "$here/cluster.sh"
+work="$(mktemp -d)"
+trap 'stop_minicluster; rm -rf "$work"' EXIT
+
 start_minicluster "$work" --hosts 3
 put_text_input "$work" "$mb" "$block_mb"
 bytes=$input_bytes

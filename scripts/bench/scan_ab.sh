@@ -21,13 +21,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ ${#bins[@]} -eq 2 ]] || { echo "scan_ab.sh: give two binaries (try --help)" >&2; exit 2; }
-work="$(mktemp -d)"
-cleanup() {
-  [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 source "$here/cluster.sh"
+work="$(mktemp -d)"
+trap 'stop_minicluster; rm -rf "$work"' EXIT
 start_minicluster "$work" --hosts 1
 put_text_input "$work" 768 16
 echo "input: $input_bytes bytes in 6 files, 16 MiB blocks" >&2
