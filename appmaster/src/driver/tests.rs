@@ -259,6 +259,39 @@ fn fresh_tokens_reach_every_live_worker_and_each_that_joins_later() {
 }
 
 #[test]
+fn a_task_storing_its_output_makes_room_and_a_stale_report_does_not() {
+    let mut env = Env::new(TaskGraph::independent(6), vec![], opts(1, 4));
+    env.join(1);
+    let first = env.runs(1);
+    assert_eq!(
+        Env::tasks(&first),
+        vec![0, 1, 2],
+        "one slot and its prefetch"
+    );
+    let storing = |run: &RunTask, attempt| ToMaster::Storing {
+        task: run.task,
+        attempt,
+    };
+    env.say(1, storing(&first[0], first[0].attempt + 1));
+    assert!(
+        env.runs(1).is_empty(),
+        "a report on another attempt is stale"
+    );
+    env.say(1, storing(&first[0], first[0].attempt));
+    assert_eq!(
+        Env::tasks(&env.runs(1)),
+        vec![3],
+        "sent in the storing task's place"
+    );
+    // Its end frees no slot (it held none); another task's end does.
+    env.done(1, &first[0]);
+    assert!(env.runs(1).is_empty());
+    env.done(1, &first[1]);
+    assert_eq!(Env::tasks(&env.runs(1)), vec![4]);
+    assert_eq!(env.d.outcome(), None);
+}
+
+#[test]
 fn a_silent_worker_is_killed_replaced_and_its_tasks_go_elsewhere() {
     let mut env = Env::new(TaskGraph::independent(2), vec![], opts(2, 4));
     env.join(1);
