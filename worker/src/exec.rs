@@ -254,9 +254,8 @@ impl Executor {
 
     /// Encodes the task's output, gives its slot back, then stores the file. Storing is
     /// mostly waiting: an HDFS file's close often waits 0.5 s for the NameNode to hear of
-    /// its last block, during which the worker's next task may run. The master still
-    /// counts this task as running, so the uploads pending on a worker stay within the
-    /// tasks it may be sent.
+    /// its last block, during which the worker's next task may run. Giving the slot back
+    /// tells the master, which bounds how many uploads a worker has pending.
     async fn write_output(
         &self,
         task: &RunTask,

@@ -129,7 +129,8 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
 
     let slot_count = opts.slots.max(1) as usize;
     let slots = Arc::new(Semaphore::new(slot_count));
-    // Tasks received and not yet finished; past the slots, they wait.
+    // Tasks received and not yet finished (uploads included); past the slots, a new one
+    // reads ahead while it waits.
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut executor: Option<Arc<Executor>> = None;
     loop {

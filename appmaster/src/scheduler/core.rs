@@ -87,7 +87,7 @@ struct Task {
     /// The worker reported that the current attempt began (it had a slot).
     began: bool,
     /// The worker reported that the current attempt gave its slot back and only
-    /// stores its output now.
+    /// stores its output now; cleared whenever the task stops running.
     storing: bool,
     /// Times the task could not fetch its inputs; bounded so a fault no one can be
     /// blamed for still ends the job.
@@ -577,6 +577,9 @@ impl Scheduler {
         }
         for (i, t) in self.tasks.iter().enumerate() {
             let i = i as TaskId;
+            if t.storing && !matches!(t.state, State::Running(_)) {
+                return Err(format!("task {i} is {:?} but marked storing", t.state));
+            }
             match t.state {
                 State::Running(w) | State::Done(w) => {
                     if !self.workers.get(&w).is_some_and(|x| x.alive) {
@@ -805,7 +808,6 @@ impl Scheduler {
             let locality = self.locality(t, w);
             self.tasks[t as usize].state = State::Running(w);
             self.tasks[t as usize].began = false;
-            self.tasks[t as usize].storing = false;
             self.worker_mut(w).running += 1;
             out.assign(t, w, locality);
         }
