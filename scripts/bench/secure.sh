@@ -38,13 +38,9 @@ done
 [[ -x "$bin" ]] || { echo "secure.sh: no spindle binary at $bin (cargo build --release)" >&2; exit 1; }
 command -v kinit >/dev/null || { echo "secure.sh: kinit not found (apt-get install krb5-user)" >&2; exit 1; }
 
-top="$(mktemp -d)"
-cleanup() {
-  [[ -n "${cluster_pid:-}" ]] && kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
-  rm -rf "$top"
-}
-trap cleanup EXIT
 source "$here/cluster.sh"
+top="$(mktemp -d)"
+trap 'stop_minicluster; rm -rf "$top"' EXIT
 cp_jars="$("$root/scripts/minicluster.sh" --print-classpath)"
 
 mkdir "$top/data"
@@ -141,7 +137,7 @@ measure() { # label [minicluster options...] -> "submit_s job_s scan_mbs read_mb
   shuffle=$(median "${plain_runs[@]}")
   if [[ "$label" == plain ]]; then sealed=$(median "${sealed_runs[@]}"); fi
   echo "$label: submit to RUNNING ${submit_s} s, job ${job_s} s (scan ${scan_mbs} MB/s), hdfs-native read ${read_mbs} MB/s, shuffle ${shuffle} s (encrypt: true ${sealed} s)" >&2
-  kill "$cluster_pid" 2>/dev/null && wait "$cluster_pid" 2>/dev/null || true
+  stop_minicluster
   exec 3>&-
   echo "$submit_s $job_s $scan_mbs $read_mbs $shuffle $sealed"
 }

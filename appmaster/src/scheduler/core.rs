@@ -475,8 +475,8 @@ impl Scheduler {
             }
         }
         for &t in &running {
+            self.stopped_running(t, id);
             self.tasks[t as usize].state = State::Waiting;
-            self.tasks[t as usize].storing = false;
         }
         for t in running {
             // A task still waiting for a slot there never ran: it goes again uncharged.
