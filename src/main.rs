@@ -60,6 +60,7 @@ enum Command {
     Status(yarn::apps::StatusArgs),
     Ls(yarn::apps::LsArgs),
     Kill(yarn::apps::KillArgs),
+    Clean(yarn::clean::CleanArgs),
     Kv(kv::KvArgs),
     Logs(logs::LogsArgs),
     Container(control::ContainerArgs),
@@ -112,6 +113,7 @@ fn main() -> ExitCode {
             Command::Status(args) => yarn::apps::status(args).await,
             Command::Ls(args) => yarn::apps::ls(args).await,
             Command::Kill(args) => yarn::apps::kill(args).await,
+            Command::Clean(args) => yarn::clean::clean(args).await,
             Command::AppMaster(args) => {
                 let spec = master_spec.expect("read before the runtime");
                 yarn::appmaster::appmaster(args, spec).await

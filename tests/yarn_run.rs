@@ -997,3 +997,6 @@ mod hdfs_splits;
 
 #[path = "yarn_run/lease.rs"]
 mod lease;
+
+#[path = "yarn_run/clean.rs"]
+mod clean;

@@ -4,6 +4,7 @@
 
 pub mod appmaster;
 pub mod apps;
+pub mod clean;
 mod proxy;
 mod store_progress;
 pub mod submit;

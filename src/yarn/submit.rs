@@ -192,36 +192,42 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     };
     fits("workers", worker, app.max_capability)?;
 
-    let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
-    launch.nodes = running_nodes(&rm).await?;
-    launch.tokens = cluster.delegation_tokens(&[]).await?.into();
-    let am_memory_mb = args.am_memory_mb.unwrap_or(spec.am_memory_mb);
-    launch.am_memory_mb = Some(am_memory_mb);
-    let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
-    let am_args = AppMasterCommand::args_for(workers);
-    let keytab = super::keytab_for_master(&cluster, &mut launch)?;
-    let mut context = launch.context(
-        &am_args,
-        "appmaster",
-        &am_files,
-        &[(LAUNCH_ENV, launch.encode())],
-        &secret,
-    );
-    super::give_master_keytab(&mut context, keytab);
-    let mut sub =
-        ApplicationSubmission::new(app.id, args.name.as_deref().unwrap_or(spec.name), context);
-    sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.to_string());
-    sub.application_type = APPLICATION_TYPE.into();
-    sub.am_resource = Resource {
-        memory_mb: am_memory_mb,
-        vcores: args.am_vcores.unwrap_or(1),
-        gpus: 0,
+    // Whatever fails before the ResourceManager has the application takes its directory.
+    let submitting = async {
+        let (mut launch, am_files, secret) = stage(&cluster, &app.id.to_string(), text).await?;
+        launch.nodes = running_nodes(&rm).await?;
+        launch.tokens = cluster.delegation_tokens(&[]).await?.into();
+        let am_memory_mb = args.am_memory_mb.unwrap_or(spec.am_memory_mb);
+        launch.am_memory_mb = Some(am_memory_mb);
+        let workers = args.workers.or(spec.workers.instances).unwrap_or(2);
+        let am_args = AppMasterCommand::args_for(workers);
+        let keytab = super::keytab_for_master(&cluster, &mut launch)?;
+        let mut context = launch.context(
+            &am_args,
+            "appmaster",
+            &am_files,
+            &[(LAUNCH_ENV, launch.encode())],
+            &secret,
+        );
+        super::give_master_keytab(&mut context, keytab);
+        super::clean::hold_staged(&cluster, &launch, &am_files).await?;
+        let mut sub =
+            ApplicationSubmission::new(app.id, args.name.as_deref().unwrap_or(spec.name), context);
+        sub.queue = args.queue.clone().unwrap_or_else(|| spec.queue.to_string());
+        sub.application_type = APPLICATION_TYPE.into();
+        sub.am_resource = Resource {
+            memory_mb: am_memory_mb,
+            vcores: args.am_vcores.unwrap_or(1),
+            gpus: 0,
+        };
+        sub.max_app_attempts = args.max_attempts.unwrap_or(1);
+        sub.tags = args.tags.clone();
+        rm.submit_application(&sub)
+            .await
+            .map_err(|e| format!("submitApplication: {e}"))?;
+        Ok(sub.queue)
     };
-    sub.max_app_attempts = args.max_attempts.unwrap_or(1);
-    sub.tags = args.tags.clone();
-    rm.submit_application(&sub)
-        .await
-        .map_err(|e| format!("submitApplication: {e}"))?;
+    let queue = super::clean::unless_submitted(&cluster, &rm, app.id, submitting).await?;
     let report = rm
         .get_application_report(app.id)
         .await
@@ -229,7 +235,7 @@ async fn submit_spec(args: &SubmitArgs, spec: &Job<'_>, text: Vec<u8>) -> Result
     eprintln!(
         "submitted {} to queue {} in {:.1} s; tracking URL: {}",
         app.id,
-        sub.queue,
+        queue,
         started.elapsed().as_secs_f64(),
         report.tracking_url
     );

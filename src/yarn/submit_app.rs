@@ -51,52 +51,58 @@ pub async fn submit_app(
             .await
             .map_err(|e| format!("getClusterNodeLabels: {e}"))?,
     )?;
-    let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
-    // Before the master's context is made from `launch`: the ResourceManager takes the
-    // application's ACLs from that context.
-    launch.acls = app.acls.as_ref().filter(|a| a.enable).map(yarn_acls);
-    launch.nodes = running_nodes(&rm).await?;
-    let base = args.spec.parent().unwrap_or(Path::new("."));
-    let master_files = stage_files(&cluster, &mut launch, base, app).await?;
-    launch.file_systems = other_filesystems(app, &launch, &master_files);
-    launch.tokens = cluster
-        .delegation_tokens(&launch.file_systems)
-        .await?
-        .into();
-    launch.spec = am_files.first().cloned();
-    let keytab = super::keytab_for_master(&cluster, &mut launch)?;
-    let mut am_env = vec![(LAUNCH_ENV, launch.encode())];
-    if let Some(level) = app.master.as_ref().and_then(|m| m.log_level.as_deref()) {
-        am_env.push(("RUST_LOG", rust_log_level(level)?.to_string()));
-    }
-    let mut context = launch.context(
-        &AppMasterCommand::args_for(1),
-        "appmaster",
-        &[am_files, master_files].concat(),
-        &am_env,
-        &secret,
-    );
-    super::give_master_keytab(&mut context, keytab);
-    let name = args.name.as_deref().unwrap_or(&app.name);
-    let mut sub = ApplicationSubmission::new(new.id, name, context);
-    sub.queue = args.queue.clone().unwrap_or_else(|| app.queue.clone());
-    sub.application_type = APPLICATION_TYPE.into();
-    sub.am_resource = Resource {
-        memory_mb: args.am_memory_mb.unwrap_or(resource(&master).memory_mb),
-        vcores: args.am_vcores.unwrap_or(resource(&master).vcores),
-        gpus: resource(&master).gpus,
+    // Whatever fails before the ResourceManager has the application takes its directory.
+    let submitting = async {
+        let (mut launch, am_files, secret) = stage(&cluster, &new.id.to_string(), text).await?;
+        // Before the master's context is made from `launch`: the ResourceManager takes the
+        // application's ACLs from that context.
+        launch.acls = app.acls.as_ref().filter(|a| a.enable).map(yarn_acls);
+        launch.nodes = running_nodes(&rm).await?;
+        let base = args.spec.parent().unwrap_or(Path::new("."));
+        let master_files = stage_files(&cluster, &mut launch, base, app).await?;
+        launch.file_systems = other_filesystems(app, &launch, &master_files);
+        launch.tokens = cluster
+            .delegation_tokens(&launch.file_systems)
+            .await?
+            .into();
+        launch.spec = am_files.first().cloned();
+        let keytab = super::keytab_for_master(&cluster, &mut launch)?;
+        let mut am_env = vec![(LAUNCH_ENV, launch.encode())];
+        if let Some(level) = app.master.as_ref().and_then(|m| m.log_level.as_deref()) {
+            am_env.push(("RUST_LOG", rust_log_level(level)?.to_string()));
+        }
+        let mut context = launch.context(
+            &AppMasterCommand::args_for(1),
+            "appmaster",
+            &[am_files, master_files.clone()].concat(),
+            &am_env,
+            &secret,
+        );
+        super::give_master_keytab(&mut context, keytab);
+        super::clean::hold_staged(&cluster, &launch, &master_files).await?;
+        let name = args.name.as_deref().unwrap_or(&app.name);
+        let mut sub = ApplicationSubmission::new(new.id, name, context);
+        sub.queue = args.queue.clone().unwrap_or_else(|| app.queue.clone());
+        sub.application_type = APPLICATION_TYPE.into();
+        sub.am_resource = Resource {
+            memory_mb: args.am_memory_mb.unwrap_or(resource(&master).memory_mb),
+            vcores: args.am_vcores.unwrap_or(resource(&master).vcores),
+            gpus: resource(&master).gpus,
+        };
+        sub.max_app_attempts = args.max_attempts.unwrap_or(app.max_attempts as i32);
+        sub.tags = [app.tags.clone(), args.tags.clone()].concat();
+        sub.node_label_expression = app.node_label.clone().filter(|l| !l.is_empty());
+        rm.submit_application(&sub)
+            .await
+            .map_err(|e| format!("submitApplication: {e}"))?;
+        Ok(sub.queue)
     };
-    sub.max_app_attempts = args.max_attempts.unwrap_or(app.max_attempts as i32);
-    sub.tags = [app.tags.clone(), args.tags.clone()].concat();
-    sub.node_label_expression = app.node_label.clone().filter(|l| !l.is_empty());
-    rm.submit_application(&sub)
-        .await
-        .map_err(|e| format!("submitApplication: {e}"))?;
+    let queue = super::clean::unless_submitted(&cluster, &rm, new.id, submitting).await?;
     eprintln!(
         "submitted {} ({} services) to queue {} in {:.1} s",
         new.id,
         app.services.len(),
-        sub.queue,
+        queue,
         started.elapsed().as_secs_f64(),
     );
     if !args.wait {
