@@ -9,7 +9,7 @@ use serde_json::json;
 use spindle_appmaster::yarn::clean_guard::{self, CleanMarker};
 use spindle_appmaster::yarn::clean_plan::Fate;
 use spindle_appmaster::yarn::clean_plan::{plan, Plan};
-use spindle_appmaster::yarn::clean_survey::{exists, fate, remove, survey, Outcome};
+use spindle_appmaster::yarn::clean_survey::{exists, fate, fates, remove, survey, Outcome};
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged};
 use spindle_appmaster::yarn::staging::Staging;
@@ -72,6 +72,7 @@ async fn clean_staging(args: &CleanArgs) -> Result<ExitCode, String> {
         return Ok(report(args, &root, &Plan::default(), &[]));
     }
     let rm = cluster.resource_manager().await?;
+    let known = fates(&client, &rm, &root).await?;
     // A real clean holds submits off before it reads their records; a dry run only looks.
     let marker = match args.dry_run {
         true => None,
@@ -79,7 +80,7 @@ async fn clean_staging(args: &CleanArgs) -> Result<ExitCode, String> {
     };
     let now_ms = marker.as_ref().map_or_else(local_now_ms, |m| m.made_ms);
     let result = async {
-        let (apps, shared, leftovers) = survey(&client, &rm, &root).await?;
+        let (apps, shared, leftovers) = survey(&client, &root, &known).await?;
         let older_than = args.older_than.as_millis() as i64;
         Ok::<_, String>(plan(&apps, &shared, &leftovers, now_ms, older_than))
     }

@@ -136,9 +136,12 @@ fn shared_names(dir: &str) -> Vec<String> {
 
 #[test]
 fn clean_removes_only_what_ended_or_nothing_uses_and_never_a_submits_file() {
+    // A home directory for tidy, as an administrator makes one (and `/user` open to
+    // everyone, as on a real cluster: a test's submit may have made it private).
     runtime().block_on(async {
         let home = format!("/user/{USER}");
         hdfs().mkdirs(&home, 0o755, true).await.unwrap();
+        hdfs().set_permission("/user", 0o755).await.unwrap();
         hdfs().set_owner(&home, Some(USER), None).await.unwrap();
     });
     let local = tempfile::tempdir().unwrap();

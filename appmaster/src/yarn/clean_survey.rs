@@ -4,9 +4,11 @@
 use super::clean_guard::{recorded_path, CleanMarker, RECORD};
 use super::clean_plan::{shared_entry, top_entry, AppDir, Entry, Fate, Plan, SharedFile};
 use super::hdfs_error::one_line;
+use futures::{stream, StreamExt, TryStreamExt};
 use hdfs_native_sync::client::FileStatus;
 use hdfs_native_sync::{Client, HdfsError};
 use spindle_hadoop::yarn::{ApplicationClient, ApplicationId, ApplicationState};
+use std::collections::HashMap;
 
 /// What became of each planned removal.
 pub enum Outcome {
@@ -16,54 +18,81 @@ pub enum Outcome {
     Left,
 }
 
+/// Removes what `plan` says, several at a time, while `marker`'s window lasts; one
+/// outcome per removal, in the plan's order.
 pub async fn remove(client: &Client, plan: &Plan, marker: &CleanMarker) -> Vec<Outcome> {
-    let mut outcome = Vec::with_capacity(plan.remove.len());
-    for r in &plan.remove {
-        if !marker.may_remove() {
-            outcome.push(Outcome::Left);
-            continue;
-        }
-        outcome.push(match client.delete(&r.path, r.is_dir).await {
-            Ok(_) => Outcome::Removed,
-            Err(HdfsError::FileNotFound(_)) => Outcome::Removed,
-            Err(e) => Outcome::Failed(one_line(e)),
-        });
-    }
-    outcome
+    stream::iter(&plan.remove)
+        .map(|r| async move {
+            if !marker.may_remove() {
+                return Outcome::Left;
+            }
+            match client.delete(&r.path, r.is_dir).await {
+                Ok(_) | Err(HdfsError::FileNotFound(_)) => Outcome::Removed,
+                Err(e) => Outcome::Failed(one_line(e)),
+            }
+        })
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await
 }
 
-/// The application directories (with their fates and records), the shared files and the
-/// unfinished uploads under `root`; everything else there is left alone.
-pub async fn survey(
+/// How many calls to the NameNode or ResourceManager a clean keeps in flight.
+const IN_FLIGHT: usize = 16;
+
+/// What is known of an application directory before the clean's marker: the
+/// ResourceManager's word and the bytes below it.
+pub struct Known {
+    pub fate: Fate,
+    pub bytes: u64,
+}
+
+/// The application directories under `root`, with what the ResourceManager says of each
+/// and their sizes: the slow part with many applications, asked before the marker,
+/// whose window is short. Nothing here needs the marker: an application only moves
+/// towards its end (one seen running stays kept), and a directory made later is found
+/// by [`survey`], after the marker.
+pub async fn fates(
     client: &Client,
     rm: &ApplicationClient,
     root: &str,
+) -> Result<HashMap<String, Known>, String> {
+    let apps = list(client, root)
+        .await?
+        .into_iter()
+        .filter(|e| top_entry(last_part(&e.path), e.isdir) == Entry::App);
+    stream::iter(apps)
+        .map(|e| async move {
+            let fate = fate(rm, last_part(&e.path)).await?;
+            let bytes = bytes_under(client, &e.path).await;
+            Ok::<_, String>((e.path, Known { fate, bytes }))
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect()
+        .await
+}
+
+/// After the marker: the application directories (each with its fate from `known`, and
+/// the shared files it recorded), the shared files and the unfinished uploads under
+/// `root`; everything else there is left alone. A directory `known` lacks was made
+/// during the clean and stays.
+pub async fn survey(
+    client: &Client,
+    root: &str,
+    known: &HashMap<String, Known>,
 ) -> Result<(Vec<AppDir>, Vec<SharedFile>, Vec<SharedFile>), String> {
-    let (mut apps, mut shared, mut leftovers) = (vec![], vec![], vec![]);
+    let (mut app_dirs, mut shared, mut leftovers) = (vec![], vec![], vec![]);
     for entry in list(client, root).await? {
-        let name = entry
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let name = last_part(&entry.path).to_string();
         match top_entry(&name, entry.isdir) {
-            Entry::App => apps.push(AppDir {
-                fate: fate(rm, &name).await?,
-                uses: record(client, root, &entry.path).await?,
-                bytes: bytes_under(client, &entry.path).await?,
-                mtime_ms: entry.modification_time as i64,
-                path: entry.path,
-            }),
+            Entry::App => app_dirs.push(entry),
             Entry::SharedDir => {
                 for file in list(client, &entry.path).await? {
-                    let file_name = file.path.rsplit('/').next().unwrap_or_default();
                     let found = SharedFile {
                         mtime_ms: file.modification_time as i64,
                         bytes: file.length as u64,
                         path: file.path.clone(),
                     };
-                    match shared_entry(&name, file_name, file.isdir) {
+                    match shared_entry(&name, last_part(&file.path), file.isdir) {
                         Entry::Shared => shared.push(found),
                         Entry::Leftover => leftovers.push(found),
                         _ => {}
@@ -73,7 +102,34 @@ pub async fn survey(
             _ => {}
         }
     }
+    let mut apps: Vec<AppDir> = stream::iter(app_dirs)
+        .map(|e| async move {
+            let (fate, bytes) = match known.get(&e.path) {
+                Some(k) => (k.fate.clone(), k.bytes),
+                None => (
+                    Fate::Live {
+                        state: "made during this clean".to_string(),
+                    },
+                    0,
+                ),
+            };
+            Ok::<_, String>(AppDir {
+                uses: record(client, root, &e.path).await?,
+                mtime_ms: e.modification_time as i64,
+                path: e.path,
+                fate,
+                bytes,
+            })
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect()
+        .await?;
+    apps.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((apps, shared, leftovers))
+}
+
+fn last_part(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or_default()
 }
 
 /// What the ResourceManager says of application `name`; an error when it cannot say.
@@ -113,12 +169,13 @@ async fn record(client: &Client, root: &str, dir: &str) -> Result<Option<Vec<Str
     Ok(Some(names.filter_map(|n| recorded_path(root, n)).collect()))
 }
 
-async fn bytes_under(client: &Client, dir: &str) -> Result<u64, String> {
+/// The bytes below `dir`, for the report only: 0 if the NameNode cannot say (the
+/// directory went meanwhile).
+async fn bytes_under(client: &Client, dir: &str) -> u64 {
     client
         .get_content_summary(dir)
         .await
-        .map(|c| c.length)
-        .map_err(|e| format!("{dir}: {}", one_line(e)))
+        .map_or(0, |c| c.length)
 }
 
 async fn list(client: &Client, dir: &str) -> Result<Vec<FileStatus>, String> {
