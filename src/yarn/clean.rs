@@ -200,6 +200,7 @@ pub(super) async fn hold_staged(
         .common
         .iter()
         .chain(launch.service_files.values().flatten())
+        .chain(launch.spec.iter())
         .chain(am_files)
         .filter(|s| s.filesystem.is_none() && s.path.starts_with(&root))
         .collect();
