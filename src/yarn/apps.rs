@@ -37,17 +37,7 @@ pub struct KillArgs {
 }
 
 pub fn state_name(state: Option<ApplicationState>) -> &'static str {
-    match state {
-        Some(ApplicationState::New) => "NEW",
-        Some(ApplicationState::NewSaving) => "NEW_SAVING",
-        Some(ApplicationState::Submitted) => "SUBMITTED",
-        Some(ApplicationState::Accepted) => "ACCEPTED",
-        Some(ApplicationState::Running) => "RUNNING",
-        Some(ApplicationState::Finished) => "FINISHED",
-        Some(ApplicationState::Failed) => "FAILED",
-        Some(ApplicationState::Killed) => "KILLED",
-        None => "UNKNOWN",
-    }
+    state.map_or("UNKNOWN", ApplicationState::name)
 }
 
 pub fn report_json(r: &ApplicationReport) -> serde_json::Value {

@@ -9,7 +9,7 @@ use serde_json::json;
 use spindle_appmaster::yarn::clean_guard::{self, CleanMarker};
 use spindle_appmaster::yarn::clean_plan::Fate;
 use spindle_appmaster::yarn::clean_plan::{plan, Plan};
-use spindle_appmaster::yarn::clean_survey::{exists, fate, fates, remove, survey, Outcome};
+use spindle_appmaster::yarn::clean_survey::{fate, fates, info, remove, survey, Outcome};
 use spindle_appmaster::yarn::cluster::Cluster;
 use spindle_appmaster::yarn::launch::{LaunchInfo, Staged};
 use spindle_appmaster::yarn::staging::Staging;
@@ -68,7 +68,7 @@ async fn clean_staging(args: &CleanArgs) -> Result<ExitCode, String> {
     let staging = staging_of(&cluster)?;
     let client = staging.client();
     let root = staging.root.clone();
-    if !exists(&client, &root).await? {
+    if info(&client, &root).await?.is_none() {
         return Ok(report(args, &root, &Plan::default(), &[]));
     }
     let rm = cluster.resource_manager().await?;

@@ -168,6 +168,7 @@ fn clean_removes_only_what_ended_or_nothing_uses_and_never_a_submits_file() {
         format!("{STAGING}/files/my-env.tar.gz"),
         format!("{STAGING}/data/x"),
         format!("{STAGING}/application_7_0001.bak/x"),
+        format!("{STAGING}/.cleaning/notes"),
     ];
     for path in &foreign {
         plant(path, false, 30 * DAY_MS);

@@ -11,11 +11,12 @@
 //! A clean that dies leaves its marker, which counts for nothing after
 //! [`MARKER_EXPIRY`]; both ages are measured on the NameNode's clock.
 
+use super::clean_survey::{info, list};
 use super::hdfs_error::one_line;
 use super::launch::Staged;
 use bytes::Bytes;
 use hdfs_native_sync::client::FileStatus;
-use hdfs_native_sync::{Client, HdfsError, WriteOptions};
+use hdfs_native_sync::{Client, WriteOptions};
 use std::time::{Duration, Instant};
 
 /// The shared files an application uses, in its directory: a directory of empty files,
@@ -178,28 +179,27 @@ impl CleanMarker {
     }
 }
 
-/// The cleans' markers (none when no clean ever ran).
+/// The cleans' markers (none when no clean ever ran): files named as a clean names its
+/// own; anything else there is not one, and is left alone.
 async fn markers(client: &Client, root: &str) -> Result<Vec<FileStatus>, String> {
-    let dir = format!("{root}/{MARKERS}");
-    match client.list_status(&dir, false).await {
-        Ok(list) => Ok(list.into_iter().filter(|s| !s.isdir).collect()),
-        Err(HdfsError::FileNotFound(_)) => Ok(vec![]),
-        Err(e) => Err(format!("{dir}: {}", one_line(e))),
-    }
+    let all = list(client, &format!("{root}/{MARKERS}")).await?;
+    Ok(all
+        .into_iter()
+        .filter(|s| !s.isdir && is_marker_name(s.path.rsplit('/').next().unwrap_or_default()))
+        .collect())
+}
+
+/// `<pid>-<nanoseconds>`, as [`CleanMarker::make`] names a marker.
+fn is_marker_name(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.split_once('-')
+        .is_some_and(|(a, b)| digits(a) && digits(b))
 }
 
 /// The NameNode's time of the newest marker.
 async fn newest_marker(client: &Client, root: &str) -> Result<Option<i64>, String> {
     let all = markers(client, root).await?;
     Ok(all.iter().map(|m| m.modification_time as i64).max())
-}
-
-async fn info(client: &Client, path: &str) -> Result<Option<FileStatus>, String> {
-    match client.get_file_info(path).await {
-        Ok(s) => Ok(Some(s)),
-        Err(HdfsError::FileNotFound(_)) => Ok(None),
-        Err(e) => Err(format!("{path}: {}", one_line(e))),
-    }
 }
 
 async fn write_small(
@@ -259,6 +259,14 @@ mod tests {
         assert_eq!(record_entry(root, "/user/v/.spindle/bin/x"), None);
         assert_eq!(record_entry(root, "/user/u/.spindlex/bin/x"), None);
         assert_eq!(record_entry(root, "/user/u/.spindle/b.in/x"), None);
+    }
+
+    #[test]
+    fn only_a_cleans_own_names_are_markers() {
+        assert!(is_marker_name("4242-123456789"));
+        for foreign in ["notes", "4242", "4242-", "-1", "42a-1", "4242-1.bak"] {
+            assert!(!is_marker_name(foreign), "{foreign}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! shared file (binary, site file, service file) goes only when no application that
 //! stays recorded using it, and an application's directory only once it has ended.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Kept whatever `--older-than` says: a directory the ResourceManager does not know may
 /// be a submit still on its way, and a `.tmp-` upload may still be written.
@@ -166,13 +166,13 @@ pub fn plan(
             }
         }
     }
-    let leftover_paths: BTreeSet<&str> = leftovers.iter().map(|f| f.path.as_str()).collect();
-    for file in shared.iter().chain(leftovers) {
-        let min_age = if leftover_paths.contains(file.path.as_str()) {
-            older_than_ms.max(MIN_AGE_UNSURE_MS)
-        } else {
-            older_than_ms
-        };
+    // An upload that never finished may still be written: kept at least an hour.
+    let files = (shared.iter().map(|f| (f, older_than_ms))).chain(
+        leftovers
+            .iter()
+            .map(|f| (f, older_than_ms.max(MIN_AGE_UNSURE_MS))),
+    );
+    for (file, min_age) in files {
         let age = now_ms - file.mtime_ms;
         let kept = if let Some(user) = users.get(file.path.as_str()) {
             Some(format!("used by {}", last_part(user)))

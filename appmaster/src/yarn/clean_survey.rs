@@ -136,17 +136,19 @@ fn last_part(path: &str) -> &str {
 pub async fn fate(rm: &ApplicationClient, name: &str) -> Result<Fate, String> {
     let id: ApplicationId = name.parse().map_err(|e| format!("{name}: {e}"))?;
     match rm.get_application_report(id).await {
-        Ok(r) => Ok(match r.state {
-            Some(
-                ApplicationState::Finished | ApplicationState::Failed | ApplicationState::Killed,
-            ) => Fate::Ended {
-                state: state_label(r.state),
-                finish_ms: r.finish_time_ms,
-            },
-            state => Fate::Live {
-                state: state_label(state),
-            },
-        }),
+        Ok(r) => {
+            let state = r
+                .state
+                .map_or("UNKNOWN", ApplicationState::name)
+                .to_string();
+            Ok(match r.state {
+                Some(s) if s.is_terminal() => Fate::Ended {
+                    state,
+                    finish_ms: r.finish_time_ms,
+                },
+                _ => Fate::Live { state },
+            })
+        }
         Err(e)
             if e.remote()
                 .is_some_and(|x| x.simple_class() == "ApplicationNotFoundException") =>
@@ -161,7 +163,7 @@ pub async fn fate(rm: &ApplicationClient, name: &str) -> Result<Fate, String> {
 /// submit by an older spindle, which keeps every shared file).
 async fn record(client: &Client, root: &str, dir: &str) -> Result<Option<Vec<String>>, String> {
     let path = format!("{dir}/{RECORD}");
-    if !exists(client, &path).await? {
+    if info(client, &path).await?.is_none() {
         return Ok(None);
     }
     let entries = list(client, &path).await?;
@@ -178,7 +180,8 @@ async fn bytes_under(client: &Client, dir: &str) -> u64 {
         .map_or(0, |c| c.length)
 }
 
-async fn list(client: &Client, dir: &str) -> Result<Vec<FileStatus>, String> {
+/// The entries of `dir`; none when it does not exist.
+pub(super) async fn list(client: &Client, dir: &str) -> Result<Vec<FileStatus>, String> {
     match client.list_status(dir, false).await {
         Ok(list) => Ok(list),
         Err(HdfsError::FileNotFound(_)) => Ok(vec![]),
@@ -186,15 +189,11 @@ async fn list(client: &Client, dir: &str) -> Result<Vec<FileStatus>, String> {
     }
 }
 
-pub async fn exists(client: &Client, path: &str) -> Result<bool, String> {
+/// What the NameNode says of `path`; `None` when there is nothing there.
+pub async fn info(client: &Client, path: &str) -> Result<Option<FileStatus>, String> {
     match client.get_file_info(path).await {
-        Ok(_) => Ok(true),
-        Err(HdfsError::FileNotFound(_)) => Ok(false),
+        Ok(s) => Ok(Some(s)),
+        Err(HdfsError::FileNotFound(_)) => Ok(None),
         Err(e) => Err(format!("{path}: {}", one_line(e))),
     }
-}
-
-/// The ResourceManager's name for `state`, as `spindle status` prints it.
-fn state_label(state: Option<ApplicationState>) -> String {
-    state.map_or("UNKNOWN".to_string(), |s| format!("{s:?}").to_uppercase())
 }

@@ -127,6 +127,20 @@ pub enum ApplicationState {
 }
 
 impl ApplicationState {
+    /// The ResourceManager's own name for the state (`NEW_SAVING`, `RUNNING`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::New => "NEW",
+            Self::NewSaving => "NEW_SAVING",
+            Self::Submitted => "SUBMITTED",
+            Self::Accepted => "ACCEPTED",
+            Self::Running => "RUNNING",
+            Self::Finished => "FINISHED",
+            Self::Failed => "FAILED",
+            Self::Killed => "KILLED",
+        }
+    }
+
     /// True for states an application never leaves.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Finished | Self::Failed | Self::Killed)
