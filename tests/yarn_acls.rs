@@ -221,6 +221,61 @@ fn a_job_submitted_with_proxy_user_is_that_users() {
     assert_eq!(report["user"], "frank", "{report}");
 }
 
+/// `clean --proxy-user` (as `submit --proxy-user`): the test's own user cleans what it
+/// submitted on hana's behalf, acting as her. Someone the cluster does not let act for
+/// others is refused first, naming the setting, and removes nothing.
+#[test]
+fn clean_with_proxy_user_cleans_that_users_staging_directory() {
+    let report = job_in_home("hana", None, &["--proxy-user", "hana"]);
+    let app = report["application_id"]
+        .as_str()
+        .expect("an application id");
+    let app_dir = format!("/user/hana/.spindle/{app}");
+    let exists = |path: &str| block_on(async { hdfs().get_file_info(path).await.is_ok() });
+    assert!(exists(&app_dir), "{app_dir} should be there after the job");
+
+    let started = Instant::now();
+    let o = spindle(
+        Some("mallory"),
+        &["clean", "--proxy-user", "hana", "--older-than", "0s"],
+    );
+    assert_refused_in_one_line(
+        &o,
+        started,
+        &["impersonate hana", "hadoop.proxyuser.mallory"],
+    );
+    assert!(exists(&app_dir), "a refused clean removed {app_dir}");
+
+    let started = Instant::now();
+    let o = spindle(
+        None,
+        &[
+            "clean",
+            "--proxy-user",
+            "hana",
+            "--older-than",
+            "0s",
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_took_under(started, 60);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(doc["staging_dir"], "/user/hana/.spindle", "{doc}");
+    let removed: Vec<&str> = doc["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "removed")
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert!(removed.contains(&app_dir.as_str()), "{doc}");
+    assert!(!exists(&app_dir), "{app_dir} is still there: {doc}");
+    // The job's output is hana's data, not the staging directory's: it stays.
+    assert!(exists("/user/hana/out"), "the clean touched hana's output");
+}
+
 /// Runs a job from `/user/HOME/in` to `/user/HOME/out`, submitted as `user` with
 /// `extra` flags, checks that every output file is HOME's, and returns the report.
 fn job_in_home(home: &str, user: Option<&str>, extra: &[&str]) -> serde_json::Value {

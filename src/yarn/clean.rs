@@ -22,7 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Args)]
 #[command(
     long_about = "Remove what `spindle submit` left in your staging directory \
-    (/user/<you>/.spindle on the default filesystem) that nothing needs any more:\n\n\
+    (/user/<you>/.spindle on the default filesystem, or --proxy-user's) that nothing \
+    needs any more:\n\n\
     - the directory of each application that ended (FINISHED, FAILED, KILLED) at least \
     --older-than ago: its spec, secret, key-value journal and summary (after which \
     `submit --wait` and `logs` of it have no summary to show);\n\
@@ -46,6 +47,11 @@ pub struct CleanArgs {
     /// One JSON document on stdout: what was removed, what was kept, and why
     #[arg(long)]
     json: bool,
+    /// Clean USER's staging directory, acting as USER: what `submit --proxy-user USER`
+    /// left (the cluster's hadoop.proxyuser.<you>.hosts and .groups or .users must
+    /// allow it)
+    #[arg(long, value_name = "USER")]
+    proxy_user: Option<String>,
 }
 
 fn parse_age(text: &str) -> Result<Duration, String> {
@@ -54,7 +60,13 @@ fn parse_age(text: &str) -> Result<Duration, String> {
 
 pub async fn clean(args: CleanArgs) -> ExitCode {
     crate::init_logging("error");
-    match clean_staging(&args).await {
+    let cleaned = match super::proxy::cluster_acting_as(args.proxy_user.as_deref(), None) {
+        Ok(cluster) => clean_staging(&args, &cluster)
+            .await
+            .map_err(|e| super::proxy::refusal_hint(&cluster, e)),
+        Err(e) => Err(e),
+    };
+    match cleaned {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -63,9 +75,8 @@ pub async fn clean(args: CleanArgs) -> ExitCode {
     }
 }
 
-async fn clean_staging(args: &CleanArgs) -> Result<ExitCode, String> {
-    let cluster = super::cluster_from_env()?;
-    let staging = staging_of(&cluster)?;
+async fn clean_staging(args: &CleanArgs, cluster: &Cluster) -> Result<ExitCode, String> {
+    let staging = staging_of(cluster)?;
     let client = staging.client();
     let root = staging.root.clone();
     if info(&client, &root).await?.is_none() {
