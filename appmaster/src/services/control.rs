@@ -47,7 +47,11 @@ pub fn scaled(current: u32, count: Option<u32>, delta: Option<i64>) -> Result<u3
         _ => return Err("scale takes a count or a delta".into()),
     };
     if !(0..=MAX).contains(&n) {
-        return Err(format!("{n} instances is out of range (0 to {MAX})"));
+        let asked = match delta {
+            Some(d) => format!("{current} instances {d:+} would be {n}"),
+            None => format!("{n} instances"),
+        };
+        return Err(format!("{asked}: out of range (0 to {MAX})"));
     }
     Ok(n as u32)
 }
@@ -61,9 +65,10 @@ mod tests {
         assert_eq!(scaled(2, Some(5), None), Ok(5));
         assert_eq!(scaled(2, None, Some(3)), Ok(5));
         assert_eq!(scaled(2, None, Some(-2)), Ok(0));
-        assert!(scaled(2, None, Some(-3))
-            .unwrap_err()
-            .contains("-1 instances"));
+        assert_eq!(
+            scaled(2, None, Some(-3)),
+            Err("2 instances -3 would be -1: out of range (0 to 10000)".into())
+        );
         assert!(scaled(2, Some(10_001), None).is_err());
         assert!(scaled(2, None, None).is_err());
     }

@@ -153,7 +153,9 @@ fn obey(services: &mut Services, command: Result<Command, String>) -> (Vec<Actio
         }) => services
             .target(&service)
             .ok_or_else(|| services.unknown_service(&service))
-            .and_then(|current| control::scaled(current, count, delta))
+            .and_then(|current| {
+                control::scaled(current, count, delta).map_err(|e| format!("{service}: {e}"))
+            })
             .and_then(|n| {
                 let actions = services.scale(&service, n)?;
                 Ok((actions, format!("{service} scaled to {n}")))
