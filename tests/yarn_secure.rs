@@ -743,6 +743,51 @@ services:
         "{:?}",
         started.elapsed()
     );
+
+    // A clean hands no keys on: alice's keytab login cleans dave's staging directory,
+    // acting as him, and the application's directory goes.
+    let app = report["application_id"]
+        .as_str()
+        .expect("an application id");
+    let app_dir = format!("/user/dave/.spindle/{app}");
+    let started = Instant::now();
+    let clean = [
+        "clean",
+        "--proxy-user",
+        "dave",
+        "--older-than",
+        "0s",
+        "--json",
+    ];
+    let o = s.spindle(&[&args[..], &clean[..]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["staging_dir"], "/user/dave/.spindle", "{doc}");
+    let removed = doc["removed"].as_array().unwrap();
+    assert!(
+        removed
+            .iter()
+            .any(|r| r["path"] == app_dir.as_str() && r["action"] == "removed"),
+        "{doc}"
+    );
+    let o = s.spindle(
+        &[
+            &args[..],
+            &["clean", "--proxy-user", "dave", "--dry-run", "--json"],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(app),
+        "{app_dir} is still there: {}",
+        text(&o)
+    );
 }
 
 /// Skein's `file_systems`: delegation tokens from another HDFS's NameNode reach the

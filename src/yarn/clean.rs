@@ -60,7 +60,7 @@ fn parse_age(text: &str) -> Result<Duration, String> {
 
 pub async fn clean(args: CleanArgs) -> ExitCode {
     crate::init_logging("error");
-    let cleaned = match super::proxy::cluster_acting_as(args.proxy_user.as_deref(), None) {
+    let cleaned = match super::proxy::cluster_acting_for(args.proxy_user.as_deref()) {
         Ok(cluster) => clean_staging(&args, &cluster)
             .await
             .map_err(|e| super::proxy::refusal_hint(&cluster, e)),

@@ -6,20 +6,27 @@
 use spindle_appmaster::yarn::cluster::Cluster;
 
 /// The cluster as the environment describes it, acting as `user` when one is given
-/// (`--proxy-user` first, then the spec's `user`).
+/// (`--proxy-user` first, then the spec's `user`), for a submit: refused with a keytab,
+/// which the master would be given.
 pub(super) fn cluster_acting_as(flag: Option<&str>, spec: Option<&str>) -> Result<Cluster, String> {
-    let mut cluster = super::cluster_from_env()?;
-    let Some(user) = flag.or(spec).filter(|u| !u.is_empty()) else {
-        return Ok(cluster);
-    };
-    if super::has_keytab() && user != cluster.identity.user {
+    let cluster = cluster_acting_for(flag.or(spec))?;
+    if let (Some(real), true) = (&cluster.identity.real_user, super::has_keytab()) {
         return Err(format!(
             "acting as {user} (--proxy-user or the spec's `user`) cannot be combined with \
-             --keytab: the master would get the keytab of {}, whom {user} must not become",
-            cluster.identity.user
+             --keytab: the master would get the keytab of {real}, whom {user} must not become",
+            user = cluster.identity.user
         ));
     }
-    cluster.identity = cluster.identity.clone().acting_as(user);
+    Ok(cluster)
+}
+
+/// The cluster as the environment describes it, acting as `user` when one is given, for
+/// a command that hands no credentials on (`clean`): any login may act for another.
+pub(super) fn cluster_acting_for(user: Option<&str>) -> Result<Cluster, String> {
+    let mut cluster = super::cluster_from_env()?;
+    if let Some(user) = user.filter(|u| !u.is_empty()) {
+        cluster.identity = cluster.identity.clone().acting_as(user);
+    }
     Ok(cluster)
 }
 
