@@ -43,6 +43,11 @@ start_minicluster "$work" --hosts 3
 put_text_input "$work" "$mb" "$block_mb"
 bytes=$input_bytes
 echo "input: $bytes bytes in 6 files, ${block_mb} MiB blocks" >&2
+# Each host's share of the blocks (one replica each, placed at random): with locality,
+# the host holding the most is the last to finish.
+shares=$(java -cp "$fs_cp" org.apache.hadoop.hdfs.tools.DFSck /bench/in -files -blocks -locations 2>/dev/null |
+  grep -o 'DatanodeInfoWithStorage\[[0-9.]*' | sort | uniq -c | awk '{ printf "%s%s", sep, $1; sep = "/" }')
+echo "blocks per host: $shares" >&2
 
 run_job() { # name locality_wait -> the summary JSON on stdout
   cat >"$work/$1.yaml" <<EOF
@@ -114,6 +119,7 @@ cat <<EOF
 | hdfs-native, 1 file at a time | $native1 | | | |
 | Java \`FsShell -cat\`, 1 stream | $java | | | ${java_s} s |
 
+Blocks per host: $shares.
 spindle (with locality) / hdfs-native (3 at once): $(ratio "$on_rate" "$native3");
 spindle / Java -cat: $(ratio "$on_rate" "$java"); hdfs-native (1 at a time) / Java -cat: $(ratio "$native1" "$java")
 EOF
