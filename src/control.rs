@@ -68,7 +68,14 @@ pub struct ShutdownArgs {
     /// Why, as YARN's diagnostics show it
     #[arg(long, default_value = "shut down by request")]
     diagnostics: String,
+    /// Return once YARN records the end (at most 2 minutes), and say how it ended
+    #[arg(long)]
+    wait: bool,
 }
+
+/// How long `shutdown --wait` waits for YARN to record the end: the master stops its
+/// containers (each within the NodeManager's grace period) and unregisters.
+const ENDED_WITHIN: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, ValueEnum)]
 #[value(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -119,7 +126,13 @@ pub async fn shutdown(args: ShutdownArgs) -> ExitCode {
         outcome,
         diagnostics: args.diagnostics,
     };
-    exit(send(&args.app, command).await)
+    let mut done = send(&args.app, command).await;
+    if done.is_ok() && args.wait {
+        done = crate::yarn::apps::wait_until_ended(&args.app, ENDED_WITHIN)
+            .await
+            .map(|r| eprintln!("{}: {}", r.id, crate::yarn::apps::ending(&r)));
+    }
+    exit(done)
 }
 
 fn exit(done: Result<(), String>) -> ExitCode {

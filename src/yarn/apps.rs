@@ -89,13 +89,7 @@ pub async fn status(args: StatusArgs) -> ExitCode {
         println!("application  {}", r.id);
         println!("name         {}", r.name);
         println!("user/queue   {} / {}", r.user, r.queue);
-        println!(
-            "state        {} ({})",
-            state_name(r.state),
-            r.final_status
-                .map(|s| format!("{s:?}").to_uppercase())
-                .unwrap_or_default()
-        );
+        println!("state        {}", ending(r));
         println!("progress     {:.0}%", r.progress * 100.0);
         println!("master       {}:{}", r.host, r.rpc_port);
         println!("tracking     {}", r.tracking_url);
@@ -188,6 +182,22 @@ pub async fn kill(args: KillArgs) -> ExitCode {
         )),
         Err(e) => fail(e),
     }
+}
+
+/// Polls `app` until YARN records its end, within `within`; its last report.
+pub async fn wait_until_ended(app: &str, within: Duration) -> Result<ApplicationReport, String> {
+    let id = app.parse::<ApplicationId>().map_err(|e| e.to_string())?;
+    let cluster = super::cluster_from_env()?;
+    let rm = cluster.resource_manager().await?;
+    tokio::time::timeout(within, super::submit::follow(&rm, id, false, false))
+        .await
+        .map_err(|_| format!("{app} had not ended {} s later", within.as_secs()))?
+}
+
+/// `FINISHED (SUCCEEDED)`: the state and the final status.
+pub fn ending(r: &ApplicationReport) -> String {
+    let status = r.final_status.map(|s| format!("{s:?}").to_uppercase());
+    format!("{} ({})", state_name(r.state), status.unwrap_or_default())
 }
 
 async fn connect_and<T, F, Fut>(f: F) -> Result<T, String>

@@ -218,7 +218,8 @@ services:
         );
         assert!(tried.elapsed() < Duration::from_secs(10));
     }
-    // Shut down: the application ends as told, promptly.
+    // Shut down: the application ends as told, promptly, and `--wait` returns once
+    // YARN has recorded it.
     let asked = Instant::now();
     let o = spindle(&[
         "shutdown",
@@ -227,9 +228,16 @@ services:
         "SUCCEEDED",
         "--diagnostics",
         "done testing",
+        "--wait",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let s = wait_for(&app, "the application to end", |s| s["state"] == "FINISHED");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("{app}: FINISHED (SUCCEEDED)")),
+        "{}",
+        text(&o)
+    );
+    let s = status(&app);
+    assert_eq!(s["state"], "FINISHED", "{s}");
     assert_eq!(s["final_status"], "SUCCEEDED", "{s}");
     assert!(
         s["diagnostics"].as_str().unwrap().contains("done testing"),
