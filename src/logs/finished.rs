@@ -27,7 +27,7 @@ pub async fn show(
         printer.file(container, &node, &f.name, &f.bytes, f.truncated);
         shown += 1;
     }
-    if shown == 0 {
+    if shown == 0 && selection.check_picked().is_ok() {
         eprintln!("{app}: no container has a matching log file");
     }
     Ok(())

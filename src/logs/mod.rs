@@ -10,6 +10,8 @@ use clap::Args;
 use spindle_appmaster::services::state::Instance;
 use spindle_hadoop::yarn::{ApplicationId, ApplicationState};
 use spindle_job::Timeout;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
     spindle logs application_1700000000000_0001\n  \
-    spindle logs APP --service web --file stderr --tail 50\n  \
+    spindle logs APP --service web --file web.log --tail 50\n  \
     spindle logs APP --container web_2 --follow\n\n\
     A running application's logs are read from its NodeManagers; a finished one's from\n\
     the remote log directory (yarn.nodemanager.remote-app-log-dir), after waiting for\n\
@@ -33,7 +35,8 @@ pub struct LogsArgs {
     /// Only the containers of this service
     #[arg(long)]
     service: Option<String>,
-    /// Only log files of this name (stdout, stderr, prelaunch.err, ...)
+    /// Only log files of this name: SERVICE.out and SERVICE.log (a service's stdout and
+    /// stderr), worker-N.out and .log, appmaster.out and .log, prelaunch.err, ...
     #[arg(long)]
     file: Option<String>,
     /// Only the last N lines of each file
@@ -55,6 +58,10 @@ struct Selection {
     /// YARN container ids; `None` for all.
     containers: Option<Vec<String>>,
     file: Option<String>,
+    /// Every file name offered, and whether one was picked: `--file` naming no file of
+    /// the containers is an error that lists theirs, not an empty success.
+    offered: RefCell<BTreeSet<String>>,
+    picked: Cell<bool>,
 }
 
 impl Selection {
@@ -65,7 +72,24 @@ impl Selection {
     }
 
     fn file(&self, name: &str) -> bool {
-        self.file.as_deref().is_none_or(|f| f == name)
+        let picked = self.file.as_deref().is_none_or(|f| f == name);
+        if !picked {
+            self.offered.borrow_mut().insert(name.to_string());
+        }
+        self.picked.set(self.picked.get() | picked);
+        picked
+    }
+
+    /// An error when `--file` named none of the files the containers have.
+    fn check_picked(&self) -> Result<(), String> {
+        let offered = self.offered.borrow();
+        match &self.file {
+            Some(f) if !self.picked.get() && !offered.is_empty() => Err(format!(
+                "no log file named {f} in these containers; they have: {}",
+                offered.iter().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -174,7 +198,7 @@ async fn run(args: LogsArgs) -> Result<(), String> {
     };
     if is_running {
         let follow = args.follow.then(|| args.timeout.duration());
-        running::show(&cluster, &rm, report, &selection, &mut printer, follow).await
+        running::show(&cluster, &rm, report, &selection, &mut printer, follow).await?;
     } else {
         if args.follow {
             eprintln!("{}: has ended; showing its aggregated logs", args.app);
@@ -187,8 +211,9 @@ async fn run(args: LogsArgs) -> Result<(), String> {
             &mut printer,
             args.timeout.duration(),
         )
-        .await
+        .await?;
     }
+    selection.check_picked()
 }
 
 /// The containers and files the arguments pick.
@@ -228,6 +253,8 @@ fn select(args: &LogsArgs, instances: Option<&[Instance]>) -> Result<Selection, 
     Ok(Selection {
         containers,
         file: args.file.clone(),
+        offered: RefCell::default(),
+        picked: Cell::new(false),
     })
 }
 

@@ -62,7 +62,7 @@ pub async fn show(
             }
         }
         let Some(aggregation_timeout) = follow else {
-            if shown == 0 {
+            if shown == 0 && selection.check_picked().is_ok() {
                 eprintln!(
                     "{}: no running container has a matching log file",
                     report.id

@@ -66,6 +66,18 @@ fn logs_of_a_running_then_finished_application() {
     let (o, _) = logs(&[&app, "--container", "talk_1", "--file", "talk.log"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(stdout(&o), "err of talk_1\n");
+    // A file none of them has: an error listing what they have, not an empty success.
+    let (o, _) = logs(&[&app, "--service", "talk", "--file", "stderr"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no log file named stderr in these containers; they have: ")
+            && err.contains("talk.log")
+            && err.contains("talk.out")
+            && err.lines().count() == 1,
+        "{}",
+        text(&o)
+    );
 
     // Follow one container while the application ends.
     let mut follow = Command::new(BIN)
