@@ -2,7 +2,9 @@
 # Start a real HDFS (MiniDFSCluster) + YARN (MiniYARNCluster) on 127.0.0.1 in the
 # foreground. Prints `READY <conf-dir>` on stdout once both accept work; the conf dir
 # holds core-site.xml, hdfs-site.xml and yarn-site.xml. Stops on SIGINT/SIGTERM or when
-# stdin closes (unless stdin is /dev/null).
+# stdin closes (unless stdin is /dev/null). Without --secure, users are simple-auth names
+# (HADOOP_USER_NAME); the one who starts it is HDFS's superuser, and so is `newadmin`
+# (in group supergroup), who has no home: a new cluster's administrator.
 #
 # usage: scripts/minicluster.sh [--conf-dir DIR] [--hadoop VERSION] [--hosts N] [--racks R] [--rms N]
 #          [--node-label NAME] [--gpus N] [--acls] [--second-dfs] [--secure [--rpc-protection authentication|integrity|privacy]

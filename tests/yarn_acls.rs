@@ -150,6 +150,16 @@ fn make_home(user: &str) {
     });
 }
 
+/// The HDFS file at `path`, as the NameNode describes it.
+fn file_at(path: &str) -> hdfs_native::client::FileStatus {
+    block_on(async { hdfs().get_file_info(path).await }).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Whether `path` is on HDFS.
+fn exists(path: &str) -> bool {
+    block_on(async { hdfs().get_file_info(path).await.is_ok() })
+}
+
 /// Who owns the HDFS file at `path`.
 fn owner_of(path: &str) -> String {
     block_on(async { hdfs().get_file_info(path).await.unwrap().owner })
@@ -231,7 +241,6 @@ fn clean_with_proxy_user_cleans_that_users_staging_directory() {
         .as_str()
         .expect("an application id");
     let app_dir = format!("/user/hana/.spindle/{app}");
-    let exists = |path: &str| block_on(async { hdfs().get_file_info(path).await.is_ok() });
     assert!(exists(&app_dir), "{app_dir} should be there after the job");
 
     let started = Instant::now();
@@ -370,6 +379,40 @@ fn assert_refused_in_one_line(o: &Output, started: Instant, says: &[&str]) {
     assert_took_under(started, 60);
 }
 
+/// A cluster's new administrator, with no home yet, submits first: spindle makes the
+/// home 0755 as Hadoop's own tools do (so others still reach theirs, and `/user` on a new
+/// cluster), and keeps private only its staging directory. Made as parents of that
+/// directory, they used to be 0700.
+#[test]
+fn a_first_submit_makes_the_home_as_hadoop_tools_do() {
+    // In HDFS's superuser group, and given no home: scripts/minicluster.sh.
+    const ADMIN: &str = "newadmin";
+    let home = format!("/user/{ADMIN}");
+    assert!(!exists(&home), "{home} is there before the first submit");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "name: first\nservices:\n  s:\n    resources: { memory: 256, vcores: 1 }\n    script: \"true\"\n";
+    let started = Instant::now();
+    let o = submit_and_wait(Some(ADMIN), &spec_file(dir.path(), "first", spec));
+    assert_took_under(started, 180);
+    let app = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let modes = [
+        ("/user".to_string(), 0o755),
+        (home.clone(), 0o755),
+        (format!("{home}/.spindle"), 0o700),
+        (format!("{home}/.spindle/{app}"), 0o700),
+    ];
+    for (path, mode) in modes {
+        let status = file_at(&path);
+        assert_eq!(status.permission, mode, "{path} is {:o}", status.permission);
+    }
+    assert_eq!(file_at(&home).owner, ADMIN);
+}
+
 /// A proxied user without a home directory: refused before submitting, in one line that
 /// says where and why (no Java stack trace).
 #[test]
@@ -383,7 +426,7 @@ fn a_proxied_user_without_a_home_is_told_so() {
         &o,
         started,
         &[
-            "cannot create /user/gina/.spindle/",
+            "cannot create /user/gina:",
             "AccessControlException: Permission denied: user=gina",
         ],
     );

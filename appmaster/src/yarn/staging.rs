@@ -110,8 +110,16 @@ impl Staging {
         self.client.clone()
     }
 
-    /// The application's private directory.
+    /// The application's private directory. The user's home (and `/user` on a new
+    /// cluster) is made first where missing, 0755 as Hadoop's own tools make it: made as
+    /// a parent of this 0700 directory it would be 0700 too, and other users could no
+    /// longer reach their own homes through `/user`.
     pub async fn app_dir(&self, app: &str) -> Result<String, String> {
+        let home = self.root.rsplit_once('/').map_or("/", |(home, _)| home);
+        self.client
+            .mkdirs(home, 0o755, true)
+            .await
+            .map_err(|e| format!("cannot create {home}: {}", one_line(e)))?;
         let dir = format!("{}/{app}", self.root);
         self.client
             .mkdirs(&dir, 0o700, true)

@@ -34,6 +34,9 @@ final class ClusterConf {
   private static final List<String> DAEMON_ONLY_PREFIXES =
       List.of("spindle.minicluster.", "hadoop.rpc.socket.factory.class.");
 
+  /** A user in HDFS's superuser group whom nothing gives a home: see {@link #base}. */
+  static final String NEW_ADMIN = "newadmin";
+
   private ClusterConf() {}
 
   /** Settings for both clusters: HDFS data under the work dir, small blocks. */
@@ -45,6 +48,8 @@ final class ClusterConf {
     // Let tests impersonate any user through SIMPLE auth.
     c.set("hadoop.proxyuser." + System.getProperty("user.name") + ".hosts", "*");
     c.set("hadoop.proxyuser." + System.getProperty("user.name") + ".groups", "*");
+    // A second HDFS superuser with no home yet, as a new cluster's administrator is.
+    c.set("hadoop.user.group.static.mapping.overrides", "dr.who=;" + NEW_ADMIN + "=supergroup");
     return c;
   }
 

@@ -15,6 +15,8 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.security.Groups;
+import org.apache.hadoop.security.UserGroupInformation;
 import org.apache.hadoop.yarn.api.protocolrecords.GetClusterMetricsRequest;
 import org.apache.hadoop.yarn.conf.YarnConfiguration;
 import org.apache.hadoop.yarn.server.MiniYARNCluster;
@@ -79,6 +81,11 @@ public final class Launcher {
     if (secure != null) {
       secure.apply(base);
       secure.writeJvmDefaults(base, opts.workDir.resolve("jvm-site"));
+    } else {
+      // The daemons map users to groups through one mapping per JVM, made from whichever
+      // configuration asks first: make it from ours, with its static overrides.
+      Groups.getUserToGroupsMappingServiceWithLoadedConfiguration(base);
+      UserGroupInformation.setConfiguration(base);
     }
     List<Hosts.Host> hosts = Hosts.plan(opts.hosts, opts.racks);
     MiniDFSCluster dfs =
