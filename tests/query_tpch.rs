@@ -130,6 +130,20 @@ fn an_encrypted_query_gives_the_same_answer_and_counts_its_rows_in() {
     // the scans produce fewer rows than the tables hold, but some.
     let rows_in = run.summary["rows_in"].as_u64().unwrap();
     assert!(rows_in > 1000 && rows_in < 90_000, "{}", run.summary);
+    // Local files have no block locations: every scan task, and every byte of the three
+    // tables q3 reads, has no preference (the summary used to count none of them).
+    let table_bytes: u64 = ["customer", "orders", "lineitem"]
+        .iter()
+        .flat_map(|t| std::fs::read_dir(tpch().join(t)).unwrap())
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    let locality = &run.summary["locality"];
+    assert!(
+        locality["no_preference"].as_u64().unwrap() >= 3,
+        "{locality}"
+    );
+    assert_eq!(locality["no_preference_bytes"], table_bytes, "{locality}");
+    assert_eq!(locality["data_local"], 0, "{locality}");
 }
 
 #[test]

@@ -268,17 +268,18 @@ async fn reporting<T>(
     }
 }
 
-/// Where the scans read, in the summary's terms (HDFS inputs only; other scans are not
-/// placed and not counted).
+/// Where the scans read, in the summary's terms (scans of S3 and local files have no
+/// preference).
 fn locality_counts(t: Tally) -> LocalityCounts {
     LocalityCounts {
         data_local: t.data_local,
         rack_local: t.rack_local,
         off_switch: t.off_switch,
+        no_preference: t.no_preference,
         data_local_bytes: t.data_local_bytes,
         rack_local_bytes: t.rack_local_bytes,
         off_switch_bytes: t.off_switch_bytes,
-        ..Default::default()
+        no_preference_bytes: t.no_preference_bytes,
     }
 }
 

@@ -44,13 +44,15 @@ pub struct Block {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tally {
     /// Tasks that read at least half their bytes on their own host, their rack, or
-    /// neither; tasks whose files have no block locations are not counted.
+    /// neither; and tasks whose files have no block locations (S3, local files).
     pub data_local: u64,
     pub rack_local: u64,
     pub off_switch: u64,
+    pub no_preference: u64,
     pub data_local_bytes: u64,
     pub rack_local_bytes: u64,
     pub off_switch_bytes: u64,
+    pub no_preference_bytes: u64,
 }
 
 /// The input files' blocks, and the tally of the scans routed by them. Cloned into the
@@ -149,11 +151,20 @@ impl ScanLocality {
         if variants.len() != tasks || workers.is_empty() {
             return None;
         }
-        let placement = self.placement()?;
+        let placement = self.placement();
+        let no_blocks = Blocks::new();
+        let blocks = placement.map_or(&no_blocks, |p| &p.blocks);
         let reads: Vec<TaskBytes> = variants
             .iter()
-            .map(|v| task_bytes(v.as_ref(), &placement.blocks))
+            .map(|v| task_bytes(v.as_ref(), blocks))
             .collect();
+        // Nothing of this stage's scans is on HDFS: the library places them, and they
+        // count as having no preference.
+        let Some(placement) = placement else {
+            let mut tally = self.tally.lock().expect("tally poisoned");
+            reads.iter().for_each(|read| tally.add(read, "", None));
+            return None;
+        };
         let hosts: Vec<String> = workers
             .iter()
             .map(|u| u.host_str().unwrap_or_default().to_string())
@@ -171,7 +182,9 @@ impl ScanLocality {
 
 impl Tally {
     fn add(&mut self, read: &TaskBytes, host: &str, rack: Option<&str>) {
+        self.no_preference_bytes += read.unplaced;
         if read.total == 0 {
+            self.no_preference += u64::from(read.unplaced > 0);
             return;
         }
         let local = read.on_host.get(host).copied().unwrap_or(0);
@@ -195,7 +208,10 @@ impl Tally {
 /// The bytes one scan task reads, by the hosts and racks that hold them.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TaskBytes {
+    /// Bytes in HDFS blocks.
     pub total: u64,
+    /// Bytes of files with no block locations (S3, local files).
+    pub unplaced: u64,
     pub on_host: HashMap<String, u64>,
     pub in_rack: HashMap<String, u64>,
 }
@@ -424,6 +440,10 @@ fn leaf_variants(plan: &dyn ExecutionPlan) -> Option<Vec<Arc<dyn ExecutionPlan>>
 fn task_bytes(plan: &dyn ExecutionPlan, blocks: &Blocks) -> TaskBytes {
     let mut bytes = TaskBytes::default();
     stage_scans(plan, &mut |scan| {
+        for file in scan_files(scan).filter(|f| !blocks.contains_key(key_of(f))) {
+            let (start, end) = byte_range(file);
+            bytes.unplaced += end - start;
+        }
         for (start, end, block) in scan_files(scan).flat_map(|f| block_parts(f, blocks)) {
             let overlap = end - start;
             bytes.total += overlap;
@@ -447,11 +467,19 @@ fn block_parts<'a>(
     blocks: &'a Blocks,
 ) -> impl Iterator<Item = (u64, u64, &'a Block)> {
     let (start, end) = byte_range(file);
-    let path = file.object_meta.location.as_ref().trim_start_matches('/');
-    blocks.get(path).into_iter().flatten().filter_map(move |b| {
-        let (s, e) = (start.max(b.offset), end.min(b.offset + b.length));
-        (s < e).then_some((s, e, b))
-    })
+    blocks
+        .get(key_of(file))
+        .into_iter()
+        .flatten()
+        .filter_map(move |b| {
+            let (s, e) = (start.max(b.offset), end.min(b.offset + b.length));
+            (s < e).then_some((s, e, b))
+        })
+}
+
+/// `file`'s key in [`Blocks`].
+fn key_of(file: &PartitionedFile) -> &str {
+    file.object_meta.location.as_ref().trim_start_matches('/')
 }
 
 /// Each host's rack, as the blocks' replicas name them.
@@ -473,7 +501,7 @@ mod tests {
         TaskBytes {
             total,
             on_host: on.iter().map(|(h, b)| (h.to_string(), *b)).collect(),
-            in_rack: HashMap::new(),
+            ..Default::default()
         }
     }
 
@@ -634,5 +662,26 @@ mod tests {
         tally.add(&read, "c", Some("/r2"));
         assert_eq!((tally.off_switch, tally.rack_local_bytes), (1, 4));
         assert_eq!(tally.off_switch_bytes, 4 + 6);
+        assert_eq!((tally.no_preference, tally.no_preference_bytes), (0, 0));
+    }
+
+    #[test]
+    fn a_task_reading_files_without_blocks_has_no_preference() {
+        let mut tally = Tally::default();
+        let s3 = TaskBytes {
+            unplaced: 7,
+            ..Default::default()
+        };
+        tally.add(&s3, "a", None);
+        assert_eq!((tally.no_preference, tally.no_preference_bytes), (1, 7));
+        // Partly on HDFS: placed by its HDFS bytes; the others have no preference.
+        let mut mixed = task(10, &[("a", 10)]);
+        mixed.unplaced = 3;
+        tally.add(&mixed, "a", None);
+        assert_eq!((tally.data_local, tally.data_local_bytes), (1, 10));
+        assert_eq!((tally.no_preference, tally.no_preference_bytes), (1, 10));
+        // A task that reads nothing is not counted.
+        tally.add(&TaskBytes::default(), "a", None);
+        assert_eq!(tally.no_preference, 1);
     }
 }
