@@ -228,13 +228,9 @@ pub fn combine_small_files(splits: Vec<Split>, split_size: u64) -> Vec<Split> {
 
 /// This machine's host name, as local workers report it.
 pub fn local_host() -> String {
-    std::env::var("SPINDLE_HOST")
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-        })
+        .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }

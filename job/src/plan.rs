@@ -150,8 +150,7 @@ impl Plan {
                 }
             }
         }
-        // SPINDLE_NO_COMBINE=1 runs the stages exactly as written (to measure the combine).
-        if std::env::var_os("SPINDLE_NO_COMBINE").is_none() {
+        if spec.combine {
             combine_before_shuffles(&mut phases);
         }
         Plan {
@@ -352,5 +351,25 @@ output: {path: /y}
             reduce[0].1.contains("sum(__spindle_partial_2) AS hits"),
             "{reduce:?}"
         );
+    }
+
+    #[test]
+    fn combine_false_runs_the_stages_as_written() {
+        let spec = JobSpec::from_yaml(
+            r#"
+name: t
+input: {path: /x, format: csv}
+stages:
+  - shuffle: {by: [user], partitions: 3}
+  - sql: "SELECT user, count(*) AS hits FROM input GROUP BY user"
+output: {path: /y}
+combine: false
+"#,
+            "t",
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&spec);
+        assert!(plan.phases[0].ops.is_empty(), "{:?}", plan.phases[0].ops);
+        assert_eq!(plan.phases[1].ops.len(), 1);
     }
 }

@@ -117,6 +117,7 @@ impl QuerySpec {
             task_timeout: default_task_timeout(),
             locality_wait: default_locality_wait(),
             encrypt: self.encrypt,
+            combine: true,
         })
     }
 

@@ -45,6 +45,10 @@ pub struct JobSpec {
     /// is encrypted anyway when the cluster's `hadoop.rpc.protection` asks for privacy.
     #[serde(default)]
     pub encrypt: bool,
+    /// Run a `sql` aggregate before a `shuffle` on each partition too, when it can be
+    /// split into partial and final (`combine.rs`); `false` runs the stages as written.
+    #[serde(default = "yes")]
+    pub combine: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
