@@ -42,6 +42,11 @@ impl JournalSink for MemoryJournal {
     }
 }
 
+/// How long one journal call may take before the journal counts as broken: Hadoop's own
+/// RPC timeout (`ipc.client.rpc-timeout.ms`). A NameNode or DataNode that stops answering
+/// would otherwise hold every writer, and the master's end, forever.
+pub const JOURNAL_CALL_WITHIN: Duration = Duration::from_secs(120);
+
 /// What the journal writer does, in the order the store changed.
 enum Write {
     Append(Vec<u8>, oneshot::Sender<Result<(), String>>),
@@ -84,9 +89,23 @@ impl KvService {
         sink: Box<dyn JournalSink>,
         at_least: u64,
     ) -> Arc<KvService> {
+        KvService::with_limits(store, sink, at_least, JOURNAL_CALL_WITHIN)
+    }
+
+    /// As [`KvService::with_compaction`], each journal call failing after `call_within`.
+    pub fn with_limits(
+        store: Store,
+        sink: Box<dyn JournalSink>,
+        at_least: u64,
+        call_within: Duration,
+    ) -> Arc<KvService> {
         let (journal, pending) = mpsc::unbounded_channel();
         let unwritten = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(write_in_order(sink, pending, unwritten.clone()));
+        let writer = Writer {
+            sink,
+            within: call_within,
+        };
+        tokio::spawn(write_in_order(writer, pending, unwritten.clone()));
         let (revision, _) = watch::channel(store.revision());
         let snapshot_len = journal::snapshot_of(&store).len() as u64;
         Arc::new(KvService {
@@ -313,10 +332,49 @@ impl Applied {
     }
 }
 
+/// The journal, each call bounded in time.
+struct Writer {
+    sink: Box<dyn JournalSink>,
+    within: Duration,
+}
+
+impl Writer {
+    async fn append(&mut self, records: Vec<u8>) -> Result<(), String> {
+        let within = self.within;
+        bounded("append", within, self.sink.append(records)).await
+    }
+
+    async fn replace(&mut self, snapshot: Vec<u8>) -> Result<(), String> {
+        let within = self.within;
+        bounded("snapshot", within, self.sink.replace(snapshot)).await
+    }
+
+    async fn close(&mut self) -> Result<(), String> {
+        let within = self.within;
+        bounded("close", within, self.sink.close()).await
+    }
+}
+
+/// `call`'s result, or an error naming `what` once `within` has passed.
+async fn bounded(
+    what: &str,
+    within: Duration,
+    call: BoxFuture<'_, Result<(), String>>,
+) -> Result<(), String> {
+    tokio::time::timeout(within, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the journal's {what} had no answer within {} s",
+                within.as_secs_f64()
+            ))
+        })
+}
+
 /// Carries out queued writes in order, appending every run of changes in one batch and
 /// acknowledging each once it is durable.
 async fn write_in_order(
-    mut sink: Box<dyn JournalSink>,
+    mut sink: Writer,
     mut pending: mpsc::UnboundedReceiver<Write>,
     unwritten: Arc<AtomicUsize>,
 ) {
@@ -545,6 +603,38 @@ mod tests {
             .map(|e| (e.revision, e.key.as_str()))
             .collect();
         assert_eq!(seen, [(51, "q/1")]);
+    }
+
+    /// A journal that never answers: a NameNode or DataNode that stopped.
+    struct Silent;
+
+    impl JournalSink for Silent {
+        fn append(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(futures::future::pending())
+        }
+        fn replace(&mut self, _: Vec<u8>) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(futures::future::pending())
+        }
+        fn close(&mut self) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(futures::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_never_answers_breaks_the_store_and_its_close_within_bounds() {
+        let within = Duration::from_millis(200);
+        let service = KvService::with_limits(Store::new(100), Box::new(Silent), 1 << 20, within);
+        let started = std::time::Instant::now();
+        let err = service.txn(&put("a".into(), vec![1])).await.unwrap_err();
+        assert!(err.contains("append had no answer within 0.2 s"), "{err}");
+        assert!(started.elapsed() < within * 5, "{:?}", started.elapsed());
+        // Later writes are refused at once; the close fails within its own bound.
+        let err = service.txn(&put("b".into(), vec![2])).await.unwrap_err();
+        assert!(err.contains("takes no writes"), "{err}");
+        let started = std::time::Instant::now();
+        let err = service.close().await.unwrap_err();
+        assert!(err.contains("close had no answer"), "{err}");
+        assert!(started.elapsed() < within * 5, "{:?}", started.elapsed());
     }
 
     #[tokio::test]

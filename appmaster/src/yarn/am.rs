@@ -235,16 +235,8 @@ pub(super) async fn conclude(
     store: Option<Arc<KvService>>,
     launcher: &YarnLauncher,
 ) -> Status {
-    let default_fs = env.cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    match Staging::connect(&default_fs, &env.cwd, &env.cluster.identity) {
-        Ok(staging) => {
-            let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
-            if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {
-                error!("cannot record the summary: {e}");
-            }
-        }
-        Err(e) => error!("cannot record the summary: {e}"),
-    }
+    let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
+    record_summary(env, &launch.app_dir, json).await;
     let (final_status, diagnostics) = match summary.status {
         Status::Succeeded => (FinalStatus::Succeeded, success_line(summary)),
         Status::Failed => (
@@ -267,6 +259,28 @@ pub(super) async fn conclude(
         error!("{e}");
     }
     summary.status
+}
+
+/// How long recording the summary may take: the master unregisters after it whatever
+/// HDFS does, or YARN would think it alive forever.
+const SUMMARY_WITHIN: Duration = Duration::from_secs(60);
+
+/// Writes `json` as `summary.json` in `app_dir`, where `submit --wait` reads it once YARN
+/// reports the application ended; a failure is logged, as the end goes on without it.
+pub(super) async fn record_summary(env: &AmEnv, app_dir: &str, json: Vec<u8>) {
+    let default_fs = env.cluster.conf.get("fs.defaultFS").unwrap_or_default();
+    let write = async {
+        let staging = Staging::connect(&default_fs, &env.cwd, &env.cluster.identity)?;
+        staging.file(app_dir, "summary.json", json).await.map(drop)
+    };
+    match tokio::time::timeout(SUMMARY_WITHIN, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => error!("cannot record the summary: {e}"),
+        Err(_) => error!(
+            "cannot record the summary: HDFS had no answer within {} s",
+            SUMMARY_WITHIN.as_secs()
+        ),
+    }
 }
 
 /// How the master drives a stage job's workers, beyond the job's spec.

@@ -2,9 +2,8 @@
 //! serves the key-value store, runs the master script if there is one, asks for each
 //! service's containers and runs them until the application ends.
 
-use super::am::{serve_kv, AmEnv, KvPlace};
+use super::am::{record_summary, serve_kv, AmEnv, KvPlace};
 use super::launch::{LaunchInfo, Staged};
-use super::staging::Staging;
 use super::tokens::{FRESH_TOKENS_ENV, TOKENS_KEY};
 use super::{AmSession, Ask, WorkerTemplate, YarnLauncher};
 use crate::cmdline::ServiceCommand;
@@ -284,16 +283,8 @@ async fn end(
         // key-value store is gone.
         "containers": instances,
     });
-    let default_fs = env.cluster.conf.get("fs.defaultFS").unwrap_or_default();
-    match Staging::connect(&default_fs, &env.cwd, &env.cluster.identity) {
-        Ok(staging) => {
-            let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
-            if let Err(e) = staging.file(&launch.app_dir, "summary.json", json).await {
-                error!("cannot record the summary: {e}");
-            }
-        }
-        Err(e) => error!("cannot record the summary: {e}"),
-    }
+    let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+    record_summary(env, &launch.app_dir, json).await;
     let (status, final_status) = match outcome {
         Outcome::Succeeded => (Status::Succeeded, FinalStatus::Succeeded),
         Outcome::Failed => (Status::Failed, FinalStatus::Failed),
