@@ -9,6 +9,7 @@ use spindle_hadoop::credentials::{Credentials, Token};
 use spindle_hadoop::hdfs::{BlockLocation, NameNodeClient, DELEGATION_TOKEN_KIND};
 use spindle_hadoop::sasl::gssapi::KerberosLogin;
 use spindle_hadoop::user::{simple_user, Identity};
+use spindle_hadoop::Error;
 use std::collections::HashMap;
 use tracing::warn;
 
@@ -26,9 +27,18 @@ pub async fn hdfs_blocks(files: &[FileInfo]) -> HashMap<String, Vec<BlockLocatio
         let Some(nn) = clients[authority].as_ref() else {
             continue;
         };
-        match nn.get_block_locations(path, 0, file.size).await {
+        let located = nn.get_block_locations(path, 0, file.size).await;
+        match located {
             Ok(blocks) => {
                 out.insert(file.url.clone(), blocks);
+            }
+            // A NameNode that timed out or hung up is not asked again: each call waits
+            // up to the RPC timeout, and the job can run without locality.
+            Err(
+                e @ (Error::Timeout { .. } | Error::Io { .. } | Error::ConnectionClosed { .. }),
+            ) => {
+                warn!(namenode = %authority, error = %e, "no block locations from it; no locality for its files");
+                clients.insert(authority.to_string(), None);
             }
             Err(e) => warn!(file = %file.url, error = %e, "no block locations; no locality for it"),
         }

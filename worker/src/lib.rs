@@ -291,10 +291,24 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// How long one attempt to reach the master may take: a host that drops the connection
+/// attempt silently would otherwise hold each for the kernel's two minutes of retries.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+
 async fn connect_with_retry(addr: &str) -> Result<TcpStream, IoError> {
+    let attempt = || async {
+        tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(addr))
+            .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", CONNECT_WITHIN.as_secs()),
+                ))
+            })
+    };
     let mut delay = Duration::from_millis(50);
     for _ in 0..8 {
-        match TcpStream::connect(addr).await {
+        match attempt().await {
             Ok(s) => return Ok(s),
             Err(e) => {
                 debug!(%addr, error = %e, "master not reachable yet");
@@ -303,7 +317,7 @@ async fn connect_with_retry(addr: &str) -> Result<TcpStream, IoError> {
             }
         }
     }
-    Ok(TcpStream::connect(addr).await?)
+    Ok(attempt().await?)
 }
 
 #[cfg(test)]

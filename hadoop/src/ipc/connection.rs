@@ -303,21 +303,26 @@ impl Connection {
                 },
             );
         }
-        if self.outgoing.send(packet).await.is_err() {
-            self.shared.lock().waiting.remove(&id);
-            return Err(self.shared.closed_error("writer stopped"));
-        }
-        let body = match tokio::time::timeout(self.call_timeout, wait).await {
-            Ok(answer) => answer.map_err(|_| self.shared.closed_error("reader stopped"))??,
-            Err(_) => {
+        // The send waits while the writer is stuck on a server that stopped reading: it
+        // counts against the call's time too.
+        let deadline = tokio::time::Instant::now() + self.call_timeout;
+        let answered = match tokio::time::timeout_at(deadline, self.outgoing.send(packet)).await {
+            Ok(Ok(())) => tokio::time::timeout_at(deadline, wait).await.ok(),
+            Ok(Err(_)) => {
                 self.shared.lock().waiting.remove(&id);
-                return Err(Error::Timeout {
-                    addr: self.shared.addr.clone(),
-                    method: method.to_string(),
-                    after: self.call_timeout,
-                });
+                return Err(self.shared.closed_error("writer stopped"));
             }
+            Err(_) => None,
         };
+        let Some(answer) = answered else {
+            self.shared.lock().waiting.remove(&id);
+            return Err(Error::Timeout {
+                addr: self.shared.addr.clone(),
+                method: method.to_string(),
+                after: self.call_timeout,
+            });
+        };
+        let body = answer.map_err(|_| self.shared.closed_error("reader stopped"))??;
         decode_body::<Res>(body).map_err(|source| Error::Decode {
             what: "response message",
             source,

@@ -196,3 +196,49 @@ async fn a_server_that_never_answers_fails_the_call_at_its_deadline() {
     drop(conn);
     server.await.unwrap();
 }
+
+/// Accepts one client, reads its preamble and context, then reads nothing more: a server
+/// whose reader is stuck, so the client's writes back up.
+async fn deaf_server(listener: TcpListener, hold: tokio::sync::oneshot::Receiver<()>) {
+    let (mut s, _) = listener.accept().await.unwrap();
+    let mut preamble = [0u8; 7];
+    s.read_exact(&mut preamble).await.unwrap();
+    let _context = read_packet(&mut s).await.unwrap().unwrap();
+    let _ = hold.await;
+}
+
+#[tokio::test]
+async fn calls_stuck_behind_a_server_that_stopped_reading_fail_at_their_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (release, hold) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(deaf_server(listener, hold));
+    let conn = Connection::connect(&addr, options()).await.unwrap();
+    // 1 MiB each: far more than the socket buffers and the writer's queue hold, so most
+    // calls wait to be sent at all.
+    let big = RequestHeaderProto {
+        method_name: "x".repeat(1 << 20),
+        declaring_class_protocol_name: PROTOCOL.into(),
+        client_protocol_version: 1,
+    };
+    let conn = std::sync::Arc::new(conn);
+    let big = std::sync::Arc::new(big);
+    let started = std::time::Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..150 {
+        let (conn, big) = (conn.clone(), big.clone());
+        calls.spawn(async move {
+            conn.call::<_, ApplicationIdProto>(PROTOCOL, "big", big.as_ref())
+                .await
+        });
+    }
+    while let Some(result) = calls.join_next().await {
+        let err = result.unwrap().unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let _ = release.send(());
+    drop(conn);
+    server.await.unwrap();
+}
