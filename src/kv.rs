@@ -160,6 +160,9 @@ impl Unreached {
 
 /// The wait between attempts to reach a master that is restarting.
 const RECONNECT: Duration = Duration::from_secs(1);
+/// A watcher's wait doubles up to this while the master stays out of reach (its attempts
+/// end with the application).
+const RECONNECT_AT_MOST: Duration = Duration::from_secs(8);
 
 async fn wait(app: &str, key: &str, timeout: Timeout, json: bool) -> Result<ExitCode, String> {
     let limit = timeout.duration().min(Duration::from_secs(86_400));
@@ -191,6 +194,7 @@ async fn wait(app: &str, key: &str, timeout: Timeout, json: bool) -> Result<Exit
 /// from the last revision printed, so nothing is missed or repeated.
 async fn watch(app: &str, range: KeyRange, json: bool) -> Result<ExitCode, String> {
     let mut after = 0;
+    let mut pause = RECONNECT;
     loop {
         let watched = async {
             let c = connect(app).await?;
@@ -198,6 +202,7 @@ async fn watch(app: &str, range: KeyRange, json: bool) -> Result<ExitCode, Strin
                 .watch(range.clone(), after)
                 .await
                 .map_err(Unreached::ForNow)?;
+            pause = RECONNECT;
             loop {
                 let events = w
                     .events(Duration::from_secs(24 * 3600))
@@ -212,8 +217,12 @@ async fn watch(app: &str, range: KeyRange, json: bool) -> Result<ExitCode, Strin
         match watched.await {
             Err(Unreached::Final(e)) => return Err(e),
             Err(Unreached::ForNow(e)) => {
-                eprintln!("lost the key-value store ({e}); reconnecting");
-                tokio::time::sleep(RECONNECT).await;
+                eprintln!(
+                    "lost the key-value store ({e}); reconnecting in {} s",
+                    pause.as_secs()
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RECONNECT_AT_MOST);
             }
             Ok(()) => {}
         }
