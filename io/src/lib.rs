@@ -6,6 +6,7 @@
 pub mod align;
 pub mod bind;
 pub mod blocks;
+pub mod bounded_store;
 pub mod buffers;
 pub mod channel;
 pub mod codec;

@@ -6,6 +6,7 @@
 //! end. A job's input does not change while it runs, so its block list is asked for once
 //! a file and kept briefly (block access tokens expire; a failed read forgets it).
 
+use crate::bounded_store::{hdfs_within, CALL_WITHIN};
 use crate::buffers;
 use crate::error::IoError;
 use crate::storage::{read_failure, Location};
@@ -69,7 +70,13 @@ impl OpenFiles {
         let len = (range.end - range.start) as usize;
         let mut chunks = reader.read_range_stream(range.start as usize, len);
         let mut got = 0;
-        while let Some(chunk) = chunks.next().await {
+        loop {
+            let Ok(next) = tokio::time::timeout(CALL_WITHIN, chunks.next()).await else {
+                self.forget(&url);
+                let stalled = format!("no bytes within {} s", CALL_WITHIN.as_secs());
+                return Err(IoError::store(what, read_failure(stalled.into())));
+            };
+            let Some(chunk) = next else { break };
             match chunk {
                 Ok(chunk) => {
                     got += chunk.len();
@@ -100,8 +107,7 @@ impl OpenFiles {
             return Ok(reader);
         }
         let path = format!("/{}", loc.path);
-        let reader = client
-            .read(&path)
+        let reader = hdfs_within(&path, client.read(&path))
             .await
             .map_err(|e| IoError::store(what, to_store_error(url, e)))?;
         let reader = Arc::new(reader);

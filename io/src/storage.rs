@@ -2,6 +2,7 @@
 //! from the URLs users write. Stores are cached per scheme and bucket so that connection
 //! pools are shared by every task in a process.
 
+use crate::bounded_store::{hdfs_within, Bounded, CALL_WITHIN};
 use crate::buffers;
 use crate::error::IoError;
 use futures::{StreamExt, TryStreamExt};
@@ -99,7 +100,8 @@ fn hdfs_store(root: &str) -> Result<Arc<dyn ObjectStore>, IoError> {
         .lock()
         .expect("hdfs client cache poisoned")
         .insert(root.to_string(), client.clone());
-    Ok(Arc::new(HdfsObjectStore::new(client)))
+    let store = Arc::new(HdfsObjectStore::new(client));
+    Ok(Arc::new(Bounded::new(store, CALL_WITHIN)))
 }
 
 /// A read's failure, as the stores report theirs (so it counts as transient).
@@ -237,9 +239,9 @@ impl Location {
             let _ = std::fs::remove_dir(dir);
         } else if let Some(client) = self.hdfs() {
             let path = format!("/{}", self.path);
-            match client.list_status(&path, false).await {
+            match hdfs_within(&path, client.list_status(&path, false)).await {
                 Ok(children) if children.is_empty() => {
-                    let _ = client.delete(&path, false).await;
+                    let _ = hdfs_within(&path, client.delete(&path, false)).await;
                 }
                 _ => {}
             }
@@ -331,7 +333,8 @@ impl Location {
     pub async fn remove_all(&self) -> Result<(), IoError> {
         if let Some(client) = self.hdfs() {
             // One recursive delete on the NameNode instead of one call per file.
-            return match client.delete(&format!("/{}", self.path), true).await {
+            let path = format!("/{}", self.path);
+            return match hdfs_within(&path, client.delete(&path, true)).await {
                 Ok(_) | Err(hdfs_native::HdfsError::FileNotFound(_)) => Ok(()),
                 Err(e) => Err(IoError::Unsupported(format!("{}: {e}", self.url()))),
             };

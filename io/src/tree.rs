@@ -4,6 +4,7 @@
 //! and reads of small control files. Local disk and HDFS do these natively; object stores
 //! get per-object equivalents.
 
+use crate::bounded_store::hdfs_within;
 use crate::error::IoError;
 use crate::storage::Location;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -81,7 +82,8 @@ impl Location {
             };
         }
         if let Some(client) = self.hdfs() {
-            return match client.get_file_info(&self.hdfs_path()).await {
+            let path = self.hdfs_path();
+            return match hdfs_within(&path, client.get_file_info(&path)).await {
                 Ok(s) if s.isdir => Ok(Some(EntryKind::Dir)),
                 Ok(_) => Ok(Some(EntryKind::File)),
                 Err(hdfs_native::HdfsError::FileNotFound(_)) => Ok(None),
@@ -102,7 +104,7 @@ impl Location {
             walk_local(&root, &root, &mut out)?;
         } else if let Some(client) = self.hdfs() {
             let base = self.hdfs_path();
-            let statuses = match client.list_status(&base, true).await {
+            let statuses = match hdfs_within(&base, client.list_status(&base, true)).await {
                 Ok(s) => s,
                 Err(hdfs_native::HdfsError::FileNotFound(_)) => vec![],
                 Err(e) => return Err(hdfs_error(self, e)),
@@ -146,7 +148,8 @@ impl Location {
                 .collect();
         }
         if let Some(client) = self.hdfs() {
-            return match client.list_status(&self.hdfs_path(), false).await {
+            let path = self.hdfs_path();
+            return match hdfs_within(&path, client.list_status(&path, false)).await {
                 Ok(s) => Ok(s
                     .into_iter()
                     .map(|s| s.path.rsplit('/').next().unwrap_or_default().to_string())
@@ -184,8 +187,9 @@ impl Location {
         }
         if let Some(client) = self.hdfs() {
             // rename2 without OVERWRITE fails if the destination exists.
-            return client
-                .rename(&self.hdfs_path(), &to.hdfs_path(), false)
+            let (from, dest) = (self.hdfs_path(), to.hdfs_path());
+            let renamed = client.rename(&from, &dest, false);
+            return hdfs_within(&format!("renaming {from} to {dest}"), renamed)
                 .await
                 .map_err(|e| hdfs_error(self, e));
         }
@@ -331,7 +335,7 @@ impl Location {
         }
         if let Some(client) = self.hdfs() {
             let path = format!("{}/{name}", self.hdfs_path());
-            return match client.delete(&path, false).await {
+            return match hdfs_within(&path, client.delete(&path, false)).await {
                 Ok(_) | Err(hdfs_native::HdfsError::FileNotFound(_)) => Ok(()),
                 Err(e) => Err(hdfs_error(self, e)),
             };
