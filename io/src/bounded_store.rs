@@ -83,15 +83,15 @@ fn each_within<T: Send + 'static>(
 
 /// A direct HDFS client call (`what`), failing as an I/O error once [`CALL_WITHIN`] has
 /// passed: the calls the object store cannot make (directory renames, listings with
-/// directories) get the same bound.
-pub async fn hdfs_within<T>(
+/// directories), and those of the staging client, get the same bound.
+pub async fn hdfs_within<T, E: From<std::io::Error>>(
     what: &str,
-    call: impl Future<Output = std::result::Result<T, hdfs_native::HdfsError>>,
-) -> std::result::Result<T, hdfs_native::HdfsError> {
+    call: impl Future<Output = std::result::Result<T, E>>,
+) -> std::result::Result<T, E> {
     tokio::time::timeout(CALL_WITHIN, call)
         .await
         .unwrap_or_else(|_| {
-            Err(hdfs_native::HdfsError::IOError(std::io::Error::new(
+            Err(E::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("{what} had no answer within {} s", CALL_WITHIN.as_secs()),
             )))

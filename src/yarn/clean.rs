@@ -257,7 +257,8 @@ pub(super) async fn unless_submitted<T>(
         (fate(rm, &app.to_string()).await, staging_of(cluster))
     {
         let dir = format!("{}/{app}", staging.root);
-        let _ = staging.client().delete(&dir, true).await;
+        let client = staging.client();
+        let _ = spindle_io::bounded_store::hdfs_within(&dir, client.delete(&dir, true)).await;
     }
     Err(error)
 }

@@ -450,17 +450,30 @@ pub struct KvPlace {
     pub flush: Flush,
 }
 
+/// How long opening the journal may take: recovering an earlier attempt's lease (up to
+/// two minutes), then reading, replaying and compacting it. A NameNode that stops
+/// answering would otherwise hold the master, heartbeating, forever.
+const KV_OPEN_WITHIN: Duration = Duration::from_secs(300);
+
 impl KvPlace {
     /// Replays the journal (a previous attempt's keys, at their revisions).
     pub async fn open(&self) -> Result<Arc<KvService>, String> {
-        let (store, sink) = HdfsJournal::open(
+        let opening = HdfsJournal::open(
             &self.default_fs,
             &self.conf_dir,
             &self.journal,
             self.flush.clone(),
             KV_HISTORY,
-        )
-        .await?;
+        );
+        let (store, sink) = tokio::time::timeout(KV_OPEN_WITHIN, opening)
+            .await
+            .map_err(|_| {
+                format!(
+                    "{}: HDFS had no answer within {} s",
+                    self.journal,
+                    KV_OPEN_WITHIN.as_secs()
+                )
+            })??;
         Ok(KvService::new(store, Box::new(sink)))
     }
 }

@@ -17,6 +17,7 @@ use super::launch::Staged;
 use bytes::Bytes;
 use hdfs_native_sync::client::FileStatus;
 use hdfs_native_sync::{Client, WriteOptions};
+use spindle_io::bounded_store::hdfs_within as within;
 use std::time::{Duration, Instant};
 
 /// The shared files an application uses, in its directory: a directory of empty files,
@@ -52,8 +53,7 @@ pub async fn hold_staged(
     waiting: impl Fn(Duration),
 ) -> Result<(), String> {
     let record = format!("{app_dir}/{RECORD}");
-    client
-        .mkdirs(&record, 0o700, true)
+    within(&record, client.mkdirs(&record, 0o700, true))
         .await
         .map_err(|e| format!("cannot create {record}: {}", one_line(e)))?;
     let in_record = &record;
@@ -122,8 +122,7 @@ impl CleanMarker {
     /// while another clean's stands.
     pub async fn make(client: &Client, root: &str) -> Result<CleanMarker, String> {
         let dir = format!("{root}/{MARKERS}");
-        client
-            .mkdirs(&dir, 0o700, true)
+        within(&dir, client.mkdirs(&dir, 0o700, true))
             .await
             .map_err(|e| format!("cannot create {dir}: {}", one_line(e)))?;
         let nanos = std::time::SystemTime::now()
@@ -159,7 +158,7 @@ impl CleanMarker {
                 ));
             }
             // Expired: its clean is over, or dead.
-            let _ = client.delete(&other.path, false).await;
+            let _ = within(&other.path, client.delete(&other.path, false)).await;
         }
         Ok(marker)
     }
@@ -171,8 +170,7 @@ impl CleanMarker {
 
     /// Removes the marker: submits waiting on it go on.
     pub async fn lift(self, client: &Client) -> Result<(), String> {
-        client
-            .delete(&self.path, false)
+        within(&self.path, client.delete(&self.path, false))
             .await
             .map(|_| ())
             .map_err(|e| format!("cannot remove {}: {}", self.path, one_line(e)))
@@ -211,16 +209,15 @@ async fn write_small(
     let opts = WriteOptions::default()
         .overwrite(overwrite)
         .permission(0o600);
-    let mut w = client
-        .create(path, opts)
+    let mut w = within(path, client.create(path, opts))
         .await
         .map_err(|e| format!("cannot create {path}: {}", one_line(e)))?;
     if !data.is_empty() {
-        w.write_bytes(data)
+        within(path, w.write_bytes(data))
             .await
             .map_err(|e| format!("writing {path}: {}", one_line(e)))?;
     }
-    w.close()
+    within(path, w.close())
         .await
         .map_err(|e| format!("closing {path}: {}", one_line(e)))
 }

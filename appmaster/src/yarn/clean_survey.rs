@@ -8,6 +8,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use hdfs_native_sync::client::FileStatus;
 use hdfs_native_sync::{Client, HdfsError};
 use spindle_hadoop::yarn::{ApplicationClient, ApplicationId, ApplicationState};
+use spindle_io::bounded_store::hdfs_within as within;
 use std::collections::HashMap;
 
 /// What became of each planned removal.
@@ -26,7 +27,7 @@ pub async fn remove(client: &Client, plan: &Plan, marker: &CleanMarker) -> Vec<O
             if !marker.may_remove() {
                 return Outcome::Left;
             }
-            match client.delete(&r.path, r.is_dir).await {
+            match within(&r.path, client.delete(&r.path, r.is_dir)).await {
                 Ok(_) | Err(HdfsError::FileNotFound(_)) => Outcome::Removed,
                 Err(e) => Outcome::Failed(one_line(e)),
             }
@@ -182,7 +183,7 @@ async fn bytes_under(client: &Client, dir: &str) -> u64 {
 
 /// The entries of `dir`; none when it does not exist.
 pub(super) async fn list(client: &Client, dir: &str) -> Result<Vec<FileStatus>, String> {
-    match client.list_status(dir, false).await {
+    match within(dir, client.list_status(dir, false)).await {
         Ok(list) => Ok(list),
         Err(HdfsError::FileNotFound(_)) => Ok(vec![]),
         Err(e) => Err(format!("cannot list {dir}: {}", one_line(e))),
@@ -191,7 +192,7 @@ pub(super) async fn list(client: &Client, dir: &str) -> Result<Vec<FileStatus>, 
 
 /// What the NameNode says of `path`; `None` when there is nothing there.
 pub async fn info(client: &Client, path: &str) -> Result<Option<FileStatus>, String> {
-    match client.get_file_info(path).await {
+    match within(path, client.get_file_info(path)).await {
         Ok(s) => Ok(Some(s)),
         Err(HdfsError::FileNotFound(_)) => Ok(None),
         Err(e) => Err(format!("{path}: {}", one_line(e))),

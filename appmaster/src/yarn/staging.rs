@@ -6,6 +6,7 @@
 use super::hdfs_error::one_line;
 use super::launch::Staged;
 use bytes::Bytes;
+use spindle_io::bounded_store::hdfs_within as within;
 // hdfs-native 0.14 (under the `hdfs-native-sync` name), which can act as another user.
 use hdfs_native_sync::{Client, ClientBuilder, HdfsError, WriteOptions};
 use sha2::{Digest, Sha256};
@@ -86,7 +87,7 @@ impl Staging {
 
     /// Whether a file of `size` bytes is at `path` (named by its content's hash).
     async fn holds(&self, path: &str, size: u64) -> bool {
-        let status = self.client.get_file_info(path).await;
+        let status = within(path, self.client.get_file_info(path)).await;
         status.is_ok_and(|s| !s.isdir && s.length as u64 == size)
     }
 
@@ -95,10 +96,10 @@ impl Staging {
     async fn put_once(&self, path: &str, data: Bytes, permission: u32) -> Result<(), String> {
         let tmp = format!("{path}.tmp-{}", std::process::id());
         self.write(&tmp, data, permission).await?;
-        match self.client.rename(&tmp, path, false).await {
+        match within(&tmp, self.client.rename(&tmp, path, false)).await {
             Ok(()) => Ok(()),
-            Err(_) if self.client.get_file_info(path).await.is_ok() => {
-                let _ = self.client.delete(&tmp, false).await;
+            Err(_) if within(path, self.client.get_file_info(path)).await.is_ok() => {
+                let _ = within(&tmp, self.client.delete(&tmp, false)).await;
                 Ok(())
             }
             Err(e) => Err(format!("cannot rename {tmp} to {path}: {}", one_line(e))),
@@ -116,13 +117,11 @@ impl Staging {
     /// longer reach their own homes through `/user`.
     pub async fn app_dir(&self, app: &str) -> Result<String, String> {
         let home = self.root.rsplit_once('/').map_or("/", |(home, _)| home);
-        self.client
-            .mkdirs(home, 0o755, true)
+        within(home, self.client.mkdirs(home, 0o755, true))
             .await
             .map_err(|e| format!("cannot create {home}: {}", one_line(e)))?;
         let dir = format!("{}/{app}", self.root);
-        self.client
-            .mkdirs(&dir, 0o700, true)
+        within(&dir, self.client.mkdirs(&dir, 0o700, true))
             .await
             .map_err(|e| format!("cannot create {dir}: {}", one_line(e)))?;
         Ok(dir)
@@ -136,14 +135,11 @@ impl Staging {
     }
 
     pub async fn read(&self, path: &str) -> Result<Vec<u8>, String> {
-        let reader = self
-            .client
-            .read(path)
+        let reader = within(path, self.client.read(path))
             .await
             .map_err(|e| format!("{path}: {}", one_line(e)))?;
         let len = reader.file_length();
-        let bytes = reader
-            .read_range(0, len)
+        let bytes = within(path, reader.read_range(0, len))
             .await
             .map_err(|e| format!("{path}: {}", one_line(e)))?;
         Ok(bytes.to_vec())
@@ -153,22 +149,18 @@ impl Staging {
         let opts = WriteOptions::default()
             .overwrite(true)
             .permission(permission);
-        let mut writer = self
-            .client
-            .create(path, opts)
+        let mut writer = within(path, self.client.create(path, opts))
             .await
             .map_err(|e| format!("cannot create {path}: {}", one_line(e)))?;
         let mut offset = 0;
         while offset < data.len() {
             let end = (offset + CHUNK).min(data.len());
-            writer
-                .write_bytes(data.slice(offset..end))
+            within(path, writer.write_bytes(data.slice(offset..end)))
                 .await
                 .map_err(|e| format!("writing {path} at byte {offset}: {}", one_line(e)))?;
             offset = end;
         }
-        writer
-            .close()
+        within(path, writer.close())
             .await
             .map_err(|e| format!("closing {path}: {}", one_line(e)))
     }
@@ -262,10 +254,12 @@ fn client_for(url: &str, conf_dir: &str, proxied: Option<&str>) -> Result<Client
 }
 
 async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Result<Staged, String> {
-    let status = client.get_file_info(path).await.map_err(|e| match e {
-        HdfsError::FileNotFound(_) => format!("{path} does not exist"),
-        e => format!("{path}: {}", one_line(e)),
-    })?;
+    let status = within(path, client.get_file_info(path))
+        .await
+        .map_err(|e| match e {
+            HdfsError::FileNotFound(_) => format!("{path} does not exist"),
+            e => format!("{path}: {}", one_line(e)),
+        })?;
     Ok(Staged {
         name: name.to_string(),
         path: path.to_string(),
@@ -282,10 +276,12 @@ async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Resul
 /// and enter each directory above it; otherwise its localization fails after the
 /// application has started. Checked here, before submitting.
 async fn readable_by_everyone(client: &Client, path: &str) -> Result<(), String> {
-    let status = client.get_file_info(path).await.map_err(|e| match e {
-        HdfsError::FileNotFound(_) => format!("{path} does not exist"),
-        e => format!("{path}: {}", one_line(e)),
-    })?;
+    let status = within(path, client.get_file_info(path))
+        .await
+        .map_err(|e| match e {
+            HdfsError::FileNotFound(_) => format!("{path} does not exist"),
+            e => format!("{path}: {}", one_line(e)),
+        })?;
     if status.permission & 0o004 == 0 {
         return Err(format!(
             "visibility public: {path} is not readable by everyone (mode {:o}); \
@@ -296,8 +292,7 @@ async fn readable_by_everyone(client: &Client, path: &str) -> Result<(), String>
     let mut dir = Path::new(path).parent();
     while let Some(d) = dir {
         let d_str = d.to_string_lossy();
-        let info = client
-            .get_file_info(&d_str)
+        let info = within(&d_str, client.get_file_info(&d_str))
             .await
             .map_err(|e| format!("{d_str}: {}", one_line(e)))?;
         if info.permission & 0o001 == 0 {
