@@ -6,7 +6,7 @@
 
 use spindle_io::channel::{Channel, ChannelReader, ChannelWriter, Wire};
 use spindle_io::net::{
-    decode_msg, encode_msg, read_frame_within, serve_authenticated, write_frame, Role,
+    decode_msg, encode_msg, read_frame_within, serve_authenticated, within, write_frame, Role,
 };
 use spindle_io::IoError;
 use spindle_job::wire::{ToMaster, ToWorker, WorkerId};
@@ -81,7 +81,12 @@ async fn handle(
         slots,
         outbox: tx,
     });
-    tokio::spawn(write_batches(writer, rx, liveness.interval));
+    tokio::spawn(write_batches(
+        writer,
+        rx,
+        liveness.interval,
+        liveness.timeout,
+    ));
     msgs.remove(0);
     for m in msgs {
         let _ = events.send(ServerEvent::Message(worker, m));
@@ -125,6 +130,7 @@ async fn write_batches(
     mut writer: ChannelWriter,
     mut rx: mpsc::UnboundedReceiver<Vec<ToWorker>>,
     interval: Duration,
+    timeout: Duration,
 ) {
     loop {
         let batch = match tokio::time::timeout(interval, rx.recv()).await {
@@ -138,7 +144,11 @@ async fn write_batches(
             Err(_) => vec![],
         };
         let Ok(body) = encode_msg(&batch) else { return };
-        if write_frame(&mut writer, &body).await.is_err() {
+        // A worker that stops reading is lost by its silence; its writer ends too.
+        if within(timeout, write_frame(&mut writer, &body))
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -20,7 +20,7 @@ use exec::Executor;
 use futures::FutureExt;
 use slot::Slot;
 use spindle_io::net::{
-    connect_auth, decode_msg, encode_msg, read_frame_within, seconds, write_frame, Role,
+    connect_auth, decode_msg, encode_msg, read_frame_within, seconds, within, write_frame, Role,
 };
 use spindle_io::IoError;
 use spindle_job::wire::{RunTask, TaskStats, ToMaster, ToWorker, WorkerId};
@@ -101,6 +101,7 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
         pid: std::process::id(),
     })
     .ok();
+    let peer_timeout = opts.peer_timeout;
     let writer_task = tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
@@ -108,7 +109,11 @@ pub async fn run_worker(mut opts: WorkerOptions) -> Result<(), IoError> {
                 batch.push(more);
             }
             let Ok(body) = encode_msg(&batch) else { break };
-            if write_frame(&mut writer, &body).await.is_err() {
+            // A master that stops reading is gone, as one that stops writing is.
+            if within(peer_timeout, write_frame(&mut writer, &body))
+                .await
+                .is_err()
+            {
                 break;
             }
         }

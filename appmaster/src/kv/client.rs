@@ -30,10 +30,17 @@ impl KvClient {
         })
     }
 
+    /// Sends `req`; a store that stops reading fails it after [`REQUEST_TIMEOUT`].
     async fn send(&mut self, req: &KvRequest) -> Result<(), String> {
         let body = encode_msg(req).map_err(|e| e.to_string())?;
-        write_frame(&mut self.stream, &body)
+        tokio::time::timeout(REQUEST_TIMEOUT, write_frame(&mut self.stream, &body))
             .await
+            .map_err(|_| {
+                format!(
+                    "sending to the key-value store: no progress within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })?
             .map_err(|e| format!("sending to the key-value store: {e}"))
     }
 

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use spindle_io::channel::{Channel, ChannelReader, ChannelWriter, Wire};
 use spindle_io::net::{
-    decode_msg, encode_msg, read_frame_within, serve_authenticated, write_frame, Role,
+    decode_msg, encode_msg, read_frame_within, serve_authenticated, within, write_frame, Role,
 };
 use spindle_io::spin::{spin_while, REQUEST_SPIN};
 use spindle_io::IoError;
@@ -49,6 +49,17 @@ enum Incoming {
     Watch(super::store::KeyRange, u64, Box<ChannelReader>),
 }
 
+/// How long one answer may take to go out: a client that stops reading (a stopped
+/// process) would otherwise hold its connection's task and socket for good.
+const SEND_WITHIN: Duration = Duration::from_secs(60);
+
+async fn send<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    reply: &KvReply,
+) -> Result<(), IoError> {
+    within(SEND_WITHIN, write_frame(writer, &encode_msg(reply)?)).await
+}
+
 /// Serves requests as they come, without waiting for earlier answers: transactions are
 /// applied in arrival order, and answers go back in that order, each once durable, so a
 /// client that sends many puts at once has them committed in the same journal batch.
@@ -60,7 +71,7 @@ async fn handle(stream: Channel, service: Arc<KvService>) -> Result<(), IoError>
     let outcome = loop {
         tokio::select! {
             Some(reply) = answers.next(), if !answers.is_empty() => {
-                write_frame(&mut writer, &encode_msg(&reply)?).await?;
+                send(&mut writer, &reply).await?;
             }
             next = requests.recv(), if answers.len() < IN_FLIGHT => match next {
                 Some(Incoming::Txn(txn)) => answers.push_back(answer_txn(&service, txn)),
@@ -73,7 +84,7 @@ async fn handle(stream: Channel, service: Arc<KvService>) -> Result<(), IoError>
         }
     };
     while let Some(reply) = answers.next().await {
-        write_frame(&mut writer, &encode_msg(&reply)?).await?;
+        send(&mut writer, &reply).await?;
     }
     match outcome {
         Some((range, after, reader)) => watch(*reader, writer, &service, range, after).await,
@@ -161,7 +172,7 @@ async fn watch(
             },
         };
         let done = matches!(reply, KvReply::Compacted { .. });
-        write_frame(&mut writer, &encode_msg(&reply)?).await?;
+        send(&mut writer, &reply).await?;
         if done {
             return Ok(());
         }
