@@ -8,6 +8,7 @@ use super::launch::Staged;
 use bytes::Bytes;
 use spindle_io::bounded_store::hdfs_within as within;
 // hdfs-native 0.14 (under the `hdfs-native-sync` name), which can act as another user.
+use hdfs_native_sync::client::FileStatus;
 use hdfs_native_sync::{Client, ClientBuilder, HdfsError, WriteOptions};
 use sha2::{Digest, Sha256};
 use spindle_hadoop::user::Identity;
@@ -253,13 +254,18 @@ fn client_for(url: &str, conf_dir: &str, proxied: Option<&str>) -> Result<Client
         .map_err(|e| format!("cannot set up an HDFS client for {url}: {e}"))
 }
 
-async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Result<Staged, String> {
-    let status = within(path, client.get_file_info(path))
+/// What the NameNode says of `path`, which must be there.
+async fn existing(client: &Client, path: &str) -> Result<FileStatus, String> {
+    within(path, client.get_file_info(path))
         .await
         .map_err(|e| match e {
             HdfsError::FileNotFound(_) => format!("{path} does not exist"),
             e => format!("{path}: {}", one_line(e)),
-        })?;
+        })
+}
+
+async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Result<Staged, String> {
+    let status = existing(client, path).await?;
     Ok(Staged {
         name: name.to_string(),
         path: path.to_string(),
@@ -276,12 +282,7 @@ async fn staged(client: &Client, name: &str, path: &str, private: bool) -> Resul
 /// and enter each directory above it; otherwise its localization fails after the
 /// application has started. Checked here, before submitting.
 async fn readable_by_everyone(client: &Client, path: &str) -> Result<(), String> {
-    let status = within(path, client.get_file_info(path))
-        .await
-        .map_err(|e| match e {
-            HdfsError::FileNotFound(_) => format!("{path} does not exist"),
-            e => format!("{path}: {}", one_line(e)),
-        })?;
+    let status = existing(client, path).await?;
     if status.permission & 0o004 == 0 {
         return Err(format!(
             "visibility public: {path} is not readable by everyone (mode {:o}); \
