@@ -50,15 +50,15 @@ fn timed_out(what: &str, within: Duration) -> object_store::Error {
     }
 }
 
-/// `call`'s result, or an error naming `what` once `within` has passed.
+/// `call`'s result, or an error naming `what` (said only then) once `within` has passed.
 async fn within<T>(
-    what: String,
+    what: impl FnOnce() -> String,
     within: Duration,
     call: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::time::timeout(within, call)
         .await
-        .unwrap_or_else(|_| Err(timed_out(&what, within)))
+        .unwrap_or_else(|_| Err(timed_out(&what(), within)))
 }
 
 /// `items`, failing (and then ending) if the next one takes longer than `within`.
@@ -67,15 +67,13 @@ fn each_within<T: Send + 'static>(
     within: Duration,
     items: BoxStream<'static, Result<T>>,
 ) -> BoxStream<'static, Result<T>> {
-    futures::stream::unfold(Some(items), move |items| {
-        let what = what.clone();
-        async move {
-            let mut items = items?;
-            match tokio::time::timeout(within, items.next()).await {
-                Ok(Some(item)) => Some((item, Some(items))),
-                Ok(None) => None,
-                Err(_) => Some((Err(timed_out(&what, within)), None)),
-            }
+    // The label travels with the stream from item to item, so none is copied per item.
+    futures::stream::unfold(Some((items, what)), move |state| async move {
+        let (mut items, what) = state?;
+        match tokio::time::timeout(within, items.next()).await {
+            Ok(Some(item)) => Some((item, Some((items, what)))),
+            Ok(None) => None,
+            Err(_) => Some((Err(timed_out(&what, within)), None)),
         }
     })
     .boxed()
@@ -107,7 +105,7 @@ impl ObjectStore for Bounded {
         opts: PutOptions,
     ) -> Result<PutResult> {
         let call = self.inner.put_opts(location, payload, opts);
-        within(format!("writing {location}"), self.within, call).await
+        within(|| format!("writing {location}"), self.within, call).await
     }
 
     async fn put_multipart_opts(
@@ -116,7 +114,7 @@ impl ObjectStore for Bounded {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         let call = self.inner.put_multipart_opts(location, opts);
-        let upload = within(format!("creating {location}"), self.within, call).await?;
+        let upload = within(|| format!("creating {location}"), self.within, call).await?;
         Ok(Box::new(BoundedUpload {
             inner: upload,
             what: format!("writing {location}"),
@@ -125,18 +123,18 @@ impl ObjectStore for Bounded {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let what = format!("reading {location}");
+        let what = || format!("reading {location}");
         let call = self.inner.get_opts(location, options);
-        let mut got = within(what.clone(), self.within, call).await?;
+        let mut got = within(what, self.within, call).await?;
         if let GetResultPayload::Stream(chunks) = got.payload {
-            got.payload = GetResultPayload::Stream(each_within(what, self.within, chunks));
+            got.payload = GetResultPayload::Stream(each_within(what(), self.within, chunks));
         }
         Ok(got)
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         let call = self.inner.get_ranges(location, ranges);
-        within(format!("reading {location}"), self.within, call).await
+        within(|| format!("reading {location}"), self.within, call).await
     }
 
     fn delete_stream(
@@ -163,18 +161,18 @@ impl ObjectStore for Bounded {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        let what = format!("listing {}", prefix.map_or("/", |p| p.as_ref()));
+        let what = || format!("listing {}", prefix.map_or("/", |p| p.as_ref()));
         within(what, self.within, self.inner.list_with_delimiter(prefix)).await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
         let call = self.inner.copy_opts(from, to, options);
-        within(format!("copying {from} to {to}"), self.within, call).await
+        within(|| format!("copying {from} to {to}"), self.within, call).await
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
         let call = self.inner.rename_opts(from, to, options);
-        within(format!("renaming {from} to {to}"), self.within, call).await
+        within(|| format!("renaming {from} to {to}"), self.within, call).await
     }
 }
 
@@ -191,17 +189,17 @@ impl MultipartUpload for BoundedUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let part = self.inner.put_part(data);
         let (what, bound) = (self.what.clone(), self.within);
-        Box::pin(within(what, bound, part))
+        Box::pin(within(|| what, bound, part))
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
-        let (what, bound) = (self.what.clone(), self.within);
-        within(what, bound, self.inner.complete()).await
+        let what = || self.what.clone();
+        within(what, self.within, self.inner.complete()).await
     }
 
     async fn abort(&mut self) -> Result<()> {
-        let (what, bound) = (self.what.clone(), self.within);
-        within(what, bound, self.inner.abort()).await
+        let what = || self.what.clone();
+        within(what, self.within, self.inner.abort()).await
     }
 }
 

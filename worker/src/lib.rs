@@ -301,16 +301,7 @@ impl Drop for AbortOnDrop {
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 async fn connect_with_retry(addr: &str) -> Result<TcpStream, IoError> {
-    let attempt = || async {
-        tokio::time::timeout(CONNECT_WITHIN, TcpStream::connect(addr))
-            .await
-            .unwrap_or_else(|_| {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer within {} s", CONNECT_WITHIN.as_secs()),
-                ))
-            })
-    };
+    let attempt = || within(CONNECT_WITHIN, TcpStream::connect(addr));
     let mut delay = Duration::from_millis(50);
     for _ in 0..8 {
         match attempt().await {
@@ -322,7 +313,7 @@ async fn connect_with_retry(addr: &str) -> Result<TcpStream, IoError> {
             }
         }
     }
-    Ok(attempt().await?)
+    attempt().await
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use super::store::{Entry, Event, KeyRange, Op, OpResult, Revision, Txn, TxnResul
 use super::wire::{KvReply, KvRequest};
 use spindle_io::channel::Channel;
 use spindle_io::net::{
-    connect_channel, decode_msg, encode_msg, read_frame_within, write_frame, Role,
+    connect_channel, decode_msg, encode_msg, read_frame_within, within, write_frame, Role,
 };
 use spindle_io::spin::{AdaptiveSpin, REPLY_SPIN};
 use std::time::Duration;
@@ -33,14 +33,8 @@ impl KvClient {
     /// Sends `req`; a store that stops reading fails it after [`REQUEST_TIMEOUT`].
     async fn send(&mut self, req: &KvRequest) -> Result<(), String> {
         let body = encode_msg(req).map_err(|e| e.to_string())?;
-        tokio::time::timeout(REQUEST_TIMEOUT, write_frame(&mut self.stream, &body))
+        within(REQUEST_TIMEOUT, write_frame(&mut self.stream, &body))
             .await
-            .map_err(|_| {
-                format!(
-                    "sending to the key-value store: no progress within {} s",
-                    REQUEST_TIMEOUT.as_secs()
-                )
-            })?
             .map_err(|e| format!("sending to the key-value store: {e}"))
     }
 

@@ -101,11 +101,12 @@ impl KvService {
     ) -> Arc<KvService> {
         let (journal, pending) = mpsc::unbounded_channel();
         let unwritten = Arc::new(AtomicUsize::new(0));
-        let writer = Writer {
+        tokio::spawn(write_in_order(
             sink,
-            within: call_within,
-        };
-        tokio::spawn(write_in_order(writer, pending, unwritten.clone()));
+            call_within,
+            pending,
+            unwritten.clone(),
+        ));
         let (revision, _) = watch::channel(store.revision());
         let snapshot_len = journal::snapshot_of(&store).len() as u64;
         Arc::new(KvService {
@@ -332,29 +333,6 @@ impl Applied {
     }
 }
 
-/// The journal, each call bounded in time.
-struct Writer {
-    sink: Box<dyn JournalSink>,
-    within: Duration,
-}
-
-impl Writer {
-    async fn append(&mut self, records: Vec<u8>) -> Result<(), String> {
-        let within = self.within;
-        bounded("append", within, self.sink.append(records)).await
-    }
-
-    async fn replace(&mut self, snapshot: Vec<u8>) -> Result<(), String> {
-        let within = self.within;
-        bounded("snapshot", within, self.sink.replace(snapshot)).await
-    }
-
-    async fn close(&mut self) -> Result<(), String> {
-        let within = self.within;
-        bounded("close", within, self.sink.close()).await
-    }
-}
-
 /// `call`'s result, or an error naming `what` once `within` has passed.
 async fn bounded(
     what: &str,
@@ -374,7 +352,8 @@ async fn bounded(
 /// Carries out queued writes in order, appending every run of changes in one batch and
 /// acknowledging each once it is durable.
 async fn write_in_order(
-    mut sink: Writer,
+    mut sink: Box<dyn JournalSink>,
+    within: Duration,
     mut pending: mpsc::UnboundedReceiver<Write>,
     unwritten: Arc<AtomicUsize>,
 ) {
@@ -394,13 +373,15 @@ async fn write_in_order(
                 }
                 // The snapshot holds every change queued before it: it stands in for
                 // their records, and if it cannot be written, they are appended instead.
-                Write::Replace(snapshot) => match sink.replace(snapshot).await {
-                    Ok(()) => {
-                        records.clear();
-                        acknowledge(&mut acks, Ok(()), &unwritten);
+                Write::Replace(snapshot) => {
+                    match bounded("snapshot", within, sink.replace(snapshot)).await {
+                        Ok(()) => {
+                            records.clear();
+                            acknowledge(&mut acks, Ok(()), &unwritten);
+                        }
+                        Err(e) => warn!(error = %e, "cannot compact the key-value journal"),
                     }
-                    Err(e) => warn!(error = %e, "cannot compact the key-value journal"),
-                },
+                }
                 Write::Close(ack) => {
                     closing = Some(ack);
                     break;
@@ -408,14 +389,14 @@ async fn write_in_order(
             }
         }
         if !acks.is_empty() {
-            let result = sink.append(records).await;
+            let result = bounded("append", within, sink.append(records)).await;
             if let Err(e) = &result {
                 error!(error = %e, "cannot append to the key-value journal");
             }
             acknowledge(&mut acks, result, &unwritten);
         }
         if let Some(ack) = closing {
-            let _ = ack.send(sink.close().await);
+            let _ = ack.send(bounded("close", within, sink.close()).await);
             return;
         }
     }
