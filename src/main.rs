@@ -79,6 +79,7 @@ enum Command {
 fn main() -> ExitCode {
     malloc::keep_freed_memory_nearby();
     let cli = Cli::parse();
+    install_client_env();
     // Before the runtime's threads start: it sets the Kerberos library's environment.
     let _keytab_cache = match (&cli.principal, &cli.keytab) {
         (Some(principal), Some(keytab)) => match yarn::use_keytab(principal, keytab) {
@@ -132,6 +133,18 @@ fn main() -> ExitCode {
     // Don't wait for lingering blocking tasks (a stuck read) on the way out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code
+}
+
+/// Hands the store clients the environment they use (`AWS_*`, `HADOOP_CONF_DIR`, the
+/// Hadoop user, the token file): the libraries never read it themselves.
+fn install_client_env() {
+    let user = spindle_hadoop::user::simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    // vars_os: a variable that is not UTF-8 is skipped, not a panic.
+    let vars = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+    let env = spindle_io::client_env::ClientEnv::from_vars(vars, user);
+    // The only install, before any store opens.
+    let _ = spindle_io::client_env::install(env);
 }
 
 /// Key-value clients wait on one round trip after another: on a single thread the reply

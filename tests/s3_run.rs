@@ -5,6 +5,7 @@
 mod common;
 use common::commit_suite::TestStore;
 use common::*;
+use spindle_io::client_env::{self, ClientEnv};
 use spindle_io::Location;
 
 const BUCKET: &str = "spindle-test";
@@ -14,6 +15,15 @@ fn require_server() {
         std::env::var("AWS_ENDPOINT_URL").is_ok(),
         "AWS_ENDPOINT_URL is not set: run the tests through scripts/test.sh, which starts an S3 server"
     );
+}
+
+/// `url` in this process's stores, which see the S3 server's variables as the spindle
+/// binary does (installed here, at the test's edge).
+fn located(url: &str) -> Result<Location, spindle_io::IoError> {
+    require_server();
+    let vars = std::env::vars().filter(|(name, _)| name.starts_with("AWS_"));
+    let _ = client_env::install(ClientEnv::from_vars(vars, "tester".into()));
+    Location::parse(url)
 }
 
 fn unique(name: &str) -> String {
@@ -28,11 +38,11 @@ fn unique(name: &str) -> String {
 }
 
 async fn put(url: &str, data: Vec<u8>) {
-    Location::parse(url).unwrap().put(data).await.unwrap();
+    located(url).unwrap().put(data).await.unwrap();
 }
 
 async fn list(url: &str) -> Vec<String> {
-    let loc = Location::parse(url).unwrap();
+    let loc = located(url).unwrap();
     loc.list()
         .await
         .unwrap()
@@ -150,7 +160,7 @@ async fn a_query_then_stages_from_s3_to_s3_leaves_only_the_output() {
 async fn jsonl_rows(keys: &[String]) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let mut rows = vec![];
     for k in keys.iter().filter(|k| k.contains("/part-")) {
-        let loc = Location::parse(&format!("s3://{BUCKET}/{k}")).unwrap();
+        let loc = located(&format!("s3://{BUCKET}/{k}")).unwrap();
         let size = loc.head().await.unwrap().size;
         let data = loc.get_range(0..size).await.unwrap();
         for line in std::str::from_utf8(&data).unwrap().lines() {
@@ -184,7 +194,7 @@ impl TestStore for S3Store {
     }
     fn files(&self, rel: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
         block_on(async {
-            let root = Location::parse(&self.url(rel)).unwrap();
+            let root = located(&self.url(rel)).unwrap();
             let prefix = root.path.as_ref().len();
             let mut out = std::collections::BTreeMap::new();
             for meta in root.list().await.unwrap() {
@@ -199,13 +209,7 @@ impl TestStore for S3Store {
         })
     }
     fn top_names(&self) -> Vec<String> {
-        block_on(async {
-            Location::parse(&self.base)
-                .unwrap()
-                .child_names()
-                .await
-                .unwrap()
-        })
+        block_on(async { located(&self.base).unwrap().child_names().await.unwrap() })
     }
     fn env(&self) -> Vec<(String, String)> {
         vec![]

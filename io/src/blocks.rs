@@ -3,12 +3,13 @@
 //! NameNode cannot be asked (HA addresses unknown, Kerberos), splits simply have no
 //! preferred hosts and the job runs anyway.
 
+use crate::client_env::{self, ClientEnv};
 use crate::storage::FileInfo;
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::credentials::{Credentials, Token};
 use spindle_hadoop::hdfs::{BlockLocation, NameNodeClient, DELEGATION_TOKEN_KIND};
 use spindle_hadoop::sasl::gssapi::KerberosLogin;
-use spindle_hadoop::user::{simple_user, Identity};
+use spindle_hadoop::user::Identity;
 use spindle_hadoop::Error;
 use std::collections::HashMap;
 use tracing::warn;
@@ -110,11 +111,10 @@ fn namenode_addrs(authority: &str, conf: &Configuration) -> Vec<String> {
 }
 
 async fn connect(authority: &str) -> Option<NameNodeClient> {
-    let hadoop = std::env::var("HADOOP_CONF_DIR").ok();
-    let dirs = Configuration::conf_dirs(hadoop.as_deref(), None);
+    let env = client_env::installed();
+    let dirs = Configuration::conf_dirs(env.hadoop_conf_dir.as_deref(), None);
     let conf = Configuration::load(&dirs).unwrap_or_default();
-    let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
-    let auth = NameNodeAuth::of(&conf, user);
+    let auth = NameNodeAuth::of(&conf, env);
     for addr in namenode_addrs(authority, &conf) {
         let connected = match &auth {
             NameNodeAuth::As(who) => NameNodeClient::connect_as(&addr, who, &conf).await,
@@ -140,12 +140,14 @@ enum NameNodeAuth {
 }
 
 impl NameNodeAuth {
-    fn of(conf: &Configuration, user: String) -> NameNodeAuth {
+    fn of(conf: &Configuration, env: &ClientEnv) -> NameNodeAuth {
+        let user = env.simple_user.clone();
         if !conf.is_kerberos() {
             return NameNodeAuth::As(Identity::simple(user));
         }
-        let token = std::env::var("HADOOP_TOKEN_FILE_LOCATION")
-            .ok()
+        let token = env
+            .token_file
+            .as_ref()
             .and_then(|path| std::fs::read(path).ok())
             .and_then(|data| Credentials::read(&data).ok())
             .and_then(|c| c.token_by_kind(DELEGATION_TOKEN_KIND).cloned());

@@ -9,6 +9,7 @@ pub mod blocks;
 pub mod bounded_store;
 pub mod buffers;
 pub mod channel;
+pub mod client_env;
 pub mod codec;
 pub mod error;
 pub mod net;

@@ -4,10 +4,11 @@
 
 use crate::bounded_store::{hdfs_within, Bounded, CALL_WITHIN};
 use crate::buffers;
+use crate::client_env::{self, ClientEnv};
 use crate::error::IoError;
 use futures::{StreamExt, TryStreamExt};
 use hdfs_native_object_store::HdfsObjectStore;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -59,12 +60,22 @@ fn cached(
 }
 
 fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, IoError> {
-    // Credentials, region and endpoint come from the usual AWS_* variables.
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .or_else(|_| std::env::var("AWS_ENDPOINT"))
-        .ok();
-    if let Some(endpoint) = endpoint {
+    let store = s3_builder(bucket, client_env::installed())
+        .build()
+        .map_err(|e| IoError::store(format!("s3://{bucket}"), e))?;
+    Ok(Arc::new(store))
+}
+
+/// A client for `bucket`, set up from `env`'s `AWS_*` variables (credentials, region,
+/// endpoint) as AWS's own tools read them.
+fn s3_builder(bucket: &str, env: &ClientEnv) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+    for (name, value) in env.aws() {
+        if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(key, value);
+        }
+    }
+    if let Some(endpoint) = env.s3_endpoint() {
         if endpoint.starts_with("http://") {
             builder = builder.with_allow_http(true);
         }
@@ -73,19 +84,19 @@ fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, IoError> {
             .with_endpoint(endpoint)
             .with_virtual_hosted_style_request(false);
     }
-    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+    if !env.has_region() {
         builder = builder.with_region("us-east-1");
     }
-    let store = builder
-        .build()
-        .map_err(|e| IoError::store(format!("s3://{bucket}"), e))?;
-    Ok(Arc::new(store))
+    builder
 }
 
 /// An HDFS client for `hdfs://authority` (or the default filesystem when the authority
-/// is empty), configured from `HADOOP_CONF_DIR` like every Hadoop client.
+/// is empty), configured from the installed `HADOOP_CONF_DIR` like every Hadoop client.
 pub fn hdfs_client(root: &str) -> Result<hdfs_native::Client, IoError> {
     let mut builder = hdfs_native::ClientBuilder::new();
+    if let Some(dir) = &client_env::installed().hadoop_conf_dir {
+        builder = builder.with_config_dir(dir);
+    }
     if !root.ends_with("://") {
         builder = builder.with_url(root);
     }
@@ -510,5 +521,35 @@ mod tests {
     fn rejects_unknown_schemes_clearly() {
         let e = Location::parse("gopher://x/y").unwrap_err().to_string();
         assert!(e.contains("unsupported scheme"), "{e}");
+    }
+
+    #[test]
+    fn an_s3_client_is_set_up_from_the_environment_it_is_given() {
+        use AmazonS3ConfigKey as Key;
+        let given = |pairs: &[(&str, &str)]| {
+            let vars = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string()));
+            ClientEnv::from_vars(vars, "alice".into())
+        };
+        let local = s3_builder(
+            "b",
+            &given(&[
+                ("AWS_ACCESS_KEY_ID", "id"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
+            ]),
+        );
+        let value = |b: &AmazonS3Builder, k: Key| b.get_config_value(&k);
+        assert_eq!(value(&local, Key::AccessKeyId).as_deref(), Some("id"));
+        assert_eq!(
+            value(&local, Key::Endpoint).as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(value(&local, Key::Region).as_deref(), Some("us-east-1"));
+        assert_eq!(
+            value(&local, Key::VirtualHostedStyleRequest).as_deref(),
+            Some("false")
+        );
+        let aws = s3_builder("b", &given(&[("AWS_REGION", "eu-west-1")]));
+        assert_eq!(value(&aws, Key::Region).as_deref(), Some("eu-west-1"));
+        assert_eq!(value(&aws, Key::Endpoint), None);
     }
 }

@@ -1,14 +1,17 @@
 //! A finished application's container logs, as the NodeManagers aggregated them into the
 //! remote log directory: one file per node (TFile or indexed), read by byte ranges so a
-//! large file is never fetched whole at once.
+//! large file is never fetched whole at once. Each call to HDFS has a deadline, so a
+//! NameNode or DataNode that stops answering ends `spindle logs` with an error.
 
 use super::hdfs_error::one_line;
+use hdfs_native_sync::file::FileReader;
 use hdfs_native_sync::{Client, HdfsError};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::logs::aggregated::{containers, ContainerLogs, LogFile};
 use spindle_hadoop::logs::indexed::{self, parse_checksum, CHECKSUM_SUFFIX};
 use spindle_hadoop::logs::tfile::{self, TFileError, TRAILER_LEN};
 use spindle_hadoop::logs::{remote_app_dirs, LogFormat};
+use spindle_io::bounded_store::hdfs_within;
 use std::collections::HashMap;
 
 /// Suffix of a node's file while its NodeManager still writes it.
@@ -33,7 +36,7 @@ pub async fn find_app_dirs(
     let mut found = Vec::new();
     for (format, dir) in remote_app_dirs(conf, owner, app, app_sequence) {
         let path = path_on(&dir);
-        match client.get_file_info(&path).await {
+        match hdfs_within(&path, client.get_file_info(&path)).await {
             Ok(status) if status.isdir => found.push((format, path)),
             Ok(_) | Err(HdfsError::FileNotFound(_)) => {}
             Err(e) => return Err(failed(&dir, e)),
@@ -53,8 +56,7 @@ pub async fn read_app_dir(
     format: LogFormat,
     dir: &str,
 ) -> Result<Vec<NodeLogs>, String> {
-    let listed = client
-        .list_status(dir, false)
+    let listed = hdfs_within(dir, client.list_status(dir, false))
         .await
         .map_err(|e| failed(dir, e))?;
     let mut names: Vec<String> = listed
@@ -88,9 +90,10 @@ pub async fn read_app_dir(
 }
 
 async fn read_whole(client: &Client, path: &str) -> Result<Vec<u8>, String> {
-    let reader = client.read(path).await.map_err(|e| failed(path, e))?;
-    let bytes = reader
-        .read_range(0, reader.file_length())
+    let reader = open(client, path)
+        .await
+        .map_err(|e| format!("{path}: {e}"))?;
+    let bytes = hdfs_within(path, reader.read_range(0, reader.file_length()))
         .await
         .map_err(|e| failed(path, e))?;
     Ok(bytes.to_vec())
@@ -103,7 +106,7 @@ async fn read_indexed_file(
     path: &str,
     valid_len: Option<&u64>,
 ) -> Result<Vec<ContainerLogs>, String> {
-    let reader = client.read(path).await.map_err(|e| e.to_string())?;
+    let reader = open(client, path).await?;
     let end = valid_len.copied().unwrap_or(reader.file_length() as u64);
     if end == 0 {
         return Ok(Vec::new());
@@ -141,7 +144,7 @@ async fn read_indexed_file(
 
 /// The containers in one node's TFile.
 async fn read_node_file(client: &Client, path: &str) -> Result<Vec<ContainerLogs>, String> {
-    let reader = client.read(path).await.map_err(|e| e.to_string())?;
+    let reader = open(client, path).await?;
     let len = reader.file_length() as u64;
     if len < TRAILER_LEN {
         return Err(TFileError::NotTFile.to_string());
@@ -172,14 +175,17 @@ async fn read_node_file(client: &Client, path: &str) -> Result<Vec<ContainerLogs
     Ok(out)
 }
 
-async fn read_at(
-    reader: &hdfs_native_sync::file::FileReader,
-    range: std::ops::Range<u64>,
-) -> Result<bytes::Bytes, String> {
-    reader
-        .read_range(range.start as usize, (range.end - range.start) as usize)
+/// `path`, opened for reading (the error does not repeat the path).
+async fn open(client: &Client, path: &str) -> Result<FileReader, String> {
+    hdfs_within(path, client.read(path)).await.map_err(one_line)
+}
+
+async fn read_at(reader: &FileReader, range: std::ops::Range<u64>) -> Result<bytes::Bytes, String> {
+    let len = (range.end - range.start) as usize;
+    let what = format!("bytes {range:?}");
+    hdfs_within(&what, reader.read_range(range.start as usize, len))
         .await
-        .map_err(|e| format!("bytes {range:?}: {e}"))
+        .map_err(|e| format!("{what}: {e}"))
 }
 
 fn checked(range: std::ops::Range<u64>, len: u64) -> Result<std::ops::Range<u64>, String> {
