@@ -86,14 +86,21 @@ pub async fn hdfs_within<T, E: From<std::io::Error>>(
     what: &str,
     call: impl Future<Output = std::result::Result<T, E>>,
 ) -> std::result::Result<T, E> {
-    tokio::time::timeout(CALL_WITHIN, call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(E::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("{what} had no answer within {} s", CALL_WITHIN.as_secs()),
-            )))
-        })
+    io_within(CALL_WITHIN, what, call).await
+}
+
+/// `call`'s result, or a timed-out I/O error naming `what` once `bound` has passed.
+async fn io_within<T, E: From<std::io::Error>>(
+    bound: Duration,
+    what: &str,
+    call: impl Future<Output = std::result::Result<T, E>>,
+) -> std::result::Result<T, E> {
+    tokio::time::timeout(bound, call).await.unwrap_or_else(|_| {
+        Err(E::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{what} had no answer within {} s", bound.as_secs_f64()),
+        )))
+    })
 }
 
 #[async_trait]

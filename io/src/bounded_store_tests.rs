@@ -137,3 +137,15 @@ async fn a_store_that_answers_is_unchanged() {
     store.delete(&b).await.unwrap();
     assert!(store.head(&b).await.is_err());
 }
+
+#[tokio::test]
+async fn a_direct_call_that_never_answers_fails_as_timed_out_at_the_bound() {
+    let started = Instant::now();
+    let never = std::future::pending::<std::io::Result<()>>();
+    let err = io_within(BOUND, "/logs/app_1", never).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(err.to_string(), "/logs/app_1 had no answer within 0.2 s");
+    assert!(started.elapsed() < BOUND * 5, "{:?}", started.elapsed());
+    let answered = io_within(BOUND, "/logs/app_1", async { Ok::<_, std::io::Error>(7) });
+    assert_eq!(answered.await.unwrap(), 7);
+}
