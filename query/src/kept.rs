@@ -1,0 +1,278 @@
+//! Leaf stages' results kept on the worker that computed them. When a worker is lost the
+//! query runs again; a scan task routed to the same surviving worker then replays what it
+//! produced instead of reading its input again, and only the lost worker's scans (and
+//! the stages above the scans, which read everything anew) are computed again.
+//!
+//! Only leaf stages (no exchange below them) are kept: their output depends only on their
+//! plan, which names the files and byte ranges the task reads, so a task whose plan text
+//! (and task number) is the same as before produces what it produced before. A stage
+//! reading an exchange could receive rows distributed differently in the new run (round
+//! robin), so its results are never reused. A partition's output is kept only once its
+//! stream ended without error, and only within the worker's budget, which its memory pool
+//! also counts.
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::Result;
+use datafusion::execution::memory_pool::{
+    MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
+};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    displayable, ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan,
+    PlanProperties, ReplaceChildrenOptions,
+};
+use datafusion_distributed::{
+    DistributedTaskContext, NetworkBoundaryExt, WorkerPlanRewriteEvent,
+    WorkerPlanRewriteEventResponse, WorkerPlanRewriteHandler,
+};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What share of the worker's memory pool kept results may hold.
+const SHARE_OF_POOL: usize = 4;
+/// The budget when the pool has no limit.
+const UNLIMITED_POOL_BUDGET: usize = 256 << 20;
+
+/// One task's stage, as its worker received it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct TaskPlan {
+    /// The plan in full (every file and byte range it reads).
+    text: Arc<str>,
+    task: usize,
+    tasks: usize,
+}
+
+/// The results a worker keeps, shared by every query session it serves.
+#[derive(Clone)]
+pub struct KeptResults {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kept: Mutex<Kept>,
+    budget: usize,
+    /// Partitions replayed instead of computed, since the worker started.
+    replayed: AtomicU64,
+}
+
+struct Kept {
+    partitions: HashMap<(TaskPlan, usize), Arc<Vec<RecordBatch>>>,
+    /// Counted in the worker's memory pool; `None` until the first partition is kept.
+    reservation: Option<MemoryReservation>,
+}
+
+impl KeptResults {
+    /// Results kept within a share of `pool`.
+    pub fn new(pool: &Arc<dyn MemoryPool>) -> KeptResults {
+        let budget = match pool.memory_limit() {
+            MemoryLimit::Finite(bytes) => bytes / SHARE_OF_POOL,
+            MemoryLimit::Infinite | MemoryLimit::Unknown => UNLIMITED_POOL_BUDGET,
+        };
+        let reservation = MemoryConsumer::new("kept leaf results").register(pool);
+        KeptResults {
+            inner: Arc::new(Inner {
+                kept: Mutex::new(Kept {
+                    partitions: HashMap::new(),
+                    reservation: Some(reservation),
+                }),
+                budget,
+                replayed: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// How many partitions were replayed instead of computed.
+    pub fn replayed(&self) -> u64 {
+        self.inner.replayed.load(Ordering::Relaxed)
+    }
+
+    /// A handler that makes the worker keep (and replay) its leaf stages' results.
+    pub fn keeper(&self) -> impl WorkerPlanRewriteHandler {
+        let kept = self.clone();
+        move |ev: WorkerPlanRewriteEvent| {
+            let task = ev
+                .session_config
+                .get_extension::<DistributedTaskContext>()
+                .map(|c| (c.task_index, c.task_count));
+            let plan = match task {
+                Some((task, tasks)) if is_leaf_stage(&ev.plan)? => kept.wrap(ev.plan, task, tasks),
+                _ => ev.plan,
+            };
+            Ok(WorkerPlanRewriteEventResponse::new(plan))
+        }
+    }
+
+    fn wrap(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: usize,
+        tasks: usize,
+    ) -> Arc<dyn ExecutionPlan> {
+        let text = displayable(plan.as_ref()).indent(true).to_string().into();
+        Arc::new(KeptExec {
+            input: plan,
+            task: TaskPlan { text, task, tasks },
+            kept: self.clone(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.inner.kept.lock().expect("kept results poisoned")
+    }
+
+    fn get(&self, key: &(TaskPlan, usize)) -> Option<Arc<Vec<RecordBatch>>> {
+        self.lock().partitions.get(key).cloned()
+    }
+
+    /// Keeps `batches` as `key`'s output if the budget (and the pool) has room.
+    fn keep(&self, key: (TaskPlan, usize), batches: Vec<RecordBatch>) {
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut kept = self.lock();
+        let Some(reservation) = kept.reservation.as_mut() else {
+            return;
+        };
+        if reservation.size() + bytes > self.inner.budget || reservation.try_grow(bytes).is_err() {
+            return;
+        }
+        if let Some(before) = kept.partitions.insert(key, Arc::new(batches)) {
+            // Two streams of the same partition ended (the stage was asked twice): the
+            // earlier copy is dropped, and so is its share of the budget.
+            let freed = before.iter().map(RecordBatch::get_array_memory_size).sum();
+            if let Some(r) = kept.reservation.as_mut() {
+                r.shrink(freed);
+            }
+        }
+    }
+}
+
+/// Whether `plan` reads no exchange: a stage whose input is only its own scans.
+fn is_leaf_stage(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+    let mut leaf = true;
+    plan.apply(|node| {
+        if node.is_network_boundary() {
+            leaf = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(leaf)
+}
+
+/// A leaf stage's root, standing in for it (same name, children and display, so the plan
+/// keeps its shape for metrics), that replays a partition kept from an earlier run or
+/// keeps what the stage computes.
+struct KeptExec {
+    input: Arc<dyn ExecutionPlan>,
+    task: TaskPlan,
+    kept: KeptResults,
+}
+
+impl fmt::Debug for KeptExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeptExec({})", self.input.name())
+    }
+}
+
+impl DisplayAs for KeptExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        self.input.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for KeptExec {
+    fn name(&self) -> &str {
+        self.input.name()
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        self.input.children()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        self.input.apply_expressions(f)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(KeptExec {
+            input: Arc::clone(&self.input).replace_children(children, options)?,
+            task: self.task.clone(),
+            kept: self.kept.clone(),
+        }))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let recompute = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+        self.replace_children(children, recompute)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.input.metrics()
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let key = (self.task.clone(), partition);
+        let schema = self.input.schema();
+        if let Some(batches) = self.kept.get(&key) {
+            self.kept.inner.replayed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                task = self.task.task,
+                tasks = self.task.tasks,
+                partition,
+                "replayed kept results of a leaf stage's task"
+            );
+            let replay = futures::stream::iter((*batches).clone().into_iter().map(Ok));
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, replay)));
+        }
+        let computed = self.input.execute(partition, context)?;
+        let kept = self.kept.clone();
+        // The batches so far ride along with the stream; at its end (and only if no
+        // error came) they are kept. A stream dropped early keeps nothing.
+        let teed = futures::stream::unfold(
+            Some((computed, Vec::new(), key, kept)),
+            |state| async move {
+                let (mut stream, mut seen, key, kept) = state?;
+                match stream.next().await {
+                    Some(Ok(batch)) => {
+                        seen.push(batch.clone());
+                        Some((Ok(batch), Some((stream, seen, key, kept))))
+                    }
+                    Some(Err(e)) => Some((Err(e), None)),
+                    None => {
+                        kept.keep(key, seen);
+                        None
+                    }
+                }
+            },
+        );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, teed)))
+    }
+}
+
+#[cfg(test)]
+#[path = "kept_tests.rs"]
+mod tests;

@@ -1,0 +1,104 @@
+use super::*;
+use datafusion::arrow::array::Int64Array;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, UnboundedMemoryPool};
+use futures::TryStreamExt;
+
+fn batch(values: &[i64]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+}
+
+/// A scan of two batches: a leaf stage.
+fn scan() -> Arc<dyn ExecutionPlan> {
+    let batches = vec![batch(&[1, 2, 3]), batch(&[4, 5])];
+    let schema = batches[0].schema();
+    MemorySourceConfig::try_new_exec(&[batches], schema, None).unwrap()
+}
+
+fn unbounded() -> KeptResults {
+    KeptResults::new(&(Arc::new(UnboundedMemoryPool::default()) as Arc<dyn MemoryPool>))
+}
+
+async fn run(plan: &Arc<dyn ExecutionPlan>) -> Vec<i64> {
+    let stream = plan.execute(0, Arc::new(TaskContext::default())).unwrap();
+    let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            column.values().to_vec()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_task_planned_again_replays_what_it_produced() {
+    let kept = unbounded();
+    let first = kept.wrap(scan(), 0, 2);
+    assert_eq!(run(&first).await, [1, 2, 3, 4, 5]);
+    assert_eq!(kept.replayed(), 0);
+    // The same task of a new run: a new plan, the same text.
+    let again = kept.wrap(scan(), 0, 2);
+    assert_eq!(run(&again).await, [1, 2, 3, 4, 5]);
+    assert_eq!(kept.replayed(), 1);
+}
+
+#[tokio::test]
+async fn another_task_or_another_plan_computes_its_own() {
+    let kept = unbounded();
+    run(&kept.wrap(scan(), 0, 2)).await;
+    // Task 1 of the same stage reads other files: nothing of task 0's is its.
+    run(&kept.wrap(scan(), 1, 2)).await;
+    // The same task number in a stage cut into three tasks.
+    run(&kept.wrap(scan(), 0, 3)).await;
+    let other =
+        MemorySourceConfig::try_new_exec(&[vec![batch(&[9])]], batch(&[9]).schema(), None).unwrap();
+    assert_eq!(run(&kept.wrap(other, 0, 2)).await, [9]);
+    assert_eq!(kept.replayed(), 0);
+}
+
+#[tokio::test]
+async fn a_stream_left_before_its_end_keeps_nothing() {
+    let kept = unbounded();
+    let plan = kept.wrap(scan(), 0, 2);
+    let mut stream = plan.execute(0, Arc::new(TaskContext::default())).unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap().num_rows(), 3);
+    drop(stream);
+    assert_eq!(run(&kept.wrap(scan(), 0, 2)).await, [1, 2, 3, 4, 5]);
+    assert_eq!(kept.replayed(), 0, "a partial output was replayed");
+}
+
+#[tokio::test]
+async fn results_beyond_the_budget_are_not_kept() {
+    // A quarter of 16 bytes holds no batch.
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(16));
+    let kept = KeptResults::new(&pool);
+    run(&kept.wrap(scan(), 0, 2)).await;
+    run(&kept.wrap(scan(), 0, 2)).await;
+    assert_eq!(kept.replayed(), 0);
+    assert_eq!(pool.reserved(), 0);
+}
+
+#[tokio::test]
+async fn kept_results_count_in_the_workers_memory_pool() {
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(64 << 20));
+    let kept = KeptResults::new(&pool);
+    run(&kept.wrap(scan(), 0, 2)).await;
+    assert!(pool.reserved() > 0);
+}
+
+#[test]
+fn a_scan_is_a_leaf_stage() {
+    assert!(is_leaf_stage(&scan()).unwrap());
+}
+
+#[test]
+fn the_stand_in_shows_as_the_stage_it_wraps() {
+    let plan = scan();
+    let wrapped = unbounded().wrap(Arc::clone(&plan), 0, 1);
+    assert_eq!(wrapped.name(), plan.name());
+    let shown = |p: &Arc<dyn ExecutionPlan>| displayable(p.as_ref()).indent(true).to_string();
+    assert_eq!(shown(&wrapped), shown(&plan));
+}
