@@ -48,6 +48,12 @@ public final class Launcher {
   private static final int MAX_HOSTS = 16;
   /** ResourceManagers of an HA set, each a full RM in this one JVM. */
   private static final int MAX_RMS = 3;
+  /**
+   * How long the daemons may take to stop. A NodeManager unregistering from ResourceManagers
+   * that stopped first (the shutdown hooks run together) retries for many minutes; the
+   * JVM halts instead of outliving the tests that started it.
+   */
+  private static final long STOP_WITHIN_MS = 30_000;
 
   private Launcher() {}
 
@@ -66,6 +72,7 @@ public final class Launcher {
 
   private static void run(String[] args) throws Exception {
     Options opts = Options.parse(args);
+    Runtime.getRuntime().addShutdownHook(new Thread(Launcher::haltIfStopHangs, "stop-deadline"));
     // Hadoop and its dependencies occasionally print to System.out; keep stdout for the
     // one READY line that callers parse.
     PrintStream ready = System.out;
@@ -276,6 +283,31 @@ public final class Launcher {
       new CountDownLatch(1).await();
     }
     System.err.println("stdin closed, stopping the minicluster");
+  }
+
+  /**
+   * Starts a watch that halts the JVM if the daemons have not stopped within {@link
+   * #STOP_WITHIN_MS}. It is a daemon thread, so a shutdown that ends in time never waits for
+   * it.
+   */
+  private static void haltIfStopHangs() {
+    Thread watch =
+        new Thread(
+            () -> {
+              try {
+                Thread.sleep(STOP_WITHIN_MS);
+              } catch (InterruptedException e) {
+                return;
+              }
+              System.err.println(
+                  "minicluster: daemons still stopping after "
+                      + STOP_WITHIN_MS / 1000
+                      + " s; halting");
+              Runtime.getRuntime().halt(1);
+            },
+            "stop-watch");
+    watch.setDaemon(true);
+    watch.start();
   }
 
   /** The answer to one control line. */
