@@ -8,8 +8,8 @@
 //! (and task number) is the same as before produces what it produced before. A stage
 //! reading an exchange could receive rows distributed differently in the new run (round
 //! robin), so its results are never reused. A partition's output is kept only once its
-//! stream ended without error, and only within the worker's budget, which its memory pool
-//! also counts.
+//! stream ended without error, only within the worker's budget (a quarter of its memory
+//! pool, which counts what is kept) and only while the pool is at most half used.
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -58,6 +58,9 @@ pub struct KeptResults {
 struct Inner {
     kept: Mutex<Kept>,
     budget: usize,
+    pool: Arc<dyn MemoryPool>,
+    /// Half the pool's limit, if it has one.
+    pool_half: Option<usize>,
     /// Partitions replayed instead of computed, since the worker started.
     replayed: AtomicU64,
 }
@@ -71,10 +74,11 @@ struct Kept {
 impl KeptResults {
     /// Results kept within a share of `pool`.
     pub fn new(pool: &Arc<dyn MemoryPool>) -> KeptResults {
-        let budget = match pool.memory_limit() {
-            MemoryLimit::Finite(bytes) => bytes / SHARE_OF_POOL,
-            MemoryLimit::Infinite | MemoryLimit::Unknown => UNLIMITED_POOL_BUDGET,
+        let limit = match pool.memory_limit() {
+            MemoryLimit::Finite(bytes) => Some(bytes),
+            MemoryLimit::Infinite | MemoryLimit::Unknown => None,
         };
+        let budget = limit.map_or(UNLIMITED_POOL_BUDGET, |bytes| bytes / SHARE_OF_POOL);
         let reservation = MemoryConsumer::new("kept leaf results").register(pool);
         KeptResults {
             inner: Arc::new(Inner {
@@ -83,6 +87,8 @@ impl KeptResults {
                     reservation: Some(reservation),
                 }),
                 budget,
+                pool: Arc::clone(pool),
+                pool_half: limit.map(|bytes| bytes / 2),
                 replayed: AtomicU64::new(0),
             }),
         }
@@ -138,7 +144,14 @@ impl KeptResults {
         let Some(reservation) = kept.reservation.as_mut() else {
             return;
         };
-        if reservation.size() + bytes > self.inner.budget || reservation.try_grow(bytes).is_err() {
+        // Within the budget, and only while the pool is at most half used: the stages
+        // still running come first.
+        let within_budget = reservation.size() + bytes <= self.inner.budget;
+        let pool_roomy = self
+            .inner
+            .pool_half
+            .is_none_or(|half| self.inner.pool.reserved() + bytes <= half);
+        if !within_budget || !pool_roomy || reservation.try_grow(bytes).is_err() {
             return;
         }
         if let Some(before) = kept.partitions.insert(key, Arc::new(batches)) {

@@ -90,8 +90,44 @@ async fn kept_results_count_in_the_workers_memory_pool() {
 }
 
 #[test]
-fn a_scan_is_a_leaf_stage() {
+fn only_a_stage_that_reads_no_exchange_is_kept() {
+    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+    use datafusion_distributed::NetworkCoalesceExec;
+    let exchange = Arc::new(NetworkCoalesceExec::try_new(scan(), 2, 1).unwrap());
+    let above_exchange: Arc<dyn ExecutionPlan> = Arc::new(CoalescePartitionsExec::new(exchange));
     assert!(is_leaf_stage(&scan()).unwrap());
+    assert!(!is_leaf_stage(&above_exchange).unwrap());
+    let config = datafusion::prelude::SessionConfig::new().with_extension(Arc::new(
+        DistributedTaskContext {
+            task_index: 1,
+            task_count: 2,
+        },
+    ));
+    let keeper = unbounded().keeper();
+    let rewrite = |plan: Arc<dyn ExecutionPlan>| {
+        let ev = WorkerPlanRewriteEvent {
+            plan,
+            session_config: &config,
+        };
+        format!("{:?}", keeper.rewrite_worker_plan(ev).unwrap().plan)
+    };
+    assert!(rewrite(scan()).starts_with("KeptExec"));
+    assert!(!rewrite(above_exchange).starts_with("KeptExec"));
+}
+
+#[tokio::test]
+async fn nothing_is_kept_while_the_pool_is_more_than_half_used() {
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(64 << 20));
+    let busy = MemoryConsumer::new("a join").register(&pool);
+    busy.try_grow(33 << 20).unwrap();
+    let kept = KeptResults::new(&pool);
+    run(&kept.wrap(scan(), 0, 2)).await;
+    run(&kept.wrap(scan(), 0, 2)).await;
+    assert_eq!(kept.replayed(), 0);
+    drop(busy);
+    run(&kept.wrap(scan(), 0, 2)).await;
+    run(&kept.wrap(scan(), 0, 2)).await;
+    assert_eq!(kept.replayed(), 1);
 }
 
 #[test]

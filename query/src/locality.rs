@@ -702,4 +702,23 @@ mod tests {
         tally.add(&TaskBytes::default(), "a", None);
         assert_eq!(tally.no_preference, 1);
     }
+
+    #[test]
+    fn scans_without_a_preferred_host_go_round_the_workers_the_same_way_each_time() {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::record_batch::RecordBatch;
+        use datafusion::datasource::memory::MemorySourceConfig;
+        let column = Arc::new(Int64Array::from(vec![1]));
+        let batch = RecordBatch::try_from_iter([("v", column as _)]).unwrap();
+        let plan = MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], batch.schema(), None)
+            .unwrap() as Arc<dyn ExecutionPlan>;
+        let workers: Vec<Url> = (0..3)
+            .map(|i| Url::parse(&format!("spindle://w{i}:1")).unwrap())
+            .collect();
+        let placed = in_turn(&plan, &workers, 4);
+        assert_eq!(placed, in_turn(&plan, &workers, 4), "placed differently");
+        let first = workers.iter().position(|w| *w == placed[0]).unwrap();
+        let expected: Vec<Url> = (0..4).map(|i| workers[(first + i) % 3].clone()).collect();
+        assert_eq!(placed, expected);
+    }
 }
