@@ -5,7 +5,6 @@
 mod error;
 pub mod estimate;
 pub mod inputs;
-pub mod kept;
 pub mod locality;
 mod planned;
 pub mod remote;
