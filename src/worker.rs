@@ -5,6 +5,7 @@ use spindle_appmaster::kv::client::KvClient;
 use spindle_appmaster::yarn::am::{SCHEDULER_KEY, WORKERS_PREFIX};
 use spindle_appmaster::yarn::app::KV_ENV;
 use spindle_appmaster::yarn::tokens::put_in_place;
+use spindle_io::client_env;
 use spindle_worker::{run_worker, WorkerOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,8 +65,9 @@ pub async fn worker(args: WorkerCommand) -> ExitCode {
         heartbeat: Duration::from_millis(args.heartbeat_ms),
         peer_timeout: Duration::from_millis(args.peer_timeout_ms),
         announce,
-        on_tokens: std::env::var("HADOOP_TOKEN_FILE_LOCATION").ok().map(
-            |path| -> spindle_worker::OnTokens {
+        on_tokens: client_env::installed().token_file.as_ref().map(
+            |file| -> spindle_worker::OnTokens {
+                let path = file.to_string_lossy().into_owned();
                 Box::new(move |creds| put_in_place(&path, creds))
             },
         ),

@@ -95,7 +95,7 @@ pub fn install(env: ClientEnv) -> Result<(), ClientEnv> {
 }
 
 /// What the binary installed, or no settings at all.
-pub(crate) fn installed() -> &'static ClientEnv {
+pub fn installed() -> &'static ClientEnv {
     INSTALLED.get_or_init(ClientEnv::default)
 }
 

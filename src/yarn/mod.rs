@@ -15,17 +15,20 @@ use spindle_appmaster::yarn::launch::{read_credentials, secret_from, LaunchInfo}
 use spindle_appmaster::yarn::tokens::{replace_file, KEYTAB_SECRET};
 use spindle_hadoop::config::Configuration;
 use spindle_hadoop::credentials::CredentialsFormat;
-use spindle_hadoop::user::simple_user;
 use spindle_hadoop::yarn::ContainerLaunchContext;
+use spindle_io::client_env;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// `HADOOP_TOKEN_FILE_LOCATION`: where YARN put the container's Credentials file.
 pub fn credentials_file() -> Result<String, String> {
-    std::env::var("HADOOP_TOKEN_FILE_LOCATION").map_err(|_| {
-        "HADOOP_TOKEN_FILE_LOCATION is not set: this role runs inside a YARN container".to_string()
-    })
+    let file = client_env::installed().token_file.as_ref();
+    file.map(|f| f.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            "HADOOP_TOKEN_FILE_LOCATION is not set: this role runs inside a YARN container"
+                .to_string()
+        })
 }
 
 /// A worker's secret from its container's Credentials file, which then loses it: the
@@ -132,21 +135,21 @@ pub fn use_keytab(principal: &str, keytab: &Path) -> Result<KeytabCache, String>
 /// The cluster of `HADOOP_CONF_DIR` / `YARN_CONF_DIR`, as the user Hadoop clients act
 /// as: on a Kerberos cluster, the `--keytab` login, else the ticket cache's principal.
 pub fn cluster_from_env() -> Result<Cluster, String> {
-    let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let user = client_env::installed().simple_user.clone();
     let keytab = KEYTAB.get().cloned();
     Cluster::load(conf_dirs_from_env(), Login::Client { user, keytab })
 }
 
 /// The cluster as seen from inside a YARN container, where tokens authenticate.
 pub fn cluster_in_container() -> Result<Cluster, String> {
-    let user = simple_user(std::env::var("HADOOP_USER_NAME").ok().as_deref());
+    let user = client_env::installed().simple_user.clone();
     Cluster::load(conf_dirs_from_env(), Login::Container { user })
 }
 
 fn conf_dirs_from_env() -> Vec<PathBuf> {
-    let hadoop = std::env::var("HADOOP_CONF_DIR").ok();
+    let hadoop = client_env::installed().hadoop_conf_dir.as_deref();
     let yarn = std::env::var("YARN_CONF_DIR").ok();
-    Configuration::conf_dirs(hadoop.as_deref(), yarn.as_deref())
+    Configuration::conf_dirs(hadoop, yarn.as_deref())
 }
 
 /// A file the application's master or `submit` left in the staging directory of
