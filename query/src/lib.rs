@@ -5,6 +5,7 @@
 mod error;
 pub mod estimate;
 pub mod inputs;
+pub mod kept;
 pub mod locality;
 mod planned;
 pub mod remote;

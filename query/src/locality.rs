@@ -11,7 +11,7 @@ use datafusion::datasource::listing::{FileRange, PartitionedFile};
 use datafusion::datasource::physical_plan::FileGroup;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion::physical_plan::{displayable, ExecutionPlan, ExecutionPlanProperties};
 use datafusion_distributed::{
     DistributedConfig, DistributedLeafExec, NetworkBoundaryExt, RouteTasksEvent,
     RouteTasksEventResponse, RouteTasksHandler, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
@@ -163,7 +163,9 @@ impl ScanLocality {
         let Some(placement) = placement else {
             let mut tally = self.tally.lock().expect("tally poisoned");
             reads.iter().for_each(|read| tally.add(read, "", None));
-            return None;
+            return Some(Ok(RouteTasksEventResponse::new(in_turn(
+                plan, workers, tasks,
+            ))));
         };
         let hosts: Vec<String> = workers
             .iter()
@@ -178,6 +180,22 @@ impl ScanLocality {
         let urls = chosen.into_iter().map(|w| workers[w].clone()).collect();
         Some(Ok(RouteTasksEventResponse::new(urls)))
     }
+}
+
+/// Scans with no preferred host, placed the same way whenever `plan` is planned again on
+/// the same workers: a query run again after a lost worker then sends each scan task to
+/// the worker that kept its results ([`crate::kept`]). Tasks go round the workers from
+/// a place that depends on the plan, so one-task scans do not all land on the first.
+fn in_turn(plan: &Arc<dyn ExecutionPlan>, workers: &[Url], tasks: usize) -> Vec<Url> {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(
+        &displayable(plan.as_ref()).one_line().to_string(),
+        &mut hasher,
+    );
+    let start = std::hash::Hasher::finish(&hasher) as usize;
+    (0..tasks)
+        .map(|i| workers[(start + i) % workers.len()].clone())
+        .collect()
 }
 
 impl Tally {
@@ -683,5 +701,24 @@ mod tests {
         // A task that reads nothing is not counted.
         tally.add(&TaskBytes::default(), "a", None);
         assert_eq!(tally.no_preference, 1);
+    }
+
+    #[test]
+    fn scans_without_a_preferred_host_go_round_the_workers_the_same_way_each_time() {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::record_batch::RecordBatch;
+        use datafusion::datasource::memory::MemorySourceConfig;
+        let column = Arc::new(Int64Array::from(vec![1]));
+        let batch = RecordBatch::try_from_iter([("v", column as _)]).unwrap();
+        let plan = MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], batch.schema(), None)
+            .unwrap() as Arc<dyn ExecutionPlan>;
+        let workers: Vec<Url> = (0..3)
+            .map(|i| Url::parse(&format!("spindle://w{i}:1")).unwrap())
+            .collect();
+        let placed = in_turn(&plan, &workers, 4);
+        assert_eq!(placed, in_turn(&plan, &workers, 4), "placed differently");
+        let first = workers.iter().position(|w| *w == placed[0]).unwrap();
+        let expected: Vec<Url> = (0..4).map(|i| workers[(first + i) % 3].clone()).collect();
+        assert_eq!(placed, expected);
     }
 }

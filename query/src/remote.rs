@@ -3,6 +3,7 @@
 //! Arrow Flight streams) runs inside a connection only a holder of the application's
 //! secret can open, and whose server proved it holds the secret too.
 
+use crate::kept::KeptResults;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion_distributed::grpc::{create_worker_client, BoxCloneSyncChannel};
@@ -39,9 +40,18 @@ const ACCEPTED_BACKLOG: usize = 64;
 pub fn worker(runtime: Arc<RuntimeEnv>, secret: Arc<str>) -> Worker {
     // One set of connections to the other workers, shared by every query's sessions.
     let peers = RemoteWorkers::new(Vec::new(), secret);
+    // Leaf stages' results, kept for a query run again after another worker is lost.
+    let kept = KeptResults::new(&runtime.memory_pool);
     let sessions = move |ctx: WorkerQueryContext| {
         let peers = peers.clone();
-        async move { Ok(ctx.builder.with_distributed_channel_resolver(peers).build()) }
+        let keeper = kept.keeper();
+        async move {
+            Ok(ctx
+                .builder
+                .with_distributed_channel_resolver(peers)
+                .with_distributed_worker_plan_rewrite_handler(keeper)
+                .build())
+        }
     };
     Worker::from_session_builder(sessions)
         .with_runtime_env(runtime)

@@ -1,0 +1,326 @@
+//! Leaf stages' results kept on the worker that computed them. When a worker is lost the
+//! query runs again; a scan task routed to the same surviving worker then replays what it
+//! produced instead of reading its input again, and only the lost worker's scans (and
+//! the stages above the scans, which read everything anew) are computed again.
+//!
+//! Only leaf stages (no exchange below them) are kept: their output depends only on their
+//! plan, which names the files and byte ranges the task reads, so a task whose plan text
+//! (and task number) is the same as before produces what it produced before. A stage
+//! reading an exchange could receive rows distributed differently in the new run (round
+//! robin), so its results are never reused. A partition's output is kept only once its
+//! stream ended without error, only within the worker's budget (a sixteenth of its memory
+//! pool, held beside it) and only while the pool is at most half used.
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::Result;
+use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    displayable, ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan,
+    PlanProperties, ReplaceChildrenOptions,
+};
+use datafusion_distributed::{
+    BroadcastExec, DistributedTaskContext, NetworkBoundaryExt, WorkerPlanRewriteEvent,
+    WorkerPlanRewriteEventResponse, WorkerPlanRewriteHandler,
+};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What kept results may hold, as a share of the worker's memory pool. They are not
+/// counted in the pool: in it they would shrink every spilling operator's fair share
+/// (measured: TPC-H 5–10% slower), so they stay small instead.
+const SHARE_OF_POOL: usize = 16;
+/// The budget when the pool has no limit.
+const UNLIMITED_POOL_BUDGET: usize = 128 << 20;
+
+/// One task's stage, as its worker received it.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct TaskPlan {
+    /// The plan in full (every file and byte range it reads).
+    text: Arc<str>,
+    task: usize,
+    tasks: usize,
+}
+
+/// The results a worker keeps, shared by every query session it serves.
+#[derive(Clone)]
+pub struct KeptResults {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kept: Mutex<Kept>,
+    budget: usize,
+    pool: Arc<dyn MemoryPool>,
+    /// Half the pool's limit, if it has one.
+    pool_half: Option<usize>,
+    /// Partitions replayed instead of computed, since the worker started.
+    replayed: AtomicU64,
+}
+
+struct Kept {
+    partitions: HashMap<(TaskPlan, usize), Arc<Vec<RecordBatch>>>,
+    /// The bytes the partitions hold.
+    held: usize,
+}
+
+impl KeptResults {
+    /// Results kept within a share of `pool`.
+    pub fn new(pool: &Arc<dyn MemoryPool>) -> KeptResults {
+        let limit = match pool.memory_limit() {
+            MemoryLimit::Finite(bytes) => Some(bytes),
+            MemoryLimit::Infinite | MemoryLimit::Unknown => None,
+        };
+        let budget = limit.map_or(UNLIMITED_POOL_BUDGET, |bytes| bytes / SHARE_OF_POOL);
+        KeptResults {
+            inner: Arc::new(Inner {
+                kept: Mutex::new(Kept {
+                    partitions: HashMap::new(),
+                    held: 0,
+                }),
+                budget,
+                pool: Arc::clone(pool),
+                pool_half: limit.map(|bytes| bytes / 2),
+                replayed: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// How many partitions were replayed instead of computed.
+    pub fn replayed(&self) -> u64 {
+        self.inner.replayed.load(Ordering::Relaxed)
+    }
+
+    /// A handler that makes the worker keep (and replay) its leaf stages' results.
+    pub fn keeper(&self) -> impl WorkerPlanRewriteHandler {
+        let kept = self.clone();
+        move |ev: WorkerPlanRewriteEvent| {
+            let task = ev
+                .session_config
+                .get_extension::<DistributedTaskContext>()
+                .map(|c| (c.task_index, c.task_count));
+            let plan = match task {
+                Some((task, tasks)) if is_leaf_stage(&ev.plan)? => {
+                    kept.wrap_below_head(ev.plan, task, tasks)?
+                }
+                _ => ev.plan,
+            };
+            Ok(WorkerPlanRewriteEventResponse::new(plan))
+        }
+    }
+
+    /// Wraps the stage below its producer head. The worker replaces a stage's head (the
+    /// repartition or broadcast feeding the next stage) with one of its own when the
+    /// stage is first executed, recognising it by its type; a stand-in over the head
+    /// would be kept under the new head, repartitioning twice and adding a node the
+    /// coordinator's copy of the plan lacks, so every metric the task sends back would
+    /// land on the wrong node. What the head does depends on the next stage, so what is
+    /// kept is what goes into it.
+    fn wrap_below_head(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: usize,
+        tasks: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !is_head(&plan) {
+            return Ok(self.wrap(plan, task, tasks));
+        }
+        let [input] = plan.children()[..] else {
+            return Ok(plan);
+        };
+        let wrapped = self.wrap(Arc::clone(input), task, tasks);
+        let recompute = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+        plan.replace_children(vec![wrapped], recompute)
+    }
+
+    fn wrap(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: usize,
+        tasks: usize,
+    ) -> Arc<dyn ExecutionPlan> {
+        let text = displayable(plan.as_ref()).indent(true).to_string().into();
+        Arc::new(KeptExec {
+            input: plan,
+            task: TaskPlan { text, task, tasks },
+            kept: self.clone(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.inner.kept.lock().expect("kept results poisoned")
+    }
+
+    fn get(&self, key: &(TaskPlan, usize)) -> Option<Arc<Vec<RecordBatch>>> {
+        self.lock().partitions.get(key).cloned()
+    }
+
+    /// Keeps `batches` as `key`'s output if the budget (and the pool) has room.
+    fn keep(&self, key: (TaskPlan, usize), batches: Vec<RecordBatch>) {
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut kept = self.lock();
+        // Within the budget, and only while the pool is at most half used: the stages
+        // still running come first.
+        let within_budget = kept.held + bytes <= self.inner.budget;
+        let pool_roomy = self
+            .inner
+            .pool_half
+            .is_none_or(|half| self.inner.pool.reserved() + bytes <= half);
+        if !within_budget || !pool_roomy {
+            return;
+        }
+        kept.held += bytes;
+        if let Some(before) = kept.partitions.insert(key, Arc::new(batches)) {
+            // Two streams of the same partition ended (the stage was asked twice): the
+            // earlier copy is dropped, and so is its share of the budget.
+            kept.held -= before
+                .iter()
+                .map(RecordBatch::get_array_memory_size)
+                .sum::<usize>();
+        }
+    }
+}
+
+/// Whether `plan` is a stage's producer head, which the worker rebuilds.
+fn is_head(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.is::<RepartitionExec>() || plan.is::<BroadcastExec>()
+}
+
+/// Whether `plan` reads no exchange: a stage whose input is only its own scans.
+fn is_leaf_stage(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+    let mut leaf = true;
+    plan.apply(|node| {
+        if node.is_network_boundary() {
+            leaf = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(leaf)
+}
+
+/// A leaf stage's root, standing in for it (same name, children and display, so the plan
+/// keeps its shape for metrics), that replays a partition kept from an earlier run or
+/// keeps what the stage computes.
+struct KeptExec {
+    input: Arc<dyn ExecutionPlan>,
+    task: TaskPlan,
+    kept: KeptResults,
+}
+
+impl fmt::Debug for KeptExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeptExec({})", self.input.name())
+    }
+}
+
+impl DisplayAs for KeptExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        self.input.fmt_as(t, f)
+    }
+}
+
+impl ExecutionPlan for KeptExec {
+    fn name(&self) -> &str {
+        self.input.name()
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    /// Code that finds a node by its type (a union that runs only its task's children
+    /// when the task's metrics are collected) finds the stage this stands in for.
+    fn downcast_delegate(&self) -> Option<&dyn ExecutionPlan> {
+        Some(self.input.as_ref())
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        self.input.children()
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        self.input.apply_expressions(f)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(KeptExec {
+            input: Arc::clone(&self.input).replace_children(children, options)?,
+            task: self.task.clone(),
+            kept: self.kept.clone(),
+        }))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let recompute = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+        self.replace_children(children, recompute)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.input.metrics()
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let key = (self.task.clone(), partition);
+        let schema = self.input.schema();
+        if let Some(batches) = self.kept.get(&key) {
+            self.kept.inner.replayed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                task = self.task.task,
+                tasks = self.task.tasks,
+                partition,
+                "replayed kept results of a leaf stage's task"
+            );
+            let replay = futures::stream::iter((*batches).clone().into_iter().map(Ok));
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, replay)));
+        }
+        let computed = self.input.execute(partition, context)?;
+        let kept = self.kept.clone();
+        // The batches so far ride along with the stream; at its end (and only if no
+        // error came) they are kept. A stream dropped early keeps nothing.
+        let teed = futures::stream::unfold(
+            Some((computed, Vec::new(), key, kept)),
+            |state| async move {
+                let (mut stream, mut seen, key, kept) = state?;
+                match stream.next().await {
+                    Some(Ok(batch)) => {
+                        seen.push(batch.clone());
+                        Some((Ok(batch), Some((stream, seen, key, kept))))
+                    }
+                    Some(Err(e)) => Some((Err(e), None)),
+                    None => {
+                        kept.keep(key, seen);
+                        None
+                    }
+                }
+            },
+        );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, teed)))
+    }
+}
+
+#[cfg(test)]
+#[path = "kept_tests.rs"]
+mod tests;
