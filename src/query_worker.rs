@@ -29,7 +29,8 @@ use tokio::io::AsyncReadExt;
 const STORE_CHECK: Duration = Duration::from_secs(30);
 
 pub async fn query_worker(args: QueryWorkerCommand) -> ExitCode {
-    crate::init_logging("warn");
+    // A replayed scan is rare (a rerun after a lost worker) and worth a line in the log.
+    crate::init_logging("warn,spindle_query::kept=info");
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -375,8 +375,6 @@ fn run_on_two_workers(dir: &Path, spec: &str) -> (std::process::Child, Vec<i32>,
         .arg(&spec_path)
         .args(["--workers", "2", "--quiet", "--summary-json"])
         .arg(&summary)
-        // The workers say when they replay a scan's kept results.
-        .env("RUST_LOG", "warn,spindle_query::kept=info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -471,7 +469,8 @@ fn survives_a_worker_signalled(sig: i32) {
     let expected = pairs_by_duckdb(&tpch().join("lineitem"));
     let got = std::fs::read_to_string(out.join("part-00000.csv")).unwrap();
     assert_eq!(got, format!("n\n{expected}\n"));
-    // The scans the surviving worker ran before the loss were not run again.
+    // The scans the surviving worker ran before the loss were not run again (its log
+    // says so, as a worker's log does by default).
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(
         said.contains("replayed kept results of a leaf stage's task"),

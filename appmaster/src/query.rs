@@ -8,7 +8,7 @@ use crate::progress::{LocalityCounts, Progress, Status, Summary};
 use spindle_job::{OutputFormat, QuerySpec};
 use spindle_query::locality::{Blocks, Tally};
 use spindle_query::remote::RemoteWorkers;
-use spindle_query::{PlannedQuery, QueryError, QueryOptions, QueryWorkers, Written};
+use spindle_query::{EarlierRun, PlannedQuery, QueryError, QueryOptions, QueryWorkers, Written};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,18 +51,22 @@ pub fn options(spec: &QuerySpec, workers: QueryWorkers, memory: u64) -> QueryOpt
         bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
         memory_per_worker: memory,
         blocks: None,
+        earlier: None,
     }
 }
 
-/// Plans `spec` over the pool's workers, with the inputs' blocks if already known.
+/// Plans `spec` over the pool's workers, with the inputs' blocks if already known and
+/// what the query's earlier run (if any) leaves to the next.
 pub async fn plan(
     spec: &QuerySpec,
     pool: &impl QueryPool,
     blocks: Option<Arc<Blocks>>,
+    earlier: Option<EarlierRun>,
 ) -> Result<PlannedQuery, QueryError> {
     let workers = QueryWorkers::Remote(pool.remote());
     let opts = QueryOptions {
         blocks,
+        earlier,
         ..options(spec, workers, pool.coordinator_memory())
     };
     spindle_query::plan(spec, &opts).await
@@ -155,10 +159,11 @@ pub async fn run_query(
             ));
         }
         tracing::warn!("{why}; replacing it and running the query again");
-        let blocks = planned.blocks();
+        let (blocks, earlier) = (planned.blocks(), planned.earlier_run());
         let replanned = async {
             pool.replace(worker.index).await?;
-            plan(spec, pool, blocks).await.map_err(|e| e.to_string())
+            let planned = plan(spec, pool, blocks, Some(earlier)).await;
+            planned.map_err(|e| e.to_string())
         };
         // A replacement may be slow to come (a full cluster): the wait is the query's
         // time too, and a signal ends it.

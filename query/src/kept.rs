@@ -8,8 +8,9 @@
 //! (and task number) is the same as before produces what it produced before. A stage
 //! reading an exchange could receive rows distributed differently in the new run (round
 //! robin), so its results are never reused. A partition's output is kept only once its
-//! stream ended without error, only within the worker's budget (a sixteenth of its memory
-//! pool, held beside it) and only while the pool is at most half used.
+//! stream ended without error, only within the worker's budget (a sixty-fourth of its
+//! memory pool, held beside it, shared with the copies still being made) and only while
+//! the pool is at most half used.
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -36,10 +37,11 @@ use std::sync::{Arc, Mutex};
 
 /// What kept results may hold, as a share of the worker's memory pool. They are not
 /// counted in the pool: in it they would shrink every spilling operator's fair share
-/// (measured: TPC-H 5–10% slower), so they stay small instead.
-const SHARE_OF_POOL: usize = 16;
+/// (measured: TPC-H 5–10% slower), so they stay small instead; a sixteenth still cost
+/// 5–12%, as memory held is memory the next scans fault in afresh (BENCHMARKS.md).
+const SHARE_OF_POOL: usize = 64;
 /// The budget when the pool has no limit.
-const UNLIMITED_POOL_BUDGET: usize = 128 << 20;
+const UNLIMITED_POOL_BUDGET: usize = 32 << 20;
 
 /// One task's stage, as its worker received it.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -70,6 +72,9 @@ struct Kept {
     partitions: HashMap<(TaskPlan, usize), Arc<Vec<RecordBatch>>>,
     /// The bytes the partitions hold.
     held: usize,
+    /// The bytes copies of partitions still running hold: they count against the budget
+    /// too, or every running partition could hold a budget's worth.
+    copying: usize,
 }
 
 impl KeptResults {
@@ -85,6 +90,7 @@ impl KeptResults {
                 kept: Mutex::new(Kept {
                     partitions: HashMap::new(),
                     held: 0,
+                    copying: 0,
                 }),
                 budget,
                 pool: Arc::clone(pool),
@@ -163,20 +169,32 @@ impl KeptResults {
         self.lock().partitions.get(key).cloned()
     }
 
-    /// Keeps `batches` as `key`'s output if the budget (and the pool) has room.
-    fn keep(&self, key: (TaskPlan, usize), batches: Vec<RecordBatch>) {
-        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    /// Claims `bytes` of the budget for a copy under way, if the budget (and the pool)
+    /// has room for them.
+    fn claim(&self, bytes: usize) -> bool {
         let mut kept = self.lock();
         // Within the budget, and only while the pool is at most half used: the stages
         // still running come first.
-        let within_budget = kept.held + bytes <= self.inner.budget;
+        let within_budget = kept.held + kept.copying + bytes <= self.inner.budget;
         let pool_roomy = self
             .inner
             .pool_half
             .is_none_or(|half| self.inner.pool.reserved() + bytes <= half);
-        if !within_budget || !pool_roomy {
-            return;
+        if within_budget && pool_roomy {
+            kept.copying += bytes;
         }
+        within_budget && pool_roomy
+    }
+
+    /// Gives back `bytes` a copy claimed.
+    fn release(&self, bytes: usize) {
+        self.lock().copying -= bytes;
+    }
+
+    /// Keeps a finished copy, `bytes` of it claimed, as `key`'s output.
+    fn keep(&self, key: (TaskPlan, usize), batches: Vec<RecordBatch>, bytes: usize) {
+        let mut kept = self.lock();
+        kept.copying -= bytes;
         kept.held += bytes;
         if let Some(before) = kept.partitions.insert(key, Arc::new(batches)) {
             // Two streams of the same partition ended (the stage was asked twice): the
@@ -186,6 +204,58 @@ impl KeptResults {
                 .map(RecordBatch::get_array_memory_size)
                 .sum::<usize>();
         }
+    }
+}
+
+/// A copy of a running partition's batches, each claimed from the budget; given up (its
+/// claim given back) once the budget has no room for the next, or when it is dropped
+/// before its partition ends.
+struct PartitionCopy {
+    batches: Option<Vec<RecordBatch>>,
+    bytes: usize,
+    kept: KeptResults,
+}
+
+impl PartitionCopy {
+    fn new(kept: KeptResults) -> PartitionCopy {
+        PartitionCopy {
+            batches: Some(Vec::new()),
+            bytes: 0,
+            kept,
+        }
+    }
+
+    fn add(&mut self, batch: &RecordBatch) {
+        let Some(batches) = &mut self.batches else {
+            return;
+        };
+        let bytes = batch.get_array_memory_size();
+        if self.kept.claim(bytes) {
+            self.bytes += bytes;
+            batches.push(batch.clone());
+        } else {
+            self.give_up();
+        }
+    }
+
+    fn give_up(&mut self) {
+        if self.batches.take().is_some() {
+            self.kept.release(std::mem::take(&mut self.bytes));
+        }
+    }
+
+    /// Keeps the copy as `key`'s output: its partition ended without error.
+    fn finish(mut self, key: (TaskPlan, usize)) {
+        if let Some(batches) = self.batches.take() {
+            let bytes = std::mem::take(&mut self.bytes);
+            self.kept.keep(key, batches, bytes);
+        }
+    }
+}
+
+impl Drop for PartitionCopy {
+    fn drop(&mut self) {
+        self.give_up();
     }
 }
 
@@ -297,26 +367,25 @@ impl ExecutionPlan for KeptExec {
             return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, replay)));
         }
         let computed = self.input.execute(partition, context)?;
-        let kept = self.kept.clone();
-        // The batches so far ride along with the stream; at its end (and only if no
-        // error came) they are kept. A stream dropped early keeps nothing.
-        let teed = futures::stream::unfold(
-            Some((computed, Vec::new(), key, kept)),
-            |state| async move {
-                let (mut stream, mut seen, key, kept) = state?;
-                match stream.next().await {
-                    Some(Ok(batch)) => {
-                        seen.push(batch.clone());
-                        Some((Ok(batch), Some((stream, seen, key, kept))))
-                    }
-                    Some(Err(e)) => Some((Err(e), None)),
-                    None => {
-                        kept.keep(key, seen);
-                        None
-                    }
+        // The batches so far ride along with the stream, while the budget has room for
+        // them; at its end (and only if no error came) they are kept. A stream dropped
+        // early keeps nothing, and a partition too large to keep is not copied to its
+        // end: its copies would pin every batch it made.
+        let copy = PartitionCopy::new(self.kept.clone());
+        let teed = futures::stream::unfold(Some((computed, copy, key)), |state| async move {
+            let (mut stream, mut copy, key) = state?;
+            match stream.next().await {
+                Some(Ok(batch)) => {
+                    copy.add(&batch);
+                    Some((Ok(batch), Some((stream, copy, key))))
                 }
-            },
-        );
+                Some(Err(e)) => Some((Err(e), None)),
+                None => {
+                    copy.finish(key);
+                    None
+                }
+            }
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, teed)))
     }
 }

@@ -175,3 +175,44 @@ fn the_stand_in_shows_as_the_stage_it_wraps() {
     // union that runs only its task's children.
     assert!(wrapped.is::<datafusion::datasource::source::DataSourceExec>());
 }
+
+/// Results kept within a budget of `batches` one-batch copies.
+fn budget_of(batches: usize) -> KeptResults {
+    let size = batch(&[1, 2, 3]).get_array_memory_size();
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(size * batches * SHARE_OF_POOL));
+    KeptResults::new(&pool)
+}
+
+#[test]
+fn a_copy_that_outgrows_the_budget_lets_go_of_its_batches_and_its_claim() {
+    let one = batch(&[1, 2, 3]);
+    let kept = budget_of(2);
+    let mut copy = PartitionCopy::new(kept.clone());
+    copy.add(&one);
+    copy.add(&one);
+    assert_eq!(copy.batches.as_ref().map(Vec::len), Some(2));
+    copy.add(&one);
+    assert!(copy.batches.is_none(), "three batches held in room for two");
+    assert_eq!(kept.lock().copying, 0);
+    copy.add(&one);
+    assert!(copy.batches.is_none());
+}
+
+/// Partitions running side by side share one budget: each holding a budget's worth
+/// would pin that much per partition.
+#[test]
+fn copies_under_way_share_the_budget_and_give_it_back_when_dropped() {
+    let one = batch(&[1, 2, 3]);
+    let kept = budget_of(1);
+    let mut first = PartitionCopy::new(kept.clone());
+    let mut second = PartitionCopy::new(kept.clone());
+    first.add(&one);
+    second.add(&one);
+    assert!(first.batches.is_some());
+    assert!(second.batches.is_none(), "two copies held in room for one");
+    drop(first);
+    assert_eq!(kept.lock().copying, 0);
+    let mut third = PartitionCopy::new(kept.clone());
+    third.add(&one);
+    assert!(third.batches.is_some());
+}

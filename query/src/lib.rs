@@ -19,6 +19,7 @@ pub mod workers;
 
 pub use error::QueryError;
 pub use planned::{
-    plan, plan_registered, register, PlannedQuery, QueryOptions, QueryWorkers, Registered, Written,
+    plan, plan_registered, register, EarlierRun, PlannedQuery, QueryOptions, QueryWorkers,
+    Registered, Written,
 };
 pub use runtime::runtime;

@@ -61,6 +61,44 @@ pub struct Tally {
 pub struct ScanLocality {
     placement: Arc<OnceLock<Placement>>,
     tally: Arc<Mutex<Tally>>,
+    routes: Routes,
+}
+
+/// Which worker each scan task went to, kept from one run of a query to the next: a run
+/// after a lost worker sends each task back to the worker that kept its results
+/// ([`crate::kept`]) when that worker is still there.
+#[derive(Clone, Default)]
+pub struct Routes(Arc<Mutex<HashMap<u64, Url>>>);
+
+impl Routes {
+    /// `chosen` (indices into `workers`) for the tasks `keys` name, but a task that ran
+    /// before on one of `workers` goes back to it; remembers where each task goes now.
+    fn stick(&self, keys: &[u64], chosen: Vec<usize>, workers: &[Url]) -> Vec<usize> {
+        let mut ran = self.0.lock().expect("routes poisoned");
+        let chosen: Vec<usize> = keys
+            .iter()
+            .zip(chosen)
+            .map(|(key, w)| {
+                let before = ran
+                    .get(key)
+                    .and_then(|url| workers.iter().position(|u| u == url));
+                before.unwrap_or(w)
+            })
+            .collect();
+        for (key, &w) in keys.iter().zip(&chosen) {
+            ran.insert(*key, workers[w].clone());
+        }
+        chosen
+    }
+}
+
+/// A scan task, as a worker keeps its results: what it reads (in full), its number and
+/// how many tasks the scan was cut into.
+fn task_key(variant: &Arc<dyn ExecutionPlan>, task: usize, tasks: usize) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    let text = displayable(variant.as_ref()).indent(true).to_string();
+    std::hash::Hash::hash(&(text, task, tasks), &mut hasher);
+    std::hash::Hasher::finish(&hasher)
 }
 
 /// The blocks, and each host's rack as their replicas name it.
@@ -70,6 +108,19 @@ struct Placement {
 }
 
 impl ScanLocality {
+    /// Scan locality that routes tasks where `routes` says they ran in an earlier run.
+    pub fn following(routes: Routes) -> ScanLocality {
+        ScanLocality {
+            routes,
+            ..ScanLocality::default()
+        }
+    }
+
+    /// Where this plan's scan tasks went, for a later run of the query.
+    pub fn routes(&self) -> Routes {
+        self.routes.clone()
+    }
+
     /// Says where the input's blocks are; only the first call counts.
     pub fn locate(&self, blocks: Arc<Blocks>) {
         let racks = host_racks(&blocks);
@@ -160,18 +211,23 @@ impl ScanLocality {
             .collect();
         // Nothing of this stage's scans is on HDFS: the library places them, and they
         // count as having no preference.
+        let keys: Vec<u64> = (variants.iter().enumerate())
+            .map(|(task, variant)| task_key(variant, task, tasks))
+            .collect();
         let Some(placement) = placement else {
             let mut tally = self.tally.lock().expect("tally poisoned");
             reads.iter().for_each(|read| tally.add(read, "", None));
-            return Some(Ok(RouteTasksEventResponse::new(in_turn(
-                plan, workers, tasks,
-            ))));
+            let chosen = self
+                .routes
+                .stick(&keys, in_turn(plan, workers.len(), tasks), workers);
+            let urls = chosen.into_iter().map(|w| workers[w].clone()).collect();
+            return Some(Ok(RouteTasksEventResponse::new(urls)));
         };
         let hosts: Vec<String> = workers
             .iter()
             .map(|u| u.host_str().unwrap_or_default().to_string())
             .collect();
-        let chosen = assign(&reads, &hosts);
+        let chosen = self.routes.stick(&keys, assign(&reads, &hosts), workers);
         let mut tally = self.tally.lock().expect("tally poisoned");
         for (read, &w) in reads.iter().zip(&chosen) {
             let rack = placement.racks.get(&hosts[w]).map(String::as_str);
@@ -183,19 +239,16 @@ impl ScanLocality {
 }
 
 /// Scans with no preferred host, placed the same way whenever `plan` is planned again on
-/// the same workers: a query run again after a lost worker then sends each scan task to
-/// the worker that kept its results ([`crate::kept`]). Tasks go round the workers from
-/// a place that depends on the plan, so one-task scans do not all land on the first.
-fn in_turn(plan: &Arc<dyn ExecutionPlan>, workers: &[Url], tasks: usize) -> Vec<Url> {
+/// as many workers (the index of each task's worker). Tasks go round the workers from a
+/// place that depends on the plan, so one-task scans do not all land on the first.
+fn in_turn(plan: &Arc<dyn ExecutionPlan>, workers: usize, tasks: usize) -> Vec<usize> {
     let mut hasher = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(
         &displayable(plan.as_ref()).one_line().to_string(),
         &mut hasher,
     );
     let start = std::hash::Hasher::finish(&hasher) as usize;
-    (0..tasks)
-        .map(|i| workers[(start + i) % workers.len()].clone())
-        .collect()
+    (0..tasks).map(|i| (start + i) % workers).collect()
 }
 
 impl Tally {
@@ -712,13 +765,31 @@ mod tests {
         let batch = RecordBatch::try_from_iter([("v", column as _)]).unwrap();
         let plan = MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], batch.schema(), None)
             .unwrap() as Arc<dyn ExecutionPlan>;
-        let workers: Vec<Url> = (0..3)
-            .map(|i| Url::parse(&format!("spindle://w{i}:1")).unwrap())
-            .collect();
-        let placed = in_turn(&plan, &workers, 4);
-        assert_eq!(placed, in_turn(&plan, &workers, 4), "placed differently");
-        let first = workers.iter().position(|w| *w == placed[0]).unwrap();
-        let expected: Vec<Url> = (0..4).map(|i| workers[(first + i) % 3].clone()).collect();
+        let placed = in_turn(&plan, 3, 4);
+        assert_eq!(placed, in_turn(&plan, 3, 4), "placed differently");
+        let expected: Vec<usize> = (0..4).map(|i| (placed[0] + i) % 3).collect();
         assert_eq!(placed, expected);
+    }
+
+    fn workers(names: &[&str]) -> Vec<Url> {
+        names
+            .iter()
+            .map(|n| Url::parse(&format!("spindle://{n}:1")).unwrap())
+            .collect()
+    }
+
+    /// After a lost worker the query runs again on the others: each task they ran goes
+    /// back to them (their kept results replay), the lost one's tasks go where chosen.
+    #[test]
+    fn a_task_goes_back_to_the_worker_it_ran_on_while_that_worker_is_there() {
+        let routes = Routes::default();
+        let three = workers(&["a", "b", "c"]);
+        let keys = [11, 12, 13];
+        assert_eq!(routes.stick(&keys, vec![0, 1, 2], &three), [0, 1, 2]);
+        // b is lost: the planner's choice would move a's and c's tasks.
+        let two = workers(&["a", "c"]);
+        assert_eq!(routes.stick(&keys, vec![1, 0, 1], &two), [0, 0, 1]);
+        // b's task stays where it went in that run; another task goes where chosen.
+        assert_eq!(routes.stick(&[12, 14], vec![1, 1], &two), [0, 1]);
     }
 }

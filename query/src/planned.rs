@@ -2,7 +2,7 @@
 //! it into output files.
 
 use crate::inputs;
-use crate::locality::{Blocks, ScanLocality, Tally};
+use crate::locality::{Blocks, Routes, ScanLocality, Tally};
 use crate::remote::RemoteWorkers;
 use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
@@ -45,6 +45,17 @@ pub struct QueryOptions {
     /// Where the inputs' HDFS blocks are, when the caller knows already (an earlier plan
     /// of the query, the master's asks); `None` asks the NameNode. Remote workers only.
     pub blocks: Option<Arc<Blocks>>,
+    /// The run before this one, when the query runs again after a lost worker.
+    pub earlier: Option<EarlierRun>,
+}
+
+/// What a query's next run takes from this one: it is cut into as many tasks, and each
+/// scan task goes back to the worker that ran it, so a surviving worker replays the
+/// scans it kept ([`crate::kept`]) and only the lost worker's are read again.
+#[derive(Clone)]
+pub struct EarlierRun {
+    routes: Routes,
+    named: usize,
 }
 
 /// A query ready to run: its coordinating session and staged plan.
@@ -60,6 +71,8 @@ pub struct PlannedQuery {
     pub file_bytes: usize,
     /// Where the scans' bytes are, and where the scans ran.
     locality: ScanLocality,
+    /// How many workers the planner was told of (remote workers only).
+    named: usize,
     /// Rows of output so far, in this run: for progress.
     rows_out: Arc<AtomicU64>,
 }
@@ -123,12 +136,20 @@ pub async fn plan_registered(
     let Registered { state, listed } = registered;
     let runtime = state.runtime_env().clone();
     let builder = SessionStateBuilder::new_from_existing(state);
-    let locality = ScanLocality::default();
+    let (routes, mut named) = match &opts.earlier {
+        Some(earlier) => (earlier.routes.clone(), earlier.named),
+        None => (Routes::default(), 0),
+    };
+    let locality = ScanLocality::following(routes);
     let mut builder = match &opts.workers {
         QueryWorkers::InProcess(n) => distributed(builder, LocalWorkers::start(*n, runtime)),
-        QueryWorkers::Remote(workers) => distributed(builder, workers.clone())
-            .with_distributed_route_tasks_handler(locality.router(workers.urls()))
-            .with_distributed_scale_up_leaf_node_handler(locality.leaf_planner()),
+        QueryWorkers::Remote(workers) => {
+            let workers = workers.clone().named_at_least(named);
+            named = workers.named();
+            distributed(builder, workers.clone())
+                .with_distributed_route_tasks_handler(locality.router(workers.urls()))
+                .with_distributed_scale_up_leaf_node_handler(locality.leaf_planner())
+        }
     }
     .with_distributed_planner();
     if let Some(bytes) = opts.bytes_per_partition {
@@ -167,6 +188,7 @@ pub async fn plan_registered(
         files: listed.into_iter().map(|f| f.url).collect(),
         file_bytes: FILE_BYTES,
         locality,
+        named,
         rows_out: Default::default(),
     })
 }
@@ -203,6 +225,14 @@ impl PlannedQuery {
     /// The inputs' HDFS blocks, as this plan found them: for planning the query again.
     pub fn blocks(&self) -> Option<Arc<Blocks>> {
         self.locality.blocks()
+    }
+
+    /// What a run of the query after this one takes from it.
+    pub fn earlier_run(&self) -> EarlierRun {
+        EarlierRun {
+            routes: self.locality.routes(),
+            named: self.named,
+        }
     }
 
     /// Rows the query has put out so far in its current run (a run that fails and
@@ -384,6 +414,7 @@ mod tests {
             bytes_per_partition,
             memory_per_worker: 64 << 20,
             blocks: None,
+            earlier: None,
         }
     }
 
@@ -526,6 +557,41 @@ mod tests {
         );
     }
 
+    /// A run after a lost worker is cut into as many tasks as the run before, on the
+    /// workers left, so their scan tasks are the ones they ran and kept; planned afresh
+    /// on those workers it would be cut into fewer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_after_a_lost_worker_is_cut_into_as_many_tasks_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = facts_and_dims_query(
+            dir.path(),
+            "SELECT d.name, count(*) AS n FROM facts f JOIN dims d ON f.k = d.id GROUP BY d.name",
+        );
+        let mut urls = vec![];
+        for _ in 0..3 {
+            urls.push(crate::remote::tests::served("s3cret", Wire::Authenticated).await);
+        }
+        let over =
+            |urls: Vec<url::Url>| QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into()));
+        let first = plan(&spec, &small_options(over(urls.clone()), Some(1024)))
+            .await
+            .unwrap();
+        let left = vec![urls[0].clone(), urls[2].clone()];
+        let again = QueryOptions {
+            earlier: Some(first.earlier_run()),
+            ..small_options(over(left.clone()), Some(1024))
+        };
+        let again = plan(&spec, &again).await.unwrap();
+        assert_eq!(again.stages(), first.stages(), "{}", again.explain());
+        let afresh = plan(&spec, &small_options(over(left), Some(1024)))
+            .await
+            .unwrap();
+        assert!(afresh.stages().1 < first.stages().1, "{}", afresh.explain());
+        let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
+        let written = again.write(OutputFormat::Csv, &staging).await.unwrap();
+        assert_eq!(written.rows, 10);
+    }
+
     /// A partition larger than `file_bytes` goes out as several files, in order, each
     /// whole, and nothing is held back.
     #[tokio::test]
@@ -549,6 +615,7 @@ mod tests {
             // Two batches a file.
             file_bytes: one_batch * 2,
             locality: ScanLocality::default(),
+            named: 0,
             rows_out: Default::default(),
         };
         let dir = tempfile::tempdir().unwrap();

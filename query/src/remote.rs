@@ -103,6 +103,8 @@ pub async fn serve(
 #[derive(Clone)]
 pub struct RemoteWorkers {
     urls: Arc<Vec<Url>>,
+    /// How many workers the planner is told of, at least ([`urls_for_planning`]).
+    named: usize,
     secret: Arc<str>,
     channels: Arc<Mutex<HashMap<Url, BoxCloneSyncChannel>>>,
 }
@@ -118,9 +120,23 @@ impl RemoteWorkers {
     pub fn new(urls: Vec<Url>, secret: Arc<str>) -> RemoteWorkers {
         RemoteWorkers {
             urls: Arc::new(urls),
+            named: 0,
             secret,
             channels: Arc::default(),
         }
+    }
+
+    /// The same workers, named to the planner at least `n` times: a query run again on
+    /// fewer workers is then cut into as many tasks as before, so a survivor's scan tasks
+    /// are the same and replay what it kept ([`crate::kept`]).
+    pub fn named_at_least(mut self, n: usize) -> RemoteWorkers {
+        self.named = n;
+        self
+    }
+
+    /// How many workers the planner is told of.
+    pub fn named(&self) -> usize {
+        urls_for_planning(&self.urls, self.named).len()
     }
 
     async fn channel(&self, url: &Url) -> Result<BoxCloneSyncChannel> {
@@ -164,21 +180,22 @@ impl RemoteWorkers {
 
 impl WorkerResolver for RemoteWorkers {
     fn get_urls(&self) -> Result<Vec<Url>> {
-        Ok(urls_for_planning(&self.urls))
+        Ok(urls_for_planning(&self.urls, self.named))
     }
 }
 
-/// The workers as the planner is told of them: a single worker is named twice.
-/// datafusion-distributed cuts a plan into stages of as many tasks as it is told of
-/// workers, and runs a stage of one task feeding one task where the coordinator is.
-/// With one worker the whole query would run in the coordinator (on YARN, the
-/// application master's container) while the worker idled; named twice, each stage
-/// runs as two tasks on that worker.
-pub(crate) fn urls_for_planning(urls: &[Url]) -> Vec<Url> {
-    match urls {
-        [only] => vec![only.clone(), only.clone()],
-        all => all.to_vec(),
-    }
+/// The workers as the planner is told of them: each once, round the list again up to
+/// `at_least` names, and a single worker at least twice. datafusion-distributed cuts a
+/// plan into stages of as many tasks as it is told of workers, and runs a stage of one
+/// task feeding one task where the coordinator is. With one worker the whole query would
+/// run in the coordinator (on YARN, the application master's container) while the
+/// worker idled; named twice, each stage runs as two tasks on that worker.
+pub(crate) fn urls_for_planning(urls: &[Url], at_least: usize) -> Vec<Url> {
+    let names = match urls.len() {
+        1 => at_least.max(2),
+        n => at_least.max(n),
+    };
+    urls.iter().cycle().take(names).cloned().collect()
 }
 
 #[async_trait::async_trait]
@@ -261,6 +278,26 @@ pub(crate) mod tests {
     use super::*;
     use datafusion_distributed::GetWorkerInfoRequest;
     use std::time::Instant;
+
+    #[test]
+    fn the_planner_is_told_of_each_worker_a_lone_one_twice_and_as_many_as_asked() {
+        let urls: Vec<Url> = ["a", "b"]
+            .iter()
+            .map(|h| Url::parse(&format!("spindle://{h}:1")).unwrap())
+            .collect();
+        let named = |urls: &[Url], at_least| -> Vec<String> {
+            urls_for_planning(urls, at_least)
+                .iter()
+                .map(|u| u.host_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(named(&urls, 0), ["a", "b"]);
+        assert_eq!(named(&urls[..1], 0), ["a", "a"]);
+        // Three workers planned the first run; one is lost, two are left.
+        assert_eq!(named(&urls, 3), ["a", "b", "a"]);
+        assert_eq!(named(&urls[..1], 3), ["a", "a", "a"]);
+        assert!(named(&[], 3).is_empty());
+    }
 
     /// A worker served on a free loopback port with `secret`, its connections as
     /// `wire` says.

@@ -70,7 +70,7 @@ impl LocalWorkers {
 impl WorkerResolver for LocalWorkers {
     fn get_urls(&self) -> Result<Vec<Url>> {
         let urls: Vec<Url> = self.slots.iter().map(|(url, _)| url.clone()).collect();
-        Ok(crate::remote::urls_for_planning(&urls))
+        Ok(crate::remote::urls_for_planning(&urls, 0))
     }
 }
 

@@ -186,7 +186,7 @@ fn a_query_with_a_wrong_column_is_refused_before_any_application() {
 
 #[test]
 fn a_killed_query_worker_container_is_replaced_and_the_answer_is_exact() {
-    lost_worker_is_replaced("killed", 9, "", "ended: ");
+    lost_worker_is_replaced("killed", 9, 3, "", "ended: ");
 }
 
 /// A stopped process's container still runs and its connections stay open: only its
@@ -196,26 +196,29 @@ fn a_stopped_query_worker_container_is_replaced_and_the_answer_is_exact() {
     lost_worker_is_replaced(
         "stopped",
         19,
+        2,
         "workers: { heartbeat_timeout: 3s }\n",
         "was silent for 3s (workers.heartbeat_timeout)",
     );
 }
 
-/// Submits the slow pairs query on two worker containers, sends `sig` to one worker's
-/// process mid-query, and checks the application still succeeds with DuckDB's answer,
-/// one worker lost and replaced (the query running again on the other meanwhile), for
-/// the reason `why` (in the master's log), and no worker left once it ends.
-fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
+/// Submits the slow pairs query on `count` worker containers, sends `sig` to one
+/// worker's process mid-query, and checks the application still succeeds with DuckDB's
+/// answer, one worker lost and replaced (the query running again on the others
+/// meanwhile, which replay the scans they had finished), for the reason `why` (in the
+/// master's log), and no worker left once it ends.
+fn lost_worker_is_replaced(name: &str, sig: i32, count: usize, workers: &str, why: &str) {
     let local = tempfile::tempdir().unwrap();
     let out = format!("{BASE}-pairs-{name}");
     let spec = query_spec("pairs", SECONDS_OF_PAIRS, &out) + workers;
     let spec = spec_file(local.path(), name, &spec);
-    let o = spindle(&["submit", &spec, "--workers", "2", "--am-memory-mb", "256"]);
+    let n = count.to_string();
+    let o = spindle(&["submit", &spec, "--workers", &n, "--am-memory-mb", "256"]);
     assert!(o.status.success(), "{}", text(&o));
     let app = app_id(&o);
     let started = Instant::now();
     let mut workers = vec![];
-    while workers.len() < 2 {
+    while workers.len() < count {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "the query workers of {app} never ran"
@@ -242,7 +245,7 @@ fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
         let o = spindle(&["kv", "get", "spindle.progress", "--app", &app]);
         said = String::from_utf8_lossy(&o.stdout).into_owned();
     }
-    assert!(said.contains("on 2 workers"), "{said}");
+    assert!(said.contains(&format!("on {count} workers")), "{said}");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(status(&app)["state"], "RUNNING", "ended before the kill");
     assert!(signal(workers[0].1 as u32, sig), "signal {sig} failed");
@@ -256,7 +259,7 @@ fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
     let summary = recorded_summary(&app);
     assert_eq!(summary["workers_lost"], 1, "{summary}");
     assert_eq!(summary["retries"], 1, "{summary}");
-    assert_eq!(summary["workers"], 3, "{summary}");
+    assert_eq!(summary["workers"], count + 1, "{summary}");
     // YARN stops the workers with the application.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !spindle_processes(&app, "query-worker").is_empty() {
@@ -275,6 +278,13 @@ fn lost_worker_is_replaced(name: &str, sig: i32, workers: &str, why: &str) {
     // It ran again at once on the worker left, not after the replacement's container.
     assert!(
         logs.contains("the query runs again on the workers left while its replacements start"),
+        "{logs}"
+    );
+    // There the workers left replayed the scans they had finished instead of reading
+    // them again: the rerun is cut into as many tasks as before (the workers left named
+    // as often), and each task goes back to the worker that ran it.
+    assert!(
+        logs.contains("replayed kept results of a leaf stage's task"),
         "{logs}"
     );
     let expected = pairs_by_duckdb(&tpch_on_hdfs().join("lineitem"));

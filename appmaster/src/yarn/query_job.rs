@@ -206,7 +206,7 @@ async fn run(
     if let Err(e) = pool.start(workers).await {
         return failed(e);
     }
-    let planned = match plan(spec, &pool, Some(blocks)).await {
+    let planned = match plan(spec, &pool, Some(blocks), None).await {
         Ok(p) => p,
         Err(e) => return failed(e.to_string()),
     };
