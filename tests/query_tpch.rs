@@ -476,4 +476,16 @@ fn survives_a_worker_signalled(sig: i32) {
         said.contains("replayed kept results of a leaf stage's task"),
         "{said}"
     );
+    // The rows in count the replayed scans' rows too: the same as a run with no loss.
+    let clean = dir.path().join("clean");
+    std::fs::create_dir(&clean).unwrap();
+    let elsewhere = spec.replace(out.to_str().unwrap(), clean.join("out").to_str().unwrap());
+    let whole = run_spec(&clean, &elsewhere, &["--workers", "2"]);
+    whole.assert_ok();
+    assert!(
+        whole.summary["rows_in"].as_u64().unwrap() > 0,
+        "{}",
+        whole.summary
+    );
+    assert_eq!(summary["rows_in"], whole.summary["rows_in"], "{summary}");
 }

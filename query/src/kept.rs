@@ -18,12 +18,14 @@ use datafusion::common::Result;
 use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::metrics::{
+    ExecutionPlanMetricsSet, Metric, MetricBuilder, MetricValue, MetricsSet,
+};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     displayable, ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan,
-    PlanProperties, ReplaceChildrenOptions,
+    ExecutionPlanProperties, PlanProperties, ReplaceChildrenOptions,
 };
 use datafusion_distributed::{
     BroadcastExec, DistributedTaskContext, NetworkBoundaryExt, WorkerPlanRewriteEvent,
@@ -34,6 +36,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The metric in which a kept result's replay counts the rows its scans had made, so the
+/// query's rows in ([`crate::scanned`]) are the same whether a scan ran or replayed.
+pub const REPLAYED_SCAN_ROWS: &str = "replayed_scan_rows";
 
 /// What kept results may hold, as a share of the worker's memory pool. They are not
 /// counted in the pool: in it they would shrink every spilling operator's fair share
@@ -68,8 +74,14 @@ struct Inner {
     replayed: AtomicU64,
 }
 
+/// A partition's output, and the rows its scans produced for it.
+struct KeptPartition {
+    batches: Vec<RecordBatch>,
+    scan_rows: usize,
+}
+
 struct Kept {
-    partitions: HashMap<(TaskPlan, usize), Arc<Vec<RecordBatch>>>,
+    partitions: HashMap<(TaskPlan, usize), Arc<KeptPartition>>,
     /// The bytes the partitions hold.
     held: usize,
     /// The bytes copies of partitions still running hold: they count against the budget
@@ -137,11 +149,17 @@ impl KeptResults {
         tasks: usize,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if !is_head(&plan) {
-            return Ok(self.wrap(plan, task, tasks));
+            return Ok(match partitions_follow_scans(&plan) {
+                true => self.wrap(plan, task, tasks),
+                false => plan,
+            });
         }
         let [input] = plan.children()[..] else {
             return Ok(plan);
         };
+        if !partitions_follow_scans(input) {
+            return Ok(plan);
+        }
         let wrapped = self.wrap(Arc::clone(input), task, tasks);
         let recompute = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
         plan.replace_children(vec![wrapped], recompute)
@@ -158,6 +176,7 @@ impl KeptResults {
             input: plan,
             task: TaskPlan { text, task, tasks },
             kept: self.clone(),
+            replayed: ExecutionPlanMetricsSet::new(),
         })
     }
 
@@ -165,7 +184,7 @@ impl KeptResults {
         self.inner.kept.lock().expect("kept results poisoned")
     }
 
-    fn get(&self, key: &(TaskPlan, usize)) -> Option<Arc<Vec<RecordBatch>>> {
+    fn get(&self, key: &(TaskPlan, usize)) -> Option<Arc<KeptPartition>> {
         self.lock().partitions.get(key).cloned()
     }
 
@@ -192,14 +211,15 @@ impl KeptResults {
     }
 
     /// Keeps a finished copy, `bytes` of it claimed, as `key`'s output.
-    fn keep(&self, key: (TaskPlan, usize), batches: Vec<RecordBatch>, bytes: usize) {
+    fn keep(&self, key: (TaskPlan, usize), partition: KeptPartition, bytes: usize) {
         let mut kept = self.lock();
         kept.copying -= bytes;
         kept.held += bytes;
-        if let Some(before) = kept.partitions.insert(key, Arc::new(batches)) {
+        if let Some(before) = kept.partitions.insert(key, Arc::new(partition)) {
             // Two streams of the same partition ended (the stage was asked twice): the
             // earlier copy is dropped, and so is its share of the budget.
             kept.held -= before
+                .batches
                 .iter()
                 .map(RecordBatch::get_array_memory_size)
                 .sum::<usize>();
@@ -244,11 +264,13 @@ impl PartitionCopy {
         }
     }
 
-    /// Keeps the copy as `key`'s output: its partition ended without error.
-    fn finish(mut self, key: (TaskPlan, usize)) {
+    /// Keeps the copy as `key`'s output, which its scans made of `scan_rows` rows: its
+    /// partition ended without error.
+    fn finish(mut self, key: (TaskPlan, usize), scan_rows: usize) {
         if let Some(batches) = self.batches.take() {
             let bytes = std::mem::take(&mut self.bytes);
-            self.kept.keep(key, batches, bytes);
+            let partition = KeptPartition { batches, scan_rows };
+            self.kept.keep(key, partition, bytes);
         }
     }
 }
@@ -257,6 +279,35 @@ impl Drop for PartitionCopy {
     fn drop(&mut self) {
         self.give_up();
     }
+}
+
+/// Whether each partition of `plan` reads only the same partition of its scan (one child
+/// all the way down, as many partitions, no repartition): then the rows its scan made
+/// for a partition are known, and a replay of the partition can count them as read.
+fn partitions_follow_scans(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    match plan.children()[..] {
+        [] => true,
+        [child] => {
+            let partitions = |p: &Arc<dyn ExecutionPlan>| p.output_partitioning().partition_count();
+            !plan.is::<RepartitionExec>()
+                && partitions(child) == partitions(plan)
+                && partitions_follow_scans(child)
+        }
+        _ => false,
+    }
+}
+
+/// The rows the scan at the bottom of `plan` made for `partition` (the plan's partitions
+/// following its scan's: [`partitions_follow_scans`]).
+fn scan_rows(plan: &Arc<dyn ExecutionPlan>, partition: usize) -> usize {
+    if let Some(child) = plan.children().first() {
+        return scan_rows(child, partition);
+    }
+    let of_partition = |m: &Metric| {
+        m.partition() == Some(partition) && matches!(m.value(), MetricValue::OutputRows(_))
+    };
+    let rows = plan.metrics().and_then(|m| m.sum(of_partition));
+    rows.map_or(0, |r| r.as_usize())
 }
 
 /// Whether `plan` is a stage's producer head, which the worker rebuilds.
@@ -284,6 +335,8 @@ struct KeptExec {
     input: Arc<dyn ExecutionPlan>,
     task: TaskPlan,
     kept: KeptResults,
+    /// The rows the scans of replayed partitions had made ([`REPLAYED_SCAN_ROWS`]).
+    replayed: ExecutionPlanMetricsSet,
 }
 
 impl fmt::Debug for KeptExec {
@@ -333,6 +386,7 @@ impl ExecutionPlan for KeptExec {
             input: Arc::clone(&self.input).replace_children(children, options)?,
             task: self.task.clone(),
             kept: self.kept.clone(),
+            replayed: self.replayed.clone(),
         }))
     }
 
@@ -344,8 +398,15 @@ impl ExecutionPlan for KeptExec {
         self.replace_children(children, recompute)
     }
 
+    /// The metrics of the node it stands in for, and the scan rows it replayed.
     fn metrics(&self) -> Option<MetricsSet> {
-        self.input.metrics()
+        let replayed = self.replayed.clone_inner();
+        if replayed.iter().next().is_none() {
+            return self.input.metrics();
+        }
+        let mut metrics = self.input.metrics().unwrap_or_default();
+        replayed.iter().for_each(|m| metrics.push(Arc::clone(m)));
+        Some(metrics)
     }
 
     fn execute(
@@ -355,15 +416,18 @@ impl ExecutionPlan for KeptExec {
     ) -> Result<SendableRecordBatchStream> {
         let key = (self.task.clone(), partition);
         let schema = self.input.schema();
-        if let Some(batches) = self.kept.get(&key) {
+        if let Some(kept) = self.kept.get(&key) {
             self.kept.inner.replayed.fetch_add(1, Ordering::Relaxed);
+            MetricBuilder::new(&self.replayed)
+                .counter(REPLAYED_SCAN_ROWS, partition)
+                .add(kept.scan_rows);
             tracing::info!(
                 task = self.task.task,
                 tasks = self.task.tasks,
                 partition,
                 "replayed kept results of a leaf stage's task"
             );
-            let replay = futures::stream::iter((*batches).clone().into_iter().map(Ok));
+            let replay = futures::stream::iter(kept.batches.clone().into_iter().map(Ok));
             return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, replay)));
         }
         let computed = self.input.execute(partition, context)?;
@@ -372,17 +436,21 @@ impl ExecutionPlan for KeptExec {
         // early keeps nothing, and a partition too large to keep is not copied to its
         // end: its copies would pin every batch it made.
         let copy = PartitionCopy::new(self.kept.clone());
-        let teed = futures::stream::unfold(Some((computed, copy, key)), |state| async move {
-            let (mut stream, mut copy, key) = state?;
-            match stream.next().await {
-                Some(Ok(batch)) => {
-                    copy.add(&batch);
-                    Some((Ok(batch), Some((stream, copy, key))))
-                }
-                Some(Err(e)) => Some((Err(e), None)),
-                None => {
-                    copy.finish(key);
-                    None
+        let input = Arc::clone(&self.input);
+        let teed = futures::stream::unfold(Some((computed, copy)), move |state| {
+            let (key, input) = (key.clone(), Arc::clone(&input));
+            async move {
+                let (mut stream, mut copy) = state?;
+                match stream.next().await {
+                    Some(Ok(batch)) => {
+                        copy.add(&batch);
+                        Some((Ok(batch), Some((stream, copy))))
+                    }
+                    Some(Err(e)) => Some((Err(e), None)),
+                    None => {
+                        copy.finish(key, scan_rows(&input, partition));
+                        None
+                    }
                 }
             }
         });

@@ -216,3 +216,26 @@ fn copies_under_way_share_the_budget_and_give_it_back_when_dropped() {
     third.add(&one);
     assert!(third.batches.is_some());
 }
+
+/// A replay counts the rows its scan had made for the partition, so it must know them:
+/// a stage whose partitions mix its scan's partitions is not kept.
+#[test]
+fn a_stage_whose_partitions_do_not_follow_its_scan_is_not_kept() {
+    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+    use datafusion::physical_plan::Partitioning;
+    let two = MemorySourceConfig::try_new_exec(
+        &[vec![batch(&[1])], vec![batch(&[2])]],
+        batch(&[1]).schema(),
+        None,
+    )
+    .unwrap();
+    let merged: Arc<dyn ExecutionPlan> = Arc::new(CoalescePartitionsExec::new(two));
+    assert!(!is_kept(&rewritten(merged)));
+    let inner =
+        Arc::new(RepartitionExec::try_new(scan(), Partitioning::RoundRobinBatch(3)).unwrap());
+    let head: Arc<dyn ExecutionPlan> =
+        Arc::new(RepartitionExec::try_new(inner, Partitioning::RoundRobinBatch(2)).unwrap());
+    let worker = rewritten(head);
+    assert!(!is_kept(worker.children()[0]), "{worker:?}");
+    assert!(!is_kept(&worker));
+}

@@ -25,11 +25,15 @@ pub async fn rows_scanned(plan: Arc<dyn ExecutionPlan>) -> Option<u64> {
 
 /// The plan's leaves are its scans (datafusion-distributed wraps each in a
 /// `DistributedLeafExec`); a stage below an exchange is its exchange's child, so the
-/// walk reaches every leaf once.
+/// walk reaches every leaf once. A stage that replayed its kept results instead of
+/// scanning counts the rows its scans had made ([`crate::kept`]).
 fn add_scan_rows(plan: &dyn ExecutionPlan, rows: &mut u64) {
+    let metrics = plan.metrics();
     if plan.children().is_empty() {
-        *rows += plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
+        *rows += metrics.as_ref().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
     }
+    let replayed = metrics.and_then(|m| m.sum_by_name(crate::kept::REPLAYED_SCAN_ROWS));
+    *rows += replayed.map_or(0, |r| r.as_usize()) as u64;
     for child in plan.children() {
         add_scan_rows(child.as_ref(), rows);
     }
