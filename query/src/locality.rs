@@ -2,9 +2,10 @@
 //! their HDFS blocks and each task gets the pieces of one host, tasks spread over the
 //! hosts in proportion to their bytes; when the stage starts, each task goes to a worker
 //! on the host that holds most of its bytes, as far as an even load allows. Without
-//! block locations (local files, S3) the library's own cutting and round robin stand.
-//! What each task then reads on its own host, its rack, or elsewhere is counted for the
-//! job's summary.
+//! block locations (local files, S3) the library's own cutting stands, and tasks go round
+//! the workers. In a run after a lost worker, a task goes back to the worker it ran on,
+//! which kept its results, while that worker is there. What each task then reads on its
+//! own host, its rack, or elsewhere is counted for the job's summary.
 
 use crate::scans::{byte_range, file_scan, scan_files, stage_scans};
 use datafusion::datasource::listing::{FileRange, PartitionedFile};
@@ -209,11 +210,11 @@ impl ScanLocality {
             .iter()
             .map(|v| task_bytes(v.as_ref(), blocks))
             .collect();
-        // Nothing of this stage's scans is on HDFS: the library places them, and they
-        // count as having no preference.
         let keys: Vec<u64> = (variants.iter().enumerate())
             .map(|(task, variant)| task_key(variant, task, tasks))
             .collect();
+        // Nothing of this stage's scans is on HDFS: they go round the workers, and count
+        // as having no preference.
         let Some(placement) = placement else {
             let mut tally = self.tally.lock().expect("tally poisoned");
             reads.iter().for_each(|read| tally.add(read, "", None));
