@@ -5,7 +5,7 @@
 //!
 //! Only leaf stages (no exchange below them) are kept: their output depends only on their
 //! plan, which names the files and byte ranges the task reads, so a task whose plan text
-//! (and task number) is the same as before produces what it produced before. A stage
+//! (task number and count) is the same as before produces what it produced before. A stage
 //! reading an exchange could receive rows distributed differently in the new run (round
 //! robin), so its results are never reused. A partition's output is kept only once its
 //! stream ended without error, only within the worker's budget (a sixty-fourth of its

@@ -72,7 +72,7 @@ async fn a_stream_left_before_its_end_keeps_nothing() {
 
 #[tokio::test]
 async fn results_beyond_the_budget_are_not_kept() {
-    // A sixteenth of 16 bytes holds no batch.
+    // A sixty-fourth of 16 bytes holds no batch.
     let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(16));
     let kept = KeptResults::new(&pool);
     run(&kept.wrap(scan(), 0, 2)).await;
