@@ -264,12 +264,15 @@ impl PartitionCopy {
         }
     }
 
-    /// Keeps the copy as `key`'s output, which its scans made of `scan_rows` rows: its
-    /// partition ended without error.
-    fn finish(mut self, key: (TaskPlan, usize), scan_rows: usize) {
+    /// Keeps the copy, if whole, as `key`'s output, which its scans made of `scan_rows()`
+    /// rows (read only then): its partition ended without error.
+    fn finish(mut self, key: (TaskPlan, usize), scan_rows: impl FnOnce() -> usize) {
         if let Some(batches) = self.batches.take() {
             let bytes = std::mem::take(&mut self.bytes);
-            let partition = KeptPartition { batches, scan_rows };
+            let partition = KeptPartition {
+                batches,
+                scan_rows: scan_rows(),
+            };
             self.kept.keep(key, partition, bytes);
         }
     }
@@ -436,21 +439,18 @@ impl ExecutionPlan for KeptExec {
         // early keeps nothing, and a partition too large to keep is not copied to its
         // end: its copies would pin every batch it made.
         let copy = PartitionCopy::new(self.kept.clone());
-        let input = Arc::clone(&self.input);
-        let teed = futures::stream::unfold(Some((computed, copy)), move |state| {
-            let (key, input) = (key.clone(), Arc::clone(&input));
-            async move {
-                let (mut stream, mut copy) = state?;
-                match stream.next().await {
-                    Some(Ok(batch)) => {
-                        copy.add(&batch);
-                        Some((Ok(batch), Some((stream, copy))))
-                    }
-                    Some(Err(e)) => Some((Err(e), None)),
-                    None => {
-                        copy.finish(key, scan_rows(&input, partition));
-                        None
-                    }
+        let state = (computed, copy, key, Arc::clone(&self.input));
+        let teed = futures::stream::unfold(Some(state), move |state| async move {
+            let (mut stream, mut copy, key, input) = state?;
+            match stream.next().await {
+                Some(Ok(batch)) => {
+                    copy.add(&batch);
+                    Some((Ok(batch), Some((stream, copy, key, input))))
+                }
+                Some(Err(e)) => Some((Err(e), None)),
+                None => {
+                    copy.finish(key, || scan_rows(&input, partition));
+                    None
                 }
             }
         });

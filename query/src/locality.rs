@@ -96,9 +96,13 @@ impl Routes {
 /// A scan task, as a worker keeps its results: what it reads (in full), its number and
 /// how many tasks the scan was cut into.
 fn task_key(variant: &Arc<dyn ExecutionPlan>, task: usize, tasks: usize) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
     let text = displayable(variant.as_ref()).indent(true).to_string();
-    std::hash::Hash::hash(&(text, task, tasks), &mut hasher);
+    hash_of(&(text, task, tasks))
+}
+
+fn hash_of(value: &impl std::hash::Hash) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    value.hash(&mut hasher);
     std::hash::Hasher::finish(&hasher)
 }
 
@@ -243,12 +247,7 @@ impl ScanLocality {
 /// as many workers (the index of each task's worker). Tasks go round the workers from a
 /// place that depends on the plan, so one-task scans do not all land on the first.
 fn in_turn(plan: &Arc<dyn ExecutionPlan>, workers: usize, tasks: usize) -> Vec<usize> {
-    let mut hasher = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(
-        &displayable(plan.as_ref()).one_line().to_string(),
-        &mut hasher,
-    );
-    let start = std::hash::Hasher::finish(&hasher) as usize;
+    let start = hash_of(&displayable(plan.as_ref()).one_line().to_string()) as usize;
     (0..tasks).map(|i| (start + i) % workers).collect()
 }
 
