@@ -9,6 +9,7 @@ pub mod kept;
 pub mod locality;
 mod planned;
 pub mod remote;
+mod routes;
 mod runtime;
 mod scanned;
 mod scans;

@@ -4,9 +4,10 @@
 //! on the host that holds most of its bytes, as far as an even load allows. Without
 //! block locations (local files, S3) the library's own cutting stands, and tasks go round
 //! the workers. In a run after a lost worker, a task goes back to the worker it ran on,
-//! which kept its results, while that worker is there. What each task then reads on its
+//! which kept its results, while that worker is there ([`crate::routes`]). What each task then reads on its
 //! own host, its rack, or elsewhere is counted for the job's summary.
 
+use crate::routes::Routes;
 use crate::scans::{byte_range, file_scan, scan_files, stage_scans};
 use datafusion::datasource::listing::{FileRange, PartitionedFile};
 use datafusion::datasource::physical_plan::FileGroup;
@@ -63,34 +64,6 @@ pub struct ScanLocality {
     placement: Arc<OnceLock<Placement>>,
     tally: Arc<Mutex<Tally>>,
     routes: Routes,
-}
-
-/// Which worker each scan task went to, kept from one run of a query to the next: a run
-/// after a lost worker sends each task back to the worker that kept its results
-/// ([`crate::kept`]) when that worker is still there.
-#[derive(Clone, Default)]
-pub struct Routes(Arc<Mutex<HashMap<u64, Url>>>);
-
-impl Routes {
-    /// `chosen` (indices into `workers`) for the tasks `keys` name, but a task that ran
-    /// before on one of `workers` goes back to it; remembers where each task goes now.
-    fn stick(&self, keys: &[u64], chosen: Vec<usize>, workers: &[Url]) -> Vec<usize> {
-        let mut ran = self.0.lock().expect("routes poisoned");
-        let chosen: Vec<usize> = keys
-            .iter()
-            .zip(chosen)
-            .map(|(key, w)| {
-                let before = ran
-                    .get(key)
-                    .and_then(|url| workers.iter().position(|u| u == url));
-                before.unwrap_or(w)
-            })
-            .collect();
-        for (key, &w) in keys.iter().zip(&chosen) {
-            ran.insert(*key, workers[w].clone());
-        }
-        chosen
-    }
 }
 
 /// A scan task, as a worker keeps its results: what it reads (in full), its number and
@@ -769,27 +742,5 @@ mod tests {
         assert_eq!(placed, in_turn(&plan, 3, 4), "placed differently");
         let expected: Vec<usize> = (0..4).map(|i| (placed[0] + i) % 3).collect();
         assert_eq!(placed, expected);
-    }
-
-    fn workers(names: &[&str]) -> Vec<Url> {
-        names
-            .iter()
-            .map(|n| Url::parse(&format!("spindle://{n}:1")).unwrap())
-            .collect()
-    }
-
-    /// After a lost worker the query runs again on the others: each task they ran goes
-    /// back to them (their kept results replay), the lost one's tasks go where chosen.
-    #[test]
-    fn a_task_goes_back_to_the_worker_it_ran_on_while_that_worker_is_there() {
-        let routes = Routes::default();
-        let three = workers(&["a", "b", "c"]);
-        let keys = [11, 12, 13];
-        assert_eq!(routes.stick(&keys, vec![0, 1, 2], &three), [0, 1, 2]);
-        // b is lost: the planner's choice would move a's and c's tasks.
-        let two = workers(&["a", "c"]);
-        assert_eq!(routes.stick(&keys, vec![1, 0, 1], &two), [0, 0, 1]);
-        // b's task stays where it went in that run; another task goes where chosen.
-        assert_eq!(routes.stick(&[12, 14], vec![1, 1], &two), [0, 1]);
     }
 }

@@ -2,8 +2,9 @@
 //! it into output files.
 
 use crate::inputs;
-use crate::locality::{Blocks, Routes, ScanLocality, Tally};
+use crate::locality::{Blocks, ScanLocality, Tally};
 use crate::remote::RemoteWorkers;
+use crate::routes::Routes;
 use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
 use crate::QueryError;
