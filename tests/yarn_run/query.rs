@@ -291,6 +291,17 @@ fn lost_worker_is_replaced(name: &str, sig: i32, count: usize, workers: &str, wh
     let fetched = fetch_parts(local.path(), &out);
     let got = std::fs::read_to_string(fetched.join("part-00000.csv")).unwrap();
     assert_eq!(got, format!("n\n{expected}\n"));
+    // The rows in count the replayed scans' rows too: as many as a run with no loss
+    // (here a local run over the same HDFS files).
+    let clean_out = local.path().join("clean");
+    let clean = query_spec("pairs", SECONDS_OF_PAIRS, &out)
+        .replace(&format!("hdfs://{out}"), clean_out.to_str().unwrap());
+    let clean = spec_file(local.path(), &format!("{name}-clean"), &clean);
+    let o = spindle(&["run", &clean, "--workers", "2", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let whole: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(whole["rows_in"].as_u64().unwrap() > 0, "{whole}");
+    assert_eq!(summary["rows_in"], whole["rows_in"], "{summary}");
 }
 
 /// q03's query, then `stages` over its result, into csv at `out` on HDFS.
