@@ -21,20 +21,21 @@ impl Routes {
     /// Remembers where each task goes now.
     pub(crate) fn stick(&self, keys: &[u64], chosen: Vec<usize>, workers: &[Url]) -> Vec<usize> {
         let mut ran = self.0.lock().expect("routes poisoned");
-        let slot_of = |url: &Url| workers.iter().position(|u| u == url);
+        let first = first_slots(workers);
         let placed: Vec<Placed> = keys
             .iter()
             .zip(chosen)
             .map(|(key, w)| match ran.get(key) {
                 None => Placed::At(w),
-                Some(url) => slot_of(url).map_or(Placed::Lost(w), Placed::At),
+                Some(url) => first.get(url).map_or(Placed::Lost(w), |&f| Placed::At(f)),
             })
             .collect();
-        // Tasks per worker (by its first slot), before the lost worker's are placed.
+        // Tasks per worker (at its first slot), before the lost worker's are placed.
+        let slot_first = |w: usize| first[&workers[w]];
         let mut load = vec![0usize; workers.len()];
         for p in &placed {
             if let Placed::At(w) = p {
-                load[first_slot(workers, *w)] += 1;
+                load[slot_first(*w)] += 1;
             }
         }
         let chosen: Vec<usize> = placed
@@ -42,8 +43,13 @@ impl Routes {
             .map(|p| match p {
                 Placed::At(w) => w,
                 Placed::Lost(w) => {
-                    let w = least_loaded(workers, &load, w);
-                    load[first_slot(workers, w)] += 1;
+                    let fewest = fewest(&first, &load);
+                    let w = if load[slot_first(w)] <= load[fewest] {
+                        w
+                    } else {
+                        fewest
+                    };
+                    load[slot_first(w)] += 1;
                     w
                 }
             })
@@ -63,23 +69,19 @@ enum Placed {
     Lost(usize),
 }
 
-/// The first slot naming the same worker as slot `w`.
-fn first_slot(workers: &[Url], w: usize) -> usize {
-    workers.iter().position(|u| *u == workers[w]).unwrap_or(w)
+/// The first slot of the worker with the fewest tasks (the earliest of those tied).
+fn fewest(first: &HashMap<&Url, usize>, load: &[usize]) -> usize {
+    let slots = first.values().copied();
+    slots.min_by_key(|&f| (load[f], f)).unwrap_or(0)
 }
 
-/// `chosen` if its worker has as few tasks as any; else the first slot of the worker
-/// with the fewest.
-fn least_loaded(workers: &[Url], load: &[usize], chosen: usize) -> usize {
-    let fewest = (0..workers.len())
-        .filter(|&w| first_slot(workers, w) == w)
-        .min_by_key(|&w| load[w])
-        .unwrap_or(chosen);
-    if load[first_slot(workers, chosen)] <= load[fewest] {
-        chosen
-    } else {
-        fewest
+/// Each worker's first slot in `workers` (a worker may be named more than once).
+fn first_slots(workers: &[Url]) -> HashMap<&Url, usize> {
+    let mut first = HashMap::new();
+    for (w, url) in workers.iter().enumerate() {
+        first.entry(url).or_insert(w);
     }
+    first
 }
 
 #[cfg(test)]
