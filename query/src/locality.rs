@@ -4,8 +4,9 @@
 //! on the host that holds most of its bytes, as far as an even load allows. Without
 //! block locations (local files, S3) the library's own cutting stands, and tasks go round
 //! the workers. In a run after a lost worker, a task goes back to the worker it ran on,
-//! which kept its results, while that worker is there ([`crate::routes`]). What each task then reads on its
-//! own host, its rack, or elsewhere is counted for the job's summary.
+//! which kept its results, while that worker is there, and the lost worker's tasks are
+//! spread over the others ([`crate::routes`]). What each task then reads on its own host,
+//! its rack, or elsewhere is counted for the job's summary.
 
 use crate::routes::Routes;
 use crate::scans::{byte_range, file_scan, scan_files, stage_scans};
