@@ -78,6 +78,8 @@ struct Inner {
 struct KeptPartition {
     batches: Vec<RecordBatch>,
     scan_rows: usize,
+    /// The bytes `batches` hold, as claimed from the budget.
+    bytes: usize,
 }
 
 struct Kept {
@@ -199,10 +201,11 @@ impl KeptResults {
             .inner
             .pool_half
             .is_none_or(|half| self.inner.pool.reserved() + bytes <= half);
-        if within_budget && pool_roomy {
+        let room = within_budget && pool_roomy;
+        if room {
             kept.copying += bytes;
         }
-        within_budget && pool_roomy
+        room
     }
 
     /// Gives back `bytes` a copy claimed.
@@ -210,19 +213,15 @@ impl KeptResults {
         self.lock().copying -= bytes;
     }
 
-    /// Keeps a finished copy, `bytes` of it claimed, as `key`'s output.
-    fn keep(&self, key: (TaskPlan, usize), partition: KeptPartition, bytes: usize) {
+    /// Keeps a finished copy as `key`'s output.
+    fn keep(&self, key: (TaskPlan, usize), partition: KeptPartition) {
         let mut kept = self.lock();
-        kept.copying -= bytes;
-        kept.held += bytes;
+        kept.copying -= partition.bytes;
+        kept.held += partition.bytes;
         if let Some(before) = kept.partitions.insert(key, Arc::new(partition)) {
             // Two streams of the same partition ended (the stage was asked twice): the
             // earlier copy is dropped, and so is its share of the budget.
-            kept.held -= before
-                .batches
-                .iter()
-                .map(RecordBatch::get_array_memory_size)
-                .sum::<usize>();
+            kept.held -= before.bytes;
         }
     }
 }
@@ -268,12 +267,12 @@ impl PartitionCopy {
     /// rows (read only then): its partition ended without error.
     fn finish(mut self, key: (TaskPlan, usize), scan_rows: impl FnOnce() -> usize) {
         if let Some(batches) = self.batches.take() {
-            let bytes = std::mem::take(&mut self.bytes);
             let partition = KeptPartition {
                 batches,
                 scan_rows: scan_rows(),
+                bytes: std::mem::take(&mut self.bytes),
             };
-            self.kept.keep(key, partition, bytes);
+            self.kept.keep(key, partition);
         }
     }
 }
