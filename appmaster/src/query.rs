@@ -46,7 +46,12 @@ pub struct LostWorker {
 /// The query's planning options for `spec` over `workers`, with `memory` for the tasks
 /// that run where it is planned.
 pub fn options(spec: &QuerySpec, workers: QueryWorkers, memory: u64) -> QueryOptions {
+    let compress = match &workers {
+        QueryWorkers::Remote(remote) => !remote.on_this_machine(),
+        QueryWorkers::InProcess(_) => false,
+    };
     QueryOptions {
+        compress,
         workers,
         bytes_per_partition: spec.split_size.map(|s| s.bytes() as usize),
         memory_per_worker: memory,

@@ -183,3 +183,21 @@ async fn a_signal_ends_the_wait_for_a_replacement() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(!dir.path().join("out").exists(), "nothing committed");
 }
+
+#[test]
+fn stages_data_is_compressed_unless_every_worker_is_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_in(dir.path(), "1s");
+    let compress = |addrs: &[&str]| {
+        let urls = addrs
+            .iter()
+            .map(|a| url::Url::parse(&format!("spindle://{a}")).unwrap())
+            .collect();
+        let workers = QueryWorkers::Remote(RemoteWorkers::new(urls, "secret".into()));
+        options(&spec, workers, 64 << 20).compress
+    };
+    assert!(!compress(&["127.0.0.1:7001", "127.0.0.1:7002"]));
+    assert!(compress(&["node1.example:7001", "node2.example:7001"]));
+    assert!(compress(&["127.0.0.1:7001", "node2.example:7001"]));
+    assert!(!options(&spec, QueryWorkers::InProcess(2), 64 << 20).compress);
+}

@@ -8,6 +8,7 @@ use crate::routes::Routes;
 use crate::runtime::runtime;
 use crate::workers::LocalWorkers;
 use crate::QueryError;
+use datafusion::arrow::ipc::CompressionType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, ExecutionPlanProperties};
@@ -48,6 +49,10 @@ pub struct QueryOptions {
     pub blocks: Option<Arc<Blocks>>,
     /// The run before this one, when the query runs again after a lost worker.
     pub earlier: Option<EarlierRun>,
+    /// Whether stages' data goes between processes lz4-compressed: it pays across a
+    /// network, not between processes of one machine
+    /// ([`RemoteWorkers::on_this_machine`]).
+    pub compress: bool,
 }
 
 /// What a query's next run takes from this one: it is cut into as many tasks, and each
@@ -152,7 +157,9 @@ pub async fn plan_registered(
                 .with_distributed_scale_up_leaf_node_handler(locality.leaf_planner())
         }
     }
-    .with_distributed_planner();
+    .with_distributed_planner()
+    .with_distributed_compression(opts.compress.then_some(CompressionType::LZ4_FRAME))
+    .map_err(|e| QueryError::Run(e.to_string()))?;
     if let Some(bytes) = opts.bytes_per_partition {
         builder = builder
             .with_distributed_file_scan_config_bytes_per_partition(bytes)
@@ -416,6 +423,7 @@ mod tests {
             memory_per_worker: 64 << 20,
             blocks: None,
             earlier: None,
+            compress: false,
         }
     }
 
@@ -526,7 +534,7 @@ mod tests {
     }
 
     /// The same join on two workers served over authenticated connections, one of them
-    /// encrypted.
+    /// encrypted, its stages' data lz4-compressed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_join_runs_on_workers_reached_over_authenticated_connections() {
         let dir = tempfile::tempdir().unwrap();
@@ -539,10 +547,14 @@ mod tests {
             crate::remote::tests::served("s3cret", Wire::Authenticated).await,
             crate::remote::tests::served("s3cret", Wire::Encrypted).await,
         ];
-        let opts = small_options(
-            QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into())),
-            Some(1024),
-        );
+        // Compressed as between hosts, so lz4 is read back through both kinds of wire.
+        let opts = QueryOptions {
+            compress: true,
+            ..small_options(
+                QueryWorkers::Remote(RemoteWorkers::new(urls, "s3cret".into())),
+                Some(1024),
+            )
+        };
         let planned = plan(&spec, &opts).await.unwrap();
         let (stages, tasks) = planned.stages();
         assert!(stages >= 2 && tasks > stages, "{}", planned.explain());

@@ -134,6 +134,14 @@ impl RemoteWorkers {
         self
     }
 
+    /// Whether every worker is reached at a loopback address, so on this machine: as
+    /// `spindle run`'s workers are (and a one-host test cluster's). Stages' data then
+    /// moves between processes through memory, where compressing it costs CPU on both
+    /// ends and saves nothing.
+    pub fn on_this_machine(&self) -> bool {
+        !self.urls.is_empty() && self.urls.iter().all(is_loopback)
+    }
+
     /// How many workers the planner is told of.
     pub fn named(&self) -> usize {
         urls_for_planning(&self.urls, self.named).len()
@@ -181,6 +189,17 @@ impl RemoteWorkers {
 impl WorkerResolver for RemoteWorkers {
     fn get_urls(&self) -> Result<Vec<Url>> {
         Ok(urls_for_planning(&self.urls, self.named))
+    }
+}
+
+/// Whether `url` names a loopback address. Its scheme is not one the URL standard knows,
+/// so an address in it is kept as text.
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let address = host.trim_start_matches('[').trim_end_matches(']');
+    match address.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -297,6 +316,22 @@ pub(crate) mod tests {
         assert_eq!(named(&urls, 3), ["a", "b", "a"]);
         assert_eq!(named(&urls[..1], 3), ["a", "a", "a"]);
         assert!(named(&[], 3).is_empty());
+    }
+
+    #[test]
+    fn workers_are_on_this_machine_only_when_every_one_is_at_a_loopback_address() {
+        let workers = |hosts: &[&str]| {
+            let urls = hosts
+                .iter()
+                .map(|h| Url::parse(&format!("spindle://{h}")).unwrap())
+                .collect();
+            RemoteWorkers::new(urls, "s".into())
+        };
+        assert!(workers(&["127.0.0.1:1", "127.0.0.1:2"]).on_this_machine());
+        assert!(workers(&["127.0.0.2:1", "localhost:2", "[::1]:3"]).on_this_machine());
+        assert!(!workers(&["127.0.0.1:1", "10.0.0.2:1"]).on_this_machine());
+        assert!(!workers(&["node1:1"]).on_this_machine());
+        assert!(!workers(&[]).on_this_machine());
     }
 
     /// A worker served on a free loopback port with `secret`, its connections as
