@@ -42,6 +42,14 @@ pub struct QuerySpec {
     /// more tasks.
     #[serde(default, deserialize_with = "optional_split")]
     pub split_size: Option<ByteSize>,
+    /// A join side estimated at most this large is sent whole to every task of the other
+    /// side instead of both sides being shuffled (Spark's
+    /// `spark.sql.autoBroadcastJoinThreshold`); 0 broadcasts only what DataFusion must.
+    #[serde(
+        default = "default_broadcast_limit",
+        deserialize_with = "size_in::<_, 0, 1073741824>"
+    )]
+    pub broadcast_limit: ByteSize,
     /// How long the query may run before it is stopped and fails (1s to 7d, default 24h);
     /// the commit after it is not cut short.
     #[serde(
@@ -53,6 +61,12 @@ pub struct QuerySpec {
     /// authenticating it (it always is).
     #[serde(default)]
     pub encrypt: bool,
+}
+
+/// Spark's default: moving 10 MiB to each worker costs less than shuffling the other
+/// side of the join, which is larger.
+fn default_broadcast_limit() -> ByteSize {
+    ByteSize(10 << 20)
 }
 
 fn default_query_timeout() -> Timeout {
@@ -192,6 +206,19 @@ mod tests {
         assert_eq!(spec.timeout, Timeout::secs(24 * 3600));
         let e = error(&format!("{GOOD}timeout: 0s\n"));
         assert!(e.contains("key `timeout`"), "{e}");
+    }
+
+    #[test]
+    fn a_join_side_up_to_the_broadcast_limit_is_broadcast_10_mib_unless_said() {
+        let spec = QuerySpec::from_yaml(GOOD, "job.yaml").unwrap();
+        assert_eq!(spec.broadcast_limit, ByteSize(10 << 20));
+        let off = QuerySpec::from_yaml(&format!("{GOOD}broadcast_limit: 0\n"), "j").unwrap();
+        assert_eq!(off.broadcast_limit, ByteSize(0));
+        let e = error(&format!("{GOOD}broadcast_limit: 2 GiB\n"));
+        assert!(
+            e.contains("key `broadcast_limit`") && e.contains("line 8"),
+            "{e}"
+        );
     }
 
     fn error(text: &str) -> String {
