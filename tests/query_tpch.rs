@@ -250,6 +250,9 @@ fn a_query_past_its_memory_fails_saying_which_key_to_raise() {
         "{}",
         run.summary
     );
+    // At this scale one side is under `broadcast_limit`: it was built whole, and the
+    // message says how to have it shuffled instead.
+    assert!(error.contains("lower `broadcast_limit`"), "{}", run.summary);
     assert_eq!(beside_output(dir.path()), Vec::<String>::new());
     // The same join with room for its build side succeeds.
     let roomy = spec.replace("memory: 1 MiB", "memory: 256 MiB");

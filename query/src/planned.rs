@@ -381,12 +381,24 @@ struct StagedFile {
 
 /// DataFusion's message, with what to change when the query ran out of memory.
 fn explain_error(e: datafusion::error::DataFusionError) -> String {
-    let text = e.to_string();
-    if text.contains("Resources exhausted") {
-        format!("{text} (each worker's tasks share `workers.memory`; raise `workers.memory`)")
-    } else {
-        text
+    hint_memory(e.to_string())
+}
+
+/// `text`, and when it says memory ran out, the keys that change that. A join side built
+/// whole (`HashJoinInput`, without a partition number) was chosen to be broadcast by its
+/// estimated size, which may be wrong.
+fn hint_memory(text: String) -> String {
+    if !text.contains("Resources exhausted") {
+        return text;
     }
+    let broadcast = text.contains("for HashJoinInput ");
+    let or_shuffle = match broadcast {
+        true => ", or lower `broadcast_limit` so that this join shuffles both sides instead",
+        false => "",
+    };
+    format!(
+        "{text} (each worker's tasks share `workers.memory`; raise `workers.memory`{or_shuffle})"
+    )
 }
 
 /// Task counts by stage number, for every stage below `plan`.
@@ -547,6 +559,27 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn out_of_memory_names_workers_memory_and_for_a_broadcast_join_broadcast_limit() {
+        let broadcast = hint_memory(
+            "Resources exhausted: Additional allocation failed for HashJoinInput with top \
+             memory consumers"
+                .into(),
+        );
+        assert!(broadcast.contains("raise `workers.memory`"), "{broadcast}");
+        assert!(broadcast.contains("lower `broadcast_limit`"), "{broadcast}");
+        let partitioned = hint_memory(
+            "Resources exhausted: Additional allocation failed for HashJoinInput[1] with top"
+                .into(),
+        );
+        assert!(
+            partitioned.contains("raise `workers.memory`"),
+            "{partitioned}"
+        );
+        assert!(!partitioned.contains("broadcast_limit"), "{partitioned}");
+        assert_eq!(hint_memory("no such table".into()), "no such table");
     }
 
     /// With `broadcast_limit: 0` the same join shuffles both sides, as a join whose
