@@ -19,7 +19,6 @@ fn both_answer(
     keys: &str,
 ) -> (PathBuf, PathBuf) {
     let out = dir.join("out");
-    let _ = std::fs::remove_dir_all(&out);
     let spec = query_spec_over("case", tables, query, &out, keys);
     let run = run_spec(dir, &spec, &["--workers", "3"]);
     run.assert_ok();
