@@ -155,8 +155,12 @@ fn describe_estimates(stages: &[StageEstimate]) -> String {
             0 => String::new(),
             b => format!(", scans {} of files", human_bytes(b)),
         };
+        let joins = match e.joins.is_empty() {
+            true => String::new(),
+            false => format!(", joins: {}", e.joins.join(", ")),
+        };
         s.push_str(&format!(
-            "  {name}: {tasks}{scans}, out {} rows, {}\n",
+            "  {name}: {tasks}{scans}, out {} rows, {}{joins}\n",
             shown(e.rows, false),
             shown(e.bytes, true),
         ));
@@ -172,6 +176,7 @@ fn estimate_json(e: &StageEstimate) -> serde_json::Value {
         "scan_bytes": e.scan_bytes,
         "rows": value(e.rows),
         "bytes": value(e.bytes),
+        "joins": e.joins,
     })
 }
 

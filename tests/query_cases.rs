@@ -96,9 +96,13 @@ fn a_skewed_join_key_is_exact_broadcast_and_shuffled() {
                           l_quantity AS q FROM lineitem)\n\
                  SELECT p.p_brand, count(*) AS n, sum(f.q) AS qty\n\
                  FROM f JOIN part p ON f.k = p.p_partkey GROUP BY p.p_brand";
-    for (keys, exchange) in [
-        ("", "NetworkBroadcastExec"),
-        ("broadcast_limit: 0\n", "NetworkShuffleExec"),
+    for (keys, exchange, strategy) in [
+        ("", "NetworkBroadcastExec", "joins: broadcast inner"),
+        (
+            "broadcast_limit: 0\n",
+            "NetworkShuffleExec",
+            "joins: partitioned inner",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let spec = query_spec_over("skew", &tables(), query, &dir.path().join("x"), keys);
@@ -114,6 +118,10 @@ fn a_skewed_join_key_is_exact_broadcast_and_shuffled() {
         assert!(
             plan.contains(exchange),
             "with {keys:?}, no {exchange}:\n{plan}"
+        );
+        assert!(
+            plan.contains(strategy),
+            "with {keys:?}, no {strategy}:\n{plan}"
         );
         same_as_duckdb(query, keys);
     }

@@ -142,6 +142,14 @@ fn explain_shows_the_stages_of_a_join() {
             .map(|f| f.unwrap().metadata().unwrap().len())
     });
     assert_eq!(scanned, files.sum::<u64>(), "{doc}");
+    // q3 joins three tables; each join is named with how it runs.
+    let joins: Vec<&str> = estimates
+        .iter()
+        .flat_map(|e| e["joins"].as_array().unwrap())
+        .map(|j| j.as_str().unwrap())
+        .collect();
+    assert_eq!(joins.len(), 2, "{doc}");
+    assert!(joins.iter().all(|j| j.ends_with(" inner")), "{doc}");
     // Parquet's statistics give DataFusion row counts to carry up from some scan.
     assert!(
         estimates

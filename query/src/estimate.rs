@@ -8,7 +8,11 @@
 use crate::scans::{byte_range, scan_files, stage_scans};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::stats::Precision;
+use datafusion::common::JoinType;
 use datafusion::common::Statistics;
+use datafusion::physical_plan::joins::{
+    CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode, SortMergeJoinExec,
+};
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
 use datafusion_distributed::{BroadcastExec, NetworkBoundaryExt};
 use std::collections::BTreeMap;
@@ -25,6 +29,8 @@ pub struct StageEstimate {
     pub rows: Option<Estimated>,
     /// Bytes it produces (in memory, before lz4 on the wire), if estimated.
     pub bytes: Option<Estimated>,
+    /// How each of its joins runs, in plan order ([`join_strategies`]).
+    pub joins: Vec<String>,
 }
 
 /// An estimated quantity, and whether DataFusion knows it exactly.
@@ -76,7 +82,61 @@ fn estimate(stage: usize, tasks: usize, plan: &dyn ExecutionPlan) -> StageEstima
         bytes: stats
             .as_ref()
             .and_then(|s| output_bytes(s, &produced.schema())),
+        joins: join_strategies(plan),
     }
+}
+
+/// How each join of this stage (not of the stages below it) runs: `broadcast` (one side
+/// built once and sent whole to every task: `broadcast_limit`), `partitioned` (both sides
+/// shuffled by the key), `collected` (one side built whole where the stage runs), or a
+/// nested-loop, cross or sort-merge join; then its type, as `broadcast inner`.
+fn join_strategies(plan: &dyn ExecutionPlan) -> Vec<String> {
+    let mut joins = vec![];
+    let mut visit = vec![plan];
+    while let Some(node) = visit.pop() {
+        if let Some(join) = node.downcast_ref::<HashJoinExec>() {
+            let strategy = match join.partition_mode() {
+                PartitionMode::Partitioned => "partitioned",
+                _ if reads_a_broadcast(join.left().as_ref()) => "broadcast",
+                _ => "collected",
+            };
+            joins.push(format!("{strategy} {}", join_type(join.join_type())));
+        } else if let Some(join) = node.downcast_ref::<NestedLoopJoinExec>() {
+            joins.push(format!("nested-loop {}", join_type(join.join_type())));
+        } else if let Some(join) = node.downcast_ref::<SortMergeJoinExec>() {
+            joins.push(format!("sort-merge {}", join_type(&join.join_type())));
+        } else if node.is::<CrossJoinExec>() {
+            joins.push("cross".to_string());
+        }
+        if node.is_network_boundary() {
+            continue;
+        }
+        // Children in reverse, so the first child is visited first.
+        visit.extend(node.children().into_iter().rev().map(|c| c.as_ref()));
+    }
+    joins
+}
+
+/// Whether this side of a join, within its stage, is fed by a broadcast from another.
+fn reads_a_broadcast(side: &dyn ExecutionPlan) -> bool {
+    if side.is_network_boundary() {
+        return side.name() == "NetworkBroadcastExec";
+    }
+    side.children()
+        .iter()
+        .any(|c| reads_a_broadcast(c.as_ref()))
+}
+
+/// `Inner`, `LeftSemi`, ... as `inner`, `left semi`.
+fn join_type(t: &JoinType) -> String {
+    let mut words = String::new();
+    for (i, c) in format!("{t:?}").chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    words
 }
 
 /// DataFusion's estimate of the bytes a plan produces; where it has none (it gives up
@@ -156,6 +216,13 @@ mod tests {
             total_byte_size: Precision::Absent,
             column_statistics: columns,
         }
+    }
+
+    #[test]
+    fn join_types_read_as_words() {
+        assert_eq!(join_type(&JoinType::Inner), "inner");
+        assert_eq!(join_type(&JoinType::LeftSemi), "left semi");
+        assert_eq!(join_type(&JoinType::RightAnti), "right anti");
     }
 
     #[test]

@@ -533,6 +533,12 @@ mod tests {
         let explain = planned.explain();
         assert!(explain.contains("NetworkBroadcastExec"), "{explain}");
         assert!(!explain.contains("Shuffle"), "{explain}");
+        let joins: Vec<String> = planned
+            .estimates()
+            .into_iter()
+            .flat_map(|e| e.joins)
+            .collect();
+        assert_eq!(joins, ["broadcast inner"]);
         // The broadcast stage scans dims.csv alone, and is estimated at about its size.
         let dims = std::fs::metadata(dir.path().join("dims.csv"))
             .unwrap()
@@ -597,6 +603,12 @@ mod tests {
         let explain = planned.explain();
         assert!(explain.contains("NetworkShuffleExec"), "{explain}");
         assert!(!explain.contains("Broadcast"), "{explain}");
+        let joins: Vec<String> = planned
+            .estimates()
+            .into_iter()
+            .flat_map(|e| e.joins)
+            .collect();
+        assert_eq!(joins, ["partitioned inner"]);
         let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
         let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
         assert_eq!(written.rows, 4 * 9);
