@@ -443,6 +443,29 @@ mod tests {
         QuerySpec::from_yaml(&yaml, "t").unwrap()
     }
 
+    /// The facts joined to the 10 dims, with rows of `v > 490`, planned on 3 workers in
+    /// 1 KiB splits, with `broadcast_limit` if given.
+    async fn facts_join_planned(
+        dir: &std::path::Path,
+        broadcast_limit: Option<u64>,
+    ) -> PlannedQuery {
+        let mut spec = facts_and_dims_query(
+            dir,
+            "SELECT d.name, f.v FROM facts f JOIN dims d ON f.k = d.id WHERE f.v > 490",
+        );
+        if let Some(limit) = broadcast_limit {
+            spec.broadcast_limit = spindle_job::ByteSize(limit);
+        }
+        let opts = small_options(QueryWorkers::InProcess(3), Some(1024));
+        plan(&spec, &opts).await.unwrap()
+    }
+
+    /// Every stage's joins, as `spindle explain` names them.
+    fn joins_of(planned: &PlannedQuery) -> Vec<String> {
+        let estimates = planned.estimates().into_iter();
+        estimates.flat_map(|e| e.joins).collect()
+    }
+
     /// Options for the small test inputs: 64 MiB a worker, blocks asked of nobody.
     fn small_options(workers: QueryWorkers, bytes_per_partition: Option<usize>) -> QueryOptions {
         QueryOptions {
@@ -524,21 +547,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_csv_table_is_broadcast_to_the_join_not_shuffled() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = facts_and_dims_query(
-            dir.path(),
-            "SELECT d.name, f.v FROM facts f JOIN dims d ON f.k = d.id WHERE f.v > 490",
-        );
-        let opts = small_options(QueryWorkers::InProcess(3), Some(1024));
-        let planned = plan(&spec, &opts).await.unwrap();
+        let planned = facts_join_planned(dir.path(), None).await;
         let explain = planned.explain();
         assert!(explain.contains("NetworkBroadcastExec"), "{explain}");
         assert!(!explain.contains("Shuffle"), "{explain}");
-        let joins: Vec<String> = planned
-            .estimates()
-            .into_iter()
-            .flat_map(|e| e.joins)
-            .collect();
-        assert_eq!(joins, ["broadcast inner"]);
+        assert_eq!(joins_of(&planned), ["broadcast inner"]);
         // The broadcast stage scans dims.csv alone, and is estimated at about its size.
         let dims = std::fs::metadata(dir.path().join("dims.csv"))
             .unwrap()
@@ -593,22 +606,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn with_no_broadcast_limit_both_sides_of_a_join_are_shuffled() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spec = facts_and_dims_query(
-            dir.path(),
-            "SELECT d.name, f.v FROM facts f JOIN dims d ON f.k = d.id WHERE f.v > 490",
-        );
-        spec.broadcast_limit = spindle_job::ByteSize(0);
-        let opts = small_options(QueryWorkers::InProcess(3), Some(1024));
-        let planned = plan(&spec, &opts).await.unwrap();
+        let planned = facts_join_planned(dir.path(), Some(0)).await;
         let explain = planned.explain();
         assert!(explain.contains("NetworkShuffleExec"), "{explain}");
         assert!(!explain.contains("Broadcast"), "{explain}");
-        let joins: Vec<String> = planned
-            .estimates()
-            .into_iter()
-            .flat_map(|e| e.joins)
-            .collect();
-        assert_eq!(joins, ["partitioned inner"]);
+        assert_eq!(joins_of(&planned), ["partitioned inner"]);
         let staging = Location::parse(&dir.path().join("staging").display().to_string()).unwrap();
         let written = planned.write(OutputFormat::Csv, &staging).await.unwrap();
         assert_eq!(written.rows, 4 * 9);
