@@ -14,7 +14,7 @@ use datafusion::physical_plan::joins::{
     CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PartitionMode, SortMergeJoinExec,
 };
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
-use datafusion_distributed::{BroadcastExec, NetworkBoundaryExt};
+use datafusion_distributed::{BroadcastExec, NetworkBoundaryExt, NetworkBroadcastExec};
 use std::collections::BTreeMap;
 
 /// One stage's expectations.
@@ -92,35 +92,38 @@ fn estimate(stage: usize, tasks: usize, plan: &dyn ExecutionPlan) -> StageEstima
 /// nested-loop, cross or sort-merge join; then its type, as `broadcast inner`.
 fn join_strategies(plan: &dyn ExecutionPlan) -> Vec<String> {
     let mut joins = vec![];
-    let mut visit = vec![plan];
-    while let Some(node) = visit.pop() {
-        if let Some(join) = node.downcast_ref::<HashJoinExec>() {
-            let strategy = match join.partition_mode() {
-                PartitionMode::Partitioned => "partitioned",
-                _ if reads_a_broadcast(join.left().as_ref()) => "broadcast",
-                _ => "collected",
-            };
-            joins.push(format!("{strategy} {}", join_type(join.join_type())));
-        } else if let Some(join) = node.downcast_ref::<NestedLoopJoinExec>() {
-            joins.push(format!("nested-loop {}", join_type(join.join_type())));
-        } else if let Some(join) = node.downcast_ref::<SortMergeJoinExec>() {
-            joins.push(format!("sort-merge {}", join_type(&join.join_type())));
-        } else if node.is::<CrossJoinExec>() {
-            joins.push("cross".to_string());
-        }
-        if node.is_network_boundary() {
-            continue;
-        }
-        // Children in reverse, so the first child is visited first.
-        visit.extend(node.children().into_iter().rev().map(|c| c.as_ref()));
-    }
+    stage_joins(plan, &mut joins);
     joins
+}
+
+/// Adds the joins of `plan`'s stage, in plan order; a stage below it is another's.
+fn stage_joins(plan: &dyn ExecutionPlan, joins: &mut Vec<String>) {
+    if plan.is_network_boundary() {
+        return;
+    }
+    if let Some(join) = plan.downcast_ref::<HashJoinExec>() {
+        let strategy = match join.partition_mode() {
+            PartitionMode::Partitioned => "partitioned",
+            _ if reads_a_broadcast(join.left().as_ref()) => "broadcast",
+            _ => "collected",
+        };
+        joins.push(format!("{strategy} {}", join_type(join.join_type())));
+    } else if let Some(join) = plan.downcast_ref::<NestedLoopJoinExec>() {
+        joins.push(format!("nested-loop {}", join_type(join.join_type())));
+    } else if let Some(join) = plan.downcast_ref::<SortMergeJoinExec>() {
+        joins.push(format!("sort-merge {}", join_type(&join.join_type())));
+    } else if plan.is::<CrossJoinExec>() {
+        joins.push("cross".to_string());
+    }
+    for child in plan.children() {
+        stage_joins(child.as_ref(), joins);
+    }
 }
 
 /// Whether this side of a join, within its stage, is fed by a broadcast from another.
 fn reads_a_broadcast(side: &dyn ExecutionPlan) -> bool {
     if side.is_network_boundary() {
-        return side.name() == "NetworkBroadcastExec";
+        return side.is::<NetworkBroadcastExec>();
     }
     side.children()
         .iter()

@@ -27,16 +27,22 @@ pub fn data() -> &'static Path {
     static DATA: OnceLock<tempfile::TempDir> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(python())
-            .arg(script())
-            .args(["gen", "--sf", "0.01", "--files", "4"])
-            .arg(dir.path())
-            .output()
-            .expect("run scripts/tpch.py");
-        assert!(out.status.success(), "tpch.py gen: {}", super::text(&out));
+        generate(dir.path(), 4);
         dir
     })
     .path()
+}
+
+/// TPC-H at scale factor 0.01 into `dir` (lineitem and orders in `files` files each),
+/// with its queries and DuckDB's answers.
+pub fn generate(dir: &Path, files: u32) {
+    let out = Command::new(python())
+        .arg(script())
+        .args(["gen", "--sf", "0.01", "--files", &files.to_string()])
+        .arg(dir)
+        .output()
+        .expect("run scripts/tpch.py");
+    assert!(out.status.success(), "tpch.py gen: {}", super::text(&out));
 }
 
 /// A query job over the TPC-H tables with `keys` (whole lines of YAML) added, in small
@@ -123,22 +129,13 @@ pub const SECONDS_OF_PAIRS: &str = "SELECT count(*) AS n FROM lineitem a, \
 
 /// [`SECONDS_OF_PAIRS`] as DuckDB answers it over the parquet files of `lineitem_dir`.
 pub fn pairs_by_duckdb(lineitem_dir: &Path) -> String {
-    let duckdb = format!(
-        "import duckdb\nduckdb.execute('SET enable_progress_bar=false')\n\
-         t = \"read_parquet('{}')\"\n\
-         print(duckdb.sql(f\"SELECT count(*) FROM {{t}} a, (SELECT l_comment FROM {{t}} \
-         WHERE l_linenumber <= 4) b WHERE a.l_comment < b.l_comment\").fetchone()[0])",
-        lineitem_dir.join("*.parquet").display()
-    );
-    let expected = std::process::Command::new(python())
-        .arg("-c")
-        .arg(&duckdb)
-        .output()
-        .unwrap();
-    assert!(
-        expected.status.success(),
-        "{}",
-        String::from_utf8_lossy(&expected.stderr)
-    );
-    String::from_utf8_lossy(&expected.stdout).trim().to_string()
+    let dir = tempfile::tempdir().unwrap();
+    let answer = dir.path().join("pairs.csv");
+    let lineitem = [("lineitem", lineitem_dir.to_path_buf())];
+    duckdb_answer(&lineitem, SECONDS_OF_PAIRS, &answer);
+    let text = std::fs::read_to_string(&answer).unwrap();
+    text.lines()
+        .nth(1)
+        .expect("a count under the header")
+        .to_string()
 }
